@@ -1,0 +1,59 @@
+"""The `batterytrace` command line (Typer + rich).
+
+Each area registers its commands from its own module (`cli_credentials`, `cli_ledger`, ...);
+those modules import heavy parts inside the commands, so `batterytrace --help` stays fast.
+Exit codes: 0 ok, 1 verification failed, 2 unusable input, always with a one-line reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from batterytrace.credentials.errors import BatterytraceError
+
+from . import cli_credentials, cli_ledger
+from .console import fail
+from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
+
+app = typer.Typer(
+    name="batterytrace",
+    help="Traceability ledger with verifiable credentials for the EV battery supply chain.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(  # noqa: UP007 (typer needs Optional on 3.11)
+        None, "--home", envvar=HOME_ENV, help="Ledger home folder [default: ./.batterytrace]."
+    ),
+    database_url: Optional[str] = typer.Option(  # noqa: UP007
+        None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
+    ),
+) -> None:
+    ctx.obj = Settings.resolve(home, database_url)
+
+
+for _module in (cli_credentials, cli_ledger):
+    _module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point: typed errors become a one-line reason and an exit code."""
+    try:
+        app()
+    except BatterytraceError as error:
+        try:
+            fail(error)
+        except typer.Exit as exit_:
+            raise SystemExit(exit_.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Raw limits measured in the same run as each figure, each defined exactly here.
+
+- ed25519_verify_per_s: `Ed25519PublicKey.verify` (pyca/cryptography) of a 64-byte message,
+  one core, same key object.
+- ed25519_sign_per_s: `Ed25519PrivateKey.sign` of a 64-byte message, one core.
+- rfc8785_per_s: `rfc8785.dumps` of the fixed 1.5 KB credential of `bench/fixtures.py`.
+- sha256_per_s: `hashlib.sha256` of a 1 KB buffer (hashes per second).
+- sqlite_executemany_rows_per_s: sqlite3 `executemany` of N rows (seq INTEGER PRIMARY KEY,
+  hash BLOB(32), body BLOB(1 KB)) in one transaction, into a fresh file database with
+  journal_mode=WAL and synchronous=NORMAL (the settings the ledger uses).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+def rate(fn: Callable[[], object], min_seconds: float = 1.0) -> float:
+    """Calls of `fn` per second, measured for at least `min_seconds`."""
+    n = 0
+    batch = 1
+    start = time.perf_counter()
+    while True:
+        for _ in range(batch):
+            fn()
+        n += batch
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return n / elapsed
+        batch = min(batch * 2, 4096)
+
+
+@cache
+def ed25519_verify_per_s() -> float:
+    key = Ed25519PrivateKey.generate()
+    pub = key.public_key()
+    msg = os.urandom(64)
+    sig = key.sign(msg)
+    return rate(lambda: pub.verify(sig, msg))
+
+
+@cache
+def ed25519_sign_per_s() -> float:
+    key = Ed25519PrivateKey.generate()
+    msg = os.urandom(64)
+    return rate(lambda: key.sign(msg))
+
+
+@cache
+def rfc8785_per_s() -> float:
+    import rfc8785
+
+    from bench.fixtures import credential_1_5kb
+
+    doc = credential_1_5kb()
+    return rate(lambda: rfc8785.dumps(doc))
+
+
+@cache
+def sha256_per_s() -> float:
+    buf = os.urandom(1024)
+    return rate(lambda: hashlib.sha256(buf).digest())
+
+
+@cache
+def sqlite_executemany_rows_per_s(rows: int = 100_000) -> float:
+    body = os.urandom(1024)
+    data = [(i, hashlib.sha256(i.to_bytes(8, "big")).digest(), body) for i in range(rows)]
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB)")
+        start = time.perf_counter()
+        conn.execute("BEGIN")
+        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", data)
+        conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+    return rows / elapsed
