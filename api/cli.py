@@ -44,6 +44,23 @@ for _module in (cli_credentials, cli_ledger):
     _module.register(app)
 
 
+@app.command()
+def demo(
+    demo_home: Optional[Path] = typer.Option(  # noqa: UP007
+        None, "--demo-home", help="Keep the demo network here [default: a fresh temp folder]."
+    ),
+) -> None:
+    """Run the mine-to-recycler demo network on embedded SQLite and verify it offline."""
+    import tempfile
+
+    from .console import console
+    from .demo import run_demo
+
+    if demo_home is None:
+        demo_home = Path(tempfile.mkdtemp(prefix="batterytrace-demo-"))
+    run_demo(demo_home, console)
+
+
 def main() -> None:
     """Console-script entry point: typed errors become a one-line reason and an exit code."""
     try:
