@@ -1,9 +1,174 @@
-"""Commands of this area (registered by api/cli.py)."""
+"""`batterytrace init` and the `ledger` commands: info, show, checkpoint, prove, consistency,
+verify. Thin: each calls `batterytrace.ledger.log` and prints through `console.emit`."""
 
 from __future__ import annotations
 
+import base64
+from typing import Any
+
 import typer
+from rich.console import Console
+from rich.markup import escape
+
+from .console import emit, err_console
+from .settings import Settings
+
+ledger_app = typer.Typer(help="The verifiable log: entries, checkpoints, proofs.",
+                         no_args_is_help=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _open(ctx: typer.Context) -> Any:
+    from batterytrace.ledger.log import Ledger
+
+    settings: Settings = ctx.obj
+    return Ledger.open(settings.home, settings.database_url)
+
+
+def _print_info(info: dict[str, Any]) -> Any:
+    def human(console: Console) -> None:
+        for key in ("origin", "size", "root", "verifierKey", "publicUrl", "adminKey",
+                    "checkpointSize"):
+            console.print(f"[bold]{key}[/] {escape(str(info[key]))}", highlight=False,
+                          soft_wrap=True, emoji=False)
+
+    return human
+
+
+def init(
+    ctx: typer.Context,
+    origin: str | None = typer.Option(
+        None, "--origin", help="Checkpoint origin [default: the public URL without scheme]."
+    ),
+    public_url: str = typer.Option(
+        "http://127.0.0.1:8000", "--public-url", help="Base URL of the ledger service."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a ledger: operator keys, database, genesis entry, first checkpoint."""
+    from batterytrace.ledger.log import Ledger
+
+    settings: Settings = ctx.obj
+    name = origin or public_url.split("://", 1)[-1].rstrip("/")
+    ledger = Ledger.init(settings.home, settings.database_url, name, public_url)
+    try:
+        info = {k: v for k, v in ledger.info().items() if k != "treeCache"}
+    finally:
+        ledger.close()
+    emit(info, as_json, _print_info(info))
+
+
+@ledger_app.command("info")
+def info(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Origin, size, latest root and the C2SP verifier key of the log."""
+    ledger = _open(ctx)
+    try:
+        data = ledger.info()
+    finally:
+        ledger.close()
+    emit(data, as_json, _print_info(data))
+
+
+@ledger_app.command("show")
+def show(ctx: typer.Context, seq: int, as_json: bool = JSON_OPTION) -> None:
+    """Print entry SEQ (its JSON, hash and leaf hash)."""
+    ledger = _open(ctx)
+    try:
+        entry = ledger.entry(seq)
+    finally:
+        ledger.close()
+    data = {"entry": entry.to_json(), "hash": entry.hash.hex(), "leafHash": entry.leaf_hash.hex()}
+    emit(data, as_json)
+
+
+@ledger_app.command("checkpoint")
+def checkpoint(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Sign a checkpoint of the current size (unless signed already) and print the note."""
+    ledger = _open(ctx)
+    try:
+        cp, note = ledger.sign_checkpoint()
+    finally:
+        ledger.close()
+    data = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": note.decode()}
+    emit(data, as_json, lambda console: typer.echo(note.decode(), nl=False))
+
+
+@ledger_app.command("prove")
+def prove(
+    ctx: typer.Context,
+    seq: int,
+    size: int | None = typer.Option(
+        None, "--size", help="Tree size of a checkpoint signed earlier [default: latest]."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print the C2SP tlog-proof of entry SEQ against a signed checkpoint."""
+    from batterytrace.ledger.tlog_proof import parse_proof
+
+    ledger = _open(ctx)
+    try:
+        proof = ledger.tlog_proof(seq, size)
+        leaf = ledger.entry(seq).leaf_hash
+    finally:
+        ledger.close()
+    parsed = parse_proof(proof)
+    data = {"index": parsed.index, "leafHash": leaf.hex(),
+            "hashes": [base64.b64encode(h).decode() for h in parsed.hashes],
+            "proof": proof.decode()}
+    emit(data, as_json, lambda console: typer.echo(proof.decode(), nl=False))
+
+
+@ledger_app.command("consistency")
+def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPTION) -> None:
+    """Print the consistency proof between tree sizes OLD and NEW (base64 hashes)."""
+    ledger = _open(ctx)
+    try:
+        proof = ledger.consistency_proof(old, new)
+        data = {"oldSize": old, "newSize": new, "oldRoot": ledger.root(old).hex(),
+                "newRoot": ledger.root(new).hex(),
+                "proof": [base64.b64encode(h).decode() for h in proof]}
+    finally:
+        ledger.close()
+
+    def human(console: Console) -> None:
+        for line in data["proof"]:
+            typer.echo(line)
+
+    emit(data, as_json, human)
+
+
+@ledger_app.command("verify")
+def verify(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
+    """Check every link, every leaf and every signed checkpoint; exit 1 on any fault."""
+    from batterytrace.ledger.log import verify_ledger
+    from batterytrace.ledger.storage import SqlStorage
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    settings: Settings = ctx.obj
+    storage = SqlStorage(settings.database_url)
+    try:
+        head = storage.head() if storage.has_schema() else None
+    finally:
+        storage.close()
+    columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=as_json) as progress:
+        task = progress.add_task("entries", total=head.size if head else None)
+        summary, claimed = verify_ledger(
+            settings.home, settings.database_url,
+            progress=lambda n: progress.update(task, completed=n),
+        )
+    data = {"ok": True, "size": summary.size, "root": summary.root.hex(),
+            "checkpointSize": summary.checkpoint.size,
+            "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed}
+    emit(data, as_json, lambda console: console.print(
+        f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
+        f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}",
+        highlight=False, soft_wrap=True))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the root app."""
+    """Add `init` and the `ledger` group to the root app."""
+    app.command("init")(init)
+    app.add_typer(ledger_app, name="ledger")

@@ -1,21 +1,113 @@
-"""RFC 8785 JSON Canonicalization Scheme: the one place canonical bytes are computed."""
+"""RFC 8785 JSON Canonicalization Scheme: the one place canonical bytes are computed.
+
+`canonicalize` takes a fast path through the standard library's C JSON encoder
+(`sort_keys`, compact separators, `ensure_ascii=False`) when a cheap walk of the document shows
+that the encoder's output is exactly what `rfc8785.dumps` writes, and falls back to `rfc8785`
+otherwise. Why the fast path is byte-identical (a hypothesis test in tests/test_canonical.py
+checks it against `rfc8785` on generated documents):
+
+- Only exact `dict`, `list`, `tuple`, `str`, `int`, `float`, `bool` and `None` are accepted
+  (subclasses could override comparison or formatting; both encoders write a tuple as a list).
+- Strings: both escape `"`, `\\` and U+0000..U+001F identically (`\\b \\f \\n \\r \\t`, else
+  lowercase `\\u00xx`) and write everything else as is. A lone surrogate makes the final UTF-8
+  encode fail, and the fallback lets `rfc8785` reject it.
+- Object keys: JCS sorts by UTF-16 code units, `sort_keys` by code points. The two orders agree
+  when every key character is below U+E000 (one UTF-16 unit equal to its code point); a key
+  with a character at or above U+E000 (private use, astral planes) takes the fallback.
+- Integers: both write `str(n)`; outside +-(2^53 - 1) the fallback raises.
+- Floats: both use the shortest round-trip digits (rfc8785 reformats `repr`). `repr` and
+  ECMAScript agree exactly for finite, non-integral values with 1e-4 <= |x| < 1e16: plain
+  decimal notation, no exponent, no trailing `.0`. Everything else (`912.0`, `1e-05`, `1e+16`,
+  `-0.0`, NaN, infinities) takes the fallback.
+- The C encoder runs first: it rejects cycles and non-JSON types, so the walk only ever sees
+  finite trees.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import rfc8785
 
 from .errors import CanonicalizationError
 
+_MAX_SAFE_INT = 2**53 - 1
+# Non-integral floats in this range print identically with repr and ECMAScript Number.toString.
+_FLOAT_MIN = 1e-4
+_FLOAT_MAX = 1e16
+_FIRST_WIDE_CHAR = "\ue000"  # from here on UTF-16 order and code-point order may differ
+_LEAF_TYPES = frozenset({str, bool, type(None)})
+_CONTAINER_TYPES = frozenset({dict, list, tuple})
+
+_encode = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
+).encode
+
 
 def canonicalize(document: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON value.
 
-    Raises CanonicalizationError for values JCS cannot represent (integers beyond 2^53,
-    NaN, lone surrogates, non-JSON types).
+    Byte-identical to `rfc8785.dumps(document)`. Raises CanonicalizationError for values JCS
+    cannot represent (integers beyond 2^53, NaN, infinities, lone surrogates, non-string keys,
+    non-JSON types, cycles or nesting too deep to recurse).
     """
+    fast = _fast_canonical(document)
+    if fast is not None:
+        return fast
     try:
         return rfc8785.dumps(document)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise CanonicalizationError(f"cannot canonicalize document: {exc}") from exc
+    except RecursionError as exc:
+        raise CanonicalizationError("cannot canonicalize document: nested too deeply") from exc
+
+
+def _fast_canonical(document: Any) -> bytes | None:
+    """The canonical bytes through the C encoder, or None when it cannot be sure of them."""
+    try:
+        text = _encode(document)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not _fast_path_safe(document):
+        return None
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: let rfc8785 reject it
+        return None
+
+
+def _fast_path_safe(document: Any) -> bool:
+    """True when the C encoder's output for `document` is exactly the JCS form.
+
+    An explicit stack rather than recursion: this walk is most of the fast path's cost.
+    """
+    stack: list[Any] = [(document,)]
+    pop = stack.pop
+    push = stack.append
+    while stack:
+        node = pop()
+        if type(node) is dict:
+            for key in node:
+                if type(key) is not str:
+                    return False
+                if not key.isascii() and max(key) >= _FIRST_WIDE_CHAR:
+                    return False
+            values = node.values()
+        else:
+            values = node
+        for value in values:
+            kind = type(value)
+            if kind in _LEAF_TYPES:
+                continue
+            if kind in _CONTAINER_TYPES:
+                push(value)
+            elif kind is int:
+                if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
+                    return False
+            elif kind is float:
+                if not _FLOAT_MIN <= abs(value) < _FLOAT_MAX or value.is_integer():
+                    return False
+            else:
+                return False
+    return True

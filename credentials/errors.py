@@ -221,6 +221,16 @@ class CanonicalizationError(InputError):
     title = "Document cannot be canonicalized"
 
 
+# --- added with the credentials core (did, data_integrity, vc, presentation) -------------
+
+
+class ProofExpiredError(ProofVerificationError):
+    """The proof's `expires` time has passed at the time of verification."""
+
+    code = "PROOF_EXPIRED_ERROR"
+    title = "Proof expired"
+
+
 def all_error_classes() -> list[type[BatterytraceError]]:
     """Every BatterytraceError subclass currently imported (for the uniqueness test)."""
     seen: list[type[BatterytraceError]] = []

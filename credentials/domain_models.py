@@ -1,0 +1,684 @@
+"""Pydantic models of the battery-domain credential subjects.
+
+Each subject follows the UNTP working data model of its family, so that the credential validates
+against the UNTP schema, and carries the project's fields as extensions where UNTP allows them:
+
+- conformity credentials (IRMA audit, mineral origin, carbon footprint, recycled content, due
+  diligence, recycling efficiency) are UNTP `ConformityAttestation`s (Digital Conformity
+  Credential); their header is `ConformityAttestationBase`;
+- the facility credential is a UNTP `FacilityRecord` (Digital Facility Record);
+- the participant credential is a UNTP `RegisteredIdentity` (Digital Identity Anchor);
+- the passport is a UNTP `ProductPassport` (Digital Product Passport) with Battery Pass 1.2 terms.
+
+JSON names are camelCase (the UNTP and Battery Pass spelling); Python names are snake_case.
+Unknown fields are rejected (`extra="forbid"`) so that a misspelt claim is an error, not a claim
+silently left unchecked. Vocabularies the verifier's policy rules rely on:
+
+- `MINERALS`: mined commodities (origin, IRMA, due diligence), lowercase names;
+- `RECOVERABLE_MATERIALS`: the Battery Pass material names used for recycled content and
+  recovery rates (`MATERIAL_SYMBOL` maps them to chemical symbols);
+- shares, rates and efficiencies are percentages (0 to 100), as in Battery Pass and the EU rules.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$"
+DID_PATTERN = r"^did:[a-z0-9]+:\S+$"
+
+# GB/T 34014 battery code (24 characters, or 18 plus the R/P|M|C suffix), the regex of the
+# Catena-X TractionBatteryCode model (../shared/domain/samples/china/).
+GBT34014_PATTERN = (
+    r"(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[A-Z0-9]{7}[1-9A-GH-NPR-Y]{1}[1-9A-C]{1}"
+    r"[0-9A-GH-NPR-Y]{1}[0-9]{7}$)|(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[1-9A-GH-NPR-Y]{1}"
+    r"[1-9A-C]{1}[0-9A-GH-NPR-Y]{1}[0-9]{7}[R]{1}[PMC]{1}$)"
+)
+_GBT34014 = re.compile(GBT34014_PATTERN)
+
+Uri = Annotated[str, Field(pattern=URI_PATTERN)]
+Did = Annotated[str, Field(pattern=DID_PATTERN)]
+Text = Annotated[str, Field(min_length=1)]
+CountryCode = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+Mineral = Literal[
+    "lithium",
+    "cobalt",
+    "nickel",
+    "manganese",
+    "natural-graphite",
+    "copper",
+    "aluminium",
+    "lead",
+    "iron",
+    "phosphate",
+]
+MINERALS: tuple[str, ...] = Mineral.__args__  # type: ignore[attr-defined]
+
+RecoverableMaterial = Literal["Cobalt", "Nickel", "Lithium", "Lead", "Copper"]
+RECOVERABLE_MATERIALS: tuple[str, ...] = RecoverableMaterial.__args__  # type: ignore[attr-defined]
+MATERIAL_SYMBOL = {"Cobalt": "Co", "Nickel": "Ni", "Lithium": "Li", "Lead": "Pb", "Copper": "Cu"}
+
+ConformityTopic = Literal[
+    "environment.energy",
+    "environment.emissions",
+    "environment.water",
+    "environment.waste",
+    "environment.deforestation",
+    "environment.biodiversity",
+    "circularity.content",
+    "circularity.design",
+    "social.labour",
+    "social.rights",
+    "social.community",
+    "social.safety",
+    "governance.ethics",
+    "governance.compliance",
+    "governance.transparency",
+]
+
+
+class DomainModel(BaseModel):
+    """Base of every model here: camelCase JSON, closed, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class TypedModel(DomainModel):
+    """A model whose JSON `type` list must contain the UNTP class names in `REQUIRED_TYPES`."""
+
+    REQUIRED_TYPES: ClassVar[tuple[str, ...]] = ()
+    type: list[str] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _required_types(cls, value: list[str] | None) -> list[str] | None:
+        missing = [t for t in cls.REQUIRED_TYPES if value is not None and t not in value]
+        if missing:
+            raise ValueError(f"type must contain {', '.join(missing)}")
+        return value
+
+
+# --- UNTP building blocks -----------------------------------------------------------------
+
+
+class Party(DomainModel):
+    """An organisation or person named by URI (UNTP party reference)."""
+
+    id: Uri
+    name: Text
+    registered_id: str | None = None
+    description: str | None = None
+
+
+class FacilityRef(DomainModel):
+    """A facility (mine site, plant) named by URI."""
+
+    id: Uri
+    name: Text
+    registered_id: str | None = None
+
+
+class Measure(DomainModel):
+    """A value with a UNECE Rec 20 unit code (KGM, TNE, KWH...)."""
+
+    value: float
+    unit: Annotated[str, Field(pattern=r"^[A-Z0-9]{2,3}$")]
+
+
+class Metric(DomainModel):
+    metric_name: Text
+    metric_value: Measure
+    score: str | None = None
+    accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
+
+
+class Link(TypedModel):
+    REQUIRED_TYPES = ("Link",)
+    link_url: Uri = Field(alias="linkURL")
+    link_name: str | None = None
+    link_type: str | None = None
+
+
+class SecureLink(TypedModel):
+    """A link to a document with its SHA-256 digest (hex), so the document is tamper-evident."""
+
+    REQUIRED_TYPES = ("SecureLink", "Link")
+    link_url: Uri = Field(alias="linkURL")
+    link_name: str | None = None
+    link_type: str | None = None
+    hash_digest: Sha256Hex
+    hash_method: Literal["SHA-256"] = "SHA-256"
+
+
+class Period(DomainModel):
+    start_date: date
+    end_date: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end_date < self.start_date:
+            raise ValueError("endDate is before startDate")
+        return self
+
+
+class GeoPoint(DomainModel):
+    """A GeoJSON point: [longitude, latitude] (optionally altitude)."""
+
+    type: Literal["Point"] = "Point"
+    coordinates: Annotated[list[float], Field(min_length=2, max_length=3)]
+
+    @field_validator("coordinates")
+    @classmethod
+    def _in_range(cls, value: list[float]) -> list[float]:
+        if not (-180 <= value[0] <= 180 and -90 <= value[1] <= 90):
+            raise ValueError("coordinates must be [longitude, latitude] in degrees")
+        return value
+
+
+class IdentifierScheme(TypedModel):
+    REQUIRED_TYPES = ("IdentifierScheme",)
+    id: Uri
+    name: Text
+
+
+class Classification(TypedModel):
+    REQUIRED_TYPES = ("Classification",)
+    id: Uri
+    name: Text
+    code: str | None = None
+    scheme_id: Uri | None = Field(default=None, alias="schemeID")
+    scheme_name: str | None = None
+
+
+class ConformityScheme(TypedModel):
+    """The scheme an attestation is issued under (for IRMA: the IRMA Standard and its version)."""
+
+    REQUIRED_TYPES = ("ConformityScheme",)
+    id: Uri
+    name: Text
+    description: Text
+    version: Text
+    valid_from: date
+    owner: Party
+
+
+class FacilityVerification(TypedModel):
+    REQUIRED_TYPES = ("FacilityVerification",)
+    facility: FacilityRef
+    id_verified_by_cab: bool | None = Field(default=None, alias="IDverifiedByCAB")
+
+
+class ConformityAssessment(TypedModel):
+    """One UNTP assessment (a topic, a conformance flag, declared values)."""
+
+    REQUIRED_TYPES = ("ConformityAssessment", "Declaration")
+    id: Uri
+    name: str | None = None
+    description: str | None = None
+    assessment_date: date | None = None
+    conformity_topic: ConformityTopic
+    conformance: bool
+    declared_value: list[Metric] | None = None
+    assessed_facility: list[FacilityVerification] | None = None
+
+
+class LedgerReference(DomainModel):
+    """The ledger entry a registry credential was issued from (log position and entry hash)."""
+
+    sequence: Annotated[int, Field(ge=0)]
+    entry_hash: Sha256Hex
+
+
+class ConformityAttestationBase(TypedModel):
+    """The UNTP ConformityAttestation header shared by every conformity credential.
+
+    `id` is the URI of what the attestation speaks about (facility, lot, item or participant).
+    """
+
+    REQUIRED_TYPES = ("ConformityAttestation", "Attestation")
+    id: Uri
+    name: Text
+    description: str | None = None
+    assessor_level: Literal["Self", "Commercial", "Buyer", "Membership", "Unspecified", "3rdParty"]
+    assessment_level: Literal[
+        "GovtApproval", "GlobalMRA", "Accredited", "Verified", "Validated", "Unspecified"
+    ]
+    attestation_type: Literal[
+        "certification",
+        "declaration",
+        "inspection",
+        "testing",
+        "verification",
+        "validation",
+        "calibration",
+    ]
+    issued_to_party: Party
+    scope: ConformityScheme | None = None
+    conformity_certificate: SecureLink | None = None
+    assessment: list[ConformityAssessment] | None = None
+
+
+def _unique(values: list[str], what: str) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} lists a value twice")
+
+
+# --- IRMA audit (subject: the mine site) --------------------------------------------------
+
+IrmaLevel = Literal["IRMA Transparency", "IRMA 50", "IRMA 75", "IRMA 100"]
+
+
+class ChapterScore(DomainModel):
+    chapter: Annotated[str, Field(pattern=r"^[1-4]\.[0-9]{1,2}$")]
+    title: Text
+    score: Percent
+
+
+class AuditDates(DomainModel):
+    announcement_date: date | None = None
+    stage1_date: date | None = None
+    stage2_date: date
+    report_finalised_date: date
+    publication_date: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AuditDates:
+        steps = [
+            self.announcement_date,
+            self.stage1_date,
+            self.stage2_date,
+            self.report_finalised_date,
+            self.publication_date,
+        ]
+        known = [d for d in steps if d is not None]
+        if known != sorted(known):
+            raise ValueError(
+                "audit dates are out of order (announcement, stage 1, stage 2, "
+                "report finalised, publication)"
+            )
+        return self
+
+
+class NonConformities(DomainModel):
+    critical: Annotated[int, Field(ge=0)]
+    major: Annotated[int, Field(ge=0)]
+
+
+class Auditor(DomainModel):
+    name: Text
+    id: Uri | None = None
+
+
+class IRMAAuditSubject(ConformityAttestationBase):
+    """An IRMA audit result for one mine site. Only "IRMA 100" is `certified`."""
+
+    facility_name: Text
+    operator: Party
+    country_of_operation: CountryCode
+    geo_location: GeoPoint
+    minerals: Annotated[list[Mineral], Field(min_length=1)]
+    irma_standard_version: Text
+    achievement_level: IrmaLevel
+    certified: bool
+    chapter_scores: list[ChapterScore]
+    audit_type: Literal["initial", "surveillance", "recertification"]
+    certification_body: Party
+    lead_auditor: Auditor
+    audit_dates: AuditDates
+    open_non_conformities: NonConformities
+    corrective_action_deadline: date | None = None
+    conformity_certificate: SecureLink  # the audit report URL and its SHA-256 digest
+    report_redacted: bool = False
+    certification_period: Period
+
+    @model_validator(mode="after")
+    def _consistent(self) -> IRMAAuditSubject:
+        if self.certified != (self.achievement_level == "IRMA 100"):
+            raise ValueError("certified must be true exactly when achievementLevel is IRMA 100")
+        open_count = self.open_non_conformities.critical + self.open_non_conformities.major
+        if open_count and self.corrective_action_deadline is None:
+            raise ValueError("correctiveActionDeadline is required while non-conformities are open")
+        _unique([c.chapter for c in self.chapter_scores], "chapterScores")
+        return self
+
+
+# --- Mineral origin (subject: the lot) ----------------------------------------------------
+
+
+class MineralOriginSubject(ConformityAttestationBase):
+    """Where a lot of mined material comes from, and how it was mined."""
+
+    mineral: Mineral
+    mine_site: FacilityRef
+    country_of_origin: CountryCode
+    extraction_period: Period
+    production_type: Literal["industrial", "artisanal-small-scale"]
+    conflict_affected_high_risk_area: bool
+    quantity: Measure | None = None
+
+
+# --- Carbon footprint (subject: the battery model made at one plant) ----------------------
+
+LifecycleStage = Literal["RawMaterialExtraction", "MainProduction", "Distribution", "Recycling"]
+
+
+class StageFootprint(DomainModel):
+    lifecycle_stage: LifecycleStage
+    carbon_footprint: float
+
+
+class CarbonFootprintSubject(ConformityAttestationBase):
+    """A carbon footprint declaration, Battery Pass 1.2 terms, in kg CO2e per kWh of total
+    energy over the service life; the four life-cycle stages must add up to the total."""
+
+    battery_model_name: Text
+    manufacturing_plant: FacilityRef
+    battery_carbon_footprint: Annotated[float, Field(ge=0)]
+    declared_unit: Literal["kgCO2e/kWh"] = "kgCO2e/kWh"
+    carbon_footprint_per_lifecycle_stage: Annotated[list[StageFootprint], Field(min_length=4)]
+    absolute_carbon_footprint: Annotated[float, Field(ge=0)] | None = None
+    carbon_footprint_performance_class: Annotated[str, Field(pattern=r"^[A-G]$")]
+    calculation_rules: Literal["EU-2023/1542-delegated-act", "PEF"]
+    calculation_rules_reference: Uri | None = None
+    carbon_footprint_study: Uri | None = None
+    third_party_verifier: Party
+
+    @model_validator(mode="after")
+    def _stages_add_up(self) -> CarbonFootprintSubject:
+        stages = self.carbon_footprint_per_lifecycle_stage
+        _unique([s.lifecycle_stage for s in stages], "carbonFootprintPerLifecycleStage")
+        total = sum(s.carbon_footprint for s in stages)
+        # Declarations round each stage; allow 1% (at least 0.1 kg) of rounding slack.
+        if abs(total - self.battery_carbon_footprint) > max(0.1, 0.01 * total):
+            raise ValueError(
+                f"life-cycle stages add up to {total:g}, not to "
+                f"batteryCarbonFootprint {self.battery_carbon_footprint:g}"
+            )
+        return self
+
+
+# --- Recycled content (subject: the battery model and batch) ------------------------------
+
+
+class RecycledShare(DomainModel):
+    """Percent of the material in the active materials recovered from manufacturing waste
+    (pre-consumer) and from post-consumer waste (Battery Pass 1.2 `recycledContent`)."""
+
+    recycled_material: Literal["Cobalt", "Nickel", "Lithium", "Lead"]
+    pre_consumer_share: Percent
+    post_consumer_share: Percent
+
+    @model_validator(mode="after")
+    def _at_most_whole(self) -> RecycledShare:
+        if self.pre_consumer_share + self.post_consumer_share > 100:
+            raise ValueError("preConsumerShare + postConsumerShare exceeds 100")
+        return self
+
+
+class RecycledContentSubject(ConformityAttestationBase):
+    battery_model_name: Text
+    batch_number: Text
+    manufacturing_plant: FacilityRef
+    recycled_content: Annotated[list[RecycledShare], Field(min_length=1)]
+    backing_lots: Annotated[list[Uri], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _one_share_per_material(self) -> RecycledContentSubject:
+        _unique([s.recycled_material for s in self.recycled_content], "recycledContent")
+        return self
+
+
+# --- Due diligence (subject: the operator) ------------------------------------------------
+
+
+class DueDiligencePolicy(DomainModel):
+    covered_minerals: Annotated[list[Mineral], Field(min_length=1)]
+    policy_document: SecureLink
+    oecd_aligned: bool
+
+
+class ThirdPartyVerification(DomainModel):
+    verifier: Party
+    verification_date: date
+
+
+class AnnualReport(DomainModel):
+    report_date: date
+    report: SecureLink
+
+
+class DueDiligenceSubject(ConformityAttestationBase):
+    due_diligence_policy: DueDiligencePolicy
+    chain_of_custody_system: Literal[
+        "identity-preserved", "segregated", "mass-balance", "book-and-claim"
+    ]
+    supplier_contract_clauses: bool
+    third_party_verification: ThirdPartyVerification | None = None
+    latest_annual_report: AnnualReport
+
+
+# --- Recycling efficiency (subject: the recycling plant) ----------------------------------
+
+
+class RecoveryRate(DomainModel):
+    material: RecoverableMaterial
+    recovery_rate: Percent
+
+
+class EnergySource(DomainModel):
+    renewable_share: Percent
+    description: str | None = None
+
+
+class RecyclingEfficiencySubject(ConformityAttestationBase):
+    """A recycler's audited statement for a run or a period (EU recycling targets)."""
+
+    recycling_run: str | None = None
+    reporting_period: Period
+    input_mass: Measure
+    recycling_efficiency: Percent
+    material_recovery: Annotated[list[RecoveryRate], Field(min_length=1)]
+    process_route: Annotated[
+        list[
+            Literal[
+                "mechanical-pretreatment", "pyrometallurgy", "hydrometallurgy", "direct-recycling"
+            ]
+        ],
+        Field(min_length=1),
+    ]
+    energy_source: EnergySource
+
+    @model_validator(mode="after")
+    def _one_rate_per_material(self) -> RecyclingEfficiencySubject:
+        _unique([r.material for r in self.material_recovery], "materialRecovery")
+        return self
+
+
+# --- Battery passport (subject: the battery item) -----------------------------------------
+
+
+class PassportProduct(TypedModel):
+    REQUIRED_TYPES = ("Product",)
+    id: Uri
+    name: Text
+    registered_id: str | None = None
+    id_scheme: IdentifierScheme | None = None
+    serial_number: str | None = None
+    batch_number: str | None = None
+    produced_by_party: Party
+    produced_at_facility: FacilityRef
+    production_date: date
+    country_of_production: CountryCode
+
+
+class BatteryChemistry(DomainModel):
+    short_name: Text
+    clear_name: Text
+
+
+class HazardousSubstance(DomainModel):
+    hazardous_substance_name: Text
+    hazardous_substance_identifier: Annotated[str, Field(pattern=r"^\d{2,7}-\d{2}-\d$")]  # CAS
+    hazardous_substance_class: Literal[
+        "AcuteToxicity", "SkinCorrosionOrIrritation", "EyeDamageOrIrritation"
+    ]
+    hazardous_substance_concentration: Percent | None = None
+
+
+class DismantlingDocument(DomainModel):
+    document_type: Literal[
+        "BillOfMaterial",
+        "Model3D",
+        "DismantlingManual",
+        "RemovalManual",
+        "OtherManual",
+        "Drawing",
+    ]
+    mime_type: Text
+    document_url: Uri = Field(alias="documentURL")
+
+
+class SafetyMeasures(DomainModel):
+    safety_instructions: Uri
+    extinguishing_agent: Annotated[list[Text], Field(min_length=1)]
+
+
+class BatteryPassportSubject(TypedModel):
+    """The static battery passport (Battery Pass 1.2 terms). Dynamic data (state of health,
+    usage) comes from ledger events, not from this credential."""
+
+    REQUIRED_TYPES = ("ProductPassport",)
+    id: Uri
+    granularity_level: Literal["item", "batch", "model"] = "item"
+    product: PassportProduct
+    gbt34014_code: str | None = None
+    battery_category: Literal["lmt", "ev", "industrial", "stationary"]
+    battery_chemistry: BatteryChemistry
+    rated_capacity: Annotated[float, Field(gt=0, description="Ah")]
+    rated_energy: Annotated[float, Field(gt=0, description="kWh")]
+    nominal_voltage: Annotated[float, Field(gt=0, description="V")] | None = None
+    battery_mass: Annotated[float, Field(gt=0, description="kg")]
+    hazardous_substances: list[HazardousSubstance]
+    dismantling_and_removal_information: Annotated[list[DismantlingDocument], Field(min_length=1)]
+    safety_measures: SafetyMeasures
+    due_diligence_declaration: Link | None = None
+
+    @field_validator("gbt34014_code")
+    @classmethod
+    def _gbt_code(cls, value: str | None) -> str | None:
+        if value is not None and not _GBT34014.match(value):
+            raise ValueError("not a GB/T 34014 battery code")
+        return value
+
+    @model_validator(mode="after")
+    def _same_item(self) -> BatteryPassportSubject:
+        if self.product.id != self.id:
+            raise ValueError("product.id must equal the subject id (the battery)")
+        return self
+
+
+# --- Facility (Digital Facility Record; subject: the facility) ----------------------------
+
+FacilityRole = Literal[
+    "mine",
+    "refinery",
+    "precursor-plant",
+    "cathode-plant",
+    "anode-plant",
+    "cell-plant",
+    "module-plant",
+    "pack-plant",
+    "vehicle-plant",
+    "second-life",
+    "collection-point",
+    "dismantling",
+    "recycling-plant",
+]
+
+
+class Location(DomainModel):
+    plus_code: str | None = None
+    geo_location: GeoPoint
+
+
+class Address(TypedModel):
+    REQUIRED_TYPES = ("Address",)
+    street_address: str | None = None
+    postal_code: str | None = None
+    address_locality: str | None = None
+    address_region: str | None = None
+    address_country: CountryCode
+
+
+class FacilityDetail(TypedModel):
+    REQUIRED_TYPES = ("Facility",)
+    id: Uri
+    name: Text
+    registered_id: str | None = None
+    description: str | None = None
+    country_of_operation: CountryCode
+    process_category: list[Classification] | None = None
+    operated_by_party: Party
+    location_information: Location
+    address: Address | None = None
+
+
+class FacilitySubject(TypedModel):
+    REQUIRED_TYPES = ("FacilityRecord",)
+    id: Uri
+    facility: FacilityDetail
+    facility_role: FacilityRole
+    minerals: list[Mineral] | None = None
+    registration_entry: LedgerReference
+
+    @model_validator(mode="after")
+    def _same_facility(self) -> FacilitySubject:
+        if self.facility.id != self.id:
+            raise ValueError("facility.id must equal the subject id (the facility)")
+        return self
+
+
+# --- Participant (Digital Identity Anchor; subject: the participant's DID) ----------------
+
+ParticipantRole = Literal[
+    "miner",
+    "trader",
+    "refiner",
+    "precursor-maker",
+    "cathode-maker",
+    "anode-maker",
+    "cell-maker",
+    "pack-maker",
+    "automaker",
+    "fleet",
+    "second-life-operator",
+    "collector",
+    "dismantler",
+    "recycler",
+    "certification-body",
+    "regulator",
+    "tester",
+]
+
+
+class ParticipantSubject(TypedModel):
+    REQUIRED_TYPES = ("RegisteredIdentity",)
+    id: Did
+    name: Text
+    registered_id: Text
+    id_scheme: IdentifierScheme
+    register_type: Literal["Business"] = "Business"
+    registration_scope_list: list[Uri] | None = None
+    country_of_registration: CountryCode
+    roles: Annotated[list[ParticipantRole], Field(min_length=1)]
+    registration_entry: LedgerReference

@@ -1,0 +1,577 @@
+"""The custody rules: pure functions over an in-memory CustodyState.
+
+The ledger checks them at append (custody_store.py backs the state with tables) and the verifier
+replays them offline over the same events. Every rejection raises a typed error from
+custody_errors.py; a credential (and a batch) applies atomically: `CustodyState.transaction()`
+undoes every change made inside it when a rule fails.
+
+State, keyed for indexed lookups (all values immutable, so the undo journal is exact):
+- `lot`: lot URI -> LotState (declared composition, creating event, sources);
+- `holding`: (lot, holder DID) -> kilograms (Decimal);
+- `item`: item URI -> ItemState (mass, composition, parent, children; holder and status are
+  meaningful on an assembly's root only: what happens to a pack happens to its cells);
+- `shipment`: shipping event id -> Shipment (open until the destination signs the receipt);
+- `event`, `credential`: ids already used, with the credential digest and log position;
+- `edge` / `source`: (input, output) / (output, input) -> transformation event id (downstream
+  and upstream);
+- `history`: (lot or item, event id) -> log position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+from .custody_errors import (
+    AssemblyError,
+    CompositionError,
+    CustodyModelError,
+    DuplicateEventIdError,
+    FacilityNotOperatedError,
+    InsufficientHoldingError,
+    ItemCreationError,
+    ItemExistsError,
+    LotExistsError,
+    MassBalanceError,
+    MaterialCreationError,
+    NotHolderError,
+    ReceiptMismatchError,
+    ShipmentError,
+    UnknownFacilityError,
+    UnknownItemError,
+    UnknownLotError,
+    UnknownParticipantError,
+    UnsupportedEventError,
+)
+from .events import BizStep, DteCredential, TraceEvent
+
+ZERO = Decimal(0)
+MINE = "mine"
+ACTIVE, IN_TRANSIT, CONSUMED, DISPOSED = "active", "in_transit", "consumed", "disposed"
+
+
+@dataclass(frozen=True)
+class Facility:
+    """A registered site: a mine, a plant or a depot, operated by one participant."""
+
+    id: str
+    name: str
+    operator: str
+    country: str
+    kind: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class Directory(Protocol):
+    """What the rules need from the registry at the event's log position."""
+
+    def facility(self, facility_id: str) -> Facility | None: ...
+
+    def is_participant(self, did: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class LotState:
+    id: str
+    composition: Mapping[str, Decimal]
+    created_by: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ItemState:
+    id: str
+    category: str
+    mass_kg: Decimal
+    composition: Mapping[str, Decimal]
+    created_by: str
+    holder: str | None
+    status: str = ACTIVE
+    parent: str | None = None
+    children: tuple[str, ...] = ()
+    battery_code: str | None = None
+    responsible: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Shipment:
+    id: str
+    source: str
+    destination: str
+    lots: tuple[tuple[str, Decimal], ...]
+    items: tuple[str, ...]
+    waste: bool = False
+    purpose: str | None = None
+    mode: str | None = None
+    received_by: str | None = None
+
+
+@dataclass(frozen=True)
+class UsedId:
+    digest: str
+    seq: int
+
+
+TABLES = (
+    "lot", "holding", "item", "shipment", "event", "credential", "edge", "source", "history",
+)
+
+
+class Tables:
+    """Keyed tables with an undo journal. Lookups go through `get`; a subclass may load missing
+    keys lazily (`_load`) from storage and write back what `changed()` reports."""
+
+    table_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.tables: dict[str, dict[Any, Any]] = {name: {} for name in self.table_names}
+        self.journal: list[tuple[str, Any, Any]] = []
+
+    def _load(self, table: str, key: Any) -> Any:
+        """The stored value of `key`, or None. The in-memory state has nothing behind it."""
+        return None
+
+    def get(self, table: str, key: Any) -> Any:
+        rows = self.tables[table]
+        if key in rows:
+            return rows[key]
+        value = rows[key] = self._load(table, key)
+        return value
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        """Set (or, with None, delete) a value, recording the old one for undo."""
+        self.journal.append((table, key, self.get(table, key)))
+        self.tables[table][key] = value
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Undo every change made inside the block when it raises."""
+        mark = len(self.journal)
+        try:
+            yield
+        except BaseException:
+            while len(self.journal) > mark:
+                table, key, old = self.journal.pop()
+                self.tables[table][key] = old
+            raise
+
+    def changed(self) -> dict[tuple[str, Any], Any]:
+        """Keys changed since the journal was last cleared, with their current values."""
+        return {(t, k): self.tables[t][k] for t, k, _ in self.journal}
+
+
+class CustodyState(Tables):
+    """The custody state of the ledger at one log position."""
+
+    table_names = TABLES
+
+    def __init__(self, directory: Directory, tolerance: Decimal = ZERO) -> None:
+        super().__init__()
+        self.directory = directory
+        self.tolerance = Decimal(tolerance)
+
+    # --- typed accessors -------------------------------------------------------------------
+
+    def holding(self, lot: str, holder: str) -> Decimal:
+        return self.get("holding", (lot, holder)) or ZERO
+
+    def lot(self, lot_id: str) -> LotState | None:
+        return self.get("lot", lot_id)
+
+    def item(self, item_id: str) -> ItemState | None:
+        return self.get("item", item_id)
+
+    def shipment(self, event_id: str) -> Shipment | None:
+        return self.get("shipment", event_id)
+
+    def root(self, item: ItemState) -> ItemState:
+        """The top of the assembly an item sits in (itself when it has no parent)."""
+        while item.parent is not None:
+            item = self.get("item", item.parent)
+        return item
+
+    def subtree_mass(self, item: ItemState) -> dict[str, Decimal]:
+        """Element masses (kg) of an item and everything assembled into it."""
+        total: dict[str, Decimal] = {}
+        stack = [item]
+        while stack:
+            current = stack.pop()
+            _add_mass(total, current.mass_kg, current.composition)
+            stack.extend(self.get("item", c) for c in current.children)
+        return total
+
+
+def _add_mass(total: dict[str, Decimal], kg: Decimal, composition: Mapping[str, Decimal]) -> None:
+    for element, fraction in composition.items():
+        total[element] = total.get(element, ZERO) + kg * fraction
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def apply_credential(
+    state: CustodyState, credential: DteCredential, actor: str, seq: int, digest: str
+) -> int | None:
+    """Apply every event of a credential signed by `actor`, atomically, at log position `seq`.
+
+    Returns None when applied, or the log position of the same credential already appended
+    (same id and digest). A different document with a used credential or event id is rejected.
+    """
+    used = state.get("credential", credential.id)
+    if used is not None:
+        if used.digest == digest:
+            return used.seq
+        raise DuplicateEventIdError(
+            f"credential id {credential.id} is already used by another document", id=credential.id
+        )
+    if credential.issuer != actor:
+        raise NotHolderError(f"issuer {credential.issuer} is not the signer {actor}")
+    with state.transaction():
+        state.put("credential", credential.id, UsedId(digest, seq))
+        for event in credential.events:
+            apply_event(state, event, actor, seq, digest)
+    return None
+
+
+def apply_event(state: CustodyState, event: TraceEvent, actor: str, seq: int, digest: str) -> None:
+    """Check one event against the rules and apply it (atomically)."""
+    with state.transaction():
+        if state.get("event", event.id) is not None:
+            raise DuplicateEventIdError(f"event id {event.id} is already used", id=event.id)
+        state.put("event", event.id, UsedId(digest, seq))
+        _require_location(state, event, actor)
+        handler = _HANDLERS.get(event.kind)
+        if handler is None:  # pragma: no cover - parse_event admits only the five kinds
+            raise UnsupportedEventError(f"{event.kind} is not a custody event")
+        handler(state, event, actor, seq)
+
+
+def _require_location(state: CustodyState, event: TraceEvent, actor: str) -> Facility:
+    facility = state.directory.facility(event.biz_location)
+    if facility is None:
+        raise UnknownFacilityError(f"bizLocation {event.biz_location} is not registered")
+    if facility.operator != actor:
+        raise FacilityNotOperatedError(
+            f"bizLocation {event.biz_location} is not a facility of {actor}", event=event.id
+        )
+    return facility
+
+
+def _touch(state: CustodyState, subject: str, event: TraceEvent, seq: int) -> None:
+    state.put("history", (subject, event.id), seq)
+
+
+# --- lots and items -----------------------------------------------------------------------
+
+
+def _create_lot(
+    state: CustodyState, event: TraceEvent, lot_id: str, kg: Decimal, actor: str, seq: int
+) -> Mapping[str, Decimal]:
+    if state.lot(lot_id) is not None:
+        raise LotExistsError(f"lot {lot_id} already exists", lot=lot_id)
+    declaration = next((d for d in event.lots if d.lot == lot_id), None)
+    if declaration is None:
+        raise CompositionError(
+            f"lot {lot_id} must declare its composition in lotDeclarations", lot=lot_id
+        )
+    state.put("lot", lot_id, LotState(lot_id, declaration.composition, event.id,
+                                      declaration.details))
+    state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
+    _touch(state, lot_id, event, seq)
+    return declaration.composition
+
+
+def _take_lot(
+    state: CustodyState, event: TraceEvent, lot_id: str, kg: Decimal, actor: str, seq: int
+) -> LotState:
+    """Remove `kg` of a lot from the actor's holding (never below zero)."""
+    lot = state.lot(lot_id)
+    if lot is None:
+        raise UnknownLotError(f"lot {lot_id} is unknown", lot=lot_id)
+    held = state.holding(lot_id, actor)
+    if kg > held:
+        raise InsufficientHoldingError(
+            f"{actor} holds {held} kg of {lot_id}, not {kg} kg", lot=lot_id, held=held, asked=kg
+        )
+    state.put("holding", (lot_id, actor), (held - kg) or None)
+    _touch(state, lot_id, event, seq)
+    return lot
+
+
+def _check_lot_held(state: CustodyState, lot_id: str, kg: Decimal, actor: str) -> None:
+    if state.lot(lot_id) is None:
+        raise UnknownLotError(f"lot {lot_id} is unknown", lot=lot_id)
+    held = state.holding(lot_id, actor)
+    if kg > held:
+        raise InsufficientHoldingError(f"{actor} holds {held} kg of {lot_id}, not {kg} kg",
+                                       lot=lot_id, held=held, asked=kg)
+
+
+def _held_item(state: CustodyState, item_id: str, actor: str, *, top: bool) -> ItemState:
+    """The item, checked to be active in the actor's hands (and not inside another, if `top`)."""
+    item = state.item(item_id)
+    if item is None:
+        raise UnknownItemError(f"item {item_id} is unknown", item=item_id)
+    root = state.root(item)
+    if root.status != ACTIVE or root.holder != actor:
+        raise NotHolderError(f"{actor} does not hold item {item_id} ({root.status})",
+                             item=item_id)
+    if top and item.parent is not None:
+        raise AssemblyError(f"item {item_id} is inside {item.parent}; disassemble it first",
+                            item=item_id)
+    return item
+
+
+# --- handlers -----------------------------------------------------------------------------
+
+
+def _object_event(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    if event.action == "add":
+        if event.epcs:
+            raise ItemCreationError("serialized items are created only by a production "
+                                    "TransformationEvent", event=event.id)
+        if not event.quantities:
+            raise MaterialCreationError("an extraction must list the extracted quantities")
+        facility = state.directory.facility(event.biz_location)
+        if event.biz_step != BizStep.EXTRACTION or facility is None or facility.kind != MINE:
+            raise MaterialCreationError(
+                "new material enters only by extraction at a mine site of the actor "
+                "(bizStep extraction, bizLocation a registered mine)", event=event.id
+            )
+        for q in event.quantities:
+            _create_lot(state, event, q.lot, q.kg, actor, seq)
+        return
+    if event.action == "delete":
+        # Disposal or destruction: the material leaves the ledger for good.
+        for q in event.quantities:
+            _take_lot(state, event, q.lot, q.kg, actor, seq)
+        for item_id in event.epcs:
+            item = _held_item(state, item_id, actor, top=True)
+            state.put("item", item_id, replace(item, status=DISPOSED, holder=None))
+            _touch(state, item_id, event, seq)
+        return
+    for q in event.quantities:
+        _check_lot_held(state, q.lot, q.kg, actor)
+        _touch(state, q.lot, event, seq)
+    for item_id in event.epcs:
+        item = _held_item(state, item_id, actor, top=False)
+        if event.biz_step == BizStep.REPURPOSING and event.producer_responsibility:
+            if not state.directory.is_participant(event.producer_responsibility):
+                raise UnknownParticipantError(
+                    f"producerResponsibility {event.producer_responsibility} is not registered"
+                )
+            item = replace(item, responsible=event.producer_responsibility)
+            state.put("item", item_id, item)
+        _touch(state, item_id, event, seq)
+
+
+def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    if event.custody_model is None:
+        raise CustodyModelError("a TransformationEvent declares custodyModel "
+                                "(segregated or massBalance)", event=event.id)
+    if not (event.input_quantities or event.input_items):
+        raise MaterialCreationError("a transformation consumes inputs; new material enters "
+                                    "only by extraction", event=event.id)
+    inputs: dict[str, Decimal] = {}
+    outputs: dict[str, Decimal] = {}
+    sources: list[str] = []
+    for q in event.input_quantities:
+        lot = _take_lot(state, event, q.lot, q.kg, actor, seq)
+        _add_mass(inputs, q.kg, lot.composition)
+        sources.append(q.lot)
+    for item_id in event.input_items:
+        item = _held_item(state, item_id, actor, top=True)
+        for element, kg in state.subtree_mass(item).items():
+            inputs[element] = inputs.get(element, ZERO) + kg
+        state.put("item", item_id, replace(item, status=CONSUMED, holder=None))
+        _touch(state, item_id, event, seq)
+        sources.append(item_id)
+    products: list[str] = []
+    for q in event.output_quantities:
+        composition = _create_lot(state, event, q.lot, q.kg, actor, seq)
+        _add_mass(outputs, q.kg, composition)
+        products.append(q.lot)
+    for item_id in event.output_items:
+        if state.item(item_id) is not None:
+            raise ItemExistsError(f"item {item_id} already exists", item=item_id)
+        spec = next((d for d in event.items if d.item == item_id), None)
+        if spec is None:
+            raise CompositionError(f"item {item_id} must declare its mass and composition in "
+                                   "itemDeclarations", item=item_id)
+        state.put("item", item_id, ItemState(
+            id=item_id, category=spec.category, mass_kg=spec.mass_kg,
+            composition=spec.composition, created_by=event.id, holder=actor,
+            battery_code=spec.battery_code, details=spec.details,
+        ))
+        _add_mass(outputs, spec.mass_kg, spec.composition)
+        _touch(state, item_id, event, seq)
+        products.append(item_id)
+    check_mass_balance(inputs, outputs, state.tolerance, event.id)
+    for source in sources:
+        for product in products:
+            state.put("edge", (source, product), event.id)
+            state.put("source", (product, source), event.id)
+
+
+def check_mass_balance(
+    inputs: Mapping[str, Decimal], outputs: Mapping[str, Decimal], tolerance: Decimal,
+    event_id: str = "",
+) -> None:
+    """For each element, output mass may exceed input mass by at most `tolerance` (a fraction
+    of the input mass, set by the admin in a settings entry)."""
+    for element, out in sorted(outputs.items()):
+        limit = inputs.get(element, ZERO) * (1 + tolerance)
+        if out > limit:
+            raise MassBalanceError(
+                f"{element}: output {out} kg exceeds input {inputs.get(element, ZERO)} kg "
+                f"(tolerance {tolerance})",
+                event=event_id, element=element, input=inputs.get(element, ZERO), output=out,
+            )
+
+
+def _assembly(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    if event.parent is None:
+        raise AssemblyError(f"{event.kind} needs parentEPC", event=event.id)
+    parent = _held_item(state, event.parent, actor, top=False)
+    _touch(state, parent.id, event, seq)
+    if event.action == "add":
+        if not event.children:
+            raise AssemblyError("an assembly lists its children", event=event.id)
+        ancestors = set()
+        node: ItemState | None = parent
+        while node is not None:
+            ancestors.add(node.id)
+            node = state.item(node.parent) if node.parent else None
+        for child_id in event.children:
+            child = _held_item(state, child_id, actor, top=False)
+            if child.parent is not None:
+                raise AssemblyError(f"item {child_id} already has a parent ({child.parent})",
+                                    item=child_id)
+            if child_id in ancestors:
+                raise AssemblyError(f"item {child_id} cannot contain itself", item=child_id)
+            state.put("item", child_id, replace(child, parent=parent.id, holder=None))
+            parent = replace(state.item(parent.id), children=(*state.item(parent.id).children,
+                                                              child_id))
+            state.put("item", parent.id, parent)
+            _touch(state, child_id, event, seq)
+        return
+    if event.action == "delete":
+        current = state.item(parent.id)
+        children = event.children or current.children
+        root = state.root(current)
+        for child_id in children:
+            child = state.item(child_id)
+            if child is None or child.parent != parent.id:
+                raise AssemblyError(f"item {child_id} is not a child of {parent.id}",
+                                    item=child_id)
+            state.put("item", child_id, replace(child, parent=None, holder=root.holder,
+                                                status=ACTIVE))
+            current = replace(current, children=tuple(c for c in current.children
+                                                      if c != child_id))
+            state.put("item", parent.id, current)
+            _touch(state, child_id, event, seq)
+        return
+    for child_id in event.children:
+        _held_item(state, child_id, actor, top=False)
+        _touch(state, child_id, event, seq)
+
+
+def _transaction(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    if event.biz_step == BizStep.SHIPPING:
+        _ship(state, event, actor, seq)
+    elif event.biz_step == BizStep.RECEIVING:
+        _receive(state, event, actor, seq)
+    else:
+        raise UnsupportedEventError(
+            "a TransactionEvent moves custody: bizStep shipping or receiving", event=event.id
+        )
+
+
+def _ship(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    if event.source_party != actor:
+        raise ShipmentError(f"only the holder ships: sourceParty must be the signer {actor}")
+    destination = event.destination_party or ""
+    if destination == actor or not state.directory.is_participant(destination):
+        raise ShipmentError(f"destinationParty {destination!r} is not another registered "
+                            "participant", event=event.id)
+    if not (event.quantities or event.epcs):
+        raise ShipmentError("a shipment carries at least one lot quantity or item")
+    if event.transport is not None:
+        site = state.directory.facility(event.transport.destination)
+        if site is None or site.operator != destination:
+            raise FacilityNotOperatedError(
+                f"transport destination {event.transport.destination} is not a facility of "
+                f"{destination}", event=event.id
+            )
+    lots: dict[str, Decimal] = {}
+    for q in event.quantities:
+        _take_lot(state, event, q.lot, q.kg, actor, seq)
+        lots[q.lot] = lots.get(q.lot, ZERO) + q.kg
+    for item_id in event.epcs:
+        item = _held_item(state, item_id, actor, top=True)
+        state.put("item", item_id, replace(item, status=IN_TRANSIT, holder=None))
+        _touch(state, item_id, event, seq)
+    transport = event.transport
+    state.put("shipment", event.id, Shipment(
+        id=event.id, source=actor, destination=destination, lots=tuple(sorted(lots.items())),
+        items=tuple(sorted(set(event.epcs))), waste=event.waste,
+        purpose=transport.purpose if transport else None,
+        mode=transport.mode if transport else None,
+    ))
+
+
+def _receive(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    shipment = state.shipment(event.shipment) if event.shipment else None
+    if shipment is None or shipment.received_by is not None:
+        raise ReceiptMismatchError(f"no open shipment {event.shipment!r}", event=event.id)
+    if shipment.destination != actor or event.destination_party != actor:
+        raise ReceiptMismatchError(f"shipment {shipment.id} is not addressed to {actor}")
+    if event.source_party != shipment.source:
+        raise ReceiptMismatchError(f"sourceParty differs from the shipper {shipment.source}")
+    lots: dict[str, Decimal] = {}
+    for q in event.quantities:
+        lots[q.lot] = lots.get(q.lot, ZERO) + q.kg
+    if tuple(sorted(lots.items())) != shipment.lots or tuple(sorted(set(event.epcs))) != \
+            shipment.items:
+        raise ReceiptMismatchError(f"receipt contents differ from shipment {shipment.id}")
+    for lot_id, kg in shipment.lots:
+        state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
+        _touch(state, lot_id, event, seq)
+    for item_id in shipment.items:
+        state.put("item", item_id, replace(state.item(item_id), status=ACTIVE, holder=actor))
+        _touch(state, item_id, event, seq)
+    state.put("shipment", shipment.id, replace(shipment, received_by=event.id))
+
+
+_HANDLERS: dict[str, Callable[[CustodyState, TraceEvent, str, int], None]] = {
+    "ObjectEvent": _object_event,
+    "TransformationEvent": _transformation,
+    "AggregationEvent": _assembly,
+    "AssociationEvent": _assembly,
+    "TransactionEvent": _transaction,
+}
+
+
+# --- accounting (tests, verifier, reports) ------------------------------------------------
+
+
+def element_totals(state: CustodyState) -> dict[str, Decimal]:
+    """Element masses (kg) still on the ledger: holdings, lots in transit, active and in-transit
+    items (assemblies counted once, through their members). Loaded rows only."""
+    total: dict[str, Decimal] = {}
+    for (lot_id, _holder), kg in state.tables["holding"].items():
+        if kg:
+            _add_mass(total, kg, state.lot(lot_id).composition)
+    for shipment in state.tables["shipment"].values():
+        if shipment is not None and shipment.received_by is None:
+            for lot_id, kg in shipment.lots:
+                _add_mass(total, kg, state.lot(lot_id).composition)
+    for item in state.tables["item"].values():
+        if item is not None and state.root(item).status in (ACTIVE, IN_TRANSIT):
+            _add_mass(total, item.mass_kg, item.composition)
+    return total

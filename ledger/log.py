@@ -1,0 +1,507 @@
+"""The stored verifiable log: `Ledger` appends entries atomically and answers proofs.
+
+One write transaction per batch: lock the sequencer row (SQLite: BEGIN IMMEDIATE), run the
+validators of the batch's kinds, build the entries (hash chain), extend the Merkle tree from
+its stored frontier, insert everything with executemany, move the head, and sign the new
+checkpoint (after checking it is consistent with the last one signed). checkpoint.txt is
+replaced after the commit. A crash before the commit leaves nothing of the batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlmodel import Session
+
+from . import merkle
+from .checkpoint import (
+    Checkpoint,
+    NoteVerifier,
+    note_verifier_key,
+    open_checkpoint,
+    parse_checkpoint_body,
+    parse_verifier_key,
+    sign_checkpoint,
+)
+from .entry import GENESIS_PREV, Entry, check_kind, utc_now
+from .errors import (
+    CheckpointNotSignedError,
+    EntryFormatError,
+    EntryNotFoundError,
+    LedgerExistsError,
+    LedgerForkError,
+    LedgerNotFoundError,
+    LogEntryError,
+)
+from .home import DATABASE_FILE, Home
+from .log_verify import LogSummary, verify_log
+from .storage import CHECKPOINTS, ENTRIES, NODES, Head, SqlStorage, node_key
+from .tlog_proof import format_proof
+from .tree_store import TreeStore, extend
+
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A signed document to append, and the kind of entry it becomes."""
+
+    kind: str
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """Where a submission landed; `duplicate` when a validator matched an existing entry."""
+
+    seq: int
+    entry_hash: bytes
+    duplicate: bool = False
+
+
+class Validator(Protocol):
+    """Checks the submissions of one kind inside the write transaction.
+
+    `first_seq` is the log size before the batch (the seq its first new entry gets). Return,
+    per submission in order, None (append it) or the seq of an existing identical entry
+    (not appended: a duplicate). Raise a BatterytraceError to reject the whole batch. The
+    validator may write its own tables through `session` (same transaction).
+    """
+
+    def validate(
+        self, session: Session, first_seq: int, submissions: Sequence[Submission]
+    ) -> list[int | None]: ...
+
+
+def sqlite_url(home: Path) -> str:
+    """The default database of a home folder."""
+    return f"sqlite:///{(Path(home) / DATABASE_FILE).resolve()}"
+
+
+class Ledger:
+    """A ledger opened on a home folder and a database. Safe to share between threads."""
+
+    def __init__(
+        self,
+        home: Path,
+        storage: SqlStorage,
+        *,
+        validators: Mapping[str, Validator] | None = None,
+        checkpoint_every_batch: bool = True,
+        cache_size: int = 100_000,
+    ) -> None:
+        self.home = Home(Path(home))
+        self.storage = storage
+        self.tree = TreeStore(storage, cache_size)
+        self.validators = dict(validators or {})
+        self.checkpoint_every_batch = checkpoint_every_batch
+        body = storage.entry_body(0) if storage.has_schema() else None
+        if body is None:
+            raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
+        genesis = Entry.parse(body).document
+        self.origin: str = genesis["origin"]
+        self.public_url: str = genesis["publicUrl"]
+        self.admin_did: str = genesis["adminKey"]
+        # The home's log key is the trust anchor; entry 0 must name the same key.
+        if self.home.log_key_path.exists():
+            self.verifier = NoteVerifier.ed25519(self.origin, self.home.log_key().public_key)
+            if self.verifier.vkey != genesis["logKey"]:
+                raise LedgerForkError(
+                    f"the database belongs to another log than {self.home.log_key_path}"
+                )
+        else:
+            self.verifier = parse_verifier_key(genesis["logKey"])
+        self._check_not_behind_checkpoint()
+
+    # --- opening ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, home: Path, database_url: str | None = None, **options: Any) -> Ledger:
+        """Open an existing ledger; refused (LedgerForkError) when the database is behind or
+        inconsistent with checkpoint.txt."""
+        if database_url is None and not (Path(home) / DATABASE_FILE).exists():
+            raise LedgerNotFoundError(f"no ledger in {home} (run batterytrace init)")
+        storage = SqlStorage(database_url or sqlite_url(home))
+        if not storage.has_schema():
+            storage.close()
+            raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
+        return cls(home, storage, **options)
+
+    @classmethod
+    def init(
+        cls,
+        home: Path,
+        database_url: str | None,
+        origin: str,
+        public_url: str = DEFAULT_PUBLIC_URL,
+        **options: Any,
+    ) -> Ledger:
+        """Create keys (unless present), the schema, entry 0 and the first checkpoint."""
+        place = Home(Path(home))
+        if place.read_checkpoint() is not None:
+            raise LedgerExistsError(f"{place.checkpoint_path} exists: {home} holds a ledger")
+        place.create()
+        log_key, admin_key = place.ensure_keys()
+        storage = SqlStorage(database_url or sqlite_url(home))
+        storage.create_schema()
+        genesis = _admin_sign(
+            {
+                "type": "LedgerGenesis",
+                "origin": origin,
+                "publicUrl": public_url,
+                "logKey": note_verifier_key(origin, log_key.public_key),
+                "adminKey": admin_key.did_key,
+                "created": utc_now(),
+            },
+            admin_key,
+        )
+        entry = Entry.build(0, GENESIS_PREV, "genesis", genesis)
+        leaf = entry.leaf_hash
+        head = Head(1, entry.hash, merkle.fold_right([leaf]))
+        cp = Checkpoint(origin, 1, head.root)
+        note = sign_checkpoint(cp, origin, log_key)
+        with storage.write() as (session, current):
+            if current is not None:
+                raise LedgerExistsError(f"{storage.url} already holds a ledger")
+            storage.insert(session, ENTRIES, [_entry_row(entry, head.head, leaf)])
+            storage.insert(session, CHECKPOINTS, [{"size": 1, "root": head.root, "note": note}])
+            storage.set_head(session, head, create=True)
+        place.write_checkpoint(note, cp, [NoteVerifier.ed25519(origin, log_key.public_key)])
+        return cls(home, storage, **options)
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def _check_not_behind_checkpoint(self) -> None:
+        note = self.home.read_checkpoint()
+        if note is None:
+            return  # never signed from this home (or the file was lost): nothing to hold to
+        cp = open_checkpoint(note, [self.verifier], self.origin)
+        size = self.size
+        if size < cp.size:
+            raise LedgerForkError(
+                f"the database holds {size} entries but {self.home.checkpoint_path} was "
+                f"signed at size {cp.size}: a restored backup must not continue the log",
+                size=size, checkpoint_size=cp.size,
+            )
+        if self.tree.root(cp.size) != cp.root:
+            raise LedgerForkError(
+                f"the database's tree at size {cp.size} does not match "
+                f"{self.home.checkpoint_path}: it is not the database that signed it",
+                checkpoint_size=cp.size,
+            )
+
+    # --- appending -------------------------------------------------------------------------
+
+    def append(self, submissions: Sequence[Submission]) -> list[AppendResult]:
+        """Append a batch atomically (all or nothing) and, by default, sign a checkpoint."""
+        subs = list(submissions)
+        for sub in subs:
+            if check_kind(sub.kind) == "genesis":
+                raise EntryFormatError("only init writes the genesis entry")
+            if not isinstance(sub.document, dict):
+                raise EntryFormatError("a submission's document must be a JSON object")
+        if not subs:
+            return []
+        log_key = self.home.log_key() if self.checkpoint_every_batch else None
+        created: list[tuple[int, int, bytes]] = []
+        signed: tuple[Checkpoint, bytes] | None = None
+        with self.storage.write() as (session, head):
+            if head is None:
+                raise LedgerNotFoundError("the database holds no ledger")
+            decisions = self._validate(session, head.size, subs)
+            received = utc_now()
+            results: list[AppendResult] = []
+            rows: list[dict[str, Any]] = []
+            leaves: list[bytes] = []
+            seq, prev = head.size, head.head
+            for sub, existing in zip(subs, decisions, strict=True):
+                if existing is not None:
+                    results.append(AppendResult(existing, self._hash_of(session, existing), True))
+                    continue
+                entry = Entry.build(seq, prev.hex(), sub.kind, sub.document, received)
+                prev, leaf = entry.hash, entry.leaf_hash
+                rows.append(_entry_row(entry, prev, leaf))
+                leaves.append(leaf)
+                results.append(AppendResult(seq, prev, False))
+                seq += 1
+            if rows:
+                created, _, root = extend(self.tree.frontier(head.size), leaves)
+                new_head = Head(seq, prev, root)
+                self.storage.insert(session, ENTRIES, rows)
+                self.storage.insert(
+                    session, NODES, [{"key": node_key(lv, i), "hash": h} for lv, i, h in created]
+                )
+                self.storage.set_head(session, new_head)
+                if log_key is not None:
+                    overlay = {(0, head.size + j): leaf for j, leaf in enumerate(leaves)}
+                    overlay.update(((lv, i), h) for lv, i, h in created)
+                    signed = self._sign_locked(session, new_head, log_key, overlay)
+        self.tree.remember(created)
+        if signed is not None:
+            self.home.write_checkpoint(signed[1], signed[0], [self.verifier])
+        return results
+
+    def _validate(
+        self, session: Session, first_seq: int, subs: list[Submission]
+    ) -> list[int | None]:
+        decisions: list[int | None] = [None] * len(subs)
+        by_kind: dict[str, list[int]] = {}
+        for i, sub in enumerate(subs):
+            by_kind.setdefault(sub.kind, []).append(i)
+        for kind, positions in by_kind.items():
+            validator = self.validators.get(kind)
+            if validator is None:
+                continue
+            answers = validator.validate(session, first_seq, [subs[i] for i in positions])
+            if len(answers) != len(positions):
+                raise EntryFormatError(
+                    f"the {kind} validator answered {len(answers)} times for {len(positions)}"
+                )
+            for i, answer in zip(positions, answers, strict=True):
+                decisions[i] = answer
+        return decisions
+
+    def _hash_of(self, session: Session, seq: int) -> bytes:
+        h = self.storage.entry_hash_in(session, seq)
+        if h is None:
+            raise EntryNotFoundError(f"a validator named entry {seq} that does not exist")
+        return h
+
+    def _sign_locked(
+        self,
+        session: Session,
+        head: Head,
+        log_key: Any,
+        overlay: Mapping[tuple[int, int], bytes] | None = None,
+    ) -> tuple[Checkpoint, bytes]:
+        """Sign the checkpoint of `head` inside the write transaction, after proving it
+        consistent with the last checkpoint in the database and the one in checkpoint.txt."""
+        previous: list[tuple[int, bytes]] = []
+        latest = self.storage.latest_checkpoint_in(session)
+        if latest is not None:
+            previous.append(latest)
+        note = self.home.read_checkpoint()
+        if note is not None:
+            file_cp = open_checkpoint(note, [self.verifier], self.origin)
+            previous.append((file_cp.size, file_cp.root))
+        for size, root in previous:
+            if size > head.size:
+                raise LedgerForkError(
+                    f"refusing to sign size {head.size}: a checkpoint of size {size} exists",
+                    size=head.size, checkpoint_size=size,
+                )
+            if size == head.size:
+                if root != head.root:
+                    raise LedgerForkError(f"refusing to sign a second root for size {size}")
+                continue
+            proof = self.tree.consistency_proof(size, head.size, overlay)
+            try:
+                merkle.verify_consistency(size, head.size, root, head.root, proof)
+            except merkle.ProofError as exc:
+                raise LedgerForkError(
+                    f"refusing to sign size {head.size}: not consistent with the checkpoint "
+                    f"of size {size} ({exc.message})", checkpoint_size=size,
+                ) from exc
+        if latest is not None and latest[0] == head.size:
+            stored = self.storage.checkpoint(head.size)
+            assert stored is not None
+            return Checkpoint(self.origin, head.size, head.root), stored[1]
+        cp = Checkpoint(self.origin, head.size, head.root)
+        signed = sign_checkpoint(cp, self.origin, log_key)
+        self.storage.insert(
+            session, CHECKPOINTS, [{"size": cp.size, "root": cp.root, "note": signed}]
+        )
+        return cp, signed
+
+    def sign_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        """Sign a checkpoint of the current size now (or return the one already signed)."""
+        log_key = self.home.log_key()
+        with self.storage.write() as (session, head):
+            if head is None:
+                raise LedgerNotFoundError("the database holds no ledger")
+            cp, note = self._sign_locked(session, head, log_key)
+        self.home.write_checkpoint(note, cp, [self.verifier])
+        return cp, note
+
+    # --- settings --------------------------------------------------------------------------
+
+    def update_settings(self, values: dict[str, Any]) -> AppendResult:
+        """Append an admin-signed LedgerSettings entry; later entries override earlier keys."""
+        if not isinstance(values, dict) or not values:
+            raise EntryFormatError("settings must be a non-empty JSON object")
+        document = _admin_sign(
+            {"type": "LedgerSettings", "settings": values}, self.home.admin_key()
+        )
+        return self.append([Submission("settings", document)])[0]
+
+    def settings_at(self, seq: int) -> dict[str, Any]:
+        """The ledger settings in force at log position `seq` (entries up to and including it)."""
+        merged: dict[str, Any] = {}
+        for body in self.storage.iter_kind("settings", seq + 1):
+            merged.update(json.loads(body)["document"]["settings"])
+        return merged
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        head = self.storage.head()
+        return head.size if head else 0
+
+    def entry(self, seq: int) -> Entry:
+        """The entry at `seq` (EntryNotFoundError past the end)."""
+        body = self.storage.entry_body(seq) if isinstance(seq, int) and seq >= 0 else None
+        if body is None:
+            raise EntryNotFoundError(f"no entry {seq} (log size {self.size})", seq=seq)
+        return Entry.parse(body)
+
+    def iter_entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
+        """Entries from `start` to `end` (exclusive), streamed in constant memory."""
+        for _, body in self.storage.iter_bodies(start, end):
+            yield Entry.parse(body)
+
+    def iter_entry_bytes(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Stored canonical bytes of the entries, streamed (what `verify_log` reads)."""
+        for _, body in self.storage.iter_bodies(start, end):
+            yield body
+
+    def latest_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        """The largest signed checkpoint and its note."""
+        latest = self.storage.latest_checkpoint()
+        if latest is None:
+            raise CheckpointNotSignedError("no checkpoint has been signed yet")
+        size, root, note = latest
+        return Checkpoint(self.origin, size, root), note
+
+    def checkpoint_note(self, size: int) -> bytes:
+        """The note of the checkpoint signed at `size` (CheckpointNotSignedError if none)."""
+        stored = self.storage.checkpoint(size)
+        if stored is None:
+            raise CheckpointNotSignedError(f"no checkpoint was signed at size {size}", size=size)
+        return stored[1]
+
+    def root(self, size: int | None = None) -> bytes:
+        """The Merkle root at `size` (default: the current size)."""
+        return self.tree.root(self._size_arg(size))
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of entry `seq` in the tree of `size` (default: the latest signed
+        checkpoint's size)."""
+        size = self.latest_checkpoint()[0].size if size is None else self._size_arg(size)
+        if not isinstance(seq, int) or not 0 <= seq < size:
+            raise EntryNotFoundError(f"no entry {seq} in a tree of size {size}", seq=seq)
+        return self.tree.inclusion_proof(seq, size)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """Consistency proof between tree sizes `old` and `new` (1 <= old <= new <= size)."""
+        new = self._size_arg(new)
+        if not isinstance(old, int) or not 1 <= old <= new:
+            raise EntryNotFoundError(f"no consistency proof from size {old} to {new}")
+        return self.tree.consistency_proof(old, new)
+
+    def tlog_proof(self, seq: int, size: int | None = None) -> bytes:
+        """C2SP tlog-proof file for entry `seq` against the latest signed checkpoint, or the
+        one signed at `size`."""
+        if size is None:
+            cp, note = self.latest_checkpoint()
+            size = cp.size
+        else:
+            note = self.checkpoint_note(size)
+        return format_proof(seq, self.inclusion_proof(seq, size), note)
+
+    def info(self) -> dict[str, Any]:
+        """Origin, size, root, verifier key and where things are."""
+        head = self.storage.head()
+        assert head is not None
+        latest = self.storage.latest_checkpoint()
+        return {
+            "origin": self.origin,
+            "size": head.size,
+            "root": head.root.hex(),
+            "verifierKey": self.verifier.vkey,
+            "publicUrl": self.public_url,
+            "adminKey": self.admin_did,
+            "checkpointSize": latest[0] if latest else 0,
+            "treeCache": self.tree.cache_info(),
+        }
+
+    def _size_arg(self, size: int | None) -> int:
+        current = self.size
+        if size is None:
+            return current
+        if not isinstance(size, int) or not 0 <= size <= current:
+            raise EntryNotFoundError(f"tree size {size} is past the log size {current}")
+        return size
+
+
+def _entry_row(entry: Entry, entry_hash: bytes, leaf: bytes) -> dict[str, Any]:
+    return {"seq": entry.seq, "kind": entry.kind, "hash": entry_hash, "leaf": leaf,
+            "body": entry.canonical}
+
+
+def _admin_sign(document: dict[str, Any], admin_key: Any) -> dict[str, Any]:
+    """Sign an administrative document with the admin key (Data Integrity eddsa-jcs-2022)."""
+    from batterytrace.credentials.data_integrity import sign
+
+    return sign(document, admin_key)
+
+
+def verify_ledger(
+    home: Path, database_url: str | None = None, progress: Any = None
+) -> tuple[LogSummary, int]:
+    """`verify_log` over a stored ledger, trusting only the home's log key and checkpoint.txt.
+
+    Reads the database directly (not through `Ledger.open`, whose checks would stop at the
+    first damaged entry without naming it). Returns the summary and the number of entries the
+    sequencer row claims. The stored subtree hashes must give the verified root too.
+    """
+    place = Home(Path(home))
+    file_note = place.read_checkpoint()
+    storage = SqlStorage(database_url or sqlite_url(home))
+    try:
+        head = storage.head() if storage.has_schema() else None
+        if head is None or file_note is None:
+            raise LedgerNotFoundError(f"no ledger in {home} (run batterytrace init)")
+        origin = parse_checkpoint_body(file_note.split(b"\n\n", 1)[0] + b"\n").origin
+        verifier = NoteVerifier.ed25519(origin, place.log_key().public_key)
+        file_size = open_checkpoint(file_note, [verifier], origin).size
+        summary = verify_log(
+            (body for _, body in storage.iter_bodies()),
+            _merge_notes(storage.iter_checkpoints(), file_size, file_note),
+            [verifier],
+            origin,
+            progress=progress,
+        )
+        if summary.size != head.size:
+            raise LogEntryError(
+                min(summary.size, head.size),
+                f"{summary.size} entries are stored but the sequencer says {head.size}",
+            )
+        cp = summary.checkpoint
+        if TreeStore(storage, cache_size=1024).root(cp.size) != cp.root:
+            raise LedgerForkError(
+                f"the stored subtree hashes do not give the root of checkpoint {cp.size}"
+            )
+        return summary, head.size
+    finally:
+        storage.close()
+
+
+def _merge_notes(
+    stored: Iterator[tuple[int, bytes]], file_size: int, file_note: bytes
+) -> Iterator[bytes]:
+    """The database's checkpoint notes with checkpoint.txt's in its place by size."""
+    pending = True
+    for size, note in stored:
+        if pending and size >= file_size:
+            pending = False
+            if size > file_size:
+                yield file_note
+        yield note
+    if pending:
+        yield file_note

@@ -1,0 +1,91 @@
+"""`batterytrace init` and `batterytrace ledger ...` through the real command line."""
+
+import json
+import sqlite3
+
+from batterytrace.api.cli import app
+from batterytrace.credentials.errors import BatterytraceError
+from batterytrace.ledger import merkle
+from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.tlog_proof import verify_tlog_proof
+from typer.testing import CliRunner
+
+runner = CliRunner()
+
+
+def _run(home, *args):
+    return runner.invoke(app, ["--home", str(home), *args])
+
+
+def _code(home, *args):
+    """Exit code as `batterytrace` (api/cli.main) reports it for typed errors."""
+    result = _run(home, *args)
+    if isinstance(result.exception, BatterytraceError):
+        return result.exception.exit_code
+    return result.exit_code
+
+
+def _json(home, *args):
+    result = _run(home, *args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_init_info_show_prove_consistency_verify(tmp_path):
+    home = tmp_path / "home"
+    info = _json(home, "init", "--origin", "cli.test/log", "--public-url", "https://x.test")
+    assert info["origin"] == "cli.test/log" and info["size"] == 1
+    assert info["publicUrl"] == "https://x.test"
+    led = Ledger.open(home)
+    led.append([Submission("event", {"n": i}) for i in range(6)])
+    led.close()
+
+    info = _json(home, "ledger", "info")
+    assert info["size"] == 7 and info["verifierKey"].startswith("cli.test/log+")
+    shown = _json(home, "ledger", "show", "3")
+    assert shown["entry"]["seq"] == 3 and shown["entry"]["document"] == {"n": 2}
+
+    proof = _run(home, "ledger", "prove", "3")
+    assert proof.exit_code == 0 and proof.stdout.startswith("c2sp.org/tlog-proof@v1\n")
+    led = Ledger.open(home)
+    verifier = led.verifier
+    led.close()
+    cp = verify_tlog_proof(proof.stdout.encode(), bytes.fromhex(shown["leafHash"]),
+                           [verifier], "cli.test/log")
+    assert cp.size == 7 and cp.root.hex() == info["root"]
+    assert _json(home, "ledger", "prove", "0", "--size", "1")["index"] == 0
+
+    cons = _json(home, "ledger", "consistency", "2", "7")
+    import base64
+
+    merkle.verify_consistency(2, 7, bytes.fromhex(cons["oldRoot"]), bytes.fromhex(cons["newRoot"]),
+                              [base64.b64decode(h) for h in cons["proof"]])
+
+    checkpoint = _json(home, "ledger", "checkpoint")
+    assert checkpoint["size"] == 7 and "\n\n— cli.test/log " in checkpoint["note"]
+
+    ok = _json(home, "ledger", "verify")
+    assert ok["ok"] and ok["size"] == 7 and ok["checkpointsChecked"] == 2
+    human = _run(home, "ledger", "verify")
+    assert human.exit_code == 0 and "ok" in human.stdout
+
+
+def test_errors_have_exit_codes(tmp_path):
+    home = tmp_path / "home"
+    assert _code(home, "ledger", "info") == 2  # no ledger yet
+    assert _code(home, "init") == 0
+    assert _code(home, "init") == 2  # exists
+    assert _code(home, "ledger", "show", "9") == 2
+    assert _code(home, "ledger", "prove", "0", "--size", "5") == 2
+
+    led = Ledger.open(home)
+    led.append([Submission("event", {"n": i}) for i in range(4)])
+    led.close()
+    db = sqlite3.connect(home / "ledger.sqlite", isolation_level=None)
+    (body,) = db.execute("SELECT body FROM ledger_entries WHERE seq=2").fetchone()
+    db.execute("UPDATE ledger_entries SET body=? WHERE seq=2",
+               (body.replace(b'"n":1', b'"n":7'),))
+    db.close()
+    result = _run(home, "ledger", "verify")
+    assert result.exception.exit_code == 1 and result.exception.seq == 2
+    assert "LOG_CHAIN_BROKEN: entry 2" in str(result.exception)
