@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
+	@chmod 600 keys_example/*.json  # git does not keep file modes
 	$(BIN)/batterytrace demo $(if $(DEMO_HOME),--demo-home $(DEMO_HOME),)
 
 # With CI=true, PostgreSQL and Chromium come from Debian packages (.ci/services); elsewhere

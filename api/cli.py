@@ -31,7 +31,7 @@ app = typer.Typer(
 def _global_options(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(  # noqa: UP007 (typer needs Optional on 3.11)
-        None, "--home", envvar=HOME_ENV, help="Ledger home folder [default: ./.batterytrace]."
+        None, "--home", envvar=HOME_ENV, help="Ledger home folder \\[default: ./.batterytrace]."
     ),
     database_url: Optional[str] = typer.Option(  # noqa: UP007
         None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
@@ -47,7 +47,7 @@ for _module in (cli_credentials, cli_ledger):
 @app.command()
 def demo(
     demo_home: Optional[Path] = typer.Option(  # noqa: UP007
-        None, "--demo-home", help="Keep the demo network here [default: a fresh temp folder]."
+        None, "--demo-home", help="Keep the demo network here \\[default: a fresh temp folder]."
     ),
 ) -> None:
     """Run the mine-to-recycler demo network on embedded SQLite and verify it offline."""

@@ -11,8 +11,9 @@ from rich.console import Console
 
 from batterytrace.credentials.errors import BatterytraceError
 
-console = Console()
-err_console = Console(stderr=True)
+# emoji=False: rich would otherwise print the ":key:" of "did:key:" as an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Console], None] | None = None) -> None:

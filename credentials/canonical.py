@@ -12,8 +12,10 @@ checks it against `rfc8785` on generated documents):
   lowercase `\\u00xx`) and write everything else as is. A lone surrogate makes the final UTF-8
   encode fail, and the fallback lets `rfc8785` reject it.
 - Object keys: JCS sorts by UTF-16 code units, `sort_keys` by code points. The two orders agree
-  when every key character is below U+E000 (one UTF-16 unit equal to its code point); a key
-  with a character at or above U+E000 (private use, astral planes) takes the fallback.
+  when every key character is in the BMP (one UTF-16 unit equal to its code point; lone
+  surrogates fail the encode); they differ only between an astral character (a surrogate
+  pair, D800..DBFF first) and one in U+E000..U+FFFF, so any key with an astral character takes
+  the fallback.
 - Integers: both write `str(n)`; outside +-(2^53 - 1) the fallback raises.
 - Floats: both use the shortest round-trip digits (rfc8785 reformats `repr`). `repr` and
   ECMAScript agree exactly for finite, non-integral values with 1e-4 <= |x| < 1e16: plain
@@ -36,7 +38,7 @@ _MAX_SAFE_INT = 2**53 - 1
 # Non-integral floats in this range print identically with repr and ECMAScript Number.toString.
 _FLOAT_MIN = 1e-4
 _FLOAT_MAX = 1e16
-_FIRST_WIDE_CHAR = "\ue000"  # from here on UTF-16 order and code-point order may differ
+_FIRST_ASTRAL_CHAR = "\U00010000"  # a surrogate pair in UTF-16: its order may differ
 _LEAF_TYPES = frozenset({str, bool, type(None)})
 _CONTAINER_TYPES = frozenset({dict, list, tuple})
 
@@ -73,7 +75,7 @@ def _fast_canonical(document: Any) -> bytes | None:
         return None
     try:
         return text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: let rfc8785 reject it
+    except KeyError:  # a lone surrogate: let rfc8785 reject it
         return None
 
 
@@ -91,7 +93,7 @@ def _fast_path_safe(document: Any) -> bool:
             for key in node:
                 if type(key) is not str:
                     return False
-                if not key.isascii() and max(key) >= _FIRST_WIDE_CHAR:
+                if not key.isascii() and max(key) >= _FIRST_ASTRAL_CHAR:
                     return False
             values = node.values()
         else:

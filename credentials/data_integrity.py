@@ -28,7 +28,7 @@ from nacl.exceptions import CryptoError
 from nacl.signing import VerifyKey
 
 from .canonical import canonicalize
-from .did import Resolver, b58decode, b58encode
+from .did import DID_KEY_PREFIX, Resolver, b58decode, b58encode, did_key_from_public_key
 from .errors import (
     BatterytraceError,
     InvalidChallengeError,
@@ -182,7 +182,10 @@ def sign(
                 parse_date_time(value)
             except ValueError as exc:
                 raise ProofGenerationError(f"{name}: {exc}") from None
-    existing = _proof_list(document.get("proof")) if "proof" in document else []
+    try:
+        existing = _proof_list(document["proof"]) if "proof" in document else []
+    except MalformedProofError as exc:
+        raise ProofGenerationError(f"the document's existing proof: {exc.message}") from None
     unsecured = {k: v for k, v in document.items() if k != "proof"}
 
     options: dict[str, Any] = {}
@@ -193,7 +196,7 @@ def sign(
     options["created"] = created or format_date_time(datetime.now(UTC))
     if expires is not None:
         options["expires"] = expires
-    options["verificationMethod"] = verification_method or key.verification_method
+    options["verificationMethod"] = verification_method or _default_method(key)
     options["proofPurpose"] = proof_purpose
     if challenge is not None:
         options["challenge"] = challenge
@@ -215,6 +218,14 @@ def sign(
     signed = dict(document)
     signed["proof"] = [*existing, proof] if existing else proof
     return signed
+
+
+def _default_method(key: Ed25519Key) -> str:
+    """`key.verification_method`, through did.py's cached encoder (multiformats is slow)."""
+    if key.id:
+        return key.id
+    did = did_key_from_public_key(key.public_key)
+    return f"{did}#{did[len(DID_KEY_PREFIX) :]}"
 
 
 def _proof_list(value: Any) -> list[dict[str, Any]]:

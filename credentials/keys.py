@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from multiformats import multibase, multicodec
+from multiformats import multicodec
 
+from .base58 import b58decode, b58encode
 from .errors import KeyFormatError
 
 ED25519_PUB_CODEC = "ed25519-pub"
@@ -40,13 +41,13 @@ def _b58_decode(value: str, what: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("z"):
         raise KeyFormatError(f"{what} must be a base58btc multibase string starting with 'z'")
     try:
-        return bytes(multibase.decode(value))
-    except Exception as exc:  # multiformats raises several unrelated types
-        raise KeyFormatError(f"{what} is not valid base58btc: {exc}") from exc
+        return b58decode(value[1:])
+    except ValueError as exc:
+        raise KeyFormatError(f"{what} is not valid base58btc") from exc
 
 
 def _b58_encode(data: bytes) -> str:
-    return multibase.encode(data, "base58btc")
+    return "z" + b58encode(data)
 
 
 def decode_public_multibase(value: str) -> bytes:

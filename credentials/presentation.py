@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from .data_integrity import ProofResult, sign, verify_proofs
-from .did import Resolver
+from .did import Resolver, did_key_from_public_key
 from .errors import (
     BatterytraceError,
     MalformedValueError,
@@ -72,7 +72,7 @@ def create_presentation(
     presentation: dict[str, Any] = {
         "@context": [VC_V2_CONTEXT],
         "type": [VERIFIABLE_PRESENTATION],
-        "holder": holder or holder_key.controller or holder_key.did_key,
+        "holder": holder or holder_key.controller or did_key_from_public_key(holder_key.public_key),
         "verifiableCredential": list(credentials),
     }
     return sign(

@@ -39,8 +39,9 @@ CONTEXTS_DIR = Path(__file__).resolve().parent / "data" / "contexts"
 CONTEXT_INDEX = CONTEXTS_DIR / "index.json"
 
 # Units of canonicalization work: one per blank-node lookup made while trying permutations,
-# DEEP_ITERATION_COST per Hash N-Degree Quads call. Real credentials spend a few hundred; a
-# poison graph of a dozen indistinguishable blank nodes would spend billions.
+# DEEP_ITERATION_COST per Hash N-Degree Quads call, one per issuer entry copied. Real
+# credentials spend nothing (their blank nodes are told apart by their own quads); a poison
+# graph of a dozen indistinguishable blank nodes would spend billions.
 WORK_BUDGET = 1_000_000
 DEEP_ITERATION_COST = 20
 TIME_BUDGET_SECONDS = 3.0

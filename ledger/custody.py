@@ -374,7 +374,10 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
     if event.custody_model is None:
         raise CustodyModelError("a TransformationEvent declares custodyModel "
                                 "(segregated or massBalance)", event=event.id)
-    if not (event.input_quantities or event.input_items):
+    if not (event.input_quantities or event.input_items) and (
+        event.output_quantities or any(d.composition for d in event.items)
+    ):
+        # Without inputs, only items with no tracked element (a vehicle body) may be made.
         raise MaterialCreationError("a transformation consumes inputs; new material enters "
                                     "only by extraction", event=event.id)
     inputs: dict[str, Decimal] = {}

@@ -88,15 +88,16 @@ def decode_key(table: str, text: str) -> Any:
     return tuple(text.split(SEP)) if SEP in text else text
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
+    """A state value as JSON-ready data; Decimals as {"$d": "<exact string>"}."""
     if isinstance(value, Decimal):
         return {"$d": str(value)}
     if is_dataclass(value):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+        return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     return value
 
 
@@ -111,7 +112,7 @@ def _revive(value: Any) -> Any:
 
 
 def encode_value(value: Any) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(plain_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def decode_value(table: str, text: str) -> Any:

@@ -117,9 +117,6 @@ def test_exit_codes_through_the_console_entry_point(tmp_path: Path):
     assert bad_time.returncode == 2
 
 
-@pytest.mark.xfail(
-    strict=True, reason="api/console.py: err_console must be Console(stderr=True, emoji=False)"
-)
 def test_error_line_prints_did_key_verbatim():
     # rich turns the ":key:" of "did:key:" into an emoji unless emoji codes are disabled
     bound = cli("credential", "verify", SIGNED_JCS)

@@ -20,6 +20,7 @@ from custody_factory import (
     shipping,
     transformation,
 )
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -131,7 +132,7 @@ class Custody(RuleBasedStateMachine):
     def dispose(self, data):
         lot, holder, held = data.draw(st.sampled_from(self._holdings()))
         who = self._who(holder)
-        self.net.events(who, observation(SITES[who], lots=[(lot.rsplit("/", 1)[1], held)],
+        self.net.events(who, observation(SITES[who], lots=[(lot.rsplit("/", 1)[1], float(held))],
                                          action="delete", biz_step=BizStep.DESTROYING))
         self._add(self.gone, held, self.net.state.lot(lot).composition)
 
@@ -151,8 +152,9 @@ class Custody(RuleBasedStateMachine):
             who = self._who(holder)
             comp = {e: min(1.0, float(f) * 2 + 0.1) for e, f in
                     self.net.state.lot(lot).composition.items()} or {"Co": 0.1}
-            issuer, events = who, [transformation(SITES[who], [(lot.rsplit("/", 1)[1], held)],
-                                                  [(self._name("x"), held, comp)])]
+            name, kg = lot.rsplit("/", 1)[1], float(held)
+            issuer, events = who, [transformation(SITES[who], [(name, kg)],
+                                                  [(self._name("x"), kg, comp)])]
         elif kind == "receipt" and self.pending:
             s = self.pending[0]
             issuer, events = "miner", [receiving(s, "kolwezi-mine")]
@@ -185,4 +187,5 @@ class Custody(RuleBasedStateMachine):
                 self.extracted.get(element, 0), element
 
 
+Custody.TestCase.settings = settings(stateful_step_count=20)
 TestCustody = Custody.TestCase

@@ -260,6 +260,8 @@ def test_signing_refuses_bad_input():
         sign([1, 2], ALICE)  # type: ignore[arg-type]
     with pytest.raises(ProofGenerationError):
         sign(DOC, Ed25519Key(public_key=ALICE.public_key))
+    with pytest.raises(ProofGenerationError):
+        sign({**DOC, "proof": "not a proof"}, ALICE)
 
 
 def test_unknown_did_web_method_is_a_resolution_error():

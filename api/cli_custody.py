@@ -1,0 +1,401 @@
+"""Custody commands: participants, facilities, traceability events, lots and items.
+
+    batterytrace participant add|rotate-key|revoke-key|list|show
+    batterytrace facility add|list
+    batterytrace event sign FILE --key K      (plain event(s) -> signed DTE credential)
+    batterytrace event append FILE...|-       (JSON or JSON Lines; --batch N)
+    batterytrace lot show|trace ID            batterytrace item show|trace ID
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .console import emit
+
+participant_app = typer.Typer(help="Register participants and manage their keys.",
+                              no_args_is_help=True)
+facility_app = typer.Typer(help="Register facilities (mine sites, plants, depots).",
+                           no_args_is_help=True)
+event_app = typer.Typer(help="Sign and append UNTP traceability events.", no_args_is_help=True)
+lot_app = typer.Typer(help="Lots of bulk material: holders, composition, history.",
+                      no_args_is_help=True)
+item_app = typer.Typer(help="Serialized items: holder, assembly, history.", no_args_is_help=True)
+
+JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
+
+
+def _ledger(ctx: typer.Context) -> Any:
+    from batterytrace.ledger.custody_store import validators_for
+    from batterytrace.ledger.log import Ledger
+
+    settings = ctx.obj
+    ledger = Ledger.open(settings.home, settings.database_url)
+    ledger.validators.update(validators_for(ledger))
+    return ledger
+
+
+def _append_registry(ctx: typer.Context, document: dict[str, Any],
+                     extra_key: Path | None = None) -> dict[str, Any]:
+    from batterytrace.credentials.data_integrity import sign
+    from batterytrace.credentials.keys import load_key_file
+    from batterytrace.ledger.log import Submission
+
+    ledger = _ledger(ctx)
+    try:
+        signed = sign(document, ledger.home.admin_key())
+        if extra_key is not None:
+            key = load_key_file(extra_key)
+            did = document["participant"]
+            signed = sign(signed, key, verification_method=f"{did}#{key.public_multibase}")
+        [result] = ledger.append([Submission("registry", signed)])
+        return {"seq": result.seq, "duplicate": result.duplicate, "document": signed}
+    finally:
+        ledger.close()
+
+
+def _did(ctx: typer.Context, name_or_did: str) -> str:
+    if name_or_did.startswith("did:"):
+        return name_or_did
+    from batterytrace.ledger.registry import participant_did
+
+    ledger = _ledger(ctx)
+    try:
+        return participant_did(ledger.public_url, name_or_did)
+    finally:
+        ledger.close()
+
+
+@participant_app.command("add")
+def participant_add(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Short name: the DID ends with participants:<name>."),
+    legal_name: str = typer.Option(..., "--legal-name"),
+    role: list[str] = typer.Option(..., "--role", help="Role (repeat for several)."),
+    country: str = typer.Option(..., "--country", help="ISO 3166-1 alpha-2."),
+    key: list[Path] = typer.Option(..., "--key", help="Multikey file of the participant."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Register a participant (admin-signed registry entry)."""
+    from batterytrace.credentials.keys import load_key_file
+
+    doc = {"type": "ParticipantRegistration", "name": name, "legalName": legal_name,
+           "roles": role, "country": country,
+           "keys": [load_key_file(k).public_multibase for k in key]}
+    result = _append_registry(ctx, doc)
+    emit({"seq": result["seq"], "duplicate": result["duplicate"],
+          "id": _did(ctx, name)}, as_json,
+         lambda c: c.print(f"registered {_did(ctx, name)} at position {result['seq']}"))
+
+
+@participant_app.command("rotate-key")
+def participant_rotate(
+    ctx: typer.Context,
+    participant: str = typer.Argument(..., help="Name or DID."),
+    current_key: Path = typer.Option(..., "--current-key", help="A current key (signs too)."),
+    new_key: Path = typer.Option(..., "--new-key", help="The new Multikey file."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Rotate a key: signed by the admin key AND the participant's current key."""
+    from batterytrace.credentials.keys import load_key_file
+
+    did = _did(ctx, participant)
+    doc = {"type": "KeyRotation", "participant": did,
+           "newKey": load_key_file(new_key).public_multibase}
+    result = _append_registry(ctx, doc, current_key)
+    emit({"seq": result["seq"], "duplicate": result["duplicate"]}, as_json,
+         lambda c: c.print(f"rotated the key of {did} at position {result['seq']}"))
+
+
+@participant_app.command("revoke-key")
+def participant_revoke(
+    ctx: typer.Context,
+    participant: str = typer.Argument(..., help="Name or DID."),
+    key_id: str = typer.Argument(..., help="Verification method id (DID#z6Mk...)."),
+    reason: str = typer.Option("", "--reason"),
+    recover: Path | None = typer.Option(
+        None, "--recover-with", help="Admin-only recovery: end every key, add this one."
+    ),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Revoke a key at the next log position (or, with --recover-with, an admin recovery)."""
+    from batterytrace.credentials.keys import load_key_file
+
+    did = _did(ctx, participant)
+    if recover is not None:
+        doc = {"type": "KeyRecovery", "participant": did,
+               "newKey": load_key_file(recover).public_multibase, "reason": reason}
+    else:
+        doc = {"type": "KeyRevocation", "participant": did, "key": key_id, "reason": reason}
+    result = _append_registry(ctx, doc)
+    emit({"seq": result["seq"], "type": doc["type"]}, as_json,
+         lambda c: c.print(f"{doc['type']} of {did} at position {result['seq']}"))
+
+
+def _with_state(ctx: typer.Context, fn: Any) -> Any:
+    from batterytrace.ledger.custody_store import open_state
+
+    ledger = _ledger(ctx)
+    try:
+        with ledger.storage.engine.connect() as conn:
+            registry, state = open_state(conn, ledger)
+            return fn(ledger, conn, registry, state)
+    finally:
+        ledger.close()
+
+
+def _all(conn: Any, table: str) -> list[Any]:
+    from batterytrace.ledger.custody_store import decode_value, ensure_schema, state_table
+    from sqlalchemy import select
+
+    ensure_schema(conn)
+    t = state_table()
+    rows = conn.execute(select(t.c.value).where(t.c.tbl == table).order_by(t.c.key))
+    return [decode_value(table, v) for (v,) in rows]
+
+
+@participant_app.command("list")
+def participant_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """Registered participants."""
+    data = _with_state(ctx, lambda _l, conn, _r, _s: [p.to_json() for p in
+                                                      _all(conn, "participant")])
+    emit(data, as_json, lambda c: [c.print(f"{p['id']}  {p['legalName']}  "
+                                           f"{','.join(p['roles'])}  {p['country']}")
+                                   for p in data])
+
+
+@participant_app.command("show")
+def participant_show(ctx: typer.Context, participant: str, as_json: bool = JSON_OPT) -> None:
+    """A participant, its keys (validity in log positions) and its current DID document."""
+    did = _did(ctx, participant)
+
+    def show(ledger: Any, _conn: Any, registry: Any, _state: Any) -> dict[str, Any]:
+        p = registry.participant(did)
+        keys = [{"id": k.id, "validFrom": k.valid_from, "validUntil": k.valid_until,
+                 "recovery": k.recovery, "endedBy": k.ended_by} for k in registry.keys_of(did)]
+        return {**p.to_json(), "keys": keys,
+                "didDocument": registry.did_document(did, ledger.size)}
+
+    emit(_with_state(ctx, show), as_json)
+
+
+@facility_app.command("add")
+def facility_add(
+    ctx: typer.Context,
+    facility_id: str = typer.Argument(..., help="Facility URI."),
+    name: str = typer.Option(..., "--name"),
+    operator: str = typer.Option(..., "--operator", help="Operator name or DID."),
+    kind: str = typer.Option(..., "--kind", help="mine, plant or depot."),
+    country: str = typer.Option(..., "--country"),
+    latitude: float | None = typer.Option(None, "--lat"),
+    longitude: float | None = typer.Option(None, "--lon"),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Register a facility of a participant."""
+    doc = {"type": "FacilityRegistration", "id": facility_id, "name": name,
+           "operator": _did(ctx, operator), "kind": kind, "country": country}
+    if latitude is not None and longitude is not None:
+        doc.update(latitude=latitude, longitude=longitude)
+    result = _append_registry(ctx, doc)
+    emit({"seq": result["seq"], "id": facility_id}, as_json,
+         lambda c: c.print(f"registered {facility_id} at position {result['seq']}"))
+
+
+@facility_app.command("list")
+def facility_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
+    """Registered facilities."""
+    from dataclasses import asdict
+
+    data = _with_state(ctx, lambda _l, conn, _r, _s: [asdict(f) for f in
+                                                      _all(conn, "facility")])
+    emit(data, as_json, lambda c: [c.print(f"{f['id']}  {f['kind']}  {f['name']}  "
+                                           f"{f['operator']}") for f in data])
+
+
+@event_app.command("sign")
+def event_sign(
+    file: str = typer.Argument(..., help="Plain event file (JSON): {issuer, events} or an "
+                               "event or a list of events; '-' for stdin."),
+    key: Path = typer.Option(..., "--key", help="The participant's Multikey file."),
+    issuer: str | None = typer.Option(
+        None, "--issuer", help="Issuer DID (else the key's controller)."
+    ),
+    name: str = typer.Option("", "--name", help="Issuer name."),
+    credential_id: str | None = typer.Option(None, "--id"),
+) -> None:
+    """Build the UNTP DTE credential around plain events and sign it (eddsa-jcs-2022)."""
+    import uuid
+
+    from batterytrace.credentials.data_integrity import sign
+    from batterytrace.credentials.keys import load_key_file
+    from batterytrace.ledger.events import DTE_CONTEXTS, loads_exact, parse_credential
+
+    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    plain = loads_exact(text)
+    if isinstance(plain, dict) and "events" in plain:
+        events, issuer = plain["events"], issuer or plain.get("issuer")
+        name = name or plain.get("issuerName", "")
+    else:
+        events = plain if isinstance(plain, list) else [plain]
+    signing_key = load_key_file(key)
+    did = issuer or signing_key.controller or ""
+    credential = {
+        "@context": list(DTE_CONTEXTS),
+        "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
+        "id": credential_id or f"urn:uuid:{uuid.uuid4()}",
+        "issuer": {"type": ["CredentialIssuer"], "id": did, "name": name or did},
+        "credentialSubject": events,
+    }
+    parse_credential(credential)  # schema and project checks before signing
+    signed = sign(credential, signing_key, verification_method=f"{did}#"
+                  f"{signing_key.public_multibase}")
+    typer.echo(json.dumps(signed, indent=2, ensure_ascii=False))
+
+
+def _read_documents(files: list[str]) -> list[dict[str, Any]]:
+    from batterytrace.credentials.errors import ParsingError
+    from batterytrace.ledger.events import loads_exact
+
+    docs: list[dict[str, Any]] = []
+    for file in files:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+        stripped = text.strip()
+        try:
+            value = loads_exact(stripped)
+            values = value if isinstance(value, list) else [value]
+        except ParsingError:  # JSON Lines
+            values = [loads_exact(line) for line in stripped.splitlines() if line.strip()]
+        docs.extend(values)
+    return docs
+
+
+@event_app.command("append")
+def event_append(
+    ctx: typer.Context,
+    files: list[str] = typer.Argument(..., help="Signed credentials: JSON or JSON Lines files, "
+                                      "'-' for stdin."),
+    batch: int = typer.Option(1000, "--batch", min=1, help="Credentials per atomic batch."),
+    as_json: bool = JSON_OPT,
+) -> None:
+    """Append signed DTE credentials (each batch all or nothing)."""
+    from batterytrace.ledger.log import Submission
+
+    docs = _read_documents(files)
+    ledger = _ledger(ctx)
+    results = []
+    try:
+        for start in range(0, len(docs), batch):
+            chunk = docs[start : start + batch]
+            for res in ledger.append([Submission("event", d) for d in chunk]):
+                results.append({"seq": res.seq, "duplicate": res.duplicate})
+    finally:
+        ledger.close()
+    emit(results, as_json, lambda c: c.print(
+        f"appended {sum(not r['duplicate'] for r in results)} credentials "
+        f"({sum(r['duplicate'] for r in results)} already present)"))
+
+
+def _history(conn: Any, subject: str) -> list[dict[str, Any]]:
+    from batterytrace.ledger.custody_store import rows_with_prefix
+
+    rows = rows_with_prefix(conn, "history", subject)
+    return sorted(({"event": key[1], "seq": seq} for key, seq in rows), key=lambda r: r["seq"])
+
+
+def _links(conn: Any, table: str, subject: str) -> list[str]:
+    from batterytrace.ledger.custody_store import rows_with_prefix
+
+    return [key[1] for key, _ in rows_with_prefix(conn, table, subject)]
+
+
+def _plain(value: Any) -> Any:
+    """JSON of a state value, Decimals as strings (exact)."""
+    from batterytrace.ledger.custody_store import plain_json as plain
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, dict):
+            return v["$d"] if v.keys() == {"$d"} else {k: fix(x) for k, x in v.items()}
+        return [fix(x) for x in v] if isinstance(v, list) else v
+
+    return fix(plain(value))
+
+
+def _lot_view(conn: Any, state: Any, lot_id: str) -> dict[str, Any]:
+    from batterytrace.ledger.custody_errors import UnknownLotError
+    from batterytrace.ledger.custody_store import rows_with_prefix
+
+    lot = state.lot(lot_id)
+    if lot is None:
+        raise UnknownLotError(f"lot {lot_id} is unknown")
+    holders = [{"holder": key[1], "kg": str(kg)} for key, kg in
+               rows_with_prefix(conn, "holding", lot_id)]
+    return {"id": lot_id, "composition": _plain(lot.composition), "createdBy": lot.created_by,
+            "details": _plain(lot.details), "holders": holders,
+            "history": _history(conn, lot_id)}
+
+
+def _item_view(conn: Any, state: Any, item_id: str) -> dict[str, Any]:
+    from batterytrace.ledger.custody_errors import UnknownItemError
+
+    item = state.item(item_id)
+    if item is None:
+        raise UnknownItemError(f"item {item_id} is unknown")
+    root = state.root(item)
+    return {**_plain(item), "holder": root.holder, "status": root.status,
+            "history": _history(conn, item_id)}
+
+
+def _trace(conn: Any, subject: str) -> dict[str, Any]:
+    """Upstream (sources, recursively) and downstream (products, recursively)."""
+    def walk(table: str) -> list[str]:
+        seen: list[str] = []
+        stack = [subject]
+        while stack:
+            for nxt in _links(conn, table, stack.pop()):
+                if nxt not in seen:
+                    seen.append(nxt)
+                    stack.append(nxt)
+        return seen
+
+    return {"upstream": walk("source"), "downstream": walk("edge")}
+
+
+@lot_app.command("show")
+def lot_show(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
+    """Holders, quantities, composition and history of a lot."""
+    emit(_with_state(ctx, lambda _l, conn, _r, state: _lot_view(conn, state, lot_id)), as_json)
+
+
+@lot_app.command("trace")
+def lot_trace(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
+    """A lot with everything upstream and downstream of it."""
+    emit(_with_state(ctx, lambda _l, conn, _r, state: {
+        **_lot_view(conn, state, lot_id), **_trace(conn, lot_id)}), as_json)
+
+
+@item_app.command("show")
+def item_show(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
+    """Holder, mass, composition, assembly and history of an item."""
+    emit(_with_state(ctx, lambda _l, conn, _r, state: _item_view(conn, state, item_id)),
+         as_json)
+
+
+@item_app.command("trace")
+def item_trace(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
+    """An item with everything upstream and downstream of it."""
+    emit(_with_state(ctx, lambda _l, conn, _r, state: {
+        **_item_view(conn, state, item_id), **_trace(conn, item_id)}), as_json)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the custody commands to the root app."""
+    app.add_typer(participant_app, name="participant")
+    app.add_typer(facility_app, name="facility")
+    app.add_typer(event_app, name="event")
+    app.add_typer(lot_app, name="lot")
+    app.add_typer(item_app, name="item")
