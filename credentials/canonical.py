@@ -75,7 +75,7 @@ def _fast_canonical(document: Any) -> bytes | None:
         return None
     try:
         return text.encode("utf-8")
-    except KeyError:  # a lone surrogate: let rfc8785 reject it
+    except UnicodeEncodeError:  # a lone surrogate: let rfc8785 reject it
         return None
 
 

@@ -146,17 +146,23 @@ def drop_state(connection: Any) -> None:
     state_table().drop(connection, checkfirst=True)
 
 
+@lru_cache(maxsize=1)
+def _select_value() -> Any:
+    from sqlalchemy import text
+
+    return text(f"SELECT value FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key")
+
+
 class _Loader:
     """Reads rows by primary key through a connection (mixed into the stored classes)."""
 
     connection: Any
 
     def _load(self, table: str, key: Any) -> Any:
-        from sqlalchemy import select
-
-        t = state_table()
+        # A plain, pre-built statement: building a select() per lookup costs more than the
+        # lookup itself.
         text = self.connection.execute(
-            select(t.c.value).where(t.c.tbl == table, t.c.key == encode_key(key))
+            _select_value(), {"tbl": table, "key": encode_key(key)}
         ).scalar()
         return None if text is None else decode_value(table, text)
 

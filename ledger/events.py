@@ -189,6 +189,8 @@ def validate_dte_schema(credential: Mapping[str, Any]) -> None:
     from jsonschema.exceptions import best_match
 
     validator = _dte_validator()
+    if validator.is_valid(credential):
+        return
     error = best_match(validator.iter_errors(credential))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"

@@ -91,9 +91,12 @@ class TreeStore:
         self, ranges: Sequence[tuple[int, int]], overlay: Overlay | None = None
     ) -> list[bytes]:
         """MTH of each [start, end) range (each of the shape proofs use), fetched together."""
-        parts = [merkle.aligned_subtrees(s, e) for s, e in ranges]
+        parts = [_cover(s, e) for s, e in ranges]
         hashes = self.subtrees((k for part in parts for k in part), overlay)
-        return [merkle.fold_right([hashes[k] for k in part]) for part in parts]
+        return [
+            hashes[part[0]] if len(part) == 1 else merkle.fold_right([hashes[k] for k in part])
+            for part in parts
+        ]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """PATH(index, D[size]) (RFC 6962 2.1.1) from the stored subtrees."""
@@ -114,6 +117,16 @@ class TreeStore:
         keys = merkle.aligned_subtrees(0, size)
         hashes = self.subtrees(keys)
         return [(lvl, i, hashes[(lvl, i)]) for lvl, i in keys]
+
+
+def _cover(start: int, end: int) -> list[Subtree]:
+    """`merkle.aligned_subtrees`, with the common case (one aligned power-of-two range, as
+    most proof ranges are) answered without the general loop."""
+    width = end - start
+    if width > 0 and width & (width - 1) == 0 and start % width == 0:
+        level = width.bit_length() - 1
+        return [(level, start >> level)]
+    return merkle.aligned_subtrees(start, end)
 
 
 def extend(

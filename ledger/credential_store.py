@@ -1,0 +1,505 @@
+"""The credential store: credentials OFF the log, status lists, and their ledger anchors.
+
+Credentials can be commercially sensitive, so the log only holds their anchors
+(`ledger.anchors`); the documents live in `credential_record`, keyed by id, and
+`credential_subject` indexes them by `credentialSubject.id` (a facility, lot, item or
+participant URI). Publishing is atomic: the credential rows are written by the anchor
+validator's hook inside the log's write transaction, so a rejected anchor stores nothing.
+
+Status lists (Bitstring Status List v1.0) are kept per issuer and purpose (revocation and
+suspension are separate lists) in `status_list`, with a second bitmap of the indexes already
+allocated (an index is never handed out twice, even when the issuance that took it failed).
+Indexes are random. A list is published as a signed BitstringStatusListCredential at
+`<publicUrl>/status-lists/<issuer-name-or-hash>/<purpose>/<n>`; a revocation, suspension or
+reinstatement anchor flips the bit in the same transaction and marks the list for republishing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.data_integrity import format_date_time, sign, verify_proofs
+from batterytrace.credentials.errors import InputError, VerificationMethodError
+from batterytrace.credentials.keys import Ed25519Key
+from batterytrace.credentials.status_list import (
+    MIN_BITS,
+    STATUS_PURPOSES,
+    StatusEntry,
+    StatusList,
+    StatusRetrievalError,
+    allocate_index,
+    build_status_list_credential,
+)
+from batterytrace.credentials.vc import as_list, check_credential, controlled_by, issuer_id
+
+from .anchors import (
+    ACTION_PURPOSE,
+    ISSUANCE,
+    REINSTATEMENT,
+    REVOCATION,
+    SUSPENSION,
+    Anchor,
+    AnchorFormatError,
+    AnchorValidator,
+    IssuerResolver,
+    build_anchor,
+    credential_digest,
+    sign_anchor,
+    signing_method,
+)
+from .log import AppendResult, Submission
+
+
+class CredentialNotFoundError(InputError):
+    code = "CREDENTIAL_NOT_FOUND"
+    title = "Credential not in the store"
+    http_status = 404
+
+
+class StatusListNotFoundError(StatusRetrievalError):
+    """No status list with that URL is kept by this ledger (or it was never published)."""
+
+    code = "STATUS_LIST_NOT_FOUND"
+    title = "Status list not found"
+
+
+class IssuerKeyError(InputError):
+    """The key given does not belong to the issuer named."""
+
+    code = "ISSUER_KEY_ERROR"
+    title = "Key is not the issuer's"
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tables:
+    credential: Any
+    subject: Any
+    status_list: Any
+
+
+@lru_cache(maxsize=1)
+def tables() -> _Tables:
+    from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text
+
+    meta = MetaData()
+    return _Tables(
+        Table("credential_record", meta,
+              Column("id", String(1024), primary_key=True),
+              Column("issuer", String(1024), nullable=False, index=True),
+              Column("types", Text, nullable=False),
+              Column("digest", String(64), nullable=False),
+              Column("anchored_at", Integer, nullable=False),
+              Column("body", Text, nullable=False)),
+        Table("credential_subject", meta,
+              Column("subject_id", String(1024), primary_key=True),
+              Column("credential_id", String(1024), primary_key=True)),
+        Table("status_list", meta,
+              Column("url", String(1024), primary_key=True),
+              Column("issuer", String(1024), nullable=False, index=True),
+              Column("purpose", String(16), nullable=False),
+              Column("number", Integer, nullable=False),
+              Column("length", Integer, nullable=False),
+              Column("bits", LargeBinary, nullable=False),
+              Column("allocated", LargeBinary, nullable=False),
+              Column("allocated_count", Integer, nullable=False),
+              Column("published", Text, nullable=True),
+              Column("stale", Integer, nullable=False)),
+    )
+
+
+def ensure_tables(connection: Any) -> None:
+    t = tables()
+    for table in (t.credential, t.subject, t.status_list):
+        table.create(connection, checkfirst=True)
+
+
+class _Allocated(Collection[int]):
+    """The allocated-index bitmap as the collection `allocate_index` reads."""
+
+    def __init__(self, bits: StatusList, count: int) -> None:
+        self.bits, self.count = bits, count
+
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and self.bits.get(index)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.bits.set_indexes())
+
+
+def _now() -> str:
+    return format_date_time(datetime.now(UTC))
+
+
+# --- the store ------------------------------------------------------------------------------
+
+
+class CredentialStore:
+    """Credentials, status lists and anchors of one opened `Ledger`.
+
+    Installs the custody validators and an anchor validator whose hook writes credentials and
+    status bits; use one store per ledger object.
+    """
+
+    def __init__(self, ledger: Any) -> None:
+        from .custody_store import validators_for
+
+        self.ledger = ledger
+        self._pending: dict[str, tuple[dict[str, Any], bool]] = {}
+        ledger.validators.update(validators_for(ledger))
+        ledger.validators["anchor"] = AnchorValidator(
+            ledger.admin_did, ledger.public_url, on_applied=self._on_applied
+        )
+        with ledger.storage.engine.begin() as connection:
+            ensure_tables(connection)
+
+    # --- publishing -------------------------------------------------------------------------
+
+    def publish(self, credential: dict[str, Any], anchor: dict[str, Any]) -> AppendResult:
+        """Store a signed credential and append its signed issuance anchor, atomically.
+
+        The credential must be well formed, name the anchor's digest, and carry a proof by its
+        issuer valid at the anchor's log position. Raises (writing nothing) otherwise."""
+        return self.publish_many([(credential, anchor)])[0]
+
+    def publish_many(
+        self, items: Sequence[tuple[dict[str, Any], dict[str, Any]]], *, verify: bool = True
+    ) -> list[AppendResult]:
+        """Publish several (credential, anchor) pairs in one log batch (all or nothing).
+        `verify=False` skips re-checking credential proofs (for credentials just signed)."""
+        pending: dict[str, tuple[dict[str, Any], bool]] = {}
+        for credential, anchor in items:
+            if not isinstance(credential, dict):
+                raise InputError("a credential must be a JSON object")
+            check_credential(credential)
+            parsed = Anchor.parse(anchor)
+            digest = credential_digest(credential)
+            if parsed.action != ISSUANCE or parsed.credential_digest != digest:
+                raise AnchorFormatError("the anchor is not the issuance anchor of this credential")
+            if parsed.credential_id != credential.get("id"):
+                raise AnchorFormatError("the anchor names another credential id")
+            pending[digest] = (credential, verify)
+        self._pending = pending
+        try:
+            return self.ledger.append([Submission("anchor", a) for _, a in items])
+        finally:
+            self._pending = {}
+
+    def issue(
+        self, credential: dict[str, Any], key: Ed25519Key, *,
+        purposes: Sequence[str] = ("revocation", "suspension"), created: str | None = None,
+    ) -> tuple[dict[str, Any], AppendResult]:
+        """Allocate status entries, sign the credential and its anchor as the issuer, publish.
+        Returns the signed credential and where its anchor landed."""
+        [(signed, result)] = self.issue_many([credential], key, purposes=purposes,
+                                             created=created)
+        return signed, result
+
+    def issue_many(
+        self, credentials: Sequence[dict[str, Any]], key: Ed25519Key, *,
+        purposes: Sequence[str] = ("revocation", "suspension"), created: str | None = None,
+    ) -> list[tuple[dict[str, Any], AppendResult]]:
+        """`issue` for many credentials of ONE issuer: one allocation transaction, one log
+        batch (the anchors are appended together)."""
+        if not credentials:
+            return []
+        issuer = issuer_id(credentials[0])
+        if issuer is None or any(issuer_id(c) != issuer for c in credentials):
+            raise InputError("issue_many takes credentials of one issuer (a DID)")
+        self._check_key(issuer, key)
+        entries = {p: self.allocate(issuer, p, len(credentials)) for p in purposes}
+        method = signing_method(issuer, key)
+        created = created or _now()
+        items = []
+        for i, credential in enumerate(credentials):
+            doc = dict(credential)
+            status = [entries[p][i].to_json() for p in purposes]
+            if status:
+                doc["credentialStatus"] = status if len(status) > 1 else status[0]
+            signed = sign(doc, key, verification_method=method, created=created)
+            items.append((signed, sign_anchor(build_anchor(signed), key, created=created)))
+        results = self.publish_many(items, verify=False)
+        return [(c, r) for (c, _), r in zip(items, results, strict=True)]
+
+    def change_status(self, credential_id: str, action: str, key: Ed25519Key, *,
+                      reason: str | None = None, republish: bool = True) -> dict[str, Any]:
+        """Append a revocation, suspension or reinstatement anchor signed by `key` (the
+        issuer's), flip the status bits, and (by default) republish the lists concerned."""
+        if action not in (REVOCATION, SUSPENSION, REINSTATEMENT):
+            raise InputError("status action must be revocation, suspension or reinstatement")
+        credential = self.get(credential_id)
+        anchor = sign_anchor(build_anchor(credential, action, reason=reason), key)
+        [result] = self.ledger.append([Submission("anchor", anchor)])
+        lists = sorted({e["statusListCredential"] for e in anchor["status"]})
+        if republish and not result.duplicate:
+            for url in lists:
+                if self._list_row(url) is not None:
+                    self.publish_status_list(url, key)
+        return {"credentialId": credential_id, "action": action, "seq": result.seq,
+                "duplicate": result.duplicate, "statusLists": lists}
+
+    def _check_key(self, issuer: str, key: Ed25519Key) -> None:
+        from .custody_store import StoredRegistry
+
+        if issuer.startswith("did:key:"):
+            if key.did_key != issuer:
+                raise IssuerKeyError(f"the key is {key.did_key}, not the issuer {issuer}")
+            return
+        with self.ledger.storage.engine.begin() as connection:
+            registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+            record = registry.key(f"{issuer}#{key.public_multibase}")
+        if record is None or record.valid_until is not None:
+            raise IssuerKeyError(f"the key is not a current key of {issuer}")
+
+    # --- the anchor hook (inside the write transaction) -------------------------------------
+
+    def _on_applied(self, connection: Any, anchor: Anchor, document: dict[str, Any],
+                    position: int) -> None:
+        from sqlalchemy import insert
+
+        if anchor.action == ISSUANCE:
+            pending = self._pending.get(anchor.credential_digest)
+            if pending is None:
+                return  # an anchor appended without its credential: nothing to store
+            credential, verify = pending
+            if verify:
+                self._check_credential_proof(connection, credential, position)
+            t = tables()
+            connection.execute(insert(t.credential), [{
+                "id": anchor.credential_id, "issuer": anchor.issuer,
+                "types": json.dumps(list(anchor.credential_types)),
+                "digest": anchor.credential_digest, "anchored_at": position,
+                "body": canonicalize(credential).decode("utf-8"),
+            }])
+            subjects = {s["id"] for s in as_list(credential.get("credentialSubject"))
+                        if isinstance(s, dict) and isinstance(s.get("id"), str)}
+            if subjects:
+                connection.execute(insert(t.subject), [
+                    {"subject_id": s, "credential_id": anchor.credential_id} for s in subjects
+                ])
+            return
+        value = anchor.action != REINSTATEMENT
+        for entry in anchor.status:
+            if entry.status_purpose == ACTION_PURPOSE[anchor.action]:
+                self._set_bit(connection, entry, value)
+
+    def _check_credential_proof(self, connection: Any, credential: dict[str, Any],
+                                position: int) -> None:
+        from .custody_store import StoredRegistry
+
+        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+        issuer = issuer_id(credential) or ""
+        results = verify_proofs(credential, IssuerResolver(registry, position))
+        if not controlled_by(issuer, results):
+            raise VerificationMethodError(f"the credential carries no proof by its issuer "
+                                          f"{issuer}")
+
+    def _set_bit(self, connection: Any, entry: StatusEntry, value: bool) -> None:
+        from sqlalchemy import select, update
+
+        t = tables().status_list
+        row = connection.execute(
+            select(t.c.bits, t.c.length, t.c.purpose).where(t.c.url == entry.status_list_credential)
+        ).first()
+        if row is None or row.purpose != entry.status_purpose:
+            return  # a list kept elsewhere: its issuer updates it
+        bits = StatusList(row.length, data=row.bits)
+        bits.set(entry.status_list_index, value)
+        connection.execute(update(t).where(t.c.url == entry.status_list_credential)
+                           .values(bits=bits.to_bytes(), stale=1))
+
+    # --- status lists -----------------------------------------------------------------------
+
+    def _issuer_slug(self, connection: Any, issuer: str) -> str:
+        from .custody_store import StoredRegistry
+
+        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+        if registry.is_participant(issuer):
+            return registry.participant(issuer).name
+        return hashlib.sha256(issuer.encode("utf-8")).hexdigest()[:16]
+
+    def create_status_list(self, issuer: str, purpose: str, length: int = MIN_BITS) -> str:
+        """A new empty list of `purpose` for `issuer`; returns its URL."""
+        with self.ledger.storage.engine.begin() as connection:
+            return self._create_list(connection, issuer, purpose, length)
+
+    def _create_list(self, connection: Any, issuer: str, purpose: str, length: int) -> str:
+        from sqlalchemy import func, insert, select
+
+        if purpose not in STATUS_PURPOSES:
+            raise InputError(f"status purpose must be one of {sorted(STATUS_PURPOSES)}")
+        if not isinstance(issuer, str) or not issuer.startswith("did:"):
+            raise InputError("a status list issuer is a DID")
+        empty = StatusList(length).to_bytes()
+        t = tables().status_list
+        number = connection.execute(
+            select(func.count()).select_from(t).where(t.c.issuer == issuer,
+                                                     t.c.purpose == purpose)
+        ).scalar_one()
+        base = self.ledger.public_url.rstrip("/")
+        url = f"{base}/status-lists/{self._issuer_slug(connection, issuer)}/{purpose}/{number}"
+        connection.execute(insert(t), [{
+            "url": url, "issuer": issuer, "purpose": purpose, "number": number,
+            "length": length, "bits": empty, "allocated": empty, "allocated_count": 0,
+            "published": None, "stale": 1,
+        }])
+        return url
+
+    def allocate(self, issuer: str, purpose: str, count: int = 1) -> list[StatusEntry]:
+        """`count` fresh random indexes of `issuer`'s current `purpose` list (a new list is
+        started when it is full), committed before use so they are never handed out twice."""
+        from sqlalchemy import select, update
+
+        t = tables().status_list
+        entries: list[StatusEntry] = []
+        with self.ledger.storage.engine.begin() as connection:
+            while len(entries) < count:
+                row = connection.execute(
+                    select(t).where(t.c.issuer == issuer, t.c.purpose == purpose)
+                    .order_by(t.c.number.desc()).limit(1)
+                ).first()
+                if row is None or row.allocated_count >= row.length // 2:
+                    # Half full is full: random allocation stays O(1) and an index keeps
+                    # telling little about who holds it.
+                    self._create_list(connection, issuer, purpose, MIN_BITS)
+                    continue
+                taken = StatusList(row.length, data=row.allocated)
+                allocated = _Allocated(taken, row.allocated_count)
+                room = min(count - len(entries), row.length // 2 - row.allocated_count)
+                for _ in range(room):
+                    index = allocate_index(row.length, allocated)
+                    taken.set(index)
+                    allocated.count += 1
+                    entries.append(StatusEntry(purpose, index, row.url))
+                connection.execute(update(t).where(t.c.url == row.url).values(
+                    allocated=taken.to_bytes(), allocated_count=allocated.count))
+        return entries
+
+    def publish_status_list(self, url: str, key: Ed25519Key, *,
+                            valid_until: str | None = None) -> dict[str, Any]:
+        """Sign the list's current bits as a BitstringStatusListCredential and keep it as the
+        published version (what `status_list_credential` serves)."""
+        from sqlalchemy import update
+
+        row = self._list_row(url)
+        if row is None:
+            raise StatusListNotFoundError(f"no status list {url}", url=url)
+        self._check_key(row.issuer, key)
+        unsigned = build_status_list_credential(
+            list_url=url, issuer=row.issuer, purpose=row.purpose,
+            status_list=StatusList(row.length, data=row.bits),
+            valid_from=_now(), valid_until=valid_until,
+        )
+        signed = sign(unsigned, key, verification_method=signing_method(row.issuer, key))
+        t = tables().status_list
+        with self.ledger.storage.engine.begin() as connection:
+            connection.execute(update(t).where(t.c.url == url).values(
+                published=json.dumps(signed), stale=0))
+        return signed
+
+    def status_list_credential(self, url: str) -> dict[str, Any]:
+        """The published list credential at `url` (StatusListNotFoundError if none)."""
+        row = self._list_row(url)
+        if row is None or row.published is None:
+            raise StatusListNotFoundError(f"status list {url} is not published", url=url)
+        return json.loads(row.published)
+
+    def status_lists(self, issuer: str | None = None) -> list[dict[str, Any]]:
+        """The lists kept here: url, issuer, purpose, length, allocated, set bits, stale."""
+        from sqlalchemy import select
+
+        t = tables().status_list
+        query = select(t).order_by(t.c.issuer, t.c.purpose, t.c.number)
+        if issuer is not None:
+            query = query.where(t.c.issuer == issuer)
+        with self.ledger.storage.engine.begin() as connection:
+            rows = connection.execute(query).all()
+        return [{
+            "url": r.url, "issuer": r.issuer, "purpose": r.purpose, "length": r.length,
+            "allocated": r.allocated_count,
+            "set": len(StatusList(r.length, data=r.bits).set_indexes()),
+            "published": r.published is not None, "stale": bool(r.stale),
+        } for r in rows]
+
+    def _list_row(self, url: str) -> Any:
+        from sqlalchemy import select
+
+        t = tables().status_list
+        with self.ledger.storage.engine.begin() as connection:
+            return connection.execute(select(t).where(t.c.url == url)).first()
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get(self, credential_id: str) -> dict[str, Any]:
+        """The stored credential (CredentialNotFoundError if absent)."""
+        from sqlalchemy import select
+
+        t = tables().credential
+        with self.ledger.storage.engine.begin() as connection:
+            body = connection.execute(select(t.c.body).where(t.c.id == credential_id)).scalar()
+        if body is None:
+            raise CredentialNotFoundError(f"no credential {credential_id} in the store",
+                                          id=credential_id)
+        return json.loads(body)
+
+    def record(self, credential_id: str) -> dict[str, Any]:
+        """Where the credential was anchored, its digest and type (without the document)."""
+        from sqlalchemy import select
+
+        t = tables().credential
+        with self.ledger.storage.engine.begin() as connection:
+            row = connection.execute(
+                select(t.c.id, t.c.issuer, t.c.types, t.c.digest, t.c.anchored_at)
+                .where(t.c.id == credential_id)).first()
+        if row is None:
+            raise CredentialNotFoundError(f"no credential {credential_id} in the store")
+        return {"id": row.id, "issuer": row.issuer, "type": json.loads(row.types),
+                "digest": row.digest, "anchoredAt": row.anchored_at}
+
+    def find(self, subject: str) -> list[dict[str, Any]]:
+        """The stored credentials about `subject` (a credentialSubject.id), in anchor order."""
+        from sqlalchemy import select
+
+        t = tables()
+        query = (select(t.credential.c.body)
+                 .join(t.subject, t.subject.c.credential_id == t.credential.c.id)
+                 .where(t.subject.c.subject_id == subject)
+                 .order_by(t.credential.c.anchored_at))
+        with self.ledger.storage.engine.begin() as connection:
+            return [json.loads(b) for b in connection.execute(query).scalars()]
+
+    def lists_for(self, credential: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The published list credentials the credential's status entries point to (those this
+        ledger keeps and has published)."""
+        from batterytrace.credentials.status_list import status_entries
+
+        found = {}
+        for entry in status_entries(credential):
+            try:
+                found[entry.status_list_credential] = self.status_list_credential(
+                    entry.status_list_credential)
+            except StatusListNotFoundError:
+                continue
+        return found
+
+
+__all__ = [
+    "CredentialNotFoundError",
+    "CredentialStore",
+    "IssuerKeyError",
+    "StatusListNotFoundError",
+    "ensure_tables",
+    "tables",
+]

@@ -1,0 +1,238 @@
+"""Strict, streaming reader of evidence bundles (version 1, see ledger/bundle_export.py and
+docs/formats.md "Bundle").
+
+`read_bundle` yields typed records one line at a time, so memory depends on the longest line,
+never on the bundle's length. Every malformation is a typed error naming the line: an unknown
+version or record type, a missing or unexpected member, a record out of order, a line over
+`MAX_LINE`, a bundle that ends before its `end` record or continues after it. A running SHA-256
+of the bytes up to and including the `end` line is what a presentation binds to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from batterytrace.credentials.errors import InputError
+from batterytrace.ledger.bundle_export import (
+    BUNDLE_VERSION,
+    CREDENTIAL,
+    DID_DOCUMENT,
+    END,
+    ENTRY,
+    HEADER,
+    PRESENTATION,
+    REDACTED,
+    SCOPE_KINDS,
+    STATUS_LIST,
+)
+from batterytrace.ledger.checkpoint import b64decode_strict
+
+MAX_LINE = 32 * 1024 * 1024  # one entry or credential; far above anything the ledger writes
+
+# record type -> (required members, optional members)
+_MEMBERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    HEADER: (frozenset({"type", "version", "origin", "scope", "checkpoint"}),
+             frozenset({"consistency"})),
+    ENTRY: (frozenset({"type", "entry"}), frozenset({"proof"})),
+    CREDENTIAL: (frozenset({"type", "credential"}), frozenset()),
+    REDACTED: (frozenset({"type", "id", "credentialType", "digest"}), frozenset()),
+    STATUS_LIST: (frozenset({"type", "credential"}), frozenset()),
+    DID_DOCUMENT: (frozenset({"type", "document"}), frozenset()),
+    END: (frozenset({"type", "records"}), frozenset()),
+    PRESENTATION: (frozenset({"type", "presentation"}), frozenset()),
+}
+_TAIL = frozenset({CREDENTIAL, REDACTED, STATUS_LIST, DID_DOCUMENT})
+
+
+class BundleFormatError(InputError):
+    """The bundle is not a well-formed version 1 bundle (exit 2)."""
+
+    code = "BUNDLE_FORMAT"
+    title = "Malformed bundle"
+
+    def __init__(self, line: int, reason: str, **details: Any) -> None:
+        super().__init__(f"line {line}: {reason}", line=line, **details)
+        self.line = line
+
+
+class BundleVersionError(BundleFormatError):
+    code = "BUNDLE_VERSION"
+    title = "Unsupported bundle version"
+
+
+class BundleTruncatedError(BundleFormatError):
+    """The bundle ends before its `end` record, or the count in `end` is wrong."""
+
+    code = "BUNDLE_TRUNCATED"
+    title = "Bundle truncated"
+
+
+@dataclass(frozen=True)
+class Header:
+    version: int
+    origin: str
+    scope: str
+    subject: str | None
+    checkpoint: bytes
+    consistency_from: int | None = None
+    consistency_proof: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class Record:
+    """One record after the header: its line number, type and members."""
+
+    line: int
+    type: str
+    data: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Trailer:
+    """Reached the `end` record: `digest` is SHA-256 of every byte up to and including it."""
+
+    line: int
+    records: int
+    digest: bytes
+
+
+def decode_hashes(value: Any, line: int, what: str) -> tuple[bytes, ...]:
+    """A list of base64 SHA-256 hashes (strict base64, 32 bytes each)."""
+    if not isinstance(value, list):
+        raise BundleFormatError(line, f"{what} must be a list of base64 hashes")
+    out = []
+    for item in value:
+        raw = b64decode_strict(item) if isinstance(item, str) else None
+        if raw is None or len(raw) != 32:
+            raise BundleFormatError(line, f"{what} holds a value that is not a base64 hash")
+        out.append(raw)
+    return tuple(out)
+
+
+def _check_members(obj: dict[str, Any], line: int) -> str:
+    kind = obj.get("type")
+    if not isinstance(kind, str) or kind not in _MEMBERS:
+        raise BundleFormatError(line, f"unknown record type {kind!r}")
+    required, optional = _MEMBERS[kind]
+    keys = set(obj)
+    if not required <= keys or keys - required - optional:
+        raise BundleFormatError(
+            line, f"{kind} record members wrong (missing {sorted(required - keys)}, "
+            f"unexpected {sorted(keys - required - optional)})")
+    return kind
+
+
+def parse_header(obj: dict[str, Any], line: int = 1) -> Header:
+    """Check a header record strictly."""
+    version = obj.get("version")
+    if type(version) is not int or version != BUNDLE_VERSION:
+        raise BundleVersionError(line, f"unsupported bundle version {version!r}")
+    if _check_members(obj, line) != HEADER:
+        raise BundleFormatError(line, "the first record must be the header")
+    origin, scope, note = obj["origin"], obj["scope"], obj["checkpoint"]
+    if not isinstance(origin, str) or not origin:
+        raise BundleFormatError(line, "origin must be a non-empty string")
+    if not isinstance(note, str) or not note:
+        raise BundleFormatError(line, "checkpoint must be the signed note text")
+    if not isinstance(scope, dict) or scope.get("kind") not in SCOPE_KINDS:
+        raise BundleFormatError(line, f"scope.kind must be one of {SCOPE_KINDS}")
+    subject = scope.get("id")
+    expected = {"kind"} if scope["kind"] == "all" else {"kind", "id"}
+    if set(scope) != expected or (subject is not None and not isinstance(subject, str)):
+        raise BundleFormatError(line, "scope is {kind: all} or {kind: item|lot, id: URI}")
+    old, proof = None, ()
+    if "consistency" in obj:
+        cons = obj["consistency"]
+        if not isinstance(cons, dict) or set(cons) != {"oldSize", "proof"}:
+            raise BundleFormatError(line, "consistency is {oldSize, proof}")
+        old = cons["oldSize"]
+        if type(old) is not int or old < 1:
+            raise BundleFormatError(line, "consistency.oldSize must be a positive integer")
+        proof = decode_hashes(cons["proof"], line, "consistency.proof")
+    return Header(version, origin, scope["kind"], subject, note.encode(), old, proof)
+
+
+def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
+    """Yield the header, each record, then the trailer (and a presentation record after it,
+    if any), checking the structure as it goes. `lines` are raw lines (e.g. a binary file)."""
+    digest = hashlib.sha256()
+    number = 0
+    phase = HEADER  # header -> entries -> tail -> ended -> presented
+    trailer: Trailer | None = None
+    for number, raw in enumerate(lines, 1):  # noqa: B007 (number is read after the loop)
+        if len(raw) > MAX_LINE:
+            raise BundleFormatError(number, f"line longer than {MAX_LINE} bytes")
+        if not raw.endswith(b"\n"):
+            raise BundleTruncatedError(number, "the last line has no newline")
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise BundleFormatError(number, f"not a JSON line: {exc}") from None
+        if not isinstance(obj, dict):
+            raise BundleFormatError(number, "a record is a JSON object")
+        if phase == HEADER:
+            digest.update(raw)
+            yield parse_header(obj, number)
+            phase = ENTRY
+            continue
+        kind = _check_members(obj, number)
+        if phase == "presented" or (phase == "ended" and kind != PRESENTATION):
+            raise BundleFormatError(number, "nothing but a presentation follows the end record")
+        if kind == PRESENTATION:
+            if phase != "ended":
+                raise BundleFormatError(number, "a presentation comes after the end record")
+            phase = "presented"
+            yield Record(number, kind, obj)
+            continue
+        digest.update(raw)
+        if kind == HEADER:
+            raise BundleFormatError(number, "a second header")
+        if kind == ENTRY:
+            if phase != ENTRY:
+                raise BundleFormatError(number, "entries come before every other record")
+            if not isinstance(obj["entry"], dict):
+                raise BundleFormatError(number, "entry must be a JSON object")
+        elif kind == END:
+            if type(obj["records"]) is not int or obj["records"] != number - 1:
+                raise BundleTruncatedError(
+                    number, f"end counts {obj['records']!r} records, the bundle has {number - 1}")
+            phase = "ended"
+            trailer = Trailer(number, number - 1, digest.digest())
+            yield trailer
+            continue
+        else:
+            phase = "tail"
+        yield Record(number, kind, obj)
+    if number == 0:
+        raise BundleFormatError(1, "the bundle is empty")
+    if trailer is None:
+        raise BundleTruncatedError(number + 1, "the bundle ends before its end record")
+
+
+def iter_file_lines(path: str) -> Iterator[bytes]:
+    """The raw lines of a bundle file (bounded by MAX_LINE + 1 bytes per read)."""
+    with open(path, "rb") as handle:
+        while True:
+            line = handle.readline(MAX_LINE + 1)
+            if not line:
+                return
+            yield line
+
+
+__all__ = [
+    "MAX_LINE",
+    "BundleFormatError",
+    "BundleTruncatedError",
+    "BundleVersionError",
+    "Header",
+    "Record",
+    "Trailer",
+    "decode_hashes",
+    "iter_file_lines",
+    "parse_header",
+    "read_bundle",
+]

@@ -1,0 +1,94 @@
+"""The verification report: what was checked, what failed (record, reason, code), what was not
+shown. JSON for machines (`to_json`), rich text for people (`render`; rich is imported there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batterytrace.credentials.errors import BatterytraceError
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed check: where (bundle line, entry seq, credential id), why, and its code."""
+
+    record: str
+    code: str
+    reason: str
+    line: int | None = None
+    seq: int | None = None
+
+    @classmethod
+    def of(cls, record: str, error: BatterytraceError, line: int | None = None,
+           seq: int | None = None) -> Failure:
+        return cls(record, error.code, error.message, line, seq)
+
+
+@dataclass
+class Report:
+    """The result of verifying a bundle. `ok` when no check failed."""
+
+    origin: str = ""
+    scope: str = ""
+    subject: str | None = None
+    checkpoint_size: int = 0
+    checks: list[str] = field(default_factory=list)
+    entries: int = 0
+    signatures_verified: int = 0
+    replayed: int = 0
+    outside_closure: int = 0  # verified cryptographically, not (fully) replayed
+    credentials_verified: int = 0
+    not_shown: list[str] = field(default_factory=list)  # redacted credentials
+    notes: list[str] = field(default_factory=list)
+    presented_by: str | None = None
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def fail(self, record: str, error: BatterytraceError, line: int | None = None,
+             seq: int | None = None) -> None:
+        self.failures.append(Failure.of(record, error, line, seq))
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+    def render(self, console: Any) -> None:
+        """Print the report with rich (a `rich.console.Console`)."""
+        from rich.table import Table
+
+        status = "[bold green]VERIFIED[/]" if self.ok else "[bold red]FAILED[/]"
+        subject = f" {self.subject}" if self.subject else ""
+        console.print(f"{status} bundle of {self.scope}{subject} from {self.origin} "
+                      f"(checkpoint size {self.checkpoint_size})", highlight=False)
+        summary = Table(show_header=False, box=None)
+        for label, value in (
+            ("entries", self.entries),
+            ("signatures verified", self.signatures_verified),
+            ("entries replayed with the custody rules", self.replayed),
+            ("entries outside the closure (signatures only, not replayed)",
+             self.outside_closure),
+            ("credentials verified", self.credentials_verified),
+            ("checks", ", ".join(self.checks)),
+        ):
+            summary.add_row(label, str(value))
+        if self.presented_by:
+            summary.add_row("presented by", self.presented_by)
+        console.print(summary)
+        for text in self.not_shown:
+            console.print(f"[yellow]not shown[/] {text}", highlight=False)
+        for text in self.notes:
+            console.print(f"[dim]note[/] {text}", highlight=False)
+        if self.failures:
+            table = Table("record", "code", "reason")
+            for failure in self.failures:
+                table.add_row(failure.record, failure.code, failure.reason)
+            console.print(table)
+
+
+__all__ = ["Failure", "Report"]
