@@ -14,7 +14,7 @@ import typer
 
 from batterytrace.credentials.errors import BatterytraceError
 
-from . import cli_credentials, cli_ledger
+from . import cli_bundle, cli_credentials, cli_custody, cli_ledger
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
 
@@ -40,7 +40,7 @@ def _global_options(
     ctx.obj = Settings.resolve(home, database_url)
 
 
-for _module in (cli_credentials, cli_ledger):
+for _module in (cli_credentials, cli_ledger, cli_custody, cli_bundle):
     _module.register(app)
 
 

@@ -31,13 +31,10 @@ JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _ledger(ctx: typer.Context) -> Any:
-    from batterytrace.ledger.custody_store import validators_for
-    from batterytrace.ledger.log import Ledger
+    from batterytrace.ledger.service import open_ledger
 
     settings = ctx.obj
-    ledger = Ledger.open(settings.home, settings.database_url)
-    ledger.validators.update(validators_for(ledger))
-    return ledger
+    return open_ledger(settings.home, settings.database_url)
 
 
 def _append_registry(ctx: typer.Context, document: dict[str, Any],

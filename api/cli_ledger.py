@@ -20,10 +20,10 @@ JSON_OPTION = typer.Option(False, "--json", help="Print JSON.")
 
 
 def _open(ctx: typer.Context) -> Any:
-    from batterytrace.ledger.log import Ledger
+    from batterytrace.ledger.service import open_ledger
 
     settings: Settings = ctx.obj
-    return Ledger.open(settings.home, settings.database_url)
+    return open_ledger(settings.home, settings.database_url)
 
 
 def _print_info(info: dict[str, Any]) -> Any:

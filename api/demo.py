@@ -1,73 +1,148 @@
-"""`batterytrace demo`: the example network, run end to end on embedded SQLite.
+"""`batterytrace demo`: the example network, mine to recycler, on embedded SQLite.
 
-Reproducible: every key comes from `keys_example/` (public, insecure demo keys). Expected
-failures (a tampered credential) are part of the script; the demo itself exits 0.
+Reproducible: every key comes from `keys_example/` (public, insecure demo keys), every event and
+credential from `api/demo_network.py`. Expected failures (tampered copies) are part of the
+script: the demo itself exits 0.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.panel import Panel
+from rich.table import Table
 
 from batterytrace.credentials.errors import BatterytraceError
-from batterytrace.credentials.keys import Ed25519Key, load_key_file
+
+from . import demo_network as net
 
 KEYS_EXAMPLE = Path(__file__).resolve().parent.parent / "keys_example"
+ORIGIN = "demo.batterytrace.dev/ledger"
 
 
-def demo_key(name: str) -> Ed25519Key:
-    """A demo network key from keys_example/ (public and insecure by design)."""
-    return load_key_file(KEYS_EXAMPLE / f"{name}.json")
+def _place_operator_keys(home: Path) -> None:
+    """The demo ledger runs with the example admin and log keys, so it is reproducible."""
+    keys = home / "keys"
+    keys.mkdir(parents=True, exist_ok=True)
+    for name in ("admin", "log"):
+        target = keys / f"{name}.json"
+        if not target.exists():
+            source = KEYS_EXAMPLE / f"{name}.json"
+            if source.exists():
+                shutil.copyfile(source, target)
+            else:  # an installed package without the repository's keys_example/
+                from batterytrace.credentials.keys import write_key_file
+
+                write_key_file(net.key_for(name), target)
+            target.chmod(0o600)
 
 
-def _origin_credential(issuer: str) -> dict[str, Any]:
-    return {
-        "@context": [
-            "https://www.w3.org/ns/credentials/v2",
-            "https://www.w3.org/ns/credentials/examples/v2",
-        ],
-        "id": "urn:uuid:0b9a1c3e-5d2f-4a7b-8c6d-1e2f3a4b5c6d",
-        "type": ["VerifiableCredential", "ExampleMineralOriginCredential"],
-        "issuer": issuer,
-        "validFrom": "2026-01-15T00:00:00Z",
-        "validUntil": "2028-01-15T00:00:00Z",
-        "credentialSubject": {
-            "id": "https://ledger.example/lots/CO-HYD-2026-000417",
-            "mineral": "cobalt",
-            "mineSite": "Kolwezi North Mine (Lualaba, DR Congo)",
-            "miningType": "industrial",
-            "quantityKg": 40000,
-        },
-    }
+def _build_ledger(home: Path, console: Console) -> Any:
+    from batterytrace.ledger.log import Ledger, Submission
+    from batterytrace.ledger.service import attach_validators
+
+    _place_operator_keys(home)
+    if (home / "checkpoint.txt").exists():
+        raise SystemExit(f"{home} already holds a ledger: give an empty --demo-home")
+    Ledger.init(home, None, origin=ORIGIN, public_url=net.PUBLIC_URL).close()
+    ledger = attach_validators(Ledger.open(home))
+    registry = net.standard_registry_docs()
+    ledger.append([Submission("registry", doc) for doc in registry])
+    console.print(f"registered {len(net.STANDARD_PARTICIPANTS)} participants and their "
+                  f"facilities ({len(registry)} admin-signed entries)")
+
+    table = Table("seq", "stage", "signed by", title="custody events, mine to recycler")
+    for stage, issuer, event in net.lifecycle():
+        document = net.signed_credential(issuer, [event])
+        (result,) = ledger.append([Submission("event", document)])
+        table.add_row(str(result.seq), stage, net.STANDARD_PARTICIPANTS[issuer][0])
+    console.print(table)
+    return ledger
 
 
-def run_demo(home: Path, console: Console) -> None:
-    """Run the demo network into `home`, printing the story as it goes."""
+def _verify_ledger(home: Path, console: Console) -> None:
+    from batterytrace.ledger.log import verify_ledger
+
+    summary, _ = verify_ledger(home)
+    console.print(
+        f"[green]VERIFIED[/] ledger: {summary.size} entries, every link and leaf, root "
+        f"{summary.root.hex()[:16]}... matches the signed checkpoint"
+    )
+
+
+def _credentials(home: Path, console: Console) -> None:
+    from batterytrace.credentials.credential_types import build_credential
     from batterytrace.credentials.data_integrity import sign
     from batterytrace.credentials.did import OfflineResolver
     from batterytrace.credentials.vc import verify_credential
 
-    home.mkdir(parents=True, exist_ok=True)
-    auditor = demo_key("auditor-irma")
-    console.print(Panel.fit("batterytrace demo: issue, verify, tamper", style="bold"))
-    credential = sign(_origin_credential(auditor.did_key), auditor, created="2026-01-15T00:00:00Z")
-    (home / "origin-credential.json").write_text(json.dumps(credential, indent=2) + "\n")
+    auditor = net.key_for("auditor-irma")
+    subject = _irma_subject()
+    unsigned = build_credential(
+        "IRMAAuditCredential", subject, issuer=auditor.did_key,
+        issuer_name="Andes Assurance Auditores SpA", valid_from="2026-01-10T00:00:00Z",
+        valid_until="2029-01-10T00:00:00Z",
+    )
+    credential = sign(unsigned, auditor, created="2026-01-10T00:00:00Z")
+    (home / "irma-audit-credential.json").write_text(json.dumps(credential, indent=2) + "\n")
     resolver = OfflineResolver()
-    result = verify_credential(credential, resolver)
-    console.print(f"[green]VALID[/]   mineral origin credential issued by {result.issuer}")
-
+    result = verify_credential(credential, resolver, at=_at("2026-06-01T00:00:00Z"))
+    console.print(
+        f"[green]VALID[/]    IRMA audit credential for {subject['id']} "
+        f"({subject.get('achievementLevel', 'IRMA 75')}) by {result.issuer[:32]}..."
+    )
     tampered = copy.deepcopy(credential)
-    tampered["credentialSubject"]["quantityKg"] = 400000
-    (home / "origin-credential-tampered.json").write_text(json.dumps(tampered, indent=2) + "\n")
+    _raise_level(tampered["credentialSubject"])
+    (home / "irma-audit-credential-tampered.json").write_text(json.dumps(tampered, indent=2))
     try:
-        verify_credential(tampered, resolver)
+        verify_credential(tampered, resolver, at=_at("2026-06-01T00:00:00Z"))
     except BatterytraceError as error:
-        console.print(f"[red]REJECTED[/] tampered copy (quantity changed): {error.diagnostics()}")
-    else:  # pragma: no cover - the demo proves tampering is caught
+        console.print(f"[red]REJECTED[/] tampered copy (level raised): {error.diagnostics()}")
+    else:  # pragma: no cover - the demo exists to show this
         raise AssertionError("the tampered credential verified")
-    console.print(f"files in {home}")
+
+
+def _irma_subject() -> dict[str, Any]:
+    """The IRMA audit subject of the documentation's example, pointed at the demo mine."""
+    import re
+
+    text = (KEYS_EXAMPLE.parent / "docs" / "credentials.md").read_text(encoding="utf-8")
+    match = re.search(r"^## IRMAAuditCredential\n.*?```json\n(.*?)\n```", text, re.S | re.M)
+    if match is None:
+        raise SystemExit("docs/credentials.md has no IRMAAuditCredential example")
+    subject = json.loads(match.group(1))["credentialSubject"]
+    subject["id"] = net.facility_id("kolwezi-mine")
+    return subject
+
+
+def _raise_level(subject: Any) -> None:
+    text = json.dumps(subject).replace("IRMA 75", "IRMA 100").replace("IRMA 50", "IRMA 100")
+    subject.clear()
+    subject.update(json.loads(text))
+    subject["demoTampered"] = True
+
+
+def _at(value: str) -> Any:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def run_demo(home: Path, console: Console) -> None:
+    """Run the demo network into `home`, printing the story as it goes."""
+    home = Path(home)
+    home.mkdir(parents=True, exist_ok=True)
+    console.print(Panel.fit("batterytrace demo: mine to recycler, verified offline",
+                            style="bold"))
+    ledger = _build_ledger(home, console)
+    ledger.close()
+    _verify_ledger(home, console)
+    _credentials(home, console)
+    console.print(f"\nthe demo home is {home}: ledger, keys, credentials. Try:\n"
+                  f"  batterytrace --home {home} ledger info\n"
+                  f"  batterytrace --home {home} item trace {net.item_id('pack-p1')}")

@@ -15,14 +15,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
-from nacl.signing import SigningKey
-
 from batterytrace.credentials import data_integrity
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.data_integrity import sign, verify_proofs
+from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.did import OfflineResolver
 from batterytrace.credentials.keys import Ed25519Key, decode_secret_multibase
 from batterytrace.credentials.vc import verify_credential
+from nacl.signing import SigningKey
 
 from bench.fixtures import credential_1_5kb
 from bench.limits import ed25519_sign_per_s, ed25519_verify_per_s, rate, rfc8785_per_s
@@ -32,6 +31,9 @@ from bench.run import row
 VECTOR_SECRET = "z3u2en7t5LR2WtQH5PfFqMqwVHBeXouLzo6haApm8XHqvjxq"
 CREATED = "2026-01-15T08:30:00Z"
 AT = datetime(2026, 6, 1, tzinfo=UTC)  # inside the fixture's validFrom..validUntil
+# Best of several short runs: on a shared 2-core machine, noise only ever slows a run down.
+REPEATS = 5
+RUN_SECONDS = 0.4
 
 
 def _key() -> Ed25519Key:
@@ -56,6 +58,17 @@ def peak_memory_mb(fn: Callable[[], object], calls: int = 50) -> float:
     return round(peak / 2**20, 3)
 
 
+def best_rate(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    """The best of `repeats` rates of RUN_SECONDS each."""
+    return max(rate(fn, RUN_SECONDS) for _ in range(repeats))
+
+
+def best_limit(limit: Callable[[], float], repeats: int = 3) -> float:
+    """A raw limit of bench/limits.py, its cached figure and fresh runs: the best of them."""
+    fresh = getattr(limit, "__wrapped__", limit)  # bypass functools.cache
+    return max(limit(), *(fresh() for _ in range(repeats - 1)))
+
+
 @contextmanager
 def _rfc8785_canonicalizer() -> Iterator[None]:
     """Swap data_integrity's canonicalizer for plain rfc8785.dumps (the path before the fast
@@ -68,13 +81,14 @@ def _rfc8785_canonicalizer() -> Iterator[None]:
         data_integrity.canonicalize = original
 
 
-def _nacl_verify_per_s() -> float:
+_NACL_KEY = SigningKey(b"\x01" * 32)
+_NACL_SIGNED = _NACL_KEY.sign(b"\x02" * 64)
+
+
+def _nacl_verify_once() -> object:
     """libsodium (PyNaCl) Ed25519 verify of a 64-byte message: the primitive data_integrity
     actually calls, beside the pyca/cryptography limit."""
-    key = SigningKey(b"\x01" * 32)
-    signed = key.sign(b"\x02" * 64)
-    verify_key = key.verify_key
-    return rate(lambda: verify_key.verify(signed))
+    return _NACL_KEY.verify_key.verify(_NACL_SIGNED)
 
 
 def run() -> list[dict[str, object]]:
@@ -94,41 +108,90 @@ def run() -> list[dict[str, object]]:
     def verify_proof_only() -> object:
         return verify_credential(signed, resolver, at=AT, proof_only=True)
 
-    def verify_proofs_only() -> object:
-        return verify_proofs(signed, resolver, now=AT)
+    def verify_no_schema() -> object:
+        return verify_credential(signed, resolver, at=AT, schema=False)
 
     verify_full()  # fail loudly before measuring if the fixture does not verify
-    raw_verify = ed25519_verify_per_s()
-    raw_sign = ed25519_sign_per_s()
-    raw_rfc8785 = rfc8785_per_s()
-    nacl_verify = _nacl_verify_per_s()
+    raw_verify = best_limit(ed25519_verify_per_s)
+    raw_sign = best_limit(ed25519_sign_per_s)
+    raw_rfc8785 = best_limit(rfc8785_per_s)
+    nacl_verify = best_rate(_nacl_verify_once)
+    full = best_rate(verify_full)
     with _rfc8785_canonicalizer():
-        full_rfc8785 = rate(verify_full)
+        full_rfc8785 = best_rate(verify_full)
 
     size = {"document_bytes": canonical_bytes, "signed_bytes": signed_bytes}
     return [
-        row("canonicalize_1_5kb_per_s", rate(lambda: canonicalize(document)), "docs/s",
-            "rfc8785_per_s", raw_rfc8785, **size,
-            note="fast path: C json encoder after a type/range walk; ratio = speed-up"),
-        row("credential_sign_per_s", rate(sign_once), "credentials/s",
-            "ed25519_sign_per_s", raw_sign, peak_memory_mb=peak_memory_mb(sign_once), **size),
-        row("credential_verify_per_s", rate(verify_full), "credentials/s",
-            "ed25519_verify_per_s", raw_verify, peak_memory_mb=peak_memory_mb(verify_full),
-            **size, note="verify_credential: structure, JSON Schema, proof, issuer, validity"),
-        row("credential_verify_proof_only_per_s", rate(verify_proof_only), "credentials/s",
-            "ed25519_verify_per_s", raw_verify,
-            peak_memory_mb=peak_memory_mb(verify_proof_only), **size,
-            note="verify_credential(proof_only=True)"),
-        row("credential_verify_proofs_per_s", rate(verify_proofs_only), "credentials/s",
-            "ed25519_verify_per_s", raw_verify, **size,
-            note="data_integrity.verify_proofs alone"),
-        row("credential_verify_rfc8785_per_s", full_rfc8785, "credentials/s",
-            "ed25519_verify_per_s", raw_verify, **size,
-            note="verify_credential with rfc8785.dumps as canonicalizer (before)"),
-        row("ed25519_verify_nacl_per_s", nacl_verify, "verifies/s",
-            "ed25519_verify_per_s", raw_verify,
-            note="libsodium verify, the primitive data_integrity uses"),
-        row("credential_verify_vs_nacl", rate(verify_full), "credentials/s",
-            "ed25519_verify_nacl_per_s", nacl_verify,
-            note="full verification against the primitive it actually calls"),
+        row(
+            "canonicalize_1_5kb_per_s",
+            best_rate(lambda: canonicalize(document)),
+            "docs/s",
+            "rfc8785_per_s",
+            raw_rfc8785,
+            **size,
+            note="ratio = speed-up over rfc8785.dumps",
+        ),
+        row(
+            "credential_sign_per_s",
+            best_rate(sign_once),
+            "credentials/s",
+            "ed25519_sign_per_s",
+            raw_sign,
+            peak_memory_mb=peak_memory_mb(sign_once),
+            **size,
+        ),
+        row(
+            "credential_verify_per_s",
+            full,
+            "credentials/s",
+            "ed25519_verify_per_s",
+            raw_verify,
+            peak_memory_mb=peak_memory_mb(verify_full),
+            **size,
+            note="verify_credential: structure, JSON Schema, proof, issuer, validity",
+        ),
+        row(
+            "credential_verify_no_schema_per_s",
+            best_rate(verify_no_schema),
+            "credentials/s",
+            "ed25519_verify_per_s",
+            raw_verify,
+            **size,
+            note="verify_credential(schema=False): all but the jsonschema pass",
+        ),
+        row(
+            "credential_verify_proof_only_per_s",
+            best_rate(verify_proof_only),
+            "credentials/s",
+            "ed25519_verify_per_s",
+            raw_verify,
+            peak_memory_mb=peak_memory_mb(verify_proof_only),
+            **size,
+            note="verify_credential(proof_only=True)",
+        ),
+        row(
+            "credential_verify_rfc8785_per_s",
+            full_rfc8785,
+            "credentials/s",
+            "ed25519_verify_per_s",
+            raw_verify,
+            **size,
+            note="verify_credential with rfc8785.dumps as canonicalizer (the path before)",
+        ),
+        row(
+            "ed25519_verify_nacl_per_s",
+            nacl_verify,
+            "verifies/s",
+            "ed25519_verify_per_s",
+            raw_verify,
+            note="libsodium (PyNaCl): the primitive data_integrity calls",
+        ),
+        row(
+            "credential_verify_vs_nacl",
+            full,
+            "credentials/s",
+            "ed25519_verify_nacl_per_s",
+            nacl_verify,
+            note="credential_verify_per_s against the primitive it actually calls",
+        ),
     ]

@@ -21,13 +21,15 @@ checks it against `rfc8785` on generated documents):
   ECMAScript agree exactly for finite, non-integral values with 1e-4 <= |x| < 1e16: plain
   decimal notation, no exponent, no trailing `.0`. Everything else (`912.0`, `1e-05`, `1e+16`,
   `-0.0`, NaN, infinities) takes the fallback.
-- The C encoder runs first: it rejects cycles and non-JSON types, so the walk only ever sees
-  finite trees.
+- The walk also bounds the depth (so a cycle ends it), which lets the encoder be built once,
+  without its per-call cycle bookkeeping.
 """
 
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable
 from typing import Any
 
 import rfc8785
@@ -39,12 +41,35 @@ _MAX_SAFE_INT = 2**53 - 1
 _FLOAT_MIN = 1e-4
 _FLOAT_MAX = 1e16
 _FIRST_ASTRAL_CHAR = "\U00010000"  # a surrogate pair in UTF-16: its order may differ
+# Deeper documents (and cycles) take the fallback; rfc8785 itself recurses once per level.
+_MAX_DEPTH = 400
 _LEAF_TYPES = frozenset({str, bool, type(None)})
 _CONTAINER_TYPES = frozenset({dict, list, tuple})
 
-_encode = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")
-).encode
+
+def _make_encoder() -> Callable[[Any], str]:
+    """Compact, key-sorted, non-ASCII-preserving JSON text, without NaN or infinities.
+
+    `JSONEncoder.encode` builds a new C encoder and cycle-marker dict on every call (a third
+    of its time on a 1.5 KB credential); this one is built once and checks no cycles, which
+    is safe only after `_fast_path_safe` has bounded the depth.
+    """
+    encoder = json.JSONEncoder(
+        ensure_ascii=False,
+        check_circular=False,
+        allow_nan=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    make = json.encoder.c_make_encoder
+    escape = json.encoder.c_encode_basestring
+    if make is None or escape is None:  # no C accelerator: the pure-Python encoder
+        return encoder.encode
+    c_encoder = make(None, encoder.default, escape, None, ":", ",", True, False, False)
+    return lambda document: "".join(c_encoder(document, 0))
+
+
+_encode = _make_encoder()
 
 
 def canonicalize(document: Any) -> bytes:
@@ -67,15 +92,11 @@ def canonicalize(document: Any) -> bytes:
 
 def _fast_canonical(document: Any) -> bytes | None:
     """The canonical bytes through the C encoder, or None when it cannot be sure of them."""
-    try:
-        text = _encode(document)
-    except (TypeError, ValueError, RecursionError):
-        return None
     if not _fast_path_safe(document):
         return None
     try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: let rfc8785 reject it
+        return _encode(document).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):  # a lone surrogate, or a deep call stack
         return None
 
 
@@ -84,11 +105,13 @@ def _fast_path_safe(document: Any) -> bool:
 
     An explicit stack rather than recursion: this walk is most of the fast path's cost.
     """
-    stack: list[Any] = [(document,)]
+    stack: list[tuple[Any, int]] = [((document,), 0)]
     pop = stack.pop
     push = stack.append
     while stack:
-        node = pop()
+        node, depth = pop()
+        if depth > _MAX_DEPTH:
+            return False
         if type(node) is dict:
             for key in node:
                 if type(key) is not str:
@@ -103,7 +126,7 @@ def _fast_path_safe(document: Any) -> bool:
             if kind in _LEAF_TYPES:
                 continue
             if kind in _CONTAINER_TYPES:
-                push(value)
+                push((value, depth + 1))
             elif kind is int:
                 if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
                     return False

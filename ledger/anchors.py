@@ -6,7 +6,8 @@ eddsa-jcs-2022) and appended as an entry of kind "anchor". It holds the credenti
 (credentials can be commercially sensitive and live off the log, in `credential_store`). The
 entry's log position is the provable time of the action.
 
-    {"type": "CredentialAnchor", "action": "issuance", "credentialId": "urn:uuid:...",
+    {"id": "urn:uuid:...", "type": "CredentialAnchor", "action": "issuance",
+     "credentialId": "urn:uuid:...",
      "credentialDigest": "<64 hex>", "credentialType": ["VerifiableCredential", ...],
      "issuer": "did:...", "status": [{"statusPurpose": "revocation",
      "statusListIndex": "94567", "statusListCredential": "https://.../revocation/0"}],
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
@@ -54,7 +56,7 @@ ACTION_PURPOSE = {REVOCATION: "revocation", SUSPENSION: "suspension",
                   REINSTATEMENT: "suspension"}
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_FIELDS = {"type", "action", "credentialId", "credentialDigest", "credentialType", "issuer",
+_FIELDS = {"id", "type", "action", "credentialId", "credentialDigest", "credentialType", "issuer",
            "status", "reason", "proof"}
 
 
@@ -126,6 +128,8 @@ def build_anchor(
     if action != ISSUANCE:
         entries = [e for e in entries if e.status_purpose == ACTION_PURPOSE[action]]
     anchor: dict[str, Any] = {
+        # A fresh id: two suspensions of one credential are two anchors, not a replay.
+        "id": f"urn:uuid:{uuid.uuid4()}",
         "type": ANCHOR_TYPE,
         "action": action,
         "credentialId": cred_id,

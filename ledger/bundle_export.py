@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
@@ -89,12 +89,12 @@ class CustodyGraph:
 
     def closure(self, subject: str) -> set[str]:
         """Upstream sources and components, downstream products of the subject and of its
-        components, and the items the subject was assembled into."""
+        components, and every item any of those was assembled into (what happens to a pack
+        happens to its cells, so the replay needs the containers' custody too)."""
         upstream = _walk([subject], self.sources, self.components)
         parts = _walk([subject], self.components)
         downstream = _walk(parts, self.products)
-        containers = _walk([subject], self.containers)
-        return upstream | downstream | containers
+        return _walk(upstream | downstream, self.containers)
 
 
 def _walk(start: Iterable[str], *links: Mapping[str, set[str]]) -> set[str]:
@@ -163,6 +163,8 @@ def export_bundle(
     credentials: Iterable[Mapping[str, Any]] = (),
     status_lists: Iterable[Mapping[str, Any]] = (),
     did_documents: Iterable[Mapping[str, Any]] = (),
+    find_credentials: Callable[[str], Iterable[Mapping[str, Any]]] | None = None,
+    lists_for: Callable[[Mapping[str, Any]], Mapping[str, Mapping[str, Any]]] | None = None,
 ) -> ExportSummary:
     """Write the bundle of an item, a lot or the whole log to `out` (binary), streaming the
     entries. `credentials` are candidates: those about a lot, item or facility of the closure
@@ -201,8 +203,17 @@ def export_bundle(
 
     relevant = closure | facilities
     redacted_types = set(redact)
-    kept = [c for c in credentials
-            if all_entries or credential_subject_ids(c) & relevant]
+    candidates = list(credentials)
+    if find_credentials is not None:  # the credential store, by subject
+        for subject_id in sorted(relevant):
+            candidates.extend(find_credentials(subject_id))
+    kept = list({str(c.get("id")): c for c in candidates
+                 if all_entries or credential_subject_ids(c) & relevant}.values())
+    lists = {str(x.get("id")): x for x in status_lists}
+    if lists_for is not None:
+        for credential in kept:
+            lists.update(lists_for(credential))
+    status_lists = list(lists.values())
     kept_ids = {c.get("id") for c in kept}
     if selected is not None and kept_ids:
         for entry in ledger.iter_entries(0, size):

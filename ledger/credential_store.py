@@ -154,7 +154,7 @@ class CredentialStore:
     """
 
     def __init__(self, ledger: Any) -> None:
-        from .custody_store import validators_for
+        from .custody_store import ensure_schema, validators_for
 
         self.ledger = ledger
         self._pending: dict[str, tuple[dict[str, Any], bool]] = {}
@@ -163,6 +163,7 @@ class CredentialStore:
             ledger.admin_did, ledger.public_url, on_applied=self._on_applied
         )
         with ledger.storage.engine.begin() as connection:
+            ensure_schema(connection)  # the registry rows the issuer checks read
             ensure_tables(connection)
 
     # --- publishing -------------------------------------------------------------------------

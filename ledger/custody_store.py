@@ -13,7 +13,13 @@ a rejected batch leaves nothing.
 
 Log positions: a validator sees the submissions of its own kind only, so a submission's
 position is taken as `first_seq` + the number of entries appended before it in that list,
-which is exact for batches of one kind (what the command line and the API send).
+which is exact for a run of one kind; `validate_in_order` calls the validators run by run so
+that mixed batches get exact positions too (the Ledger's `_validate` should use it).
+
+Speed (docs/performance.md, "Custody"): the rows a batch needs are read in one query per
+logical table (`prefetch`), the registry is kept between batches while no registry entry
+is appended (`RegistryCache`), rows are written back with one executemany upsert, and the
+schema and signature checks of long batches run in a process pool (`event_precheck`).
 """
 
 from __future__ import annotations
@@ -39,7 +45,9 @@ from .custody import (
     UsedId,
     apply_credential,
 )
-from .events import parse_credential
+from .errors import EntryFormatError
+from .event_precheck import PrecheckedEvent, precheck_all, precheck_event
+from .events import DteCredential, parse_credential
 from .registry import (
     KeyRecord,
     Participant,
@@ -157,6 +165,7 @@ class _Loader:
     """Reads rows by primary key through a connection (mixed into the stored classes)."""
 
     connection: Any
+    tables: dict[str, dict[Any, Any]]
 
     def _load(self, table: str, key: Any) -> Any:
         # A plain, pre-built statement: building a select() per lookup costs more than the
@@ -165,6 +174,38 @@ class _Loader:
             _select_value(), {"tbl": table, "key": encode_key(key)}
         ).scalar()
         return None if text is None else decode_value(table, text)
+
+    def prefetch(self, wanted: Iterable[tuple[str, Any]]) -> int:
+        """Read the rows of (table, key) pairs not yet known, one query per table (chunks of
+        500 keys); keys without a row are remembered as absent. Returns the keys read."""
+        missing: dict[str, dict[str, Any]] = {}
+        for table, key in wanted:
+            if table in self.tables and key not in self.tables[table]:
+                missing.setdefault(table, {})[encode_key(key)] = key
+        for table, keys in missing.items():
+            rows = self.tables[table]
+            encoded = list(keys)
+            for start in range(0, len(encoded), _PREFETCH_CHUNK):
+                chunk = encoded[start : start + _PREFETCH_CHUNK]
+                found = dict(self.connection.execute(
+                    _select_many(), {"tbl": table, "keys": chunk}
+                ).all())
+                for text_key in chunk:
+                    value = found.get(text_key)
+                    rows[keys[text_key]] = None if value is None else decode_value(table, value)
+        return sum(len(k) for k in missing.values())
+
+
+_PREFETCH_CHUNK = 500
+
+
+@lru_cache(maxsize=1)
+def _select_many() -> Any:
+    from sqlalchemy import bindparam, text
+
+    return text(
+        f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = :tbl AND key IN :keys"
+    ).bindparams(bindparam("keys", expanding=True))
 
 
 class StoredRegistry(_Loader, Registry):
@@ -180,25 +221,31 @@ class StoredState(_Loader, CustodyState):
 
 
 def write_changes(connection: Any, changes: Mapping[tuple[str, Any], Any]) -> None:
-    """Upsert (delete, then insert) the changed rows; a None value deletes the row."""
-    from sqlalchemy import and_, delete, insert, or_
+    """Upsert the changed rows (one executemany); a None value deletes the row."""
+    from sqlalchemy import text
 
     if not changes:
         return
-    t = state_table()
-    keys = [(table, encode_key(key)) for table, key in changes]
-    for start in range(0, len(keys), 400):
-        chunk = keys[start : start + 400]
+    upserts: list[dict[str, str]] = []
+    deletes: list[dict[str, str]] = []
+    for (table, key), value in changes.items():
+        if value is None:
+            deletes.append({"tbl": table, "key": encode_key(key)})
+        else:
+            upserts.append({"tbl": table, "key": encode_key(key), "value": encode_value(value)})
+    if deletes:
         connection.execute(
-            delete(t).where(or_(*(and_(t.c.tbl == a, t.c.key == b) for a, b in chunk)))
+            text(f"DELETE FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key"), deletes
         )
-    rows = [
-        {"tbl": table, "key": encode_key(key), "value": encode_value(value)}
-        for (table, key), value in changes.items()
-        if value is not None
-    ]
-    if rows:
-        connection.execute(insert(t), rows)
+    if upserts:
+        # ON CONFLICT ... DO UPDATE: SQLite >= 3.24 and PostgreSQL alike.
+        connection.execute(
+            text(
+                f"INSERT INTO {TABLE_NAME} (tbl, key, value) VALUES (:tbl, :key, :value) "
+                "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value"
+            ),
+            upserts,
+        )
 
 
 def dump_state(connection: Any) -> dict[tuple[str, str], str]:
@@ -230,27 +277,80 @@ def tolerance_of(settings: Mapping[str, Any]) -> Decimal:
     return Decimal(str(value))
 
 
-def _positions(first_seq: int, answers: list[int | None]) -> int:
-    return first_seq + sum(1 for a in answers if a is None)
+class RegistryCache:
+    """The registry rows read by event batches, kept between batches of one ledger.
+
+    Valid while no registry entry is appended: the registry validator drops it, and a batch
+    that finds the log grew by entries it did not see checks that none of them is a registry
+    entry (another process may append). Rows read in a batch that also holds registry entries
+    are never kept (that batch may still roll back).
+    """
+
+    def __init__(self) -> None:
+        self.size: int | None = None
+        self.tables: dict[str, dict[Any, Any]] | None = None
+        self.dirty_seq: int | None = None
+
+    def invalidate(self, first_seq: int) -> None:
+        self.tables = None
+        self.size = None
+        self.dirty_seq = first_seq
+
+    def registry(self, connection: Any, first_seq: int, admin_did: str,
+                 public_url: str) -> StoredRegistry:
+        """A registry for a batch starting at `first_seq`, with the kept rows when valid."""
+        registry = StoredRegistry(connection, admin_did, public_url)
+        if self.dirty_seq == first_seq:
+            return registry
+        if (
+            self.tables is not None
+            and self.size is not None
+            and self.size <= first_seq
+            and not _registry_entries_between(connection, self.size, first_seq)
+        ):
+            registry.tables = self.tables
+        else:
+            self.tables = registry.tables
+        self.size = first_seq
+        return registry
+
+
+def _registry_entries_between(connection: Any, start: int, end: int) -> bool:
+    from sqlalchemy import text
+
+    if start >= end:
+        return False
+    found = connection.execute(
+        text("SELECT 1 FROM ledger_entries WHERE seq >= :a AND seq < :b AND kind = 'registry' "
+             "LIMIT 1"),
+        {"a": start, "b": end},
+    ).first()
+    return found is not None
 
 
 class RegistryValidator:
     """Validator of "registry" entries: admin (and participant) proofs, registry rules."""
 
-    def __init__(self, admin_did: str, public_url: str) -> None:
+    def __init__(self, admin_did: str, public_url: str,
+                 cache: RegistryCache | None = None) -> None:
         self.admin_did = admin_did
         self.public_url = public_url
+        self.cache = cache
 
     def validate(
         self, session: Any, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
+        if self.cache is not None:
+            self.cache.invalidate(first_seq)
         connection = session.connection()
         ensure_schema(connection)
         registry = StoredRegistry(connection, self.admin_did, self.public_url)
         answers: list[int | None] = []
+        position = first_seq
         for sub in submissions:
-            position = _positions(first_seq, answers)
-            answers.append(check_registry(registry, sub.document, position))
+            answer = check_registry(registry, sub.document, position)
+            answers.append(answer)
+            position += answer is None
         write_changes(connection, registry.changed())
         return answers
 
@@ -267,54 +367,176 @@ def check_registry(registry: Registry, document: dict[str, Any], position: int) 
 
 
 def check_event(
-    registry: Registry, state: CustodyState, document: dict[str, Any], position: int
+    registry: Registry,
+    state: CustodyState,
+    document: dict[str, Any],
+    position: int,
+    prechecked: PrecheckedEvent | None = None,
+    credential: DteCredential | None = None,
 ) -> int | None:
-    """Schema, signature by a key of the issuer valid at `position`, then the custody rules."""
-    credential = parse_credential(document)
-    sha = digest(document)
+    """Schema, signature by a key of the issuer valid at `position`, then the custody rules.
+
+    `prechecked` (schema, digest, signature; see event_precheck) and `credential` (the
+    parsed document) may be handed in when computed beforehand, e.g. in a worker process.
+    """
+    if prechecked is None:
+        credential = parse_credential(document)  # the schema first: it explains errors best
+        prechecked = precheck_event(document, check_schema=False)
+    elif credential is None:
+        credential = parse_credential(document, check_schema=False)
     used = state.get("credential", credential.id)
-    if used is not None and used.digest == sha:
+    if used is not None and used.digest == prechecked.digest:
         return used.seq
-    results = verify_proofs(document, RegistryResolver(registry, position))
-    if len(results) != 1 or results[0].controller != credential.issuer:
+    # The signature verified against the key the method names; the registry must hold that
+    # very key for the issuer, valid at this position.
+    record = registry.key_at(prechecked.verification_method, position)
+    if record.controller != credential.issuer or (
+        record.public_multibase != prechecked.public_multibase
+    ):
         raise ProofVerificationError(
             "a traceability event carries one proof, by a key of its issuer"
         )
     registry.participant(credential.issuer)
-    return apply_credential(state, credential, credential.issuer, position, sha)
+    return apply_credential(state, credential, credential.issuer, position, prechecked.digest)
+
+
+def event_keys(credential: DteCredential) -> set[tuple[str, Any]]:
+    """The (table, key) rows the custody rules will read for a credential (for prefetch)."""
+    actor = credential.issuer
+    wanted: set[tuple[str, Any]] = {("credential", credential.id)}
+    for event in credential.events:
+        wanted.add(("event", event.id))
+        wanted.add(("shipment", event.id))
+        if event.shipment:
+            wanted.add(("shipment", event.shipment))
+        lots = {q.lot for q in (*event.quantities, *event.input_quantities,
+                                *event.output_quantities)}
+        lots.update(d.lot for d in event.lots)
+        items = {*event.epcs, *event.input_items, *event.output_items, *event.children}
+        items.update(d.item for d in event.items)
+        if event.parent:
+            items.add(event.parent)
+        for lot in lots:
+            wanted.update((("lot", lot), ("holding", (lot, actor)),
+                           ("history", (lot, event.id))))
+        for item in items:
+            wanted.update((("item", item), ("history", (item, event.id))))
+        sources = {q.lot for q in event.input_quantities} | set(event.input_items)
+        products = ({q.lot for q in event.output_quantities} | set(event.output_items)
+                    | {d.lot for d in event.lots} | {d.item for d in event.items})
+        for source in sources:
+            for product in products:
+                wanted.update((("edge", (source, product)), ("source", (product, source))))
+    return wanted
+
+
+def registry_keys(credential: DteCredential, document: Mapping[str, Any]) -> set[tuple[str, Any]]:
+    """The registry rows checking a credential reads: signer key, parties, facilities."""
+    wanted: set[tuple[str, Any]] = {("participant", credential.issuer)}
+    proof = document.get("proof")
+    if isinstance(proof, Mapping) and isinstance(proof.get("verificationMethod"), str):
+        wanted.add(("key", proof["verificationMethod"]))
+    for event in credential.events:
+        wanted.add(("facility", event.biz_location))
+        for did in (event.destination_party, event.source_party, event.producer_responsibility):
+            if did:
+                wanted.add(("participant", did))
+        if event.transport is not None:
+            wanted.add(("facility", event.transport.destination))
+            wanted.add(("facility", event.transport.origin))
+    return wanted
+
+
+def _parse_quietly(document: Any) -> DteCredential | None:
+    """The parsed credential for prefetching, or None: errors are raised later, in order,
+    after the schema check that explains them."""
+    try:
+        return parse_credential(document, check_schema=False)
+    except Exception:  # best effort: the checked path reports the error
+        return None
 
 
 class EventValidator:
     """Validator of "event" entries: DTE schema, issuer key at the position, custody rules."""
 
-    def __init__(self, admin_did: str, public_url: str, settings: Any = None) -> None:
+    def __init__(self, admin_did: str, public_url: str, settings: Any = None,
+                 cache: RegistryCache | None = None, processes: int | None = None) -> None:
         self.admin_did = admin_did
         self.public_url = public_url
         # settings(seq) -> dict: the ledger settings in force before `seq`.
         self.settings = settings or (lambda seq: {})
+        self.cache = cache or RegistryCache()
+        # Processes for the signature checks of long batches (None: up to 2 cores).
+        self.processes = processes
 
     def validate(
         self, session: Any, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
         connection = session.connection()
         ensure_schema(connection)
-        registry = StoredRegistry(connection, self.admin_did, self.public_url)
+        registry = self.cache.registry(connection, first_seq, self.admin_did, self.public_url)
         state = StoredState(connection, registry, tolerance_of(self.settings(first_seq - 1)))
+        documents = [sub.document for sub in submissions]
+        checks = precheck_all(documents, self.processes)
+        parsed = [_parse_quietly(d) for d in documents]
+        wanted_registry: set[tuple[str, Any]] = set()
+        wanted_state: set[tuple[str, Any]] = set()
+        for document, credential in zip(documents, parsed, strict=True):
+            if credential is not None:
+                wanted_registry |= registry_keys(credential, document)
+                wanted_state |= event_keys(credential)
+        registry.prefetch(wanted_registry)
+        state.prefetch(wanted_state)
         answers: list[int | None] = []
+        position = first_seq  # the seq of the next new entry
         with state.transaction():
-            for sub in submissions:
-                position = _positions(first_seq, answers)
-                answers.append(check_event(registry, state, sub.document, position))
+            for document, credential, check in zip(documents, parsed, checks, strict=True):
+                if isinstance(check, BatterytraceError):
+                    raise check
+                answer = check_event(registry, state, document, position, check, credential)
+                answers.append(answer)
+                position += answer is None
         write_changes(connection, state.changed())
         return answers
 
 
-def validators_for(ledger: Any) -> dict[str, Any]:
+def validators_for(ledger: Any, processes: int | None = None) -> dict[str, Any]:
     """The custody validators of a ledger (its admin key, public URL and settings)."""
+    cache = RegistryCache()
     return {
-        "registry": RegistryValidator(ledger.admin_did, ledger.public_url),
-        "event": EventValidator(ledger.admin_did, ledger.public_url, ledger.settings_at),
+        "registry": RegistryValidator(ledger.admin_did, ledger.public_url, cache),
+        "event": EventValidator(ledger.admin_did, ledger.public_url, ledger.settings_at,
+                                cache, processes),
     }
+
+
+def validate_in_order(
+    validators: Mapping[str, Any], session: Any, first_seq: int, submissions: Sequence[Any]
+) -> list[int | None]:
+    """Validate a mixed batch run by run (maximal runs of one kind, in batch order), so each
+    validator is told the exact log position its run starts at. Kinds without a validator
+    are appended as they are. (What `Ledger._validate` should do; see the module docstring.)
+    """
+    decisions: list[int | None] = []
+    seq = first_seq
+    start = 0
+    while start < len(submissions):
+        kind = submissions[start].kind
+        end = start
+        while end < len(submissions) and submissions[end].kind == kind:
+            end += 1
+        run = submissions[start:end]
+        validator = validators.get(kind)
+        answers = [None] * len(run) if validator is None else list(
+            validator.validate(session, seq, run))
+        if len(answers) != len(run):
+            raise EntryFormatError(
+                f"the {kind} validator answered {len(answers)} times for {len(run)}"
+            )
+        decisions.extend(answers)
+        seq += sum(1 for a in answers if a is None)
+        start = end
+    return decisions
 
 
 # --- replay and rebuild -------------------------------------------------------------------

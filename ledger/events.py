@@ -165,18 +165,56 @@ def loads_exact(text: str | bytes) -> Any:
 # --- schema -------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _dte_validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    text = (
+def _schema_text() -> str:
+    return (
         resources.files(__package__)
         .joinpath("data/untp/untp-dte-schema.json")
         .read_text(encoding="utf-8")
     )
-    schema = json.loads(text)
+
+
+@lru_cache(maxsize=1)
+def _dte_validator() -> Any:
+    """The reference validator (jsonschema, Draft 2020-12): slow, used for error messages."""
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(_schema_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
+
+
+def draft7_equivalent(schema: Any) -> Any:
+    """The schema with its 2020-12-only keywords rewritten for a Draft 7 validator.
+
+    fastjsonschema knows Draft 7 and silently ignores `prefixItems`; in Draft 7 the same
+    constraint is `items` as a list plus `additionalItems`. (`minContains` in this schema sits
+    inside `contains` subschemas, where it is inert, so it needs no rewrite.)
+    """
+    if isinstance(schema, list):
+        return [draft7_equivalent(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: draft7_equivalent(v) for k, v in schema.items() if k != "$schema"}
+    if "prefixItems" in out:
+        out["additionalItems"] = out.pop("items", True)
+        out["items"] = out.pop("prefixItems")
+    return out
+
+
+@lru_cache(maxsize=1)
+def _fast_validator() -> Any:
+    """The UNTP DTE schema compiled once by fastjsonschema (Draft 7 form of the schema).
+
+    Formats are not asserted, as jsonschema does not assert them by default: both validators
+    must accept exactly the same documents (tests/test_events_schema.py checks they agree).
+    """
+    import fastjsonschema
+
+    schema = draft7_equivalent(json.loads(_schema_text()))
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    # use_default=False: fastjsonschema would otherwise write `default` values INTO the
+    # document it checks, changing what was signed.
+    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
 
 
 def dte_schema() -> dict[str, Any]:
@@ -185,12 +223,25 @@ def dte_schema() -> dict[str, Any]:
 
 
 def validate_dte_schema(credential: Mapping[str, Any]) -> None:
-    """Raise SchemaValidationError when the credential does not conform to the UNTP schema."""
+    """Raise SchemaValidationError when the credential does not conform to the UNTP schema.
+
+    The compiled validator decides; only a rejected document pays for jsonschema, which names
+    the failing field in the message.
+    """
+    from fastjsonschema import JsonSchemaValueException
+
+    try:
+        _fast_validator()(credential)
+        return
+    except JsonSchemaValueException as fast_error:
+        detail = fast_error
+    _raise_detailed(credential, detail)
+
+
+def _raise_detailed(credential: Mapping[str, Any], fast_error: Any) -> None:
     from jsonschema.exceptions import best_match
 
     validator = _dte_validator()
-    if validator.is_valid(credential):
-        return
     error = best_match(validator.iter_errors(credential))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(root)"
@@ -198,6 +249,12 @@ def validate_dte_schema(credential: Mapping[str, Any]) -> None:
             f"credential does not conform to the UNTP DTE schema at {where}: {error.message}",
             path=where,
         )
+    # The validators disagree (a bug in the rewrite): reject, naming what the fast one saw.
+    where = str(getattr(fast_error, "name", "data")).replace("data", "(root)", 1)
+    raise SchemaValidationError(
+        f"credential does not conform to the UNTP DTE schema at {where}: {fast_error.message}",
+        path=where,
+    )
 
 
 # --- typed events -------------------------------------------------------------------------

@@ -298,8 +298,6 @@ def _setup_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=60000")
-        # Proofs read scattered subtree hashes: map the file instead of copying pages.
-        cursor.execute("PRAGMA mmap_size=1073741824")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -158,12 +158,22 @@ def test_lone_surrogates_rejected_like_rfc8785(chars: list[str]) -> None:
     _same_as_rfc8785({"k": text})
 
 
-def test_deep_nesting() -> None:
+def _nested(depth: int) -> Any:
     document: Any = "leaf"
-    for depth in range(300):
-        document = {"d": document} if depth % 2 else [document, {}, []]
+    for level in range(depth):
+        document = {"d": document} if level % 2 else [document, {}, []]
+    return document
+
+
+def test_deep_nesting() -> None:
+    document = _nested(300)
+    assert canonical._fast_canonical(document) == rfc8785.dumps(document)
+
+
+def test_deeper_than_the_walk_bound_takes_fallback() -> None:
+    document = _nested(canonical._MAX_DEPTH + 50)
+    assert canonical._fast_canonical(document) is None
     assert canonicalize(document) == rfc8785.dumps(document)
-    assert canonical._fast_canonical(document) is not None
 
 
 def test_too_deep_or_cyclic_is_a_canonicalization_error() -> None:
@@ -172,10 +182,14 @@ def test_too_deep_or_cyclic_is_a_canonicalization_error() -> None:
         deep = [deep]
     with pytest.raises(CanonicalizationError):
         canonicalize(deep)
-    cyclic: list[Any] = []
-    cyclic.append(cyclic)
-    with pytest.raises(CanonicalizationError):
-        canonicalize(cyclic)
+    cyclic_list: list[Any] = [1]
+    cyclic_list.append(cyclic_list)
+    cyclic_dict: dict[str, Any] = {"a": [1.5, "x"]}
+    cyclic_dict["a"].append({"back": cyclic_dict})
+    for cyclic in (cyclic_list, cyclic_dict):
+        assert canonical._fast_canonical(cyclic) is None
+        with pytest.raises(CanonicalizationError):
+            canonicalize(cyclic)
 
 
 @pytest.mark.parametrize(

@@ -163,7 +163,7 @@ def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
     number = 0
     phase = HEADER  # header -> entries -> tail -> ended -> presented
     trailer: Trailer | None = None
-    for number, raw in enumerate(lines, 1):  # noqa: B007 (number is read after the loop)
+    for number, raw in enumerate(lines, 1):
         if len(raw) > MAX_LINE:
             raise BundleFormatError(number, f"line longer than {MAX_LINE} bytes")
         if not raw.endswith(b"\n"):

@@ -1,0 +1,114 @@
+"""`batterytrace bundle export|verify|present`: evidence bundles and the offline verifier.
+
+`verify` imports only the verifier (no storage, no network): an auditor runs it air-gapped.
+Exit codes: 0 all verified, 1 something failed, 2 the bundle or trust file is unusable.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .console import emit
+from .settings import Settings
+
+bundle_app = typer.Typer(help="Evidence bundles: export, verify offline, present.",
+                         no_args_is_help=True)
+
+
+def export(
+    ctx: typer.Context,
+    item: str | None = typer.Option(None, "--item", help="Item URI."),
+    lot: str | None = typer.Option(None, "--lot", help="Lot URI."),
+    all_entries: bool = typer.Option(False, "--all", help="Every entry, no per-entry proofs."),
+    consistency_from: int | None = typer.Option(
+        None, "--consistency-from", help="Add a consistency proof from this tree size."),
+    out: Path | None = typer.Option(None, "--out", help="Bundle file [default: stdout]."),
+    redact: list[str] = typer.Option([], "--redact", help="Leave out credentials of TYPE."),
+) -> None:
+    """Export the evidence bundle of an item, a lot or the whole log (JSON Lines)."""
+    from batterytrace.ledger.bundle_export import export_bundle
+    from batterytrace.ledger.credential_store import CredentialStore
+    from batterytrace.ledger.log import Ledger
+
+    settings: Settings = ctx.obj
+    ledger = Ledger.open(settings.home, settings.database_url)
+    try:
+        store = CredentialStore(ledger)
+        handle = open(out, "wb") if out else sys.stdout.buffer
+        try:
+            summary = export_bundle(
+                ledger, handle, item=item, lot=lot, all_entries=all_entries,
+                consistency_from=consistency_from, redact=redact,
+                find_credentials=store.find, lists_for=store.lists_for,
+            )
+        finally:
+            if out:
+                handle.close()
+    finally:
+        ledger.close()
+    if out:
+        typer.echo(f"wrote {out}: {summary.entries} entries, {summary.credentials} credentials"
+                   f" ({summary.redacted} redacted)", err=True)
+
+
+def verify(
+    file: Path = typer.Argument(..., help="The bundle (JSON Lines)."),
+    trust: Path = typer.Option(..., "--trust", help="Trust file (required: fails closed)."),
+    since: Path | None = typer.Option(
+        None, "--since", help="Your earlier signed checkpoint of the same log."),
+    challenge: str | None = typer.Option(
+        None, "--challenge", help="The challenge the presentation must be bound to."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Verify a bundle offline: checkpoint, proofs, signatures, custody, credentials."""
+    from batterytrace.credentials.errors import ParsingError
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import verify_bundle
+    from batterytrace.verifier.trust import load_trust
+
+    config = load_trust(trust)
+    try:
+        since_note = since.read_bytes() if since else None
+        report = verify_bundle(iter_file_lines(str(file)), config, since=since_note,
+                               challenge=challenge)
+    except OSError as exc:
+        raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+
+    def human(console: Any) -> None:
+        report.render(console)
+
+    emit(report.to_json(), as_json, human)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def present(
+    file: Path = typer.Argument(..., help="The bundle to present."),
+    key: Path = typer.Option(..., "--key", help="The holder's key file."),
+    challenge: str = typer.Option(..., "--challenge", help="The verifier's challenge."),
+    domain: str | None = typer.Option(None, "--domain", help="The verifier's domain."),
+    holder: str | None = typer.Option(
+        None, "--holder", help="Holder DID [default: the key's did:key]."),
+    out: Path | None = typer.Option(None, "--out", help="Output [default: FILE in place]."),
+) -> None:
+    """Bind a bundle to a verifier's challenge: append a holder-signed presentation."""
+    from batterytrace.credentials.keys import load_key_file
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import present_bundle
+
+    lines = list(iter_file_lines(str(file)))
+    data = present_bundle(lines, load_key_file(key), challenge=challenge, domain=domain,
+                          holder=holder)
+    (out or file).write_bytes(data)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `bundle` command group."""
+    bundle_app.command("export")(export)
+    bundle_app.command("verify")(verify)
+    bundle_app.command("present")(present)
+    app.add_typer(bundle_app, name="bundle")

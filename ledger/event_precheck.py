@@ -1,0 +1,126 @@
+"""The position-independent half of checking an event credential, runnable in worker processes.
+
+Checking a DTE credential is (a) schema, digest and signature, which depend on the document
+alone, and (b) the key's validity at the entry's log position and the custody rules, which
+depend on the state left by the entries before it. (a) is most of the CPU and runs here, in a
+small process pool for batches large enough to pay for it; (b) stays in order in the caller.
+
+The signature is checked against the key named by the proof's verification method
+(`<did>#<publicKeyMultibase>`, how the registry names keys); the caller then requires the
+registry to hold that very key, valid at the position, for the issuer (`PrecheckedEvent`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.data_integrity import verify_proofs
+from batterytrace.credentials.did import VerificationMethod
+from batterytrace.credentials.errors import (
+    BatterytraceError,
+    DidResolutionError,
+    ProofVerificationError,
+)
+from batterytrace.credentials.keys import decode_public_multibase
+
+from .events import validate_dte_schema
+
+# Below this many documents a batch is checked in-process: handing work to the pool costs
+# about a millisecond of latency, worth paying only when the batch is long.
+POOL_THRESHOLD = 64
+_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class PrecheckedEvent:
+    """An event credential whose schema and signature verified: its digest and signer."""
+
+    digest: str
+    verification_method: str
+    public_multibase: str
+
+
+class _NamedKeyResolver:
+    """Resolves `<did>#<multibase>` to the key it names (the registry is consulted later)."""
+
+    def resolve_verification_method(self, vm_id: str, relationship: str) -> VerificationMethod:
+        did, _, fragment = vm_id.partition("#")
+        if not did.startswith("did:") or not fragment.startswith("z"):
+            raise DidResolutionError(f"{vm_id:.120} does not name a registered key")
+        return VerificationMethod(vm_id, did, "Multikey", decode_public_multibase(fragment))
+
+
+def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> PrecheckedEvent:
+    """Schema, digest, and the single proof's signature by the key its method names."""
+    if check_schema:
+        validate_dte_schema(document)
+    digest = hashlib.sha256(canonicalize(document)).hexdigest()
+    results = verify_proofs(document, _NamedKeyResolver())
+    issuer = document.get("issuer")
+    issuer_id = issuer.get("id") if isinstance(issuer, dict) else None
+    if len(results) != 1 or results[0].controller != issuer_id:
+        raise ProofVerificationError(
+            "a traceability event carries one proof, by a key of its issuer"
+        )
+    vm = results[0].verification_method
+    return PrecheckedEvent(digest, vm, vm.partition("#")[2])
+
+
+def _precheck_or_error(document: dict[str, Any]) -> PrecheckedEvent | BatterytraceError:
+    # Errors travel back as values: the caller raises the first one in log order.
+    try:
+        return precheck_event(document)
+    except BatterytraceError as exc:
+        return exc
+
+
+def _precheck_chunk(documents: list[dict[str, Any]]) -> list[Any]:
+    return [_precheck_or_error(d) for d in documents]
+
+
+_POOLS: dict[int, Executor] = {}
+
+
+def _pool(processes: int) -> Executor:
+    """A process pool of `processes` workers, created once per process and reused."""
+    pool = _POOLS.get(processes)
+    if pool is None:
+        # fork: the workers start in milliseconds with the schema already compiled.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+        _POOLS[processes] = pool
+    return pool
+
+
+def default_processes() -> int:
+    """Worker processes for signature checks: the cores available, at most 2 (see docs)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 2))
+
+
+def precheck_all(
+    documents: Sequence[dict[str, Any]], processes: int | None = None
+) -> Iterator[PrecheckedEvent | BatterytraceError]:
+    """`precheck_event` of each document, in order, errors as values.
+
+    Runs in-process for short batches or `processes` <= 1, else in a pool of that size,
+    yielding results as chunks complete so the caller can work on the earlier ones meanwhile.
+    """
+    processes = default_processes() if processes is None else processes
+    if processes < 1 or len(documents) < POOL_THRESHOLD:
+        for document in documents:
+            yield _precheck_or_error(document)
+        return
+    chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
+    for results in _pool(processes).map(_precheck_chunk, chunks):
+        yield from results

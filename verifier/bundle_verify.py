@@ -1,0 +1,680 @@
+"""Offline verification of an evidence bundle (pure: no storage, no network).
+
+Trust comes only from the trust file: the checkpoint must be signed by a ledger key it lists
+(fails closed). Then, streaming the entries: each inclusion proof against the checkpoint (or,
+for an `all` bundle, the whole log through `ledger.log_verify.verify_log`); every entry's
+signature with the signer's keys valid at that log position (registry replay); the custody
+rules of `ledger.custody` replayed over the events; anchors replayed with `ledger.anchors`.
+In a closure bundle, lots and items outside the closure are projected out of the events that
+also touch it (those entries are counted, not fully replayed), and the subject's upstream must
+reach extraction inside the bundle. Last, the credentials: proof, schema, validity at the log
+position of the first event about their subject, anchor digest and revocation, status lists,
+accreditation path to a governance root of the trust file.
+
+Failures go into the Report (record, reason, code); malformed bundles raise BundleFormatError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
+from batterytrace.credentials.did import OfflineResolver
+from batterytrace.credentials.errors import (
+    BatterytraceError,
+    ProofVerificationError,
+    VerificationError,
+)
+from batterytrace.ledger import merkle
+from batterytrace.ledger.anchors import AnchorBook, IssuerResolver, check_anchor
+from batterytrace.ledger.bundle_export import (
+    CREDENTIAL,
+    DID_DOCUMENT,
+    ENTRY,
+    PRESENTATION,
+    REDACTED,
+    STATUS_LIST,
+    credential_subject_ids,
+    event_subjects,
+)
+from batterytrace.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from batterytrace.ledger.custody import CustodyState, apply_credential
+from batterytrace.ledger.custody_errors import MassBalanceError
+from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
+from batterytrace.ledger.entry import Entry
+from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
+from batterytrace.ledger.log_verify import _check_genesis, verify_log
+from batterytrace.ledger.registry import Registry, RegistryResolver
+
+from .bundle import BundleFormatError, Header, Record, Trailer, decode_hashes, read_bundle
+from .report import Report
+from .trust import TrustConfig
+
+BUNDLE_DIGEST = "bundleDigest"
+
+
+class BundleUntrustedLedgerError(VerificationError):
+    code = "BUNDLE_UNTRUSTED_LEDGER"
+    title = "The trust file does not list the bundle's ledger"
+
+
+class BundleInclusionError(VerificationError):
+    code = "BUNDLE_INCLUSION_PROOF"
+    title = "Entry not included in the checkpoint"
+
+
+class BundleEntryOrderError(VerificationError):
+    code = "BUNDLE_ENTRY_ORDER"
+    title = "Entries out of log order"
+
+
+class BundleConsistencyError(VerificationError):
+    code = "BUNDLE_CONSISTENCY"
+    title = "Checkpoint not consistent with the auditor's earlier checkpoint"
+
+
+class BundleClosureError(VerificationError):
+    code = "BUNDLE_CLOSURE_INCOMPLETE"
+    title = "The bundle does not trace its subject back to extraction"
+
+
+class EntrySignatureError(VerificationError):
+    code = "BUNDLE_ENTRY_SIGNATURE"
+    title = "Entry not signed by the right key"
+
+
+class CredentialSubjectMismatchError(VerificationError):
+    code = "CREDENTIAL_SUBJECT_MISMATCH"
+    title = "Credential is about nothing the events use"
+
+
+class CredentialAnchorError(VerificationError):
+    code = "CREDENTIAL_ANCHOR_MISMATCH"
+    title = "Credential does not match its anchor"
+
+
+class CredentialRevokedError(VerificationError):
+    code = "CREDENTIAL_REVOKED"
+    title = "Credential revoked or suspended"
+
+
+class PresentationError(VerificationError):
+    code = "BUNDLE_PRESENTATION"
+    title = "Bundle presentation does not verify"
+
+
+@dataclass(frozen=True)
+class CredentialContext:
+    """What the log says about a credential's use: the first entry about its subject."""
+
+    position: int
+    at: datetime
+    registry: Registry
+    anchors: AnchorBook
+    trust: TrustConfig
+    status_lists: Mapping[str, Mapping[str, Any]]
+    did_documents: Mapping[str, Mapping[str, Any]]
+    accreditations: tuple[Mapping[str, Any], ...]
+
+
+CredentialCheck = Callable[[Mapping[str, Any], CredentialContext], list[str]]
+
+
+def verify_bundle(
+    lines: Iterable[bytes],
+    trust: TrustConfig,
+    *,
+    since: bytes | None = None,
+    challenge: str | None = None,
+    credential_check: CredentialCheck | None = None,
+) -> Report:
+    """Verify a bundle (its raw lines) against the trust configuration. Returns the report;
+    raises BundleFormatError (exit 2) when the bundle cannot be read."""
+    records = read_bundle(lines)
+    header = next(records)
+    assert isinstance(header, Header)
+    report = Report(origin=header.origin, scope=header.scope, subject=header.subject)
+    checkpoint = _open_checkpoint(header, trust, since, report)
+    if checkpoint is None:
+        return report
+    report.checkpoint_size = checkpoint.size
+    ledger = trust.ledger(header.origin)
+    assert ledger is not None  # _open_checkpoint required it
+    replay = _Replay(header, checkpoint, report, ledger.verifier_key)
+    tail: list[Record] = []
+    trailer: Trailer | None = None
+    presentation: Record | None = None
+    entries = _EntryStream(records, header.scope == "all")
+    if header.scope == "all":
+        replay.verify_all(entries, trust)
+    else:
+        for record in entries:
+            replay.closure_entry(record)
+    for item in entries.rest():
+        if isinstance(item, Trailer):
+            trailer = item
+        elif item.type == PRESENTATION:
+            presentation = item
+        else:
+            tail.append(item)
+    replay.finish()
+    _check_credentials(tail, replay, trust, credential_check or default_credential_check)
+    assert trailer is not None  # read_bundle raises when the end record is missing
+    _check_presentation(presentation, trailer, challenge, replay, report)
+    return report
+
+
+# --- checkpoint ---------------------------------------------------------------------------
+
+
+def _open_checkpoint(
+    header: Header, trust: TrustConfig, since: bytes | None, report: Report
+) -> Checkpoint | None:
+    ledger = trust.ledger(header.origin)
+    if ledger is None:
+        report.fail("header", BundleUntrustedLedgerError(
+            f"no [[ledger]] with origin {header.origin!r} in the trust file"), line=1)
+        return None
+    verifier = ledger.note_verifier
+    try:
+        checkpoint = open_checkpoint(header.checkpoint, [verifier], header.origin)
+    except CheckpointError as error:
+        report.fail("header.checkpoint", error, line=1)
+        return None
+    report.checks.append("checkpoint signature")
+    if since is not None:
+        try:
+            old = open_checkpoint(since, [verifier], header.origin)
+            _check_consistency(old, checkpoint, header)
+            report.checks.append(f"consistency from size {old.size}")
+        except VerificationError as error:
+            report.fail("header.consistency", error, line=1)
+    return checkpoint
+
+
+def _check_consistency(old: Checkpoint, new: Checkpoint, header: Header) -> None:
+    if old.size > new.size:
+        raise BundleConsistencyError(f"the bundle's checkpoint ({new.size}) is older than the "
+                                     f"auditor's ({old.size})")
+    if old.size == new.size:
+        if old.root != new.root:
+            raise BundleConsistencyError(f"two different roots for size {old.size}")
+        return
+    if header.consistency_from != old.size:
+        raise BundleConsistencyError(f"the bundle holds no consistency proof from size "
+                                     f"{old.size} (export with --consistency-from {old.size})")
+    try:
+        merkle.verify_consistency(old.size, new.size, old.root, new.root,
+                                  list(header.consistency_proof))
+    except merkle.ProofError as error:
+        raise BundleConsistencyError(f"history rewritten: {error.message}") from error
+
+
+# --- entries ------------------------------------------------------------------------------
+
+
+class _EntryStream:
+    """The entry records of the bundle, then (through `rest`) whatever follows them."""
+
+    def __init__(self, records: Iterator[Header | Record | Trailer], with_proofs: bool) -> None:
+        self.records = records
+        self.all = with_proofs
+        self.stash: Record | Trailer | None = None
+        self.done = False
+
+    def __iter__(self) -> Iterator[Record]:
+        if self.done:
+            return
+        for item in self.records:
+            if isinstance(item, Record) and item.type == ENTRY:
+                if ("proof" in item.data) == self.all:
+                    raise BundleFormatError(item.line, "an entry of an `all` bundle has no "
+                                            "proof; every other entry has one")
+                yield item
+            else:
+                self.stash = item  # type: ignore[assignment]
+                break
+        self.done = True
+
+    def rest(self) -> Iterator[Record | Trailer]:
+        for _ in self:  # entries not consumed (verification stopped early)
+            pass
+        if self.stash is not None:
+            yield self.stash
+        yield from self.records  # type: ignore[misc]
+
+
+def entry_bytes(record: Record) -> bytes:
+    """The canonical bytes of an entry record (what the inclusion proof covers)."""
+    try:
+        return canonicalize(record.data["entry"])
+    except BatterytraceError as error:
+        raise BundleInclusionError(f"entry cannot be canonicalized: {error.message}") from error
+
+
+class _Replay:
+    """Registry, settings, custody and anchors replayed entry by entry."""
+
+    def __init__(
+        self, header: Header, checkpoint: Checkpoint, report: Report, vkey: str
+    ) -> None:
+        self.header = header
+        self.vkey = vkey
+        self.checkpoint = checkpoint
+        self.report = report
+        self.registry: Registry | None = None
+        self.state: CustodyState | None = None
+        self.anchors = AnchorBook()
+        self.settings: dict[str, Any] = {}
+        self.last_seq = -1
+        self.last_received = ""
+        self.closure_mode = header.scope != "all"
+        # After an entry failed its proof or order, replaying would only report consequences
+        # of the gap: later entries get their inclusion proofs checked, nothing more.
+        self.broken = False
+        self.first_use: dict[str, tuple[int, str]] = {}  # subject -> (seq, received)
+        self.foreign_sources: dict[str, set[str]] = {}
+
+    # --- closure bundles: one inclusion proof per entry
+
+    def closure_entry(self, record: Record) -> None:
+        where = f"entry line {record.line}"
+        seq = record.data["entry"].get("seq")
+        proof = decode_hashes(record.data["proof"], record.line, "proof")
+        try:
+            data = entry_bytes(record)
+            if type(seq) is not int or seq < 0:
+                raise BundleInclusionError("entry has no valid seq")
+            merkle.verify_inclusion(merkle.leaf_hash(data), seq, self.checkpoint.size,
+                                    list(proof), self.checkpoint.root)
+        except merkle.ProofError as error:
+            self.broken = True
+            self.report.fail(where, BundleInclusionError(error.message), record.line, seq)
+            return
+        except BundleInclusionError as error:
+            self.broken = True
+            self.report.fail(where, error, record.line)
+            return
+        if not self.broken and (seq <= self.last_seq or (self.last_seq < 0 and seq != 0)):
+            self.broken = True
+            self.report.fail(where, BundleEntryOrderError(
+                f"entry {seq} after entry {self.last_seq} (log order, entry 0 first)"),
+                record.line, seq)
+            return
+        entry = Entry.parse(data)  # included in a signed tree: written by the ledger
+        if seq == 0:
+            try:
+                _check_genesis(entry, self.header.origin, {self.vkey})
+            except VerificationError as error:
+                self.report.fail(where, error, record.line, 0)
+                return
+        self.apply(entry, record.line)
+
+    # --- all bundles: the whole log through verify_log
+
+    def verify_all(self, entries: Iterable[Record], trust: TrustConfig) -> None:
+        ledger = trust.ledger(self.header.origin)
+        assert ledger is not None
+
+        def stream() -> Iterator[bytes]:
+            for record in entries:
+                data = entry_bytes(record)
+                try:
+                    entry = Entry.parse(data)
+                except BatterytraceError:
+                    yield data  # verify_log names it
+                    return
+                yield data
+                self.apply(entry, record.line)
+
+        try:
+            verify_log(stream(), [self.header.checkpoint], [ledger.note_verifier],
+                       self.header.origin)
+            self.report.checks.append("hash chain and root of every entry")
+        except (VerificationError, BundleInclusionError) as error:
+            self.report.fail(f"entry {error.details.get('seq', '?')}", error,
+                             seq=error.details.get("seq"))
+
+    # --- one entry
+
+    def apply(self, entry: Entry, line: int) -> None:
+        self.last_seq, self.last_received = entry.seq, entry.received
+        self.report.entries += 1
+        if self.broken:
+            return  # proofs only: a gap would make every later rule report its consequences
+        where = f"entry {entry.seq}"
+        try:
+            self._apply(entry)
+        except BatterytraceError as error:
+            self.report.fail(where, error, line, entry.seq)
+
+    def _apply(self, entry: Entry) -> None:
+        doc, seq = entry.document, entry.seq
+        if entry.kind == "genesis":
+            self.registry = Registry(doc["adminKey"], doc["publicUrl"])
+            self.state = CustodyState(self.registry)
+            self.report.signatures_verified += 1
+            return
+        if self.registry is None or self.state is None:
+            if self.broken:
+                return  # entry 0 itself failed: already reported
+            raise BundleClosureError("the bundle does not start with entry 0")
+        if entry.kind == "settings":
+            results = verify_proofs(doc, RegistryResolver(self.registry, seq, admin=True))
+            if not results:
+                raise EntrySignatureError("settings are signed by the admin key")
+            self.settings.update(doc.get("settings", {}))
+            self.state.tolerance = tolerance_of(self.settings)
+        elif entry.kind == "registry":
+            check_registry(self.registry, doc, seq)
+        elif entry.kind == "anchor":
+            check_anchor(self.registry, self.anchors, doc, seq)
+        elif entry.kind == "event":
+            self._event(doc, seq, entry.received)
+            return
+        else:
+            self.report.notes.append(f"entry {seq}: kind {entry.kind} not checked")
+            return
+        self.report.signatures_verified += 1
+
+    def _event(self, doc: dict[str, Any], seq: int, received: str) -> None:
+        assert self.registry is not None and self.state is not None
+        credential = parse_credential(doc)
+        results = verify_proofs(doc, RegistryResolver(self.registry, seq))
+        if len(results) != 1 or results[0].controller != credential.issuer:
+            raise ProofVerificationError("a traceability event carries one proof, by a key of "
+                                         "its issuer")
+        self.registry.participant(credential.issuer)
+        self.report.signatures_verified += 1
+        for event in credential.events:
+            for subject in (*event_subjects(event), event.biz_location):
+                self.first_use.setdefault(subject, (seq, received))
+        if self.broken:
+            return
+        projected, partial = self._project(credential) if self.closure_mode else (credential,
+                                                                                  False)
+        if projected is None:
+            self.report.outside_closure += 1
+            return
+        sha = digest(doc)
+        if not partial:
+            apply_credential(self.state, projected, credential.issuer, seq, sha)
+            self.report.replayed += 1
+            return
+        # Inputs outside the closure were left out: the mass balance cannot hold here.
+        saved = self.state.tolerance
+        self.state.tolerance = Decimal("1e30")
+        try:
+            apply_credential(self.state, projected, credential.issuer, seq, sha)
+        except MassBalanceError:
+            pass  # an element only the left-out inputs carried; its products stay outside
+        finally:
+            self.state.tolerance = saved
+        self.report.outside_closure += 1
+
+    def _project(self, credential: DteCredential) -> tuple[DteCredential | None, bool]:
+        """The credential without lots and items unknown to the replay (outside the closure),
+        and whether anything was left out. None when nothing of it is in the closure."""
+        assert self.state is not None
+        state = self.state
+        created = {q.lot for e in credential.events for q in e.output_quantities}
+        created |= {q.lot for e in credential.events if e.action == "add" and
+                    e.kind == "ObjectEvent" for q in e.quantities}
+        created |= {i for e in credential.events for i in e.output_items}
+
+        def lot_in(lot: str) -> bool:
+            return lot in created or state.lot(lot) is not None
+
+        def item_in(item: str) -> bool:
+            return item in created or state.item(item) is not None
+
+        events: list[TraceEvent] = []
+        partial = False
+        for event in credential.events:
+            if event.parent is not None and not item_in(event.parent):
+                partial = True
+                continue
+            kept = replace(
+                event,
+                quantities=tuple(q for q in event.quantities if lot_in(q.lot)),
+                epcs=tuple(i for i in event.epcs if item_in(i)),
+                input_quantities=tuple(q for q in event.input_quantities if lot_in(q.lot)),
+                input_items=tuple(i for i in event.input_items if item_in(i)),
+                children=tuple(i for i in event.children if item_in(i)),
+            )
+            if kept != event:
+                partial = True
+                dropped = {q.lot for q in event.input_quantities if not lot_in(q.lot)} | {
+                    i for i in event.input_items if not item_in(i)}
+                for product in [q.lot for q in event.output_quantities] + list(
+                        event.output_items):
+                    if dropped:
+                        self.foreign_sources.setdefault(product, set()).update(dropped)
+            if not (event_subjects(kept) or event.kind == "TransformationEvent"):
+                continue
+            if event.children and not kept.children:
+                continue  # an assembly of items all outside the closure
+            if event.kind == "TransformationEvent" and not (kept.input_quantities or
+                                                            kept.input_items):
+                if event.input_quantities or event.input_items:
+                    continue  # every input outside: its products stay outside too
+            events.append(kept)
+        if not events:
+            return None, True
+        return replace(credential, events=tuple(events)), partial
+
+    def finish(self) -> None:
+        """After the entries: the closure subject is known and its upstream is complete."""
+        if self.state is None or self.report.failures:
+            if self.broken:
+                self.report.notes.append("custody not replayed after the first bad entry")
+            return
+        self.report.checks.append("entry signatures and key validity at each position")
+        self.report.checks.append("custody rules replayed")
+        subject = self.header.subject
+        if subject is None:
+            return
+        state = self.state
+        known = state.lot(subject) if self.header.scope == "lot" else state.item(subject)
+        if known is None:
+            self.report.fail("header.scope", BundleClosureError(
+                f"the bundle's events never create the {self.header.scope} {subject}"), line=1)
+            return
+        sources: dict[str, list[str]] = {}
+        for product, source in state.tables["source"]:
+            sources.setdefault(product, []).append(source)
+        seen: set[str] = set()
+        stack = [subject]
+        while stack:
+            node = stack.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            if node in self.foreign_sources:
+                self.report.fail(node, BundleClosureError(
+                    f"{node} was made from {sorted(self.foreign_sources[node])}, which the "
+                    "bundle does not trace"))
+            stack.extend(sources.get(node, ()))
+            item = state.item(node)
+            if item is not None:
+                stack.extend(item.children)
+        self.report.checks.append(f"upstream of {subject} traced to extraction")
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def default_credential_check(credential: Mapping[str, Any], ctx: CredentialContext) -> list[str]:
+    """Proof, schema and validity at the relying entry's time; anchor digest and revocation
+    at that position; status lists; accreditation path. Returns the checks made."""
+    from batterytrace.credentials.status_list import (
+        StatusRetrievalError,
+        status_bit,
+        status_entries,
+    )
+    from batterytrace.credentials.vc import issuer_id, verify_credential
+
+    from .accreditation import TrustQuery, find_trust_path
+
+    doc = dict(credential)
+    issuer = issuer_id(doc) or ""
+    resolver = _issuer_resolver(issuer, ctx)
+    result = verify_credential(doc, resolver, at=ctx.at)
+    checks = ["proof", "schema", "validity at the log position"]
+    record = ctx.anchors.record(str(doc.get("id")))
+    if record is not None:
+        from batterytrace.ledger.anchors import credential_digest
+
+        if record.digest != credential_digest(doc):
+            raise CredentialAnchorError("the credential is not the one anchored under its id")
+        if record.revoked_at(ctx.position) is not None or record.suspended_at(ctx.position):
+            raise CredentialRevokedError(f"anchored revocation or suspension before position "
+                                         f"{ctx.position}")
+        checks.append("anchor")
+    for entry in status_entries(doc):
+        listed = ctx.status_lists.get(entry.status_list_credential)
+        if listed is None:
+            raise StatusRetrievalError(f"status list {entry.status_list_credential} is not in "
+                                       "the bundle")
+        verify_credential(dict(listed), _issuer_resolver(issuer_id(dict(listed)) or "", ctx),
+                          at=ctx.at)
+        if status_bit(entry, listed):
+            raise CredentialRevokedError(f"{entry.status_purpose} bit set in "
+                                         f"{entry.status_list_credential}")
+        checks.append("status")
+    if ctx.trust.governance_roots and "AccreditationCredential" not in result.types:
+        kind = next((t for t in result.types if t != "VerifiableCredential"), "")
+        find_trust_path(TrustQuery(issuer, kind, ctx.at), ctx.accreditations,
+                        [r.did for r in ctx.trust.governance_roots])
+        checks.append("trust path")
+    return checks
+
+
+def _issuer_resolver(issuer: str, ctx: CredentialContext) -> Any:
+    if issuer.startswith("did:web:") and not ctx.registry.is_participant(issuer):
+        document = ctx.did_documents.get(issuer)
+        if document is None:
+            from batterytrace.credentials.errors import DidResolutionError
+
+            raise DidResolutionError(f"no pinned DID document for {issuer} in the bundle")
+        ctx.trust.check_pinned(issuer, document)
+        return OfflineResolver({issuer: dict(document)})
+    return IssuerResolver(ctx.registry, ctx.position)
+
+
+def _check_credentials(
+    tail: list[Record], replay: _Replay, trust: TrustConfig, check: CredentialCheck
+) -> None:
+    report = replay.report
+    if replay.registry is None:
+        return
+    status_lists = {r.data["credential"].get("id"): r.data["credential"]
+                    for r in tail if r.type == STATUS_LIST}
+    did_documents = {r.data["document"].get("id"): r.data["document"]
+                     for r in tail if r.type == DID_DOCUMENT}
+    credentials = [r for r in tail if r.type == CREDENTIAL]
+    accreditations = tuple(r.data["credential"] for r in credentials
+                           if "AccreditationCredential" in (r.data["credential"].get("type")
+                                                            or []))
+    for record in tail:
+        if record.type == REDACTED:
+            data = record.data
+            report.not_shown.append(f"{data['credentialType']} {data['id']} (digest "
+                                    f"{data['digest']})")
+            anchored = replay.anchors.record(str(data["id"]))
+            if anchored is None or anchored.digest != data["digest"]:
+                report.fail(f"credential {data['id']}", CredentialAnchorError(
+                    "a redacted credential must match an anchor in the bundle"), record.line)
+    for record in credentials:
+        credential = record.data["credential"]
+        where = f"credential {credential.get('id')}"
+        try:
+            subjects = credential_subject_ids(credential)
+            uses = [replay.first_use[s] for s in subjects if s in replay.first_use]
+            is_accreditation = credential in accreditations
+            if not uses and not is_accreditation:
+                raise CredentialSubjectMismatchError(
+                    f"its subject {sorted(subjects)} is no facility, lot or item of the events")
+            # An accreditation is judged with the events it vouches for; alone, at the end.
+            seq, received = min(uses) if uses else (replay.last_seq, replay.last_received)
+            ctx = CredentialContext(
+                position=seq, at=parse_date_time(received), registry=replay.registry,
+                anchors=replay.anchors, trust=trust, status_lists=status_lists,
+                did_documents=did_documents, accreditations=accreditations,
+            )
+            check(credential, ctx)
+            report.credentials_verified += 1
+        except BatterytraceError as error:
+            report.fail(where, error, record.line)
+
+
+# --- presentation -------------------------------------------------------------------------
+
+
+def bundle_digest_hex(digest_bytes: bytes) -> str:
+    return "sha256:" + digest_bytes.hex()
+
+
+def _check_presentation(
+    record: Record | None, trailer: Trailer, challenge: str | None, replay: _Replay,
+    report: Report,
+) -> None:
+    if record is None:
+        if challenge is not None:
+            report.fail("presentation", PresentationError(
+                "a challenge was given but the bundle is not presented (bundle present)"))
+        return
+    vp = record.data["presentation"]
+    where = "presentation"
+    try:
+        if not isinstance(vp, dict) or vp.get(BUNDLE_DIGEST) != bundle_digest_hex(
+                trailer.digest):
+            raise PresentationError("the presentation does not bind this bundle's digest")
+        if challenge is None:
+            report.notes.append("presentation challenge not checked (no --challenge)")
+        registry = replay.registry or Registry("did:key:z6Mk", "http://invalid")
+        results = verify_proofs(vp, IssuerResolver(registry, replay.last_seq + 1),
+                                expected_purpose="authentication", challenge=challenge)
+        holder = vp.get("holder")
+        if not any(r.controller == holder for r in results):
+            raise PresentationError(f"the presentation is not signed by its holder {holder}")
+        report.presented_by = str(holder)
+        report.checks.append("presentation")
+    except BatterytraceError as error:
+        report.fail(where, error, record.line)
+
+
+def present_bundle(
+    lines: list[bytes], key: Any, *, challenge: str, domain: str | None = None,
+    holder: str | None = None,
+) -> bytes:
+    """The bundle with a holder-signed presentation appended: a VP (proof purpose
+    authentication, the verifier's challenge) whose `bundleDigest` is the SHA-256 of every
+    line up to and including `end`. Raises BundleFormatError for a bundle already presented."""
+    import json
+
+    from batterytrace.credentials.data_integrity import sign
+    from batterytrace.credentials.did import did_key_from_public_key
+    from batterytrace.credentials.vc import VC_V2_CONTEXT, VERIFIABLE_PRESENTATION
+
+    trailer = None
+    for item in read_bundle(lines):
+        if isinstance(item, Trailer):
+            trailer = item
+        elif isinstance(item, Record) and item.type == PRESENTATION:
+            raise BundleFormatError(item.line, "the bundle is already presented")
+    assert trailer is not None
+    vp = {
+        "@context": [VC_V2_CONTEXT],
+        "type": [VERIFIABLE_PRESENTATION],
+        "holder": holder or key.controller or did_key_from_public_key(key.public_key),
+        BUNDLE_DIGEST: bundle_digest_hex(trailer.digest),
+    }
+    signed = sign(vp, key, proof_purpose="authentication", challenge=challenge, domain=domain)
+    record = json.dumps({"type": PRESENTATION, "presentation": signed}, separators=(",", ":"))
+    return b"".join(lines) + record.encode() + b"\n"
