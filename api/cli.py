@@ -8,10 +8,8 @@ Exit codes: 0 ok, 1 verification failed, 2 unusable input, always with a one-lin
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
 from batterytrace.credentials.errors import BatterytraceError
 
 from . import cli_bundle, cli_credentials, cli_custody, cli_ledger
@@ -30,10 +28,10 @@ app = typer.Typer(
 @app.callback()
 def _global_options(
     ctx: typer.Context,
-    home: Optional[Path] = typer.Option(  # noqa: UP007 (typer needs Optional on 3.11)
+    home: Path | None = typer.Option(
         None, "--home", envvar=HOME_ENV, help="Ledger home folder \\[default: ./.batterytrace]."
     ),
-    database_url: Optional[str] = typer.Option(  # noqa: UP007
+    database_url: str | None = typer.Option(
         None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
     ),
 ) -> None:
@@ -46,7 +44,7 @@ for _module in (cli_credentials, cli_ledger, cli_custody, cli_bundle):
 
 @app.command()
 def demo(
-    demo_home: Optional[Path] = typer.Option(  # noqa: UP007
+    demo_home: Path | None = typer.Option(
         None, "--demo-home", help="Keep the demo network here \\[default: a fresh temp folder]."
     ),
 ) -> None:

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 import typer
-from rich.console import Console
-
 from batterytrace.credentials.errors import BatterytraceError
+from rich.console import Console
 
 # emoji=False: rich would otherwise print the ":key:" of "did:key:" as an emoji.
 console = Console(emoji=False)

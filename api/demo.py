@@ -13,11 +13,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from batterytrace.credentials.errors import BatterytraceError, InputError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
-
-from batterytrace.credentials.errors import BatterytraceError
 
 from . import demo_network as net
 
@@ -48,7 +47,7 @@ def _build_ledger(home: Path, console: Console) -> Any:
 
     _place_operator_keys(home)
     if (home / "checkpoint.txt").exists():
-        raise SystemExit(f"{home} already holds a ledger: give an empty --demo-home")
+        raise InputError(f"{home} already holds a ledger: give an empty --demo-home")
     Ledger.init(home, None, origin=ORIGIN, public_url=net.PUBLIC_URL).close()
     ledger = attach_validators(Ledger.open(home))
     registry = net.standard_registry_docs()
@@ -114,7 +113,7 @@ def _irma_subject() -> dict[str, Any]:
     text = (KEYS_EXAMPLE.parent / "docs" / "credentials.md").read_text(encoding="utf-8")
     match = re.search(r"^## IRMAAuditCredential\n.*?```json\n(.*?)\n```", text, re.S | re.M)
     if match is None:
-        raise SystemExit("docs/credentials.md has no IRMAAuditCredential example")
+        raise InputError("docs/credentials.md has no IRMAAuditCredential example")
     subject = json.loads(match.group(1))["credentialSubject"]
     subject["id"] = net.facility_id("kolwezi-mine")
     return subject
@@ -133,6 +132,49 @@ def _at(value: str) -> Any:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _bundle(home: Path, console: Console) -> None:
+    """Export the battery pack's evidence bundle, verify it offline, then a tampered copy."""
+    from batterytrace.ledger.bundle_export import export_bundle
+    from batterytrace.ledger.log import Ledger
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import verify_bundle
+    from batterytrace.verifier.trust import TrustConfig, TrustedLedger, load_trust, write_trust
+
+    ledger = Ledger.open(home)
+    try:
+        info = ledger.info()
+        bundle = home / "bundle.jsonl"
+        with bundle.open("wb") as out:
+            summary = export_bundle(ledger, out, item=net.item_id("pack-p1"))
+    finally:
+        ledger.close()
+    # The verifier's own configuration: the only source of trust (never the bundle itself).
+    write_trust(TrustConfig(ledgers=(TrustedLedger(info["origin"], info["verifierKey"]),)),
+                home / "trust.toml")
+    trust = load_trust(home / "trust.toml")
+    console.print(f"exported {bundle.name}: {summary.entries} entries of pack-p1's history, "
+                  "each with its inclusion proof against the signed checkpoint")
+    report = verify_bundle(iter_file_lines(str(bundle)), trust)
+    report.render(console)
+
+    lines = bundle.read_text(encoding="utf-8").splitlines()
+    tampered_lines = [_tamper_quantity(line) for line in lines]
+    tampered = home / "bundle-tampered.jsonl"
+    tampered.write_text("\n".join(tampered_lines) + "\n", encoding="utf-8")
+    bad = verify_bundle(iter_file_lines(str(tampered)), trust)
+    first = bad.failures[0] if bad.failures else None
+    if bad.ok or first is None:  # pragma: no cover - the demo exists to show this
+        raise AssertionError("the tampered bundle verified")
+    console.print(f"[red]REJECTED[/] {tampered.name} (40 t of cobalt hydroxide became 400 t): "
+                  f"{first.code} at {first.record}: {first.reason}")
+
+
+def _tamper_quantity(line: str) -> str:
+    """Multiply the first extraction quantity of the industrial mine by ten."""
+    needle = '"quantity":40,'
+    return line.replace(needle, '"quantity":400,', 1) if "co-hydroxide-2026-001" in line else line
+
+
 def run_demo(home: Path, console: Console) -> None:
     """Run the demo network into `home`, printing the story as it goes."""
     home = Path(home)
@@ -143,6 +185,8 @@ def run_demo(home: Path, console: Console) -> None:
     ledger.close()
     _verify_ledger(home, console)
     _credentials(home, console)
-    console.print(f"\nthe demo home is {home}: ledger, keys, credentials. Try:\n"
+    _bundle(home, console)
+    console.print(f"\nthe demo home is {home}: ledger, keys, trust.toml, bundle.jsonl. Try:\n"
                   f"  batterytrace --home {home} ledger info\n"
+                  f"  batterytrace bundle verify {home / 'bundle.jsonl'} --trust {home / 'trust.toml'}\n"
                   f"  batterytrace --home {home} item trace {net.item_id('pack-p1')}")

@@ -1,9 +1,9 @@
 """The example network: registry documents and signed UNTP DTE credentials, mine to recycler.
 
 `make demo`, `docs/events.md`, the tests and the benches all build on it. Keys come from
-`keys_example/` (public and insecure, derived from names: see keys_example/README.md). A `Network` holds
-an in-memory Registry and CustodyState to apply documents to without a database; the same
-documents append through the Ledger in the integration tests and benches.
+`keys_example/` (public and insecure, derived from names: see keys_example/README.md).
+A `Network` holds an in-memory Registry and CustodyState to apply documents to without a
+database; the same documents append through the Ledger in the integration tests and benches.
 
     net = Network.standard()            # miner, trader, refiner, ... with their facilities
     net.apply(net.credential("miner", [extraction(net, "miner", "ore-1", 1000, {"Co": 0.1})]))
@@ -16,7 +16,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
@@ -26,7 +26,8 @@ from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.events import DTE_CONTEXTS, BizStep, parse_credential
 from batterytrace.ledger.registry import Registry, apply_registry, participant_did
 
-PUBLIC_URL = "http://127.0.0.1:8000"  # the ledger default: participant DIDs derive from it
+# The ledger default public URL: participant DIDs derive from it.
+PUBLIC_URL = "http://127.0.0.1:8000"
 CREATED = "2026-01-15T08:00:00Z"
 
 # name -> (legal name, roles, country, [(facility name, kind)])
@@ -53,7 +54,7 @@ def key_for(name: str) -> Ed25519Key:
     return _key_for(name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _key_for(name: str) -> Ed25519Key:
     return Ed25519Key.from_seed(hashlib.sha256(f"batterytrace-demo:{name}".encode()).digest())
 

@@ -40,7 +40,8 @@ def credential_1_5kb() -> dict[str, Any]:
             "assay": {
                 "laboratory": "Katanga Assay Services",
                 "reportId": "KAS-2026-00913",
-                "digestSRI": "sha256-9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+                "digestSRI": "sha256-"
+                "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             },
             "notes": [
                 "Sampled at the loading bay under witness of the buyer's representative.",

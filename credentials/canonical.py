@@ -43,8 +43,6 @@ _FLOAT_MAX = 1e16
 _FIRST_ASTRAL_CHAR = "\U00010000"  # a surrogate pair in UTF-16: its order may differ
 # Deeper documents (and cycles) take the fallback; rfc8785 itself recurses once per level.
 _MAX_DEPTH = 400
-_LEAF_TYPES = frozenset({str, bool, type(None)})
-_CONTAINER_TYPES = frozenset({dict, list, tuple})
 
 
 def _make_encoder() -> Callable[[Any], str]:
@@ -103,7 +101,7 @@ def _fast_canonical(document: Any) -> bytes | None:
 def _fast_path_safe(document: Any) -> bool:
     """True when the C encoder's output for `document` is exactly the JCS form.
 
-    An explicit stack rather than recursion: this walk is most of the fast path's cost.
+    An explicit stack rather than recursion: it runs on every canonicalization.
     """
     stack: list[tuple[Any, int]] = [((document,), 0)]
     pop = stack.pop
@@ -123,9 +121,9 @@ def _fast_path_safe(document: Any) -> bool:
             values = node
         for value in values:
             kind = type(value)
-            if kind in _LEAF_TYPES:
+            if kind is str:  # the common case first
                 continue
-            if kind in _CONTAINER_TYPES:
+            if kind is dict or kind is list or kind is tuple:
                 push((value, depth + 1))
             elif kind is int:
                 if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
@@ -133,6 +131,6 @@ def _fast_path_safe(document: Any) -> bool:
             elif kind is float:
                 if not _FLOAT_MIN <= abs(value) < _FLOAT_MAX or value.is_integer():
                     return False
-            else:
+            elif kind is not bool and value is not None:
                 return False
     return True

@@ -416,19 +416,36 @@ class StoredAnchorBook(AnchorBook):
         data = json.loads(text)
         return AnchorRecord.from_json(data) if table == "record" else data
 
+    def prefetch(self, table: str, keys: Iterable[str]) -> None:
+        """Load the rows of `keys` in one query (a batch reads them all anyway)."""
+        from sqlalchemy import select
+
+        t = _table()
+        wanted = [k for k in set(keys) if k not in self.tables[table]]
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            rows = dict(self.connection.execute(
+                select(t.c.key, t.c.value).where(t.c.tbl == table, t.c.key.in_(chunk))).all())
+            for key in chunk:
+                text = rows.get(key)
+                data = None if text is None else json.loads(text)
+                if data is not None and table == "record":
+                    data = AnchorRecord.from_json(data)
+                self.tables[table][key] = data
+
     def write(self) -> None:
         """Write back the rows changed since the book was opened."""
-        from sqlalchemy import and_, delete, insert, or_
+        from sqlalchemy import delete, insert
 
         changes = self.changed()
         if not changes:
             return
         t = _table()
-        keys = list(changes)
-        for start in range(0, len(keys), 400):
-            chunk = keys[start:start + 400]
-            self.connection.execute(
-                delete(t).where(or_(*(and_(t.c.tbl == a, t.c.key == b) for a, b in chunk))))
+        for table in self.table_names:
+            keys = [k for (tbl, k) in changes if tbl == table]
+            for start in range(0, len(keys), 500):
+                self.connection.execute(delete(t).where(
+                    t.c.tbl == table, t.c.key.in_(keys[start:start + 500])))
         rows = [
             {"tbl": tbl, "key": key, "value": json.dumps(
                 value.to_json() if isinstance(value, AnchorRecord) else value)}
@@ -447,9 +464,9 @@ def open_book(connection: Any) -> StoredAnchorBook:
 class AnchorValidator:
     """Validator of "anchor" entries (see `ledger.log.Validator`).
 
-    `on_applied(connection, anchor, document, position)`, when set, runs for each new anchor in
-    the same transaction (the credential store writes the credential and status bits there, so
-    a rejected batch writes nothing).
+    `on_applied(connection, [(anchor, document, position), ...])`, when set, runs once per batch
+    with the new anchors, in the same transaction (the credential store writes credentials and
+    status bits there, so a rejected batch writes nothing).
     """
 
     def __init__(self, admin_did: str, public_url: str, on_applied: Any = None) -> None:
@@ -465,6 +482,10 @@ class AnchorValidator:
         ensure_schema(connection)
         registry = StoredRegistry(connection, self.admin_did, self.public_url)
         book = open_book(connection)
+        documents = [sub.document for sub in submissions]
+        book.prefetch("document", [document_digest(d) for d in documents if isinstance(d, dict)])
+        book.prefetch("record", [d.get("credentialId") for d in documents
+                                 if isinstance(d, dict) and isinstance(d.get("credentialId"), str)])
         answers: list[int | None] = []
         applied: list[tuple[Anchor, dict[str, Any], int]] = []
         for sub in submissions:
@@ -474,9 +495,8 @@ class AnchorValidator:
             if seen is None:
                 applied.append((anchor, sub.document, position))
         book.write()
-        if self.on_applied is not None:
-            for anchor, document, position in applied:
-                self.on_applied(connection, anchor, document, position)
+        if self.on_applied is not None and applied:
+            self.on_applied(connection, applied)
         return answers
 
 

@@ -266,35 +266,39 @@ class CredentialStore:
 
     # --- the anchor hook (inside the write transaction) -------------------------------------
 
-    def _on_applied(self, connection: Any, anchor: Anchor, document: dict[str, Any],
-                    position: int) -> None:
+    def _on_applied(self, connection: Any,
+                    applied: list[tuple[Anchor, dict[str, Any], int]]) -> None:
         from sqlalchemy import insert
 
-        if anchor.action == ISSUANCE:
+        t = tables()
+        credentials, subjects = [], []
+        for anchor, _document, position in applied:
+            if anchor.action != ISSUANCE:
+                value = anchor.action != REINSTATEMENT
+                for entry in anchor.status:
+                    if entry.status_purpose == ACTION_PURPOSE[anchor.action]:
+                        self._set_bit(connection, entry, value)
+                continue
             pending = self._pending.get(anchor.credential_digest)
             if pending is None:
-                return  # an anchor appended without its credential: nothing to store
+                continue  # an anchor appended without its credential: nothing to store
             credential, verify = pending
             if verify:
                 self._check_credential_proof(connection, credential, position)
-            t = tables()
-            connection.execute(insert(t.credential), [{
+            credentials.append({
                 "id": anchor.credential_id, "issuer": anchor.issuer,
                 "types": json.dumps(list(anchor.credential_types)),
                 "digest": anchor.credential_digest, "anchored_at": position,
                 "body": canonicalize(credential).decode("utf-8"),
-            }])
-            subjects = {s["id"] for s in as_list(credential.get("credentialSubject"))
-                        if isinstance(s, dict) and isinstance(s.get("id"), str)}
-            if subjects:
-                connection.execute(insert(t.subject), [
-                    {"subject_id": s, "credential_id": anchor.credential_id} for s in subjects
-                ])
-            return
-        value = anchor.action != REINSTATEMENT
-        for entry in anchor.status:
-            if entry.status_purpose == ACTION_PURPOSE[anchor.action]:
-                self._set_bit(connection, entry, value)
+            })
+            subjects.extend(
+                {"subject_id": s, "credential_id": anchor.credential_id}
+                for s in {s["id"] for s in as_list(credential.get("credentialSubject"))
+                          if isinstance(s, dict) and isinstance(s.get("id"), str)})
+        if credentials:
+            connection.execute(insert(t.credential), credentials)
+        if subjects:
+            connection.execute(insert(t.subject), subjects)
 
     def _check_credential_proof(self, connection: Any, credential: dict[str, Any],
                                 position: int) -> None:

@@ -542,6 +542,9 @@ def validate_in_order(
 # --- replay and rebuild -------------------------------------------------------------------
 
 
+REPLAY_WINDOW = 4096  # entries whose signatures are checked together (bounded memory)
+
+
 def replay(
     entries: Iterable[tuple[int, str, dict[str, Any]]],
     admin_did: str,
@@ -549,13 +552,36 @@ def replay(
     *,
     registry: Registry | None = None,
     state: CustodyState | None = None,
+    processes: int = 1,
 ) -> tuple[Registry, CustodyState]:
     """Run the registry and custody rules (with signatures) over (seq, kind, document)
-    entries in log order, in memory. Raises the first rule's error, with the seq in details."""
+    entries in log order, in memory. Raises the first rule's error, with the seq in details.
+
+    Event schemas and signatures are checked a window at a time, with `processes` processes
+    (this one included; see event_precheck); the rules apply in order.
+    """
     registry = registry or Registry(admin_did, public_url)
     state = state or CustodyState(registry)
     settings: dict[str, Any] = {}
-    for seq, kind, document in entries:
+    window: list[tuple[int, str, dict[str, Any]]] = []
+    for entry in entries:
+        window.append(entry)
+        if len(window) >= REPLAY_WINDOW:
+            _replay_window(window, registry, state, settings, processes)
+            window = []
+    _replay_window(window, registry, state, settings, processes)
+    return registry, state
+
+
+def _replay_window(
+    window: list[tuple[int, str, dict[str, Any]]],
+    registry: Registry,
+    state: CustodyState,
+    settings: dict[str, Any],
+    processes: int,
+) -> None:
+    checks = precheck_all([doc for _, kind, doc in window if kind == "event"], processes)
+    for seq, kind, document in window:
         try:
             if kind == "settings":
                 settings.update(document.get("settings", {}))
@@ -563,11 +589,13 @@ def replay(
             elif kind == "registry":
                 check_registry(registry, document, seq)
             elif kind == "event":
-                check_event(registry, state, document, seq)
+                check = next(checks)
+                if isinstance(check, BatterytraceError):
+                    raise check
+                check_event(registry, state, document, seq, check)
         except BatterytraceError as exc:
             exc.details.setdefault("seq", seq)
             raise
-    return registry, state
 
 
 def iter_ledger_entries(ledger: Any) -> Iterator[tuple[int, str, dict[str, Any]]]:

@@ -16,8 +16,9 @@ import hashlib
 import multiprocessing
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
@@ -54,7 +55,12 @@ class _NamedKeyResolver:
         did, _, fragment = vm_id.partition("#")
         if not did.startswith("did:") or not fragment.startswith("z"):
             raise DidResolutionError(f"{vm_id:.120} does not name a registered key")
-        return VerificationMethod(vm_id, did, "Multikey", decode_public_multibase(fragment))
+        return VerificationMethod(vm_id, did, "Multikey", _public_key(fragment))
+
+
+@lru_cache(maxsize=4096)
+def _public_key(multibase: str) -> bytes:
+    return decode_public_multibase(multibase)
 
 
 def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> PrecheckedEvent:
@@ -100,7 +106,7 @@ def _pool(processes: int) -> Executor:
 
 
 def default_processes() -> int:
-    """Worker processes for signature checks: the cores available, at most 2 (see docs)."""
+    """Processes for signature checks (this one included): the cores available, at most 2."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -113,14 +119,34 @@ def precheck_all(
 ) -> Iterator[PrecheckedEvent | BatterytraceError]:
     """`precheck_event` of each document, in order, errors as values.
 
-    Runs in-process for short batches or `processes` <= 1, else in a pool of that size,
-    yielding results as chunks complete so the caller can work on the earlier ones meanwhile.
+    `processes` counts this process: with n > 1, a pool of n - 1 workers takes chunks of the
+    batch, and this process, whenever the chunk it needs next is not ready, takes the last
+    chunk no worker has started (work stealing), so every core stays busy while the caller
+    applies the earlier results. Short batches, or n <= 1, run in-process.
     """
     processes = default_processes() if processes is None else processes
-    if processes < 1 or len(documents) < POOL_THRESHOLD:
-        for document in documents:
-            yield _precheck_or_error(document)
-        return
+    if processes <= 1 or len(documents) < POOL_THRESHOLD:
+        return (_precheck_or_error(document) for document in documents)
     chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
-    for results in _pool(processes).map(_precheck_chunk, chunks):
-        yield from results
+    pool = _pool(processes - 1)
+    # Submitted now, so the workers start while the caller prepares (parsing, prefetch).
+    futures: list[Future[list[Any]]] = [pool.submit(_precheck_chunk, c) for c in chunks]
+    return _in_order(chunks, futures)
+
+
+def _in_order(
+    chunks: list[list[dict[str, Any]]], futures: list[Future[list[Any]]]
+) -> Iterator[PrecheckedEvent | BatterytraceError]:
+    stolen: dict[int, list[Any]] = {}
+    last = len(chunks) - 1
+    for i, future in enumerate(futures):
+        while i not in stolen and not future.done() and last > i:
+            if futures[last].cancel():
+                stolen[last] = _precheck_chunk(chunks[last])
+            last -= 1
+        if i in stolen:
+            yield from stolen.pop(i)
+        elif future.cancel():  # not started by a worker yet: do it here
+            yield from _precheck_chunk(chunks[i])
+        else:
+            yield from future.result()

@@ -251,6 +251,12 @@ def test_bmp_private_use_keys_take_fast_path() -> None:
     assert rfc8785.dumps(document) == expected.encode("utf-8")
 
 
+def test_tuples_take_fast_path_as_lists() -> None:
+    document = {"t": (1, "x", (None, 0.5)), "l": []}
+    assert canonical._fast_canonical(document) == b'{"l":[],"t":[1,"x",[null,0.5]]}'
+    assert rfc8785.dumps(document) == b'{"l":[],"t":[1,"x",[null,0.5]]}'
+
+
 def test_str_subclass_takes_fallback() -> None:
     class Name(str):
         pass

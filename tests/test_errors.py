@@ -3,8 +3,9 @@
 import importlib
 import pkgutil
 
-import batterytrace
 from batterytrace.credentials.errors import BatterytraceError, all_error_classes
+
+import batterytrace
 
 
 def _import_everything() -> None:

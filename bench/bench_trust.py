@@ -1,0 +1,131 @@
+"""Trust and status: credential verification with a status check and a 3-link trust path,
+status-list update and publish for a 131,072-entry list, and bulk issuance (status entries +
+ledger anchors, batched) on SQLite; each beside the raw Ed25519 rate it is bounded by."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from batterytrace.credentials.data_integrity import sign
+from batterytrace.credentials.keys import Ed25519Key, write_key_file
+from batterytrace.credentials.status_list import (
+    StatusList,
+    build_status_list_credential,
+    status_entry,
+)
+from batterytrace.ledger.credential_store import CredentialStore
+from batterytrace.ledger.log import Ledger
+from batterytrace.verifier.credential_check import check_credential
+from batterytrace.verifier.trust import GovernanceRoot, TrustConfig
+
+from bench.limits import ed25519_sign_per_s, ed25519_verify_per_s, rate
+from bench.run import row
+
+KEYS = [Ed25519Key.from_seed(bytes([0x60 + i]) * 32) for i in range(4)]  # root, a, b, issuer
+LIST_URL = "https://ledger.example/status-lists/bench/revocation/0"
+AT = datetime(2026, 3, 1, tzinfo=UTC)
+ISSUANCES = 10_000
+BATCH = 1_000
+
+
+def _accreditation(issuer: Ed25519Key, subject: Ed25519Key, n: int) -> dict:
+    return sign({
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:uuid:acc00000-0000-4000-8000-{n:012d}",
+        "type": ["VerifiableCredential", "AccreditationCredential"],
+        "issuer": issuer.did_key, "validFrom": "2025-01-01T00:00:00Z",
+        "validUntil": "2030-01-01T00:00:00Z",
+        "credentialSubject": {"id": subject.did_key, "type": "Accreditation",
+                              "credentialTypes": ["ExampleCredential"], "mayAccredit": True},
+    }, issuer)
+
+
+def _credential(n: int) -> dict:
+    return {
+        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
+        "type": ["VerifiableCredential", "ExampleCredential"],
+        "issuer": KEYS[3].did_key,
+        "validFrom": "2025-01-01T00:00:00Z",
+        "credentialSubject": {"id": f"https://id.example.com/lots/{n}", "massKg": 1000 + n},
+    }
+
+
+def _verification_rows() -> list[dict[str, object]]:
+    issuer = KEYS[3]
+    doc = _credential(1)
+    doc["credentialStatus"] = status_entry("revocation", 94567, LIST_URL)
+    signed = sign(doc, issuer)
+    bits = StatusList()
+    bits.set(12)
+    lists = {LIST_URL: sign(build_status_list_credential(
+        list_url=LIST_URL, issuer=issuer.did_key, purpose="revocation", status_list=bits),
+        issuer)}
+    chain = [_accreditation(KEYS[i], KEYS[i + 1], i) for i in range(3)]
+    trust = TrustConfig(governance_roots=(GovernanceRoot(KEYS[0].did_key),))
+    result = check_credential(signed, trust=trust, accreditations=chain, status_lists=lists,
+                              at=AT, require_trust=True, require_status=True)
+    assert len(result.trust_path) == 3
+    per_s = rate(lambda: check_credential(signed, trust=trust, accreditations=chain,
+                                          status_lists=lists, at=AT, require_trust=True,
+                                          require_status=True))
+    raw = ed25519_verify_per_s()
+    # One check verifies 5 signatures: credential, status list, 3 accreditations.
+    return [row("credential check (status + 3-link trust path) per s", per_s, "1/s",
+                "raw Ed25519 verify per s / 5", raw / 5, signatures_per_check=5)]
+
+
+def _status_list_rows() -> list[dict[str, object]]:
+    issuer = KEYS[3]
+    bits = StatusList()
+    counter = [0]
+
+    def update() -> None:
+        counter[0] = (counter[0] + 7919) % 131_072
+        bits.set(counter[0])
+
+    def publish() -> None:
+        sign(build_status_list_credential(list_url=LIST_URL, issuer=issuer.did_key,
+                                          purpose="revocation", status_list=bits), issuer)
+
+    return [
+        row("status-list bit update per s (131,072 entries)", rate(update), "1/s",
+            "raw Ed25519 sign per s", ed25519_sign_per_s(), ratio=None),
+        row("status-list publish (encode + sign) per s (131,072 entries)", rate(publish),
+            "1/s", "raw Ed25519 sign per s", ed25519_sign_per_s()),
+    ]
+
+
+def _issuance_rows() -> list[dict[str, object]]:
+    issuer = KEYS[3]
+    with tempfile.TemporaryDirectory(prefix="bench-trust-") as tmp:
+        home = Path(tmp) / "home"
+        (home / "keys").mkdir(parents=True)
+        write_key_file(KEYS[0], home / "keys" / "admin.json")
+        ledger = Ledger.init(home, None, "bench.batterytrace/trust", "https://ledger.example")
+        try:
+            store = CredentialStore(ledger)
+            credentials = [_credential(n) for n in range(ISSUANCES)]
+            start = time.perf_counter()
+            for first in range(0, ISSUANCES, BATCH):
+                store.issue_many(credentials[first:first + BATCH], issuer)
+            elapsed = time.perf_counter() - start
+            assert ledger.size == ISSUANCES + 1
+        finally:
+            ledger.close()
+    raw = ed25519_sign_per_s()
+    return [row("bulk issuance (2 status entries + anchor) per s, SQLite", ISSUANCES / elapsed,
+                "1/s", "raw Ed25519 sign per s / 2", raw / 2, target=2000,
+                batch=BATCH)]
+
+
+def run() -> list[dict[str, object]]:
+    return [*_verification_rows(), *_status_list_rows(), *_issuance_rows()]
+
+
+if __name__ == "__main__":
+    for r in run():
+        print(r)
