@@ -188,5 +188,6 @@ def run_demo(home: Path, console: Console) -> None:
     _bundle(home, console)
     console.print(f"\nthe demo home is {home}: ledger, keys, trust.toml, bundle.jsonl. Try:\n"
                   f"  batterytrace --home {home} ledger info\n"
-                  f"  batterytrace bundle verify {home / 'bundle.jsonl'} --trust {home / 'trust.toml'}\n"
+                  f"  batterytrace bundle verify {home / 'bundle.jsonl'}"
+                  f" --trust {home / 'trust.toml'}\n"
                   f"  batterytrace --home {home} item trace {net.item_id('pack-p1')}")
