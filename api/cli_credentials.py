@@ -175,26 +175,55 @@ def credential_verify(
         False, "--proof-only", help="Check only the Data Integrity proofs (as for W3C vectors)."
     ),
     did_document: list[Path] | None = _DID_DOCUMENTS,
+    trust: Path | None = typer.Option(None, "--trust", help="Trust file (issuer trust path)."),
+    status: list[str] | None = typer.Option(
+        None, "--status", help="Status list credential file; repeat."
+    ),
+    accreditation: list[str] | None = typer.Option(
+        None, "--accreditation", help="Accreditation credential file; repeat."
+    ),
+    require_trust: bool = typer.Option(
+        False, "--require-trust", help="An issuer without a trust path fails (exit 1)."
+    ),
+    require_status: bool = typer.Option(
+        False, "--require-status", help="A status list that is not available fails (exit 1)."
+    ),
     as_json: bool = _JSON,
 ) -> None:
-    """Verify a credential: structure, schema, proofs, issuer binding and validity."""
+    """Verify a credential: structure, schema, proofs, issuer binding and validity; with
+    --trust / --status, also its status and the issuer's trust path (reported NOT_EVALUATED
+    without a trust file)."""
     from batterytrace.credentials.vc import verify_credential
+    from batterytrace.verifier.credential_check import check_credential
+    from batterytrace.verifier.trust import load_trust
 
     try:
-        result = verify_credential(
-            read_json_file(file),
-            offline_resolver(did_document),
-            at=parse_at(at),
-            proof_only=proof_only,
-        )
+        doc = read_json_file(file)
+        resolver = offline_resolver(did_document)
+        if proof_only:
+            result: Any = verify_credential(doc, resolver, at=parse_at(at), proof_only=True)
+        else:
+            # Status and trust are decided by the verifier's credential check (one code path).
+            lists = {}
+            for path in status or []:
+                listed = _read_object(path, "status list credential")
+                lists[str(listed.get("id"))] = listed
+            result = check_credential(
+                doc, resolver, trust=load_trust(trust) if trust else None,
+                accreditations=[_read_object(p, "accreditation") for p in accreditation or []],
+                status_lists=lists, at=parse_at(at), require_trust=require_trust,
+                require_status=require_status,
+            )
     except Exception as error:
         _emit_failure(error, as_json)
         raise
 
     def human(console: Console) -> None:
         _say(console, "[bold green]valid[/] credential" + (f" {result.id}" if result.id else ""))
-        _say(console, f"issuer    {result.issuer}")
-        _say(console, f"subject   {', '.join(result.subject_ids) or '-'}")
+        issuer_status = getattr(result, "issuer_status", None)
+        _say(console, f"issuer    {result.issuer}" + (f" ({issuer_status})" if issuer_status
+                                                       else ""))
+        _say(console, f"subject   {', '.join(getattr(result, 'subject_ids', ())) or '-'}")
         _say(console, f"checks    {', '.join(result.checks)}")
         for warning in result.warnings:
             _say(console, f"[yellow]warning[/] {warning}")
