@@ -139,9 +139,18 @@ def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPT
 
 
 @ledger_app.command("verify")
-def verify(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """Check every link, every leaf and every signed checkpoint; exit 1 on any fault."""
-    from batterytrace.ledger.log import verify_ledger
+def verify(
+    ctx: typer.Context,
+    as_json: bool = JSON_OPTION,
+    processes: int = typer.Option(2, "--processes", min=1, help="Signature-check processes."),
+    replay: bool = typer.Option(
+        True, "--replay/--no-replay", help="Also replay signatures and custody rules."
+    ),
+) -> None:
+    """Check every link, every leaf and every signed checkpoint, then replay every signature
+    and custody rule; exit 1 on any fault, naming the first bad entry."""
+    from batterytrace.ledger.log import Ledger, verify_ledger
+    from batterytrace.ledger.replay import replay_verify
     from batterytrace.ledger.storage import SqlStorage
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -159,12 +168,21 @@ def verify(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
             settings.home, settings.database_url,
             progress=lambda n: progress.update(task, completed=n),
         )
-    data = {"ok": True, "size": summary.size, "root": summary.root.hex(),
-            "checkpointSize": summary.checkpoint.size,
-            "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed}
+    data: dict[str, Any] = {
+        "ok": True, "size": summary.size, "root": summary.root.hex(),
+        "checkpointSize": summary.checkpoint.size,
+        "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed,
+    }
+    if replay:  # the log is sound: now the meaning of every entry, with the same rules
+        ledger = Ledger.open(settings.home, settings.database_url)
+        try:
+            data["replay"] = replay_verify(ledger.iter_entries(), processes=processes).to_json()
+        finally:
+            ledger.close()
     emit(data, as_json, lambda console: console.print(
         f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
-        f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}",
+        f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"
+        + (", signatures and custody rules replayed" if replay else ""),
         highlight=False, soft_wrap=True))
 
 

@@ -45,7 +45,6 @@ from .custody import (
     UsedId,
     apply_credential,
 )
-from .errors import EntryFormatError
 from .event_precheck import PrecheckedEvent, precheck_all, precheck_event
 from .events import DteCredential, parse_credential
 from .registry import (
@@ -513,30 +512,10 @@ def validators_for(ledger: Any, processes: int | None = None) -> dict[str, Any]:
 def validate_in_order(
     validators: Mapping[str, Any], session: Any, first_seq: int, submissions: Sequence[Any]
 ) -> list[int | None]:
-    """Validate a mixed batch run by run (maximal runs of one kind, in batch order), so each
-    validator is told the exact log position its run starts at. Kinds without a validator
-    are appended as they are. (What `Ledger._validate` should do; see the module docstring.)
-    """
-    decisions: list[int | None] = []
-    seq = first_seq
-    start = 0
-    while start < len(submissions):
-        kind = submissions[start].kind
-        end = start
-        while end < len(submissions) and submissions[end].kind == kind:
-            end += 1
-        run = submissions[start:end]
-        validator = validators.get(kind)
-        answers = [None] * len(run) if validator is None else list(
-            validator.validate(session, seq, run))
-        if len(answers) != len(run):
-            raise EntryFormatError(
-                f"the {kind} validator answered {len(answers)} times for {len(run)}"
-            )
-        decisions.extend(answers)
-        seq += sum(1 for a in answers if a is None)
-        start = end
-    return decisions
+    """Validate a mixed batch run by run at exact log positions (what `Ledger` does)."""
+    from .log import validate_runs
+
+    return validate_runs(validators, session, first_seq, submissions)
 
 
 # --- replay and rebuild -------------------------------------------------------------------

@@ -249,22 +249,7 @@ class Ledger:
     def _validate(
         self, session: Session, first_seq: int, subs: list[Submission]
     ) -> list[int | None]:
-        decisions: list[int | None] = [None] * len(subs)
-        by_kind: dict[str, list[int]] = {}
-        for i, sub in enumerate(subs):
-            by_kind.setdefault(sub.kind, []).append(i)
-        for kind, positions in by_kind.items():
-            validator = self.validators.get(kind)
-            if validator is None:
-                continue
-            answers = validator.validate(session, first_seq, [subs[i] for i in positions])
-            if len(answers) != len(positions):
-                raise EntryFormatError(
-                    f"the {kind} validator answered {len(answers)} times for {len(positions)}"
-                )
-            for i, answer in zip(positions, answers, strict=True):
-                decisions[i] = answer
-        return decisions
+        return validate_runs(self.validators, session, first_seq, subs)
 
     def _hash_of(self, session: Session, seq: int) -> bytes:
         h = self.storage.entry_hash_in(session, seq)
@@ -437,6 +422,37 @@ class Ledger:
         if not isinstance(size, int) or not 0 <= size <= current:
             raise EntryNotFoundError(f"tree size {size} is past the log size {current}")
         return size
+
+
+def validate_runs(
+    validators: Mapping[str, Validator],
+    session: Any,
+    first_seq: int,
+    submissions: Sequence[Submission],
+) -> list[int | None]:
+    """Validate a batch run by run (maximal runs of one kind, in batch order), so that each
+    validator is told the exact log position its run starts at, even in a mixed batch.
+    Kinds without a validator are appended as they are."""
+    decisions: list[int | None] = []
+    seq = first_seq
+    start = 0
+    while start < len(submissions):
+        kind = submissions[start].kind
+        end = start
+        while end < len(submissions) and submissions[end].kind == kind:
+            end += 1
+        run = list(submissions[start:end])
+        validator = validators.get(kind)
+        answers = [None] * len(run) if validator is None else list(
+            validator.validate(session, seq, run))
+        if len(answers) != len(run):
+            raise EntryFormatError(
+                f"the {kind} validator answered {len(answers)} times for {len(run)}"
+            )
+        decisions.extend(answers)
+        seq += sum(1 for a in answers if a is None)  # deduplicated entries take no position
+        start = end
+    return decisions
 
 
 def _entry_row(entry: Entry, entry_hash: bytes, leaf: bytes) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,14 @@ def test_demo_runs_end_to_end(tmp_path: Path):
         capture_output=True, text=True, timeout=300,
     )
     assert again.returncode == 0, again.stderr
+    # `ledger verify` checks the log and replays every signature and custody rule.
+    replayed = subprocess.run(
+        [sys.executable, "-m", "batterytrace.api.cli", "--home", str(home), "ledger", "verify",
+         "--json"], capture_output=True, text=True, timeout=300,
+    )
+    assert replayed.returncode == 0, replayed.stderr
+    report = json.loads(replayed.stdout)
+    assert report["size"] == 47 and report["replay"]["events"] >= 30
 
 
 def test_demo_refuses_a_home_that_already_holds_a_ledger(tmp_path: Path):

@@ -153,7 +153,8 @@ def test_validators_reject_whole_batches_and_dedupe(tmp_path):
     assert again[1].duplicate and again[1].seq == first[0].seq
     assert again[1].entry_hash == first[0].entry_hash
     assert again[0].seq == 3 and led.size == 4
-    assert dedupe.calls[-1] == (3, 1)
+    # each run of one kind is told its exact position: the "note" run starts after seq 3
+    assert dedupe.calls[-1] == (4, 1)
     led.close()
 
 
