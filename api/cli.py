@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from batterytrace.credentials.errors import BatterytraceError
 
-from . import cli_bundle, cli_credentials, cli_custody, cli_ledger, cli_trust
+from . import cli_bundle, cli_credentials, cli_custody, cli_ledger, cli_serve, cli_trust
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
 
@@ -40,6 +40,7 @@ def _global_options(
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle):
     _module.register(app)
+cli_serve.register(app)
 
 
 @app.command()

@@ -62,6 +62,11 @@ def verify(
         None, "--since", help="Your earlier signed checkpoint of the same log."),
     challenge: str | None = typer.Option(
         None, "--challenge", help="The challenge the presentation must be bound to."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="Policy file or shipped policy name (e.g. eu-2023-1542)."),
+    policy_date: str | None = typer.Option(
+        None, "--policy-date", help="Judge the rules at YYYY-MM-DD [default: placing on the "
+        "market]."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Verify a bundle offline: checkpoint, proofs, signatures, custody, credentials."""
@@ -78,12 +83,70 @@ def verify(
     except OSError as exc:
         raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
+    result = None
+    if policy is not None:
+        from batterytrace.verifier.policy import evaluate_policy, load_policy
+        from batterytrace.verifier.provenance import trace_provenance
+
+        rules = load_policy(policy)
+        when = _policy_date(policy_date)
+        if report.ok:
+            result = evaluate_policy(rules, trace_provenance(iter_file_lines(str(file))),
+                                     policy_date=when)
+
     def human(console: Any) -> None:
         report.render(console)
+        if result is not None:
+            result.render(console)
+            for outcome in result.not_evaluated:
+                console.print(f"[yellow]warning[/] {outcome.rule_id} not evaluated: "
+                              f"{outcome.reason}", highlight=False)
 
-    emit(report.to_json(), as_json, human)
-    if not report.ok:
+    data = report.to_json()
+    if result is not None:
+        data["policy"] = result.to_json()
+    emit(data, as_json, human)
+    if not report.ok or (result is not None and result.failed):
         raise typer.Exit(1)
+
+
+def _policy_date(text: str | None) -> Any:
+    from datetime import date
+
+    from batterytrace.credentials.errors import ParsingError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ParsingError(f"--policy-date {text!r} is not YYYY-MM-DD") from None
+
+
+def provenance(
+    file: Path = typer.Argument(..., help="The bundle (JSON Lines)."),
+    trust: Path = typer.Option(..., "--trust", help="Trust file (required: fails closed)."),
+    subject: str | None = typer.Option(
+        None, "--subject", help="Item or lot URI [default: the bundle's subject]."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Trace a verified bundle's battery to its sources: mines, shares, route, lifecycle."""
+    from batterytrace.credentials.errors import ParsingError
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import verify_bundle
+    from batterytrace.verifier.provenance import render_provenance, trace_provenance
+    from batterytrace.verifier.trust import load_trust
+
+    config = load_trust(trust)
+    try:
+        report = verify_bundle(iter_file_lines(str(file)), config)
+        if not report.ok:
+            emit(report.to_json(), as_json, report.render)
+            raise typer.Exit(1)
+        result = trace_provenance(iter_file_lines(str(file)), subject)
+    except OSError as exc:
+        raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
+    emit(result.to_json(), as_json, lambda console: render_provenance(result, console))
 
 
 def present(
@@ -111,4 +174,5 @@ def register(app: typer.Typer) -> None:
     bundle_app.command("export")(export)
     bundle_app.command("verify")(verify)
     bundle_app.command("present")(present)
+    bundle_app.command("provenance")(provenance)
     app.add_typer(bundle_app, name="bundle")

@@ -142,16 +142,19 @@ def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPT
 def verify(
     ctx: typer.Context,
     as_json: bool = JSON_OPTION,
-    processes: int = typer.Option(2, "--processes", min=1, help="Signature-check processes."),
+    processes: int = typer.Option(
+        1, "--processes", min=1, help="Accepted for compatibility; the replay runs in one."),
     replay: bool = typer.Option(
         True, "--replay/--no-replay", help="Also replay signatures and custody rules."
     ),
 ) -> None:
     """Check every link, every leaf and every signed checkpoint, then replay every signature
-    and custody rule; exit 1 on any fault, naming the first bad entry."""
+    and custody rule with the offline bundle verifier; exit 1 on any fault, naming the first
+    bad entry."""
     from batterytrace.ledger.log import Ledger, verify_ledger
-    from batterytrace.ledger.replay import replay_verify
     from batterytrace.ledger.storage import SqlStorage
+    from batterytrace.verifier.bundle_verify import verify_entries
+    from batterytrace.verifier.trust import TrustedLedger
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     settings: Settings = ctx.obj
@@ -160,25 +163,39 @@ def verify(
         head = storage.head() if storage.has_schema() else None
     finally:
         storage.close()
-    columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn())
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err_console, transient=True,
                   disable=as_json) as progress:
-        task = progress.add_task("entries", total=head.size if head else None)
+        task = progress.add_task("verifying", total=head.size if head else None)
         summary, claimed = verify_ledger(
             settings.home, settings.database_url,
             progress=lambda n: progress.update(task, completed=n),
         )
-    data: dict[str, Any] = {
-        "ok": True, "size": summary.size, "root": summary.root.hex(),
-        "checkpointSize": summary.checkpoint.size,
-        "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed,
-    }
-    if replay:  # the log is sound: now the meaning of every entry, with the same rules
-        ledger = Ledger.open(settings.home, settings.database_url)
-        try:
-            data["replay"] = replay_verify(ledger.iter_entries(), processes=processes).to_json()
-        finally:
-            ledger.close()
+        data: dict[str, Any] = {
+            "ok": True, "size": summary.size, "root": summary.root.hex(),
+            "checkpointSize": summary.checkpoint.size,
+            "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed,
+        }
+        if replay:  # the log is sound: now the meaning of every entry, as a bundle verifier
+            progress.update(task, description="replaying", completed=0)
+            ledger = Ledger.open(settings.home, settings.database_url)
+            try:
+                report = verify_entries(
+                    ledger.iter_entry_bytes(), TrustedLedger(ledger.origin, ledger.verifier.vkey),
+                    [ledger.latest_checkpoint()[1]],
+                    progress=lambda n: progress.update(task, completed=n),
+                )
+            finally:
+                ledger.close()
+            report.raise_first()  # the first fault's typed error: exit 1, its seq named
+            data["replay"] = {
+                "entries": report.entries, "events": report.kinds.get("event", 0),
+                "registryEntries": report.kinds.get("registry", 0),
+                "anchors": report.kinds.get("anchor", 0),
+                "signaturesVerified": report.signatures_verified,
+                "replayed": report.replayed, "checks": report.checks, "notes": report.notes,
+                "processes": processes,
+            }
     emit(data, as_json, lambda console: console.print(
         f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
         f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"

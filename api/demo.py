@@ -1,19 +1,23 @@
-"""`batterytrace demo`: the example network, mine to recycler, on embedded SQLite.
+"""`batterytrace demo`: the example network, mine to recycler and back, on embedded SQLite.
 
 Reproducible: every key comes from `keys_example/` (public, insecure demo keys), every event and
-credential from `api/demo_network.py`. Expected failures (tampered copies) are part of the
-script: the demo itself exits 0.
+credential from `api/demo_network.py`. The run builds the ledger, verifies it, issues the
+accredited credentials, exports the first-life pack's bundle, verifies it offline against the
+demo's trust file, prints its provenance, checks it against the EU 2031 rules (one rule fails,
+on purpose) and shows a tampered bundle rejected. Expected failures are part of the script: the
+demo itself exits 0.
 """
 
 from __future__ import annotations
 
-import copy
-import json
 import shutil
+from itertools import groupby
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from batterytrace.credentials.errors import BatterytraceError, InputError
+from batterytrace.credentials.errors import InputError
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
@@ -22,46 +26,71 @@ from . import demo_network as net
 
 KEYS_EXAMPLE = Path(__file__).resolve().parent.parent / "keys_example"
 ORIGIN = "demo.batterytrace.dev/ledger"
+POLICY = "eu-2023-1542"
+POLICY_DATE = "2031-09-01"
+SUBJECT = net.item_id(net.PACK_1)
 
 
-def _place_operator_keys(home: Path) -> None:
-    """The demo ledger runs with the example admin and log keys, so it is reproducible."""
+def _key(name: str) -> Any:
+    """A demo key: the keys_example/ file when the repository is there, else its seed."""
+    from batterytrace.credentials.keys import load_key_file
+
+    path = KEYS_EXAMPLE / f"{name}.json"
+    return load_key_file(path) if path.exists() else net.key_for(name)
+
+
+def _place_keys(home: Path) -> None:
+    """The demo runs with the example keys (operator and participants), so it is
+    reproducible; the home keeps them for the commands a user runs next."""
+    from batterytrace.credentials.keys import write_key_file
+
     keys = home / "keys"
     keys.mkdir(parents=True, exist_ok=True)
-    for name in ("admin", "log"):
+    names = ["admin", "log", *net.DEMO_PARTICIPANTS, *net.OFF_LEDGER_ISSUERS]
+    for name in names:
         target = keys / f"{name}.json"
-        if not target.exists():
-            source = KEYS_EXAMPLE / f"{name}.json"
-            if source.exists():
-                shutil.copyfile(source, target)
-            else:  # an installed package without the repository's keys_example/
-                from batterytrace.credentials.keys import write_key_file
+        if target.exists():
+            continue
+        source = KEYS_EXAMPLE / f"{name}.json"
+        if source.exists():
+            shutil.copyfile(source, target)
+        else:  # an installed package without the repository's keys_example/
+            write_key_file(net.key_for(name), target)
+        target.chmod(0o600)
 
-                write_key_file(net.key_for(name), target)
-            target.chmod(0o600)
+
+def _timestamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _build_ledger(home: Path, console: Console) -> Any:
+def _build_ledger(home: Path, console: Console) -> None:
+    from batterytrace.ledger.credential_store import CredentialStore
     from batterytrace.ledger.log import Ledger, Submission
-    from batterytrace.ledger.service import attach_validators
 
-    _place_operator_keys(home)
     if (home / "checkpoint.txt").exists():
         raise InputError(f"{home} already holds a ledger: give an empty --demo-home")
+    _place_keys(home)
     Ledger.init(home, None, origin=ORIGIN, public_url=net.PUBLIC_URL).close()
-    ledger = attach_validators(Ledger.open(home))
-    registry = net.standard_registry_docs()
-    ledger.append([Submission("registry", doc) for doc in registry])
-    console.print(f"registered {len(net.STANDARD_PARTICIPANTS)} participants and their "
-                  f"facilities ({len(registry)} admin-signed entries)")
-
-    table = Table("seq", "stage", "signed by", title="custody events, mine to recycler")
-    for stage, issuer, event in net.lifecycle():
-        document = net.signed_credential(issuer, [event])
-        (result,) = ledger.append([Submission("event", document)])
-        table.add_row(str(result.seq), stage, net.STANDARD_PARTICIPANTS[issuer][0])
-    console.print(table)
-    return ledger
+    ledger = Ledger.open(home)
+    try:
+        CredentialStore(ledger)  # installs the custody and anchor validators
+        registry = net.DEMO.registry_docs()
+        ledger.append([Submission("registry", doc) for doc in registry])
+        console.print(f"registered {len(net.DEMO_PARTICIPANTS)} participants and their "
+                      f"facilities ({len(registry)} admin-signed entries)")
+        table = Table("chapter", "entries", "events", "signed by",
+                      title="custody events, mines to a second pack (one batch per chapter)")
+        for chapter, group in groupby(net.story(), key=lambda step: step.chapter):
+            steps = list(group)
+            results = ledger.append([
+                Submission("event", net.DEMO.signed_credential(s.issuer, s.events))
+                for s in steps])
+            signers = sorted({net.DEMO_PARTICIPANTS[s.issuer][0] for s in steps})
+            table.add_row(chapter, f"{results[0].seq}-{results[-1].seq}",
+                          str(sum(len(s.events) for s in steps)), ", ".join(signers))
+        console.print(table)
+    finally:
+        ledger.close()
 
 
 def _verify_ledger(home: Path, console: Console) -> None:
@@ -74,120 +103,214 @@ def _verify_ledger(home: Path, console: Console) -> None:
     )
 
 
-def _credentials(home: Path, console: Console) -> None:
+def _issue_credentials(home: Path, console: Console, start: datetime) -> list[dict[str, Any]]:
+    """Accreditations (governance root -> accreditation body -> issuers), then the domain
+    credentials; each stored off the log, anchored, with revocation and suspension entries in
+    its issuer's status lists, which are then published. Returns the accreditations."""
     from batterytrace.credentials.credential_types import build_credential
-    from batterytrace.credentials.data_integrity import sign
-    from batterytrace.credentials.did import OfflineResolver
-    from batterytrace.credentials.vc import verify_credential
-
-    auditor = net.key_for("auditor-irma")
-    subject = _irma_subject()
-    unsigned = build_credential(
-        "IRMAAuditCredential", subject, issuer=auditor.did_key,
-        issuer_name="Andes Assurance Auditores SpA", valid_from="2026-01-10T00:00:00Z",
-        valid_until="2029-01-10T00:00:00Z",
-    )
-    credential = sign(unsigned, auditor, created="2026-01-10T00:00:00Z")
-    (home / "irma-audit-credential.json").write_text(json.dumps(credential, indent=2) + "\n")
-    resolver = OfflineResolver()
-    result = verify_credential(credential, resolver, at=_at("2026-06-01T00:00:00Z"))
-    console.print(
-        f"[green]VALID[/]    IRMA audit credential for {subject['id']} "
-        f"({subject.get('achievementLevel', 'IRMA 75')}) by {result.issuer[:32]}..."
-    )
-    tampered = copy.deepcopy(credential)
-    _raise_level(tampered["credentialSubject"])
-    (home / "irma-audit-credential-tampered.json").write_text(json.dumps(tampered, indent=2))
-    try:
-        verify_credential(tampered, resolver, at=_at("2026-06-01T00:00:00Z"))
-    except BatterytraceError as error:
-        console.print(f"[red]REJECTED[/] tampered copy (level raised): {error.diagnostics()}")
-    else:  # pragma: no cover - the demo exists to show this
-        raise AssertionError("the tampered credential verified")
-
-
-def _irma_subject() -> dict[str, Any]:
-    """The IRMA audit subject of the documentation's example, pointed at the demo mine."""
-    import re
-
-    text = (KEYS_EXAMPLE.parent / "docs" / "credentials.md").read_text(encoding="utf-8")
-    match = re.search(r"^## IRMAAuditCredential\n.*?```json\n(.*?)\n```", text, re.S | re.M)
-    if match is None:
-        raise InputError("docs/credentials.md has no IRMAAuditCredential example")
-    subject = json.loads(match.group(1))["credentialSubject"]
-    subject["id"] = net.facility_id("kolwezi-mine")
-    return subject
-
-
-def _raise_level(subject: Any) -> None:
-    text = json.dumps(subject).replace("IRMA 75", "IRMA 100").replace("IRMA 50", "IRMA 100")
-    subject.clear()
-    subject.update(json.loads(text))
-    subject["demoTampered"] = True
-
-
-def _at(value: str) -> Any:
-    from datetime import datetime
-
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def _bundle(home: Path, console: Console) -> None:
-    """Export the battery pack's evidence bundle, verify it offline, then a tampered copy."""
-    from batterytrace.ledger.bundle_export import export_bundle
+    from batterytrace.ledger.credential_store import CredentialStore
     from batterytrace.ledger.log import Ledger
-    from batterytrace.verifier.bundle import iter_file_lines
-    from batterytrace.verifier.bundle_verify import verify_bundle
-    from batterytrace.verifier.trust import TrustConfig, TrustedLedger, load_trust, write_trust
+
+    valid_from = _timestamp(start - timedelta(days=1))
+
+    def until(years: int) -> str:
+        return _timestamp(start + timedelta(days=365 * years))
+
+    ledger = Ledger.open(home)
+    try:
+        store = CredentialStore(ledger)
+        chain = [net.accreditation(net.DEMO, "governance", "accreditation-body",
+                                   sorted({t for ts in net.ACCREDITED_TYPES.values() for t in ts}),
+                                   may_accredit=True, valid_from=valid_from,
+                                   valid_until=until(10))]
+        for issuer, types in net.ACCREDITED_TYPES.items():
+            chain.append(net.accreditation(net.DEMO, "accreditation-body", issuer, types,
+                                           may_accredit=False, valid_from=valid_from,
+                                           valid_until=until(5)))
+        accreditations = [store.issue(doc, _key(issuer))[0] for doc, issuer in
+                          zip(chain, ["governance"] + ["accreditation-body"] * (len(chain) - 1),
+                              strict=True)]
+        table = Table("credential", "about", "issuer", "log position",
+                      title="credentials (stored off the log, anchored, with status entries)")
+        for doc in accreditations:
+            table.add_row("AccreditationCredential", _short(doc["credentialSubject"]["id"]),
+                          _short(doc["issuer"]), "anchored")
+        for issuance in net.demo_issuances():
+            issuer = net._party(net.DEMO, issuance.issuer)
+            unsigned = build_credential(
+                issuance.type_name, issuance.subject, issuer=issuer["id"],
+                issuer_name=issuer["name"], valid_from=valid_from,
+                valid_until=until(issuance.years))
+            signed, result = store.issue(unsigned, _key(issuance.issuer))
+            detail = issuance.subject.get("achievementLevel", "")
+            table.add_row(issuance.type_name + (f" ({detail})" if detail else ""),
+                          _short(issuance.subject["id"]), issuer["name"], str(result.seq))
+        lists = store.status_lists()
+        for row in lists:
+            store.publish_status_list(row["url"], _key(_issuer_name(row["issuer"])))
+        console.print(table)
+        console.print(f"published {len(lists)} status lists (revocation and suspension, per "
+                      "issuer)")
+        return accreditations
+    finally:
+        ledger.close()
+
+
+def _issuer_name(did: str) -> str:
+    for name in [*net.OFF_LEDGER_ISSUERS, *net.DEMO_PARTICIPANTS]:
+        if net._party(net.DEMO, name)["id"] == did:
+            return name
+    raise InputError(f"no demo key for {did}")
+
+
+def _short(uri: str) -> str:
+    return uri if len(uri) <= 48 else uri[:22] + "..." + uri[-22:]
+
+
+def _write_trust(home: Path, console: Console) -> Any:
+    """The verifier's own configuration: the demo ledger's checkpoint key and the governance
+    root. The only source of trust (never the bundle itself)."""
+    from batterytrace.ledger.log import Ledger
+    from batterytrace.verifier.trust import (
+        GovernanceRoot,
+        TrustConfig,
+        TrustedLedger,
+        load_trust,
+        write_trust,
+    )
 
     ledger = Ledger.open(home)
     try:
         info = ledger.info()
-        bundle = home / "bundle.jsonl"
-        with bundle.open("wb") as out:
-            summary = export_bundle(ledger, out, item=net.item_id("pack-p1"))
     finally:
         ledger.close()
-    # The verifier's own configuration: the only source of trust (never the bundle itself).
-    write_trust(TrustConfig(ledgers=(TrustedLedger(info["origin"], info["verifierKey"]),)),
-                home / "trust.toml")
-    trust = load_trust(home / "trust.toml")
-    console.print(f"exported {bundle.name}: {summary.entries} entries of pack-p1's history, "
-                  "each with its inclusion proof against the signed checkpoint")
+    root = net.key_for("governance")
+    write_trust(TrustConfig(
+        ledgers=(TrustedLedger(info["origin"], info["verifierKey"]),),
+        governance_roots=(GovernanceRoot(root.did_key, (root.public_multibase,),
+                                         net.OFF_LEDGER_ISSUERS["governance"]),),
+    ), home / "trust.toml")
+    console.print("wrote trust.toml: the demo ledger's checkpoint key and the governance root "
+                  f"({net.OFF_LEDGER_ISSUERS['governance']})")
+    return load_trust(home / "trust.toml")
+
+
+def _export(home: Path, console: Console) -> Path:
+    from batterytrace.ledger.bundle_export import export_bundle
+    from batterytrace.ledger.credential_store import CredentialStore
+    from batterytrace.ledger.log import Ledger
+
+    ledger = Ledger.open(home)
+    bundle = home / "bundle.jsonl"
+    try:
+        store = CredentialStore(ledger)
+        with bundle.open("wb") as out:
+            summary = export_bundle(ledger, out, item=SUBJECT, find_credentials=store.find,
+                                    lists_for=store.lists_for)
+    finally:
+        ledger.close()
+    console.print(f"exported {bundle.name}: {summary.entries} entries of {net.PACK_1}'s "
+                  f"history with inclusion proofs, {summary.credentials} credentials")
+    return bundle
+
+
+def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import verify_bundle
+
     report = verify_bundle(iter_file_lines(str(bundle)), trust)
     report.render(console)
+    if not report.ok:  # pragma: no cover - the demo exists to show it verifies
+        raise AssertionError("the demo bundle did not verify")
+
+
+def _provenance_and_policy(home: Path, bundle: Path, console: Console) -> None:
+    from datetime import date
+
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.policy import evaluate_policy, load_policy
+    from batterytrace.verifier.provenance import render_provenance, trace_provenance
+
+    provenance = trace_provenance(iter_file_lines(str(bundle)))
+    render_provenance(provenance, console)
+    policy = load_policy(POLICY)
+    # The policy file used goes into the home, for `bundle verify --policy` afterwards.
+    shutil.copyfile(_policy_file(POLICY), home / f"{POLICY}.toml")
+    result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE))
+    console.print(f"\n[bold]Would {net.PACK_1} comply if placed on the EU market on "
+                  f"{POLICY_DATE}?[/] (its first-life cathode holds 8 % recycled cobalt, from "
+                  "manufacturing scrap; Art. 8 asks 16 % from 18 Aug 2031)")
+    result.render(console)
+
+
+def _policy_file(name: str) -> Path:
+    from importlib import resources
+
+    return Path(str(resources.files("batterytrace.verifier") / "data" / "policies"
+                    / f"{name}.toml"))
+
+
+def _tampered(bundle: Path, trust: Any, console: Console) -> None:
+    from batterytrace.verifier.bundle import iter_file_lines
+    from batterytrace.verifier.bundle_verify import verify_bundle
 
     lines = bundle.read_text(encoding="utf-8").splitlines()
-    tampered_lines = [_tamper_quantity(line) for line in lines]
-    tampered = home / "bundle-tampered.jsonl"
-    tampered.write_text("\n".join(tampered_lines) + "\n", encoding="utf-8")
+    tampered = bundle.with_name("bundle-tampered.jsonl")
+    tampered.write_text("\n".join(_tamper_quantity(line) for line in lines) + "\n",
+                        encoding="utf-8")
     bad = verify_bundle(iter_file_lines(str(tampered)), trust)
     first = bad.failures[0] if bad.failures else None
     if bad.ok or first is None:  # pragma: no cover - the demo exists to show this
         raise AssertionError("the tampered bundle verified")
-    console.print(f"[red]REJECTED[/] {tampered.name} (40 t of cobalt hydroxide became 400 t): "
-                  f"{first.code} at {first.record}: {first.reason}")
+    console.print(f"[red]REJECTED[/] {tampered.name} (20 t of Kolwezi cobalt hydroxide became "
+                  f"200 t): {first.code} at {first.record}: {first.reason}")
 
 
 def _tamper_quantity(line: str) -> str:
-    """Multiply the first extraction quantity of the industrial mine by ten."""
-    needle = '"quantity":40,'
-    return line.replace(needle, '"quantity":400,', 1) if "co-hydroxide-2026-001" in line else line
+    """Multiply the industrial mine's extracted quantity by ten."""
+    needle = '"quantity":20000,'
+    return line.replace(needle, '"quantity":200000,', 1) if "co-hydroxide-KZ" in line else line
+
+
+def next_commands(home: Path) -> list[str]:
+    """Commands a user can run next in the demo home (each tested by tests/test_demo.py)."""
+    bundle, trust = home / "bundle.jsonl", home / "trust.toml"
+    return [
+        f"batterytrace --home {home} ledger info",
+        f"batterytrace --home {home} ledger verify",
+        f"batterytrace bundle verify {bundle} --trust {trust}",
+        f"batterytrace bundle provenance {bundle} --trust {trust}",
+        f"batterytrace bundle verify {bundle} --trust {trust} --policy "
+        f"{home / (POLICY + '.toml')} --policy-date {POLICY_DATE}",
+        f"batterytrace --home {home} credential find --subject {SUBJECT}",
+        f"batterytrace --home {home} status-list show",
+        f"batterytrace trust show {trust}",
+    ]
+
+
+def passport_url() -> str:
+    return f"{net.PUBLIC_URL}/passports/{quote(SUBJECT, safe='')}"
 
 
 def run_demo(home: Path, console: Console) -> None:
     """Run the demo network into `home`, printing the story as it goes."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    console.print(Panel.fit("batterytrace demo: mine to recycler, verified offline",
-                            style="bold"))
-    ledger = _build_ledger(home, console)
-    ledger.close()
+    start = datetime.now(UTC).replace(microsecond=0)
+    console.print(Panel.fit("batterytrace demo: mines to a recycled-content pack, verified "
+                            "offline", style="bold"))
+    _build_ledger(home, console)
     _verify_ledger(home, console)
-    _credentials(home, console)
-    _bundle(home, console)
-    console.print(f"\nthe demo home is {home}: ledger, keys, trust.toml, bundle.jsonl. Try:\n"
-                  f"  batterytrace --home {home} ledger info\n"
-                  f"  batterytrace bundle verify {home / 'bundle.jsonl'}"
-                  f" --trust {home / 'trust.toml'}\n"
-                  f"  batterytrace --home {home} item trace {net.item_id('pack-p1')}")
+    _issue_credentials(home, console, start)
+    trust = _write_trust(home, console)
+    bundle = _export(home, console)
+    _verify_bundle(bundle, trust, console)
+    _provenance_and_policy(home, bundle, console)
+    _tampered(bundle, trust, console)
+    console.print(f"\nThe demo home is {home}: ledger, keys/, trust.toml, bundle.jsonl, "
+                  f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")
+    for command in next_commands(home):
+        console.print(f"  {command}", highlight=False, soft_wrap=True)
+    console.print(f"\nPassport of {net.PACK_1}: {passport_url()}", highlight=False,
+                  soft_wrap=True)
+    console.print(f"served by: batterytrace --home {home} serve", highlight=False)

@@ -22,7 +22,8 @@ from batterytrace.ledger import merkle
 from batterytrace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from batterytrace.ledger.entry import Entry
 from batterytrace.ledger.log import Ledger, Submission
-from batterytrace.ledger.storage import node_key
+from batterytrace.ledger.migrations.schema import head_revision
+from batterytrace.ledger.storage import pack_tiles, tile_slot
 from batterytrace.ledger.tree_store import extend
 
 from bench.limits import sha256_per_s, sqlite_executemany_rows_per_s
@@ -66,7 +67,9 @@ def _append_rows() -> list[dict[str, object]]:
 def build_fixture(size: int) -> Path:
     """A home folder holding a valid ledger of `size` entries (cached under bench/.cache)."""
     home = CACHE / f"ledger-{size}"
-    if (home / "built").exists():
+    marker = home / "built"
+    # Rebuilt when the schema changes (the marker holds the Alembic revision it was built at).
+    if marker.exists() and marker.read_text().split() == [str(size), head_revision()]:
         return home
     import shutil
 
@@ -91,14 +94,20 @@ def build_fixture(size: int) -> Path:
             prev, leaf = entry.hash, entry.leaf_hash
             entries.append((seq, "event", prev, leaf, entry.canonical))
             leaves.append(leaf)
+        first = done
         created, frontier, root = extend(frontier, leaves)
-        nodes = [(node_key(lv, i), h) for lv, i, h in created]
+        nodes = [(0, first + j, h) for j, h in enumerate(leaves)] + created
+        keys = sorted({tile_slot(lv, i)[0] for lv, i, _ in nodes})
+        tiles = {k: bytearray(h) for k, h in db.execute(
+            f"SELECT key, hashes FROM ledger_tree_tiles WHERE key IN ({','.join(map(str, keys))})")}
+        pack_tiles(tiles, nodes)
         done += n
         note = sign_checkpoint(Checkpoint(ORIGIN, done, root), ORIGIN, log_key)
         db.execute("BEGIN")
         db.executemany("INSERT INTO ledger_entries (seq, kind, hash, leaf, body) "
                        "VALUES (?, ?, ?, ?, ?)", entries)
-        db.executemany("INSERT INTO ledger_tree_nodes (key, hash) VALUES (?, ?)", nodes)
+        db.executemany("INSERT OR REPLACE INTO ledger_tree_tiles (key, hashes) VALUES (?, ?)",
+                       [(k, bytes(t)) for k, t in tiles.items()])
         db.execute("INSERT INTO ledger_checkpoints (size, root, note) VALUES (?, ?, ?)",
                    (done, root, note))
         db.execute("UPDATE ledger_sequencer SET size=?, head=?, root=? WHERE id=1",
@@ -106,7 +115,7 @@ def build_fixture(size: int) -> Path:
         db.execute("COMMIT")
     db.close()
     (home / "checkpoint.txt").write_bytes(note)
-    (home / "built").write_text(str(size))
+    marker.write_text(f"{size} {head_revision()}")
     return home
 
 
@@ -144,7 +153,9 @@ def _proof_rows(home: Path) -> list[dict[str, object]]:
     led.close()
     sha = sha256_per_s()
     extra = {"tree_size": size, "cache_entries": cache["entries"],
-             "cache_max_entries": cache["max_entries"]}
+             "cache_max_entries": cache["max_entries"], "cache_tiles": cache["tiles"],
+             "cache_bytes": cache["bytes"], "cache_max_bytes": cache["max_bytes"],
+             "queries": cache["queries"]}
     return [
         row("ledger_inclusion_proof_gen_per_s_1e6", inc_gen, "proofs/s", "sha256_per_s", sha,
             proof_bytes=round(inc_bytes, 1), target=10_000, **extra),

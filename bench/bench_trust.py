@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -100,7 +101,15 @@ def _status_list_rows() -> list[dict[str, object]]:
 
 
 def _issuance_rows() -> list[dict[str, object]]:
+    """10,000 issuances in batches of 1,000 (`issue_many` with two status entries each, one
+    log batch of anchors, the touched status lists published once per batch). The raw sign
+    and verify rates are measured between the batches, so the figure and its bound see the
+    same load; the bound is 2 signatures per credential (its proof and its anchor's: the
+    ledger does not re-verify what the store just signed)."""
     issuer = KEYS[3]
+    sign_rates: list[float] = []
+    verify_rates: list[float] = []
+    batch_seconds: list[float] = []
     with tempfile.TemporaryDirectory(prefix="bench-trust-") as tmp:
         home = Path(tmp) / "home"
         (home / "keys").mkdir(parents=True)
@@ -109,17 +118,31 @@ def _issuance_rows() -> list[dict[str, object]]:
         try:
             store = CredentialStore(ledger)
             credentials = [_credential(n) for n in range(ISSUANCES)]
-            start = time.perf_counter()
             for first in range(0, ISSUANCES, BATCH):
-                store.issue_many(credentials[first:first + BATCH], issuer)
-            elapsed = time.perf_counter() - start
+                sign_rates.append(_fresh(ed25519_sign_per_s)())
+                verify_rates.append(_fresh(ed25519_verify_per_s)())
+                start = time.perf_counter()
+                store.issue_many(credentials[first:first + BATCH], issuer, publish_status=True)
+                batch_seconds.append(time.perf_counter() - start)
             assert ledger.size == ISSUANCES + 1
+            lists = store.status_lists(issuer.did_key)
+            assert all(x["published"] and not x["stale"] for x in lists)
         finally:
             ledger.close()
-    raw = ed25519_sign_per_s()
-    return [row("bulk issuance (2 status entries + anchor) per s, SQLite", ISSUANCES / elapsed,
-                "1/s", "raw Ed25519 sign per s / 2", raw / 2, target=2000,
-                batch=BATCH)]
+    per_s = ISSUANCES / sum(batch_seconds)
+    raw_sign = max(sign_rates)  # noise only ever slows a run: each keeps its best
+    return [row("credential_issue_bulk_per_s", per_s, "credentials/s",
+                "ed25519_sign_per_s / 2", raw_sign / 2, target=2000, batch=BATCH,
+                credentials=ISSUANCES, best_batch_per_s=round(BATCH / min(batch_seconds), 1),
+                ed25519_sign_per_s=round(raw_sign, 1),
+                ed25519_verify_per_s=round(max(verify_rates), 1),
+                note="SQLite; 2 status entries + ledger anchor each, lists published once "
+                     "per batch; per credential 2 Ed25519 signs, 0 verifies")]
+
+
+def _fresh(limit: Callable[[], float]) -> Callable[[], float]:
+    """A raw limit of bench/limits.py measured anew (past its functools.cache)."""
+    return getattr(limit, "__wrapped__", limit)
 
 
 def run() -> list[dict[str, object]]:

@@ -39,6 +39,7 @@ HEADER, ENTRY, CREDENTIAL, REDACTED, STATUS_LIST, DID_DOCUMENT, END, PRESENTATIO
     "end", "presentation",
 )
 SCOPE_KINDS = ("item", "lot", "all")
+ACCREDITATION = "AccreditationCredential"
 # Kinds every closure bundle carries up to its last selected entry (replayed by the verifier).
 CONTEXT_KINDS = frozenset({"genesis", "registry", "settings"})
 
@@ -209,6 +210,7 @@ def export_bundle(
             candidates.extend(find_credentials(subject_id))
     kept = list({str(c.get("id")): c for c in candidates
                  if all_entries or credential_subject_ids(c) & relevant}.values())
+    kept.extend(_accreditations(kept, candidates, find_credentials))
     lists = {str(x.get("id")): x for x in status_lists}
     if lists_for is not None:
         for credential in kept:
@@ -256,6 +258,41 @@ def export_bundle(
     out.write(_line({"type": END, "records": records}))
     return ExportSummary(scope, subject, size, entries, len(closure), len(kept) - redacted,
                          redacted, records + 1)
+
+
+def _issuer(credential: Mapping[str, Any]) -> str | None:
+    issuer = credential.get("issuer")
+    issuer = issuer.get("id") if isinstance(issuer, Mapping) else issuer
+    return issuer if isinstance(issuer, str) else None
+
+
+def _accreditations(
+    kept: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]],
+    find_credentials: Callable[[str], Iterable[Mapping[str, Any]]] | None,
+) -> list[Mapping[str, Any]]:
+    """The AccreditationCredentials the verifier needs for the trust paths of `kept`: those
+    naming the issuer of a kept credential, then their issuers', up the chain (among the
+    candidates and, by subject DID, the credential store)."""
+    have = {str(c.get("id")) for c in kept}
+    found: list[Mapping[str, Any]] = []
+    wanted = [i for i in (_issuer(c) for c in kept) if i is not None]
+    seen: set[str] = set()
+    while wanted:
+        did = wanted.pop()
+        if did in seen:
+            continue
+        seen.add(did)
+        pool = list(candidates) + (list(find_credentials(did)) if find_credentials else [])
+        for credential in pool:
+            if ACCREDITATION not in _types(credential) or did not in credential_subject_ids(
+                    credential) or str(credential.get("id")) in have:
+                continue
+            have.add(str(credential.get("id")))
+            found.append(credential)
+            accreditor = _issuer(credential)
+            if accreditor is not None:
+                wanted.append(accreditor)
+    return found
 
 
 def _selected_entries(

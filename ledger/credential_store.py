@@ -50,7 +50,7 @@ from .anchors import (
     AnchorValidator,
     IssuerResolver,
     build_anchor,
-    credential_digest,
+    document_digest,
     sign_anchor,
     signing_method,
 )
@@ -139,6 +139,16 @@ class _Allocated(Collection[int]):
         return iter(self.bits.set_indexes())
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A credential waiting for its anchor: whether to verify its proof in the hook, and its
+    canonical bytes (hashed for the anchor's digest, stored as the body)."""
+
+    credential: dict[str, Any]
+    verify: bool
+    body: bytes
+
+
 def _now() -> str:
     return format_date_time(datetime.now(UTC))
 
@@ -157,7 +167,7 @@ class CredentialStore:
         from .custody_store import ensure_schema, validators_for
 
         self.ledger = ledger
-        self._pending: dict[str, tuple[dict[str, Any], bool]] = {}
+        self._pending: dict[str, _Pending] = {}
         ledger.validators.update(validators_for(ledger))
         ledger.validators["anchor"] = AnchorValidator(
             ledger.admin_did, ledger.public_url, on_applied=self._on_applied
@@ -180,23 +190,34 @@ class CredentialStore:
     ) -> list[AppendResult]:
         """Publish several (credential, anchor) pairs in one log batch (all or nothing).
         `verify=False` skips re-checking credential proofs (for credentials just signed)."""
-        pending: dict[str, tuple[dict[str, Any], bool]] = {}
+        pending: dict[str, _Pending] = {}
         for credential, anchor in items:
             if not isinstance(credential, dict):
                 raise InputError("a credential must be a JSON object")
             check_credential(credential)
+            body = canonicalize(credential)
+            digest = hashlib.sha256(body).hexdigest()
             parsed = Anchor.parse(anchor)
-            digest = credential_digest(credential)
             if parsed.action != ISSUANCE or parsed.credential_digest != digest:
                 raise AnchorFormatError("the anchor is not the issuance anchor of this credential")
             if parsed.credential_id != credential.get("id"):
                 raise AnchorFormatError("the anchor names another credential id")
-            pending[digest] = (credential, verify)
+            pending[digest] = _Pending(credential, verify, body)
+        return self._append(pending, [a for _, a in items])
+
+    def _append(self, pending: dict[str, _Pending], anchors: list[dict[str, Any]],
+                signed_here: dict[int, tuple[dict[str, Any], str, bytes]] | None = None,
+                ) -> list[AppendResult]:
+        """Append the anchors as one log batch, the hook storing the `pending` credentials
+        (by digest); `signed_here` as in `AnchorValidator`."""
+        validator = self.ledger.validators["anchor"]
         self._pending = pending
+        validator.signed_here = signed_here or {}
         try:
-            return self.ledger.append([Submission("anchor", a) for _, a in items])
+            return self.ledger.append([Submission("anchor", a) for a in anchors])
         finally:
             self._pending = {}
+            validator.signed_here = {}
 
     def issue(
         self, credential: dict[str, Any], key: Ed25519Key, *,
@@ -211,28 +232,48 @@ class CredentialStore:
     def issue_many(
         self, credentials: Sequence[dict[str, Any]], key: Ed25519Key, *,
         purposes: Sequence[str] = ("revocation", "suspension"), created: str | None = None,
+        publish_status: bool = False,
     ) -> list[tuple[dict[str, Any], AppendResult]]:
         """`issue` for many credentials of ONE issuer: one allocation transaction, one log
-        batch (the anchors are appended together)."""
+        batch (the anchors are appended together), all or nothing. With `publish_status`,
+        the status lists the batch allocated from are then published once each (a list
+        still unpublished cannot be checked by anyone).
+
+        Each credential is checked (`check_credential`) before it is signed, and
+        canonicalized and hashed once: those bytes give the anchor's digest and the stored
+        body. The ledger does not re-verify the anchors signed here (see `AnchorValidator`);
+        it still checks that the key is the issuer's, valid at the anchors' position."""
         if not credentials:
             return []
         issuer = issuer_id(credentials[0])
         if issuer is None or any(issuer_id(c) != issuer for c in credentials):
             raise InputError("issue_many takes credentials of one issuer (a DID)")
         self._check_key(issuer, key)
-        entries = {p: self.allocate(issuer, p, len(credentials)) for p in purposes}
+        entries = self._allocate_purposes(issuer, purposes, len(credentials))
         method = signing_method(issuer, key)
         created = created or _now()
-        items = []
+        signed_credentials, anchors = [], []
+        pending: dict[str, _Pending] = {}
+        signed_here: dict[int, tuple[dict[str, Any], str, bytes]] = {}
         for i, credential in enumerate(credentials):
             doc = dict(credential)
             status = [entries[p][i].to_json() for p in purposes]
             if status:
                 doc["credentialStatus"] = status if len(status) > 1 else status[0]
+            check_credential(doc)  # the proof is not looked at: check before signing
             signed = sign(doc, key, verification_method=method, created=created)
-            items.append((signed, sign_anchor(build_anchor(signed), key, created=created)))
-        results = self.publish_many(items, verify=False)
-        return [(c, r) for (c, _), r in zip(items, results, strict=True)]
+            body = canonicalize(signed)
+            digest = hashlib.sha256(body).hexdigest()
+            anchor = sign_anchor(build_anchor(signed, digest=digest), key, created=created)
+            signed_here[id(anchor)] = (anchor, document_digest(anchor), key.public_key)
+            pending[digest] = _Pending(signed, False, body)
+            signed_credentials.append(signed)
+            anchors.append(anchor)
+        results = self._append(pending, anchors, signed_here)
+        if publish_status:
+            for url in sorted({e.status_list_credential for p in purposes for e in entries[p]}):
+                self.publish_status_list(url, key)
+        return list(zip(signed_credentials, results, strict=True))
 
     def change_status(self, credential_id: str, action: str, key: Ed25519Key, *,
                       reason: str | None = None, republish: bool = True) -> dict[str, Any]:
@@ -282,14 +323,14 @@ class CredentialStore:
             pending = self._pending.get(anchor.credential_digest)
             if pending is None:
                 continue  # an anchor appended without its credential: nothing to store
-            credential, verify = pending
-            if verify:
+            credential = pending.credential
+            if pending.verify:
                 self._check_credential_proof(connection, credential, position)
             credentials.append({
                 "id": anchor.credential_id, "issuer": anchor.issuer,
                 "types": json.dumps(list(anchor.credential_types)),
                 "digest": anchor.credential_digest, "anchored_at": position,
-                "body": canonicalize(credential).decode("utf-8"),
+                "body": pending.body.decode("utf-8"),
             })
             subjects.extend(
                 {"subject_id": s, "credential_id": anchor.credential_id}
@@ -365,31 +406,40 @@ class CredentialStore:
     def allocate(self, issuer: str, purpose: str, count: int = 1) -> list[StatusEntry]:
         """`count` fresh random indexes of `issuer`'s current `purpose` list (a new list is
         started when it is full), committed before use so they are never handed out twice."""
+        return self._allocate_purposes(issuer, [purpose], count)[purpose]
+
+    def _allocate_purposes(self, issuer: str, purposes: Sequence[str], count: int
+                           ) -> dict[str, list[StatusEntry]]:
+        """`allocate` for several purposes in one transaction."""
+        with self.ledger.storage.engine.begin() as connection:
+            return {p: self._allocate(connection, issuer, p, count) for p in purposes}
+
+    def _allocate(self, connection: Any, issuer: str, purpose: str, count: int
+                  ) -> list[StatusEntry]:
         from sqlalchemy import select, update
 
         t = tables().status_list
         entries: list[StatusEntry] = []
-        with self.ledger.storage.engine.begin() as connection:
-            while len(entries) < count:
-                row = connection.execute(
-                    select(t).where(t.c.issuer == issuer, t.c.purpose == purpose)
-                    .order_by(t.c.number.desc()).limit(1)
-                ).first()
-                if row is None or row.allocated_count >= row.length // 2:
-                    # Half full is full: random allocation stays O(1) and an index keeps
-                    # telling little about who holds it.
-                    self._create_list(connection, issuer, purpose, MIN_BITS)
-                    continue
-                taken = StatusList(row.length, data=row.allocated)
-                allocated = _Allocated(taken, row.allocated_count)
-                room = min(count - len(entries), row.length // 2 - row.allocated_count)
-                for _ in range(room):
-                    index = allocate_index(row.length, allocated)
-                    taken.set(index)
-                    allocated.count += 1
-                    entries.append(StatusEntry(purpose, index, row.url))
-                connection.execute(update(t).where(t.c.url == row.url).values(
-                    allocated=taken.to_bytes(), allocated_count=allocated.count))
+        while len(entries) < count:
+            row = connection.execute(
+                select(t).where(t.c.issuer == issuer, t.c.purpose == purpose)
+                .order_by(t.c.number.desc()).limit(1)
+            ).first()
+            if row is None or row.allocated_count >= row.length // 2:
+                # Half full is full: random allocation stays O(1) and an index keeps
+                # telling little about who holds it.
+                self._create_list(connection, issuer, purpose, MIN_BITS)
+                continue
+            taken = StatusList(row.length, data=row.allocated)
+            allocated = _Allocated(taken, row.allocated_count)
+            room = min(count - len(entries), row.length // 2 - row.allocated_count)
+            for _ in range(room):
+                index = allocate_index(row.length, allocated)
+                taken.set(index)
+                allocated.count += 1
+                entries.append(StatusEntry(purpose, index, row.url))
+            connection.execute(update(t).where(t.c.url == row.url).values(
+                allocated=taken.to_bytes(), allocated_count=allocated.count))
         return entries
 
     def publish_status_list(self, url: str, key: Ed25519Key, *,

@@ -118,8 +118,27 @@ def _revive(value: Any) -> Any:
     return value
 
 
+def _json_default(value: Any) -> Any:
+    # What plain_json does, one level at a time: the C encoder recurses into the result.
+    if isinstance(value, Decimal):
+        return {"$d": str(value)}
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): v for k, v in value.items()}
+    raise TypeError(f"{type(value).__name__} is not a state value")
+
+
+# Built once: the same text as json.dumps(plain_json(value), sort_keys=True, ...) in a
+# single C-encoder pass (plain_json's copy of every value cost more than the encoding).
+_STATE_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+)
+
+
 def encode_value(value: Any) -> str:
-    return json.dumps(plain_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """A state value as compact, key-sorted JSON (Decimals as {"$d": "<exact string>"})."""
+    return _STATE_ENCODER.encode(value)
 
 
 def decode_value(table: str, text: str) -> Any:
@@ -221,28 +240,26 @@ class StoredState(_Loader, CustodyState):
 
 def write_changes(connection: Any, changes: Mapping[tuple[str, Any], Any]) -> None:
     """Upsert the changed rows (one executemany); a None value deletes the row."""
-    from sqlalchemy import text
-
     if not changes:
         return
-    upserts: list[dict[str, str]] = []
-    deletes: list[dict[str, str]] = []
+    upserts: list[tuple[str, str, str]] = []
+    deletes: list[tuple[str, str]] = []
     for (table, key), value in changes.items():
         if value is None:
-            deletes.append({"tbl": table, "key": encode_key(key)})
+            deletes.append((table, encode_key(key)))
         else:
-            upserts.append({"tbl": table, "key": encode_key(key), "value": encode_value(value)})
+            upserts.append((table, encode_key(key), encode_value(value)))
+    # Driver-level executemany: no per-row parameter processing by SQLAlchemy.
+    p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     if deletes:
-        connection.execute(
-            text(f"DELETE FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key"), deletes
+        connection.exec_driver_sql(
+            f"DELETE FROM {TABLE_NAME} WHERE tbl = {p} AND key = {p}", deletes
         )
     if upserts:
         # ON CONFLICT ... DO UPDATE: SQLite >= 3.24 and PostgreSQL alike.
-        connection.execute(
-            text(
-                f"INSERT INTO {TABLE_NAME} (tbl, key, value) VALUES (:tbl, :key, :value) "
-                "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value"
-            ),
+        connection.exec_driver_sql(
+            f"INSERT INTO {TABLE_NAME} (tbl, key, value) VALUES ({p}, {p}, {p}) "
+            "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
             upserts,
         )
 
@@ -467,6 +484,29 @@ class EventValidator:
         self.cache = cache or RegistryCache()
         # Processes for the signature checks of long batches (None: up to 2 cores).
         self.processes = processes
+        # The next batch's checks, started by `prepare` (documents, lazy results).
+        self._prepared: tuple[list[Any], Iterator[Any]] | None = None
+        # id(document) -> (document, canonical bytes) of the batch last validated.
+        self._canonical: dict[int, tuple[Any, bytes]] = {}
+
+    def prepare(self, submissions: Sequence[Any]) -> None:
+        """Start the schema and signature checks of the batch validated next (in the
+        worker processes, while the current batch is written)."""
+        documents = [sub.document for sub in submissions]
+        self._prepared = (documents, precheck_all(documents, self.processes))
+
+    def canonical(self, document: Any) -> bytes | None:
+        """The canonical bytes of a document of the last validated batch (for its entry)."""
+        known = self._canonical.get(id(document))
+        return known[1] if known is not None and known[0] is document else None
+
+    def _checks(self, documents: list[Any]) -> Iterator[Any]:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and len(prepared[0]) == len(documents) and all(
+            a is b for a, b in zip(prepared[0], documents, strict=True)
+        ):
+            return prepared[1]
+        return precheck_all(documents, self.processes)
 
     def validate(
         self, session: Any, first_seq: int, submissions: Sequence[Any]
@@ -476,7 +516,8 @@ class EventValidator:
         registry = self.cache.registry(connection, first_seq, self.admin_did, self.public_url)
         state = StoredState(connection, registry, tolerance_of(self.settings(first_seq - 1)))
         documents = [sub.document for sub in submissions]
-        checks = precheck_all(documents, self.processes)
+        checks = self._checks(documents)
+        self._canonical = {}
         parsed = [_parse_quietly(d) for d in documents]
         wanted_registry: set[tuple[str, Any]] = set()
         wanted_state: set[tuple[str, Any]] = set()
@@ -495,6 +536,8 @@ class EventValidator:
                 answer = check_event(registry, state, document, position, check, credential)
                 answers.append(answer)
                 position += answer is None
+                if check.canonical:
+                    self._canonical[id(document)] = (document, check.canonical)
         write_changes(connection, state.changed())
         return answers
 

@@ -5,6 +5,13 @@ alone, and (b) the key's validity at the entry's log position and the custody ru
 depend on the state left by the entries before it. (a) is most of the CPU and runs here, in a
 small process pool for batches large enough to pay for it; (b) stays in order in the caller.
 
+The pool is a few forked workers driven through pipes by the calling thread itself, with no
+helper threads: `concurrent.futures` feeds its workers from threads that need the GIL, and
+while the caller applies custody rules (pure Python) each hand-over waited for a GIL switch
+(5 ms), which kept two processes at 1.07x one. Work is split into chunks claimed from a shared
+counter: workers claim from the front, and the caller, when the chunk it needs next is not
+claimed yet, claims and checks it itself, so both cores stay busy whatever the rules cost.
+
 The signature is checked against the key named by the proof's verification method
 (`<did>#<publicKeyMultibase>`, how the registry names keys); the caller then requires the
 registry to hold that very key, valid at the position, for the issuer (`PrecheckedEvent`).
@@ -14,10 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import multiprocessing.connection
 import os
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -36,16 +43,18 @@ from .events import validate_dte_schema
 # Below this many documents a batch is checked in-process: handing work to the pool costs
 # about a millisecond of latency, worth paying only when the batch is long.
 POOL_THRESHOLD = 64
-_CHUNK = 32
+_CHUNK = 16
 
 
 @dataclass(frozen=True)
 class PrecheckedEvent:
-    """An event credential whose schema and signature verified: its digest and signer."""
+    """An event credential whose schema and signature verified: its digest and signer, and
+    its canonical bytes (RFC 8785), computed once here and reused for the ledger entry."""
 
     digest: str
     verification_method: str
     public_multibase: str
+    canonical: bytes = field(default=b"", repr=False, compare=False)
 
 
 class _NamedKeyResolver:
@@ -67,7 +76,7 @@ def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> Pr
     """Schema, digest, and the single proof's signature by the key its method names."""
     if check_schema:
         validate_dte_schema(document)
-    digest = hashlib.sha256(canonicalize(document)).hexdigest()
+    canonical = canonicalize(document)
     results = verify_proofs(document, _NamedKeyResolver())
     issuer = document.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else None
@@ -76,7 +85,9 @@ def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> Pr
             "a traceability event carries one proof, by a key of its issuer"
         )
     vm = results[0].verification_method
-    return PrecheckedEvent(digest, vm, vm.partition("#")[2])
+    return PrecheckedEvent(
+        hashlib.sha256(canonical).hexdigest(), vm, vm.partition("#")[2], canonical
+    )
 
 
 def _precheck_or_error(document: dict[str, Any]) -> PrecheckedEvent | BatterytraceError:
@@ -91,17 +102,125 @@ def _precheck_chunk(documents: list[dict[str, Any]]) -> list[Any]:
     return [_precheck_or_error(d) for d in documents]
 
 
-_POOLS: dict[int, Executor] = {}
+# --- the pool -----------------------------------------------------------------------------
+
+_GENERATION, _NEXT = 0, 1  # slots of the shared claim array
+_STOP = 1 << 30  # a claim counter past any chunk: the workers stop claiming
 
 
-def _pool(processes: int) -> Executor:
-    """A process pool of `processes` workers, created once per process and reused."""
-    pool = _POOLS.get(processes)
-    if pool is None:
-        # fork: the workers start in milliseconds with the schema already compiled.
+def _claim(shared: Any, generation: int) -> int | None:
+    """The next unclaimed chunk of `generation`, or None when that run is over."""
+    with shared.get_lock():
+        if shared[_GENERATION] != generation or shared[_NEXT] >= _STOP:
+            return None
+        index = shared[_NEXT]
+        shared[_NEXT] = index + 1
+        return index
+
+
+def _worker_main(conn: Any, shared: Any) -> None:
+    """A worker: receive a run (generation, chunks), check the chunks it claims, send each
+    result back, then report itself idle."""
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:  # the parent went away
+            return
+        generation, chunks = message
+        while True:
+            index = _claim(shared, generation)
+            if index is None or index >= len(chunks):
+                break
+            try:
+                conn.send((generation, index, _precheck_chunk(chunks[index])))
+            except Exception:
+                conn.send((generation, index, None))
+        conn.send((generation, None, None))
+
+
+class _Pool:
+    """Worker processes fed through pipes by the calling thread (see the module docstring)."""
+
+    def __init__(self, workers: int) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
-        _POOLS[processes] = pool
+        context = multiprocessing.get_context(method)
+        self.owner = os.getpid()
+        self.shared = context.Array("q", [0, _STOP])
+        self.conns: list[Any] = []
+        self.busy: list[bool] = []
+        for _ in range(workers):
+            parent, child = context.Pipe()
+            # fork: the workers start in milliseconds with the schema already compiled.
+            process = context.Process(target=_worker_main, args=(child, self.shared),
+                                      daemon=True)
+            process.start()
+            child.close()
+            self.conns.append(parent)
+            self.busy.append(False)
+        self.generation = 0
+
+    def _settle(self) -> None:
+        """Stop the current run and wait until every worker is idle (so that a new run can
+        be sent without both ends blocking on full pipes)."""
+        with self.shared.get_lock():
+            self.shared[_NEXT] = _STOP
+        for i, conn in enumerate(self.conns):
+            while self.busy[i]:
+                generation, index, _ = conn.recv()
+                if index is None and generation == self.generation:
+                    self.busy[i] = False
+
+    def run(self, documents: Sequence[dict[str, Any]]) -> Iterator[Any]:
+        """Start checking `documents` now; iterate the results in order."""
+        self._settle()
+        chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
+        self.generation += 1
+        with self.shared.get_lock():
+            self.shared[_GENERATION] = self.generation
+            self.shared[_NEXT] = 0
+        for i, conn in enumerate(self.conns):
+            conn.send((self.generation, chunks))
+            self.busy[i] = True
+        return self._in_order(self.generation, chunks)
+
+    def _in_order(self, generation: int, chunks: list[list[dict[str, Any]]]) -> Iterator[Any]:
+        done: dict[int, list[Any] | None] = {}
+        for i, chunk in enumerate(chunks):
+            while i not in done:
+                if generation != self.generation:  # a newer run took the workers
+                    done[i] = None
+                    break
+                with self.shared.get_lock():
+                    claimed = self.shared[_NEXT] > i
+                    if not claimed:  # nobody started it: check it here
+                        self.shared[_NEXT] = i + 1
+                if not claimed or not any(self.busy):  # (idle workers: it was lost)
+                    done[i] = None
+                    break
+                self._receive(generation, done)
+            results = done.pop(i)
+            yield from _precheck_chunk(chunk) if results is None else results
+
+    def _receive(self, generation: int, done: dict[int, list[Any] | None]) -> None:
+        """Wait for one message from any worker and file it."""
+        waiting = [c for c, busy in zip(self.conns, self.busy, strict=True) if busy]
+        for conn in multiprocessing.connection.wait(waiting):
+            message_generation, index, results = conn.recv()
+            if index is None:
+                if message_generation == self.generation:
+                    self.busy[self.conns.index(conn)] = False
+            elif message_generation == generation:
+                done[index] = results
+
+
+_POOLS: dict[int, _Pool] = {}
+
+
+def _pool(workers: int) -> _Pool:
+    """A pool of `workers` processes, created once per process and reused."""
+    pool = _POOLS.get(workers)
+    if pool is None or pool.owner != os.getpid():  # a forked child must not share its parent's
+        pool = _POOLS[workers] = _Pool(workers)
     return pool
 
 
@@ -119,34 +238,13 @@ def precheck_all(
 ) -> Iterator[PrecheckedEvent | BatterytraceError]:
     """`precheck_event` of each document, in order, errors as values.
 
-    `processes` counts this process: with n > 1, a pool of n - 1 workers takes chunks of the
-    batch, and this process, whenever the chunk it needs next is not ready, takes the last
-    chunk no worker has started (work stealing), so every core stays busy while the caller
-    applies the earlier results. Short batches, or n <= 1, run in-process.
+    `processes` counts this process: with n > 1, n - 1 workers start on the batch at once
+    and this process checks the chunks nobody has claimed when it needs them, so every core
+    stays busy while the caller applies the earlier results. Only one run is in flight per
+    pool: starting another abandons the previous one (its remaining chunks are then checked
+    in-process). Short batches, or n <= 1, run in-process.
     """
     processes = default_processes() if processes is None else processes
     if processes <= 1 or len(documents) < POOL_THRESHOLD:
         return (_precheck_or_error(document) for document in documents)
-    chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
-    pool = _pool(processes - 1)
-    # Submitted now, so the workers start while the caller prepares (parsing, prefetch).
-    futures: list[Future[list[Any]]] = [pool.submit(_precheck_chunk, c) for c in chunks]
-    return _in_order(chunks, futures)
-
-
-def _in_order(
-    chunks: list[list[dict[str, Any]]], futures: list[Future[list[Any]]]
-) -> Iterator[PrecheckedEvent | BatterytraceError]:
-    stolen: dict[int, list[Any]] = {}
-    last = len(chunks) - 1
-    for i, future in enumerate(futures):
-        while i not in stolen and not future.done() and last > i:
-            if futures[last].cancel():
-                stolen[last] = _precheck_chunk(chunks[last])
-            last -= 1
-        if i in stolen:
-            yield from stolen.pop(i)
-        elif future.cancel():  # not started by a worker yet: do it here
-            yield from _precheck_chunk(chunks[i])
-        else:
-            yield from future.result()
+    return _pool(processes - 1).run(documents)

@@ -10,7 +10,7 @@ replaced after the commit. A crash before the commit leaves nothing of the batch
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,7 +39,7 @@ from .errors import (
 )
 from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
-from .storage import CHECKPOINTS, ENTRIES, NODES, Head, SqlStorage, node_key
+from .storage import CHECKPOINTS, ENTRIES, Head, SqlStorage
 from .tlog_proof import format_proof
 from .tree_store import TreeStore, extend
 
@@ -75,6 +75,20 @@ class Validator(Protocol):
     def validate(
         self, session: Session, first_seq: int, submissions: Sequence[Submission]
     ) -> list[int | None]: ...
+
+
+class Preparing(Protocol):
+    """What a validator may add (both optional, found with getattr):
+
+    `prepare(submissions)`: start the position-independent checks of a batch that will be
+    validated next (e.g. signatures in a process pool) while this one is written.
+    `canonical(document)`: the RFC 8785 bytes of a document it validated in the batch being
+    appended, when it computed them anyway (the entry then reuses them), else None.
+    """
+
+    def prepare(self, submissions: Sequence[Submission]) -> None: ...
+
+    def canonical(self, document: dict[str, Any]) -> bytes | None: ...
 
 
 def sqlite_url(home: Path) -> str:
@@ -168,6 +182,7 @@ class Ledger:
             if current is not None:
                 raise LedgerExistsError(f"{storage.url} already holds a ledger")
             storage.insert(session, ENTRIES, [_entry_row(entry, head.head, leaf)])
+            storage.store_nodes(session, [(0, 0, leaf)])
             storage.insert(session, CHECKPOINTS, [{"size": 1, "root": head.root, "note": note}])
             storage.set_head(session, head, create=True)
         place.write_checkpoint(note, cp, [NoteVerifier.ed25519(origin, log_key.public_key)])
@@ -197,8 +212,27 @@ class Ledger:
 
     # --- appending -------------------------------------------------------------------------
 
-    def append(self, submissions: Sequence[Submission]) -> list[AppendResult]:
-        """Append a batch atomically (all or nothing) and, by default, sign a checkpoint."""
+    def append_batches(
+        self, batches: Iterable[Sequence[Submission]]
+    ) -> Iterator[list[AppendResult]]:
+        """Append batches one after another (each atomic, as `append`), yielding each one's
+        results. While a batch is written, the validators `prepare` the next one (its
+        signature checks run in the worker processes meanwhile). The documents of a batch
+        must not change once handed over."""
+        pending = iter(batches)
+        current = next(pending, None)
+        while current is not None:
+            upcoming = next(pending, None)
+            yield self.append(current, upcoming=upcoming)
+            current = upcoming
+
+    def append(
+        self, submissions: Sequence[Submission], *, upcoming: Sequence[Submission] | None = None
+    ) -> list[AppendResult]:
+        """Append a batch atomically (all or nothing) and, by default, sign a checkpoint.
+
+        `upcoming`: the batch the caller appends next, handed to the validators' `prepare`
+        once this batch is validated (see `append_batches`)."""
         subs = list(submissions)
         for sub in subs:
             if check_kind(sub.kind) == "genesis":
@@ -214,6 +248,8 @@ class Ledger:
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
             decisions = self._validate(session, head.size, subs)
+            if upcoming:
+                self._prepare(upcoming)
             received = utc_now()
             results: list[AppendResult] = []
             rows: list[dict[str, Any]] = []
@@ -223,7 +259,7 @@ class Ledger:
                 if existing is not None:
                     results.append(AppendResult(existing, self._hash_of(session, existing), True))
                     continue
-                entry = Entry.build(seq, prev.hex(), sub.kind, sub.document, received)
+                entry = self._entry(seq, prev.hex(), sub, received)
                 prev, leaf = entry.hash, entry.leaf_hash
                 rows.append(_entry_row(entry, prev, leaf))
                 leaves.append(leaf)
@@ -233,8 +269,9 @@ class Ledger:
                 created, _, root = extend(self.tree.frontier(head.size), leaves)
                 new_head = Head(seq, prev, root)
                 self.storage.insert(session, ENTRIES, rows)
-                self.storage.insert(
-                    session, NODES, [{"key": node_key(lv, i), "hash": h} for lv, i, h in created]
+                # Leaves (level 0) and the new complete subtrees go into the hash tiles.
+                self.storage.store_nodes(
+                    session, [(0, head.size + j, leaf) for j, leaf in enumerate(leaves)] + created
                 )
                 self.storage.set_head(session, new_head)
                 if log_key is not None:
@@ -250,6 +287,29 @@ class Ledger:
         self, session: Session, first_seq: int, subs: list[Submission]
     ) -> list[int | None]:
         return validate_runs(self.validators, session, first_seq, subs)
+
+    def _prepare(self, submissions: Sequence[Submission]) -> None:
+        by_kind: dict[str, list[Submission]] = {}
+        for sub in submissions:
+            by_kind.setdefault(sub.kind, []).append(sub)
+        for kind, subs in by_kind.items():
+            prepare = getattr(self.validators.get(kind), "prepare", None)
+            if prepare is not None:
+                prepare(subs)
+
+    def _entry(self, seq: int, prev: str, sub: Submission, received: str) -> Entry:
+        """The entry of a submission, reusing the document's canonical bytes when its
+        validator has them: the entry's bytes are `{"document":<document bytes>,` and then
+        the rest of the entry's own canonical form ("document" sorts first)."""
+        known = getattr(self.validators.get(sub.kind), "canonical", None)
+        document_bytes = known(sub.document) if known is not None else None
+        if document_bytes is None:
+            return Entry.build(seq, prev, sub.kind, sub.document, received)
+        envelope = Entry.build(seq, prev, sub.kind, {}, received)
+        head = b'{"document":{}'
+        assert envelope.canonical.startswith(head)
+        canonical = b'{"document":' + document_bytes + envelope.canonical[len(head):]
+        return Entry(seq, prev, sub.kind, received, sub.document, canonical)
 
     def _hash_of(self, session: Session, seq: int) -> bytes:
         h = self.storage.entry_hash_in(session, seq)

@@ -1,15 +1,24 @@
 """Storage of the log behind one small interface, implemented once with SQLModel/SQLAlchemy.
 
-Tables: `ledger_entries` (seq, kind, hash, leaf, canonical body), `ledger_tree_nodes` (hashes of
-complete subtrees at level >= 1, keyed by `node_key(level, index)`; level 0 is the entries' leaf
-column), `ledger_checkpoints` (every signed checkpoint note) and `ledger_sequencer` (one row:
-size, head entry hash, root). Writers lock the sequencer row: SQLite opens the write
-transaction with BEGIN IMMEDIATE (the database's one writer lock), other databases get
-`SELECT ... FOR UPDATE` on the row. Everything SQLite-specific sits in `_setup_sqlite`.
+Tables: `ledger_entries` (seq, kind, hash, leaf, canonical body), `ledger_tree_tiles` (the
+hashes of every complete subtree, packed in tiles: see `tile_slot`), `ledger_checkpoints`
+(every signed checkpoint note) and `ledger_sequencer` (one row: size, head entry hash, root).
+Writers lock the sequencer row: SQLite opens the write transaction with BEGIN IMMEDIATE (the
+database's one writer lock), PostgreSQL takes `SELECT ... FOR UPDATE` on the row (see
+docs/operations.md). Everything SQLite-specific sits in `_setup_sqlite`. The schema is made
+and upgraded by the Alembic revisions in `ledger/migrations`. Driver errors that mean "the
+database is not reachable" surface as `db_errors.StorageUnavailableError`.
+
+Tiles: stratum s holds tree levels 8s .. 8s+7; tile (s, t) holds every node of those levels
+below the level-(8s+8) node t, level by level (256 leaves-of-the-tile, then 128, ..., 2):
+510 hashes, 16,320 bytes, missing (not yet complete) nodes all-zero. Any proof path crosses
+one tile per stratum, so an inclusion proof at 10^6 entries reads 3 rows (the upper two
+usually cached).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,15 +28,44 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, create_engine, event, f
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
+from .db_errors import translate_db_errors
+
 # SQLite only makes "INTEGER PRIMARY KEY" the rowid (the fast clustered key), not BIGINT.
 _BIGINT = BigInteger().with_variant(Integer(), "sqlite")
-_LEVEL_SHIFT = 48  # node keys: level << 48 | index (indexes stay far below 2**48)
+LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
 SEQUENCER_ID = 1
+TILE_HEIGHT = 8
+TILE_HASHES = 2 * (1 << TILE_HEIGHT) - 2  # 256 + 128 + ... + 2
+TILE_BYTES = TILE_HASHES * 32
+ZERO_HASH = bytes(32)
+TILE_LEVEL_OFFSETS = [(2 << TILE_HEIGHT) - ((2 << TILE_HEIGHT) >> r) for r in range(TILE_HEIGHT)]
 
 
 def node_key(level: int, index: int) -> int:
-    """Integer key of the complete subtree (level, index) in `ledger_tree_nodes`."""
-    return (level << _LEVEL_SHIFT) | index
+    """Integer key of the complete subtree (level, index) (the 0001 schema's node rows)."""
+    return (level << LEVEL_SHIFT) | index
+
+
+def tile_slot(level: int, index: int) -> tuple[int, int]:
+    """(tile key, byte offset) of the hash of complete subtree (level, index)."""
+    stratum, r = divmod(level, TILE_HEIGHT)
+    shift = TILE_HEIGHT - r
+    return ((stratum << LEVEL_SHIFT) | (index >> shift),
+            (TILE_LEVEL_OFFSETS[r] + (index & ((1 << shift) - 1))) << 5)
+
+
+def pack_tiles(
+    tiles: dict[int, bytearray], nodes: Iterable[tuple[int, int, bytes]]
+) -> dict[int, bytearray]:
+    """Write (level, index, hash) nodes into `tiles` (tile key -> contents, new tiles
+    zero-filled); returns `tiles`."""
+    for level, index, h in nodes:
+        key, off = tile_slot(level, index)
+        tile = tiles.get(key)
+        if tile is None:
+            tile = tiles[key] = bytearray(TILE_BYTES)
+        tile[off:off + 32] = h
+    return tiles
 
 
 class EntryRow(SQLModel, table=True):
@@ -40,11 +78,11 @@ class EntryRow(SQLModel, table=True):
     body: bytes = Field(sa_type=LargeBinary)
 
 
-class TreeNodeRow(SQLModel, table=True):
-    __tablename__ = "ledger_tree_nodes"
+class TreeTileRow(SQLModel, table=True):
+    __tablename__ = "ledger_tree_tiles"
 
     key: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
-    hash: bytes = Field(sa_type=LargeBinary)
+    hashes: bytes = Field(sa_type=LargeBinary)
 
 
 class CheckpointRow(SQLModel, table=True):
@@ -65,10 +103,10 @@ class SequencerRow(SQLModel, table=True):
 
 
 ENTRIES = EntryRow.__table__
-NODES = TreeNodeRow.__table__
+TILES = TreeTileRow.__table__
 CHECKPOINTS = CheckpointRow.__table__
 SEQUENCER = SequencerRow.__table__
-LEDGER_TABLES = [ENTRIES, NODES, CHECKPOINTS, SEQUENCER]
+LEDGER_TABLES = [ENTRIES, TILES, CHECKPOINTS, SEQUENCER]
 
 
 @dataclass(frozen=True)
@@ -105,31 +143,41 @@ class SqlStorage:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         # DBAPI placeholder for driver-level SQL: sqlite3 uses "?", psycopg "%s".
         self._placeholder = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+        self._readers = _Readers(self.engine)
 
     def close(self) -> None:
+        self._readers.close()
         self.engine.dispose()
 
     def create_schema(self) -> None:
-        """Create every table registered with SQLModel (the ledger's and its validators')."""
-        SQLModel.metadata.create_all(self.engine)
+        """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
+        from .migrations.schema import upgrade
+
+        with translate_db_errors(self.url):
+            upgrade(self.engine)
 
     # --- writing ----------------------------------------------------------------------------
 
     @contextmanager
     def write(self) -> Iterator[tuple[Session, Head | None]]:
-        """One write transaction with the sequencer row locked; commits on normal exit."""
-        with Session(self.engine.execution_options(batterytrace_write=True)) as session:
-            with session.begin():
-                row = (
-                    session.connection()
-                    .execute(
-                        select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root)
-                        .where(SEQUENCER.c.id == SEQUENCER_ID)
-                        .with_for_update()
+        """One write transaction with the sequencer row locked; commits on normal exit.
+
+        Every writer (appends, checkpoint signing) goes through here, so they are serialized
+        by the one row lock on every engine; a lost connection rolls the whole batch back."""
+        with translate_db_errors(self.url):
+            with Session(self.engine.execution_options(batterytrace_write=True)) as session:
+                with session.begin():
+                    row = (
+                        session.connection()
+                        .execute(
+                            select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root)
+                            .where(SEQUENCER.c.id == SEQUENCER_ID)
+                            .with_for_update()
+                        )
+                        .first()
                     )
-                    .first()
-                )
-                yield session, (Head(row.size, row.head, row.root) if row else None)
+                    yield session, (Head(row.size, bytes(row.head), bytes(row.root))
+                                    if row else None)
 
     def insert(self, session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Bulk insert: one driver-level executemany (no ORM objects, no per-row processing)."""
@@ -139,6 +187,31 @@ class SqlStorage:
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join([self._placeholder] * len(columns))})")
         session.connection().exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+
+    def store_nodes(self, session: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
+        """Write complete subtree hashes (level, index, hash; leaves are level 0) into their
+        tiles inside the write transaction: one read of the touched tiles, then one
+        executemany of updates and one of inserts."""
+        if not nodes:
+            return
+        keys = {tile_slot(level, index)[0] for level, index, _ in nodes}
+        conn = session.connection()
+        existing = {
+            k: bytearray(h)
+            for k, h in conn.execute(
+                select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(sorted(keys)))
+            ).all()
+        }
+        old = set(existing)
+        tiles = pack_tiles(existing, nodes)
+        p = self._placeholder
+        updates = [(bytes(tiles[k]), k) for k in sorted(old)]
+        inserts = [(k, bytes(tiles[k])) for k in sorted(keys - old)]
+        if updates:
+            conn.exec_driver_sql(f"UPDATE {TILES.name} SET hashes = {p} WHERE key = {p}", updates)
+        if inserts:
+            conn.exec_driver_sql(f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
+                                 inserts)
 
     @staticmethod
     def set_head(session: Session, head: Head, create: bool = False) -> None:
@@ -151,22 +224,26 @@ class SqlStorage:
 
     @staticmethod
     def entry_hash_in(session: Session, seq: int) -> bytes | None:
-        return (
+        h = (
             session.connection()
             .execute(select(ENTRIES.c.hash).where(ENTRIES.c.seq == seq))
             .scalar()
         )
+        return None if h is None else bytes(h)
 
     # --- reading ----------------------------------------------------------------------------
 
+    def _one(self, query: Any) -> Any:
+        with translate_db_errors(self.url), self.engine.connect() as conn:
+            return conn.execute(query).first()
+
     def head(self) -> Head | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root).where(
-                    SEQUENCER.c.id == SEQUENCER_ID
-                )
-            ).first()
-        return Head(row.size, row.head, row.root) if row else None
+        row = self._one(
+            select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root).where(
+                SEQUENCER.c.id == SEQUENCER_ID
+            )
+        )
+        return Head(row.size, bytes(row.head), bytes(row.root)) if row else None
 
     def has_schema(self) -> bool:
         from sqlalchemy import inspect
@@ -174,12 +251,22 @@ class SqlStorage:
 
         try:
             return inspect(self.engine).has_table(SEQUENCER.name)
-        except OperationalError:  # for example a SQLite file in a folder that does not exist
-            return False
+        except OperationalError as exc:
+            if self.is_sqlite:  # for example a SQLite file in a folder that does not exist
+                return False
+            with translate_db_errors(self.url):
+                raise exc
+
+    def schema_revision(self) -> str | None:
+        """The Alembic revision of the database (None before any migration ran)."""
+        from .migrations.schema import current_revision
+
+        with translate_db_errors(self.url), self.engine.connect() as conn:
+            return current_revision(conn)
 
     def entry_body(self, seq: int) -> bytes | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(ENTRIES.c.body).where(ENTRIES.c.seq == seq)).scalar()
+        row = self._one(select(ENTRIES.c.body).where(ENTRIES.c.seq == seq))
+        return None if row is None else bytes(row[0])
 
     def iter_bodies(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """(seq, body) in seq order from `start` (inclusive) to `end` (exclusive), read in
@@ -189,61 +276,67 @@ class SqlStorage:
             query = select(ENTRIES.c.seq, ENTRIES.c.body).where(ENTRIES.c.seq > after)
             if end is not None:
                 query = query.where(ENTRIES.c.seq < end)
-            with self.engine.connect() as conn:
+            with translate_db_errors(self.url), self.engine.connect() as conn:
                 rows = conn.execute(query.order_by(ENTRIES.c.seq).limit(self.chunk)).all()
             if not rows:
                 return
-            yield from rows
+            for seq, body in rows:
+                yield seq, bytes(body)
             after = rows[-1][0]
 
     def iter_kind(self, kind: str, end: int) -> Iterator[bytes]:
         """Bodies of the entries of one kind with seq < end, in seq order."""
-        with self.engine.connect() as conn:
+        with translate_db_errors(self.url), self.engine.connect() as conn:
             rows = conn.execute(
                 select(ENTRIES.c.body)
                 .where(ENTRIES.c.kind == kind, ENTRIES.c.seq < end)
                 .order_by(ENTRIES.c.seq)
-            ).scalars()
-            yield from rows
+            ).scalars().all()
+        for body in rows:
+            yield bytes(body)
+
+    def tiles(self, keys: Iterable[int]) -> dict[int, bytes]:
+        """Tile contents by tile key, in ONE query (absent tiles are absent)."""
+        # The hot read path: plain SQL with the integer keys inlined (each passed through
+        # int(), so nothing to escape), on a per-thread connection kept open (a pool
+        # checkout, plus PostgreSQL's pre-ping, would cost more than the query).
+        wanted = ",".join(str(int(k)) for k in keys)
+        if not wanted:
+            return {}
+        return self._readers.fetch(
+            self.url, f"SELECT key, hashes FROM {TILES.name} WHERE key IN ({wanted})"
+        )
 
     def hashes(self, leaf_seqs: Iterable[int], node_keys: Iterable[int]) -> dict[int, bytes]:
-        """Leaf hashes (keyed by seq) and subtree hashes (keyed by node key) in ONE query."""
-        # The hot read path: plain SQL with the integer keys inlined (each passed through
-        # int(), so nothing to escape), run on the pooled DBAPI connection; portable SQL.
-        seqs = ",".join(str(int(s)) for s in leaf_seqs)
-        keys = ",".join(str(int(k)) for k in node_keys)
-        parts = []
-        if seqs:
-            parts.append(f"SELECT seq, leaf FROM {ENTRIES.name} WHERE seq IN ({seqs})")
-        if keys:
-            parts.append(f"SELECT key, hash FROM {NODES.name} WHERE key IN ({keys})")
-        if not parts:
-            return {}
-        with self.engine.connect() as conn:
-            cursor = conn.connection.cursor()
-            try:
-                cursor.execute(" UNION ALL ".join(parts))
-                return {k: bytes(h) for k, h in cursor.fetchall()}
-            finally:
-                cursor.close()
+        """Leaf hashes (keyed by seq) and subtree hashes (keyed by `node_key`), read from the
+        tiles in one query; hashes not (yet) stored are absent."""
+        wanted = [(0, int(s), int(s)) for s in leaf_seqs]
+        mask = (1 << LEVEL_SHIFT) - 1
+        wanted += [(int(k) >> LEVEL_SHIFT, int(k) & mask, int(k)) for k in node_keys]
+        slots = [(key, *tile_slot(level, index)) for level, index, key in wanted]
+        tiles = self.tiles({tk for _, tk, _ in slots})
+        out = {}
+        for key, tk, off in slots:
+            h = tiles.get(tk, b"")[off:off + 32]
+            if h and h != ZERO_HASH:
+                out[key] = h
+        return out
 
     def checkpoint(self, size: int) -> tuple[bytes, bytes] | None:
         """(root, note) of the checkpoint signed at `size`, if any."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(CHECKPOINTS.c.root, CHECKPOINTS.c.note).where(CHECKPOINTS.c.size == size)
-            ).first()
-        return (row.root, row.note) if row else None
+        row = self._one(
+            select(CHECKPOINTS.c.root, CHECKPOINTS.c.note).where(CHECKPOINTS.c.size == size)
+        )
+        return (bytes(row.root), bytes(row.note)) if row else None
 
     def latest_checkpoint(self) -> tuple[int, bytes, bytes] | None:
         """(size, root, note) of the largest signed checkpoint."""
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(CHECKPOINTS.c.size, CHECKPOINTS.c.root, CHECKPOINTS.c.note)
-                .order_by(CHECKPOINTS.c.size.desc())
-                .limit(1)
-            ).first()
-        return (row.size, row.root, row.note) if row else None
+        row = self._one(
+            select(CHECKPOINTS.c.size, CHECKPOINTS.c.root, CHECKPOINTS.c.note)
+            .order_by(CHECKPOINTS.c.size.desc())
+            .limit(1)
+        )
+        return (row.size, bytes(row.root), bytes(row.note)) if row else None
 
     @staticmethod
     def latest_checkpoint_in(session: Session) -> tuple[int, bytes] | None:
@@ -256,13 +349,13 @@ class SqlStorage:
             )
             .first()
         )
-        return (row.size, row.root) if row else None
+        return (row.size, bytes(row.root)) if row else None
 
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """(size, note) of every signed checkpoint, by increasing size, streamed in chunks."""
         after = -1
         while True:
-            with self.engine.connect() as conn:
+            with translate_db_errors(self.url), self.engine.connect() as conn:
                 rows = conn.execute(
                     select(CHECKPOINTS.c.size, CHECKPOINTS.c.note)
                     .where(CHECKPOINTS.c.size > after)
@@ -271,12 +364,90 @@ class SqlStorage:
                 ).all()
             if not rows:
                 return
-            yield from rows
+            for size, note in rows:
+                yield size, bytes(note)
             after = rows[-1][0]
 
     def count_checkpoints(self) -> int:
-        with self.engine.connect() as conn:
+        with translate_db_errors(self.url), self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(CHECKPOINTS)).scalar_one()
+
+
+class _Readers:
+    """One autocommit DBAPI connection per thread for the proof read path, outside the
+    pool (so it never starves writers), all closed by `close`. A connection that fails is
+    dropped; the next read opens a new one (after a server restart, for example)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.open: list[Any] = []
+
+    def _connect(self) -> Any:
+        dialect = self.engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.engine.url)
+        if dialect.name == "sqlite":
+            cparams.update(timeout=60, check_same_thread=False)
+        conn = dialect.loaded_dbapi.connect(*cargs, **cparams)
+        if dialect.name == "sqlite":
+            conn.isolation_level = None  # autocommit: no read transaction left open
+        else:
+            conn.autocommit = True
+        with self.lock:
+            self.open.append(conn)
+        return conn
+
+    def fetch(self, url: str, sql: str) -> dict[int, bytes]:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            with translate_db_errors(url):
+                conn = self.local.conn = self._connect_wrapped()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql)
+                return {k: bytes(h) for k, h in cursor.fetchall()}
+            finally:
+                cursor.close()
+        except Exception as exc:
+            self.local.conn = None
+            self._discard(conn)
+            if isinstance(exc, self.engine.dialect.loaded_dbapi.Error):
+                from .db_errors import StorageUnavailableError
+
+                raise StorageUnavailableError(
+                    f"database read failed ({type(exc).__name__}: {str(exc).strip()[:200]})"
+                ) from exc
+            raise
+
+    def _connect_wrapped(self) -> Any:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            return self._connect()
+        except self.engine.dialect.loaded_dbapi.Error as exc:
+            raise DBAPIError.instance(None, None, exc, self.engine.dialect.loaded_dbapi.Error
+                                      ) from exc
+
+    def _discard(self, conn: Any) -> None:
+        with self.lock:
+            if conn in self.open:
+                self.open.remove(conn)
+        try:
+            conn.close()
+        except Exception:  # already broken: nothing more to release
+            pass
+
+    def close(self) -> None:
+        with self.lock:
+            conns, self.open = self.open, []
+        for conn in conns:
+            try:
+                conn.close()
+            except Exception:  # closing a broken connection
+                pass
+        self.local = threading.local()
 
 
 def make_engine(url: str) -> Engine:

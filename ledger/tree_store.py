@@ -1,91 +1,128 @@
 """Inclusion and consistency proofs from persisted complete subtrees, in O(log n) reads.
 
 Every complete aligned subtree (level, index) (leaves [index * 2**level, (index + 1) * 2**level))
-is hashed once, when its last leaf is appended, and stored: level 0 as the entries' leaf
-column, higher levels in `ledger_tree_nodes`. Any proof range is a handful of such subtrees
-(`merkle.aligned_subtrees`), so a proof is: compute the (level, index) keys it needs, fetch the
-ones not in the bounded cache with ONE query, fold each range (`merkle.fold_right`).
+is hashed once, when its last leaf is appended, and stored in its tile (`storage.tile_slot`:
+8 levels per tile, 510 hashes per row). Any proof range is a handful of such subtrees
+(`merkle.aligned_subtrees`), and a proof path crosses one tile per 8 levels, so a proof is:
+compute the (level, index) keys it needs, fetch the tiles not in the bounded cache with ONE
+query (3 rows at most at 10^6 entries, usually 1), fold each range (`merkle.fold_right`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 
 from . import merkle
 from .errors import LedgerForkError
-from .storage import SqlStorage, node_key
+from .storage import (
+    LEVEL_SHIFT,
+    TILE_BYTES,
+    TILE_HASHES,
+    TILE_HEIGHT,
+    TILE_LEVEL_OFFSETS,
+    ZERO_HASH,
+    SqlStorage,
+    tile_slot,
+)
 
 Subtree = tuple[int, int]  # (level, index)
 Overlay = Mapping[Subtree, bytes]
+_HEIGHT, _SHIFT = TILE_HEIGHT, LEVEL_SHIFT
+_OFFSETS = {TILE_HEIGHT - r: off for r, off in enumerate(TILE_LEVEL_OFFSETS)}  # by shift
 
 
 class TreeStore:
-    """Proofs and roots of the stored tree, with an LRU cache of subtree hashes.
+    """Proofs and roots of the stored tree, with an LRU cache of tiles.
 
-    Subtree hashes never change once written, so the cache needs no invalidation; it is
-    bounded by `cache_size` entries (about 150 bytes each) and reports itself in `cache_info`.
+    A stored hash never changes, so a cached tile is never wrong; it may only lack nodes
+    completed since it was read (all-zero slots), which are then read again. `cache_size`
+    bounds the subtree hashes held (rounded up to whole tiles of 510 hashes, 16 KB each);
+    `cache_info` reports entries, bytes and queries.
     """
 
     def __init__(self, storage: SqlStorage, cache_size: int = 100_000) -> None:
         self.storage = storage
         self.cache_size = cache_size
-        self._cache: OrderedDict[Subtree, bytes] = OrderedDict()
+        self.max_tiles = -(-cache_size // TILE_HASHES)
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+        # Hashes of right-edge ranges [start, size) (not complete subtrees, so in no tile):
+        # the same few per tree size recur in every proof.
+        self._edges: dict[tuple[int, int], bytes] = {}
         self.queries = 0
 
     def cache_info(self) -> dict[str, int]:
-        """Entries held and the bound, plus database queries made so far."""
+        """Hashes (tiles x 510) and tiles held, their bounds and bytes, and queries made."""
+        tiles = len(self._cache)
         return {
-            "entries": len(self._cache),
-            "max_entries": self.cache_size,
+            "entries": tiles * TILE_HASHES,
+            "max_entries": self.max_tiles * TILE_HASHES,
+            "tiles": tiles,
+            "max_tiles": self.max_tiles,
+            "bytes": tiles * TILE_BYTES,
+            "max_bytes": self.max_tiles * TILE_BYTES,
             "queries": self.queries,
         }
 
     def remember(self, nodes: Iterable[tuple[int, int, bytes]]) -> None:
-        """Put committed subtree hashes in the cache (the appender calls this after commit)."""
-        for level, index, h in nodes:
-            self._put((level, index), h)
-
-    def _put(self, key: Subtree, value: bytes) -> None:
-        self._cache[key] = value
-        if len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        """Called by the appender after commit with the subtrees it created: cached tiles
+        that lack them are dropped (cheaper than patching 16 KB copies)."""
+        with self._lock:
+            for level, index, _ in nodes:
+                self._cache.pop(tile_slot(level, index)[0], None)
 
     def subtrees(
         self, keys: Iterable[Subtree], overlay: Overlay | None = None
     ) -> dict[Subtree, bytes]:
         """Hashes of the given complete subtrees: `overlay` (hashes of a batch not yet
-        committed, never cached), the cache, then one query for the rest."""
+        committed, never cached), the cached tiles, then one query for the rest."""
         found: dict[Subtree, bytes] = {}
-        missing: list[Subtree] = []
+        missing: list[tuple[Subtree, int, int]] = []
+        cache = self._cache
         for key in keys:
-            h = overlay.get(key) if overlay else None
-            if h is not None:
-                found[key] = h
-                continue
-            h = self._cache.get(key)
-            if h is None:
-                missing.append(key)
-            else:
-                self._cache.move_to_end(key)
-                found[key] = h
+            if overlay:
+                h = overlay.get(key)
+                if h is not None:
+                    found[key] = h
+                    continue
+            # tile_slot, inlined: this loop is the hot path of every proof.
+            level, index = key
+            shift = _HEIGHT - level % _HEIGHT
+            tk = (level // _HEIGHT) << _SHIFT | index >> shift
+            off = (_OFFSETS[shift] + (index & ((1 << shift) - 1))) << 5
+            tile = cache.get(tk)
+            if tile is not None:
+                h = tile[off:off + 32]
+                if h != ZERO_HASH:
+                    found[key] = h
+                    continue
+            missing.append((key, tk, off))
         if missing:
             self.queries += 1
-            rows = self.storage.hashes(
-                (i for lvl, i in missing if lvl == 0),
-                (node_key(lvl, i) for lvl, i in missing if lvl > 0),
-            )
-            for lvl, i in missing:
-                h = rows.get(i if lvl == 0 else node_key(lvl, i))
-                if h is None:
+            tiles = self.storage.tiles({tk for _, tk, _ in missing})
+            for (lvl, i), tk, off in missing:
+                h = tiles.get(tk, b"")[off:off + 32]
+                if not h or h == ZERO_HASH:
                     raise LedgerForkError(
                         f"the database lacks the hash of subtree level {lvl} index {i}",
                         level=lvl,
                         index=i,
                     )
                 found[(lvl, i)] = h
-                self._put((lvl, i), h)
+            self._keep(tiles)
         return found
+
+    def _keep(self, tiles: Mapping[int, bytes]) -> None:
+        if not self.max_tiles:
+            return
+        with self._lock:
+            for tk, tile in tiles.items():
+                self._cache[tk] = tile
+                self._cache.move_to_end(tk)
+            while len(self._cache) > self.max_tiles:
+                self._cache.popitem(last=False)
 
     def range_hashes(
         self, ranges: Sequence[tuple[int, int]], overlay: Overlay | None = None
@@ -100,7 +137,24 @@ class TreeStore:
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """PATH(index, D[size]) (RFC 6962 2.1.1) from the stored subtrees."""
-        return self.range_hashes(merkle.inclusion_proof_ranges(index, size))
+        if not 0 <= index < size:
+            return self.range_hashes(merkle.inclusion_proof_ranges(index, size))  # it raises
+        parts = _inclusion_parts(index, size)
+        edges = self._edges
+        hashes = self.subtrees(part for part in parts if part[0] != EDGE)
+        proof = []
+        for part in parts:
+            if part[0] == EDGE:  # the incomplete right edge [start, size): memoized
+                key = (part[1], size)
+                h = edges.get(key)
+                if h is None:
+                    h = edges[key] = self.range_hashes([key])[0]
+                    if len(edges) > _MAX_EDGES:
+                        edges.pop(next(iter(edges)))
+                proof.append(h)
+            else:
+                proof.append(hashes[part])
+        return proof
 
     def consistency_proof(
         self, old_size: int, new_size: int, overlay: Overlay | None = None
@@ -117,6 +171,32 @@ class TreeStore:
         keys = merkle.aligned_subtrees(0, size)
         hashes = self.subtrees(keys)
         return [(lvl, i, hashes[(lvl, i)]) for lvl, i in keys]
+
+
+EDGE = -1
+_MAX_EDGES = 4096
+
+
+def _inclusion_parts(index: int, size: int) -> list[Subtree]:
+    """The elements of PATH(index, D[size]), bottom up (0 <= index < size): (level, index)
+    of a complete subtree, or (EDGE, start) for the tree's incomplete right edge [start, size).
+
+    Below level `inner` (the highest bit where index and size - 1 differ, plus one) the path
+    takes the sibling at each level, the last of which may be the incomplete right edge;
+    above it, the left siblings where index has a 1 bit."""
+    inner = (index ^ (size - 1)).bit_length()
+    parts: list[Subtree] = []
+    for level in range(inner):
+        sibling = (index >> level) ^ 1
+        start = sibling << level
+        if start + (1 << level) <= size:
+            parts.append((level, sibling))
+        else:
+            parts.append((EDGE, start))
+    for level in range(inner, size.bit_length()):
+        if (index >> level) & 1:
+            parts.append((level, (index >> level) ^ 1))
+    return parts
 
 
 def _cover(start: int, end: int) -> list[Subtree]:

@@ -1,13 +1,11 @@
-"""Offline bundle verification: each check passing and failing, single-field tampering, and
-the real `batterytrace bundle verify` with storage/web libraries and the network blocked."""
+"""Offline bundle verification: each check passing and failing, and single-field tampering.
+(Credentials: test_bundle_credentials.py; the real command line offline:
+test_bundle_subprocess.py.)"""
 
 from __future__ import annotations
 
 import io
 import json
-import subprocess
-import sys
-import textwrap
 
 import pytest
 from batterytrace.credentials.errors import BatterytraceError
@@ -17,7 +15,7 @@ from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.verifier.bundle import BundleTruncatedError, BundleVersionError
 from batterytrace.verifier.bundle_verify import present_bundle, verify_bundle
-from batterytrace.verifier.trust import TrustConfig, TrustedLedger, write_trust
+from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,
@@ -269,48 +267,50 @@ def test_any_single_field_edit_fails_with_the_documented_code(world, pack_bundle
     assert found <= allowed | {"BUNDLE_FORMAT"}, (index, path, found)
 
 
-BLOCKER = textwrap.dedent("""
-    import socket, sys
-    forbidden = ("sqlmodel", "sqlalchemy", "fastapi", "httpx", "requests")
-
-    class Block:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in forbidden:
-                raise ImportError(f"{name} is blocked")
-            return None
-
-    def no_network(*args, **kwargs):
-        raise OSError("network is unavailable")
-
-    sys.meta_path.insert(0, Block())
-    socket.socket = no_network
-    socket.create_connection = no_network
-    socket.getaddrinfo = no_network
-    from batterytrace.api import cli, cli_bundle
-    if "bundle" not in {g.name for g in cli.app.registered_groups}:
-        cli_bundle.register(cli.app)
-    sys.argv = ["batterytrace", *sys.argv[1:]]
-    cli.main()
-""")
+# --- the same verifier over the database: verify_entries and `ledger verify` --------------
 
 
-def test_real_cli_verifies_offline_without_storage_or_web_libraries(world, pack_bundle, tmp_path):
-    bundle = tmp_path / "pack.jsonl"
-    bundle.write_bytes(pack_bundle)
-    trust = tmp_path / "trust.toml"
-    write_trust(world[1], trust)
-    run = subprocess.run(
-        [sys.executable, "-c", BLOCKER, "bundle", "verify", str(bundle), "--trust", str(trust),
-         "--json"], capture_output=True, text=True, timeout=120,
-    )
-    assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout)["ok"] is True
-    broken = tmp_path / "broken.jsonl"
-    broken.write_bytes(b"".join(_edit(pack_bundle, 20, lambda r: r["entry"].update(
-        received="2020-01-01T00:00:00Z"))))
-    run = subprocess.run(
-        [sys.executable, "-c", BLOCKER, "bundle", "verify", str(broken), "--trust", str(trust)],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert run.returncode == 1, run.stderr
-    assert "BUNDLE_INCLUSION_PROOF" in run.stdout
+def test_verify_entries_over_the_stored_log(world):
+    from batterytrace.verifier.bundle_verify import verify_entries
+
+    led, trust, _ = world
+    report = verify_entries(led.iter_entry_bytes(), trust.ledgers[0],
+                            [led.latest_checkpoint()[1]])
+    assert report.ok, report.failures
+    assert report.entries == led.size and report.signatures_verified == led.size
+    assert report.kinds["event"] == len(lifecycle()) and report.replayed == len(lifecycle())
+    # a log that is not the trusted ledger's
+    from batterytrace.ledger.checkpoint import note_verifier_key
+
+    other = TrustedLedger(led.origin, note_verifier_key(
+        led.origin, Ed25519Key.from_seed(b"\x08" * 32).public_key))
+    bad = verify_entries(led.iter_entry_bytes(), other, [led.latest_checkpoint()[1]])
+    assert codes(bad) >= {"CHECKPOINT_NO_TRUSTED_SIGNATURE"}
+
+
+def test_ledger_verify_command_replays_with_the_bundle_verifier(world, tmp_path):
+    from batterytrace.api.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    led = world[0]
+    ok = runner.invoke(app, ["--home", str(led.home.path), "ledger", "verify", "--json"])
+    assert ok.exit_code == 0, ok.output
+    data = json.loads(ok.stdout)
+    assert data["ok"] and data["replay"]["events"] == len(lifecycle())
+    assert data["replay"]["signaturesVerified"] == led.size
+    # A ledger that took an event no rule would accept (appended without validators): the
+    # chain and checkpoints hold, the replay names the entry with the rule's code.
+    home = tmp_path / "home"
+    (home / "keys").mkdir(parents=True)
+    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
+    raw = Ledger.init(home, None, "ledger.example/raw", PUBLIC_URL)
+    raw.append([Submission("registry", d) for d in standard_registry_docs()])
+    raw.append([Submission("event", {"n": 1})])
+    size = raw.size
+    raw.close()
+    bad = runner.invoke(app, ["--home", str(home), "ledger", "verify", "--json"])
+    assert isinstance(bad.exception, BatterytraceError), bad.output
+    assert bad.exception.exit_code == 1 and bad.exception.details.get("seq", size - 1) == size - 1
+    assert runner.invoke(app, ["--home", str(home), "ledger", "verify", "--no-replay"]
+                         ).exit_code == 0

@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 runner = CliRunner()
 
 
-def _run(home, *args):
-    return runner.invoke(app, ["--home", str(home), *args])
+def _run(home, *args, db=None):
+    url = ["--database-url", db] if db else []
+    return runner.invoke(app, ["--home", str(home), *url, *args])
 
 
 def _code(home, *args):
@@ -25,48 +26,50 @@ def _code(home, *args):
     return result.exit_code
 
 
-def _json(home, *args):
-    result = _run(home, *args, "--json")
+def _json(home, *args, db=None):
+    result = _run(home, *args, "--json", db=db)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
 
-def test_init_info_show_prove_consistency_verify(tmp_path):
+def test_init_info_show_prove_consistency_verify(tmp_path, database_url):
     home = tmp_path / "home"
-    info = _json(home, "init", "--origin", "cli.test/log", "--public-url", "https://x.test")
+    info = _json(home, "init", "--origin", "cli.test/log", "--public-url", "https://x.test",
+                 db=database_url)
     assert info["origin"] == "cli.test/log" and info["size"] == 1
     assert info["publicUrl"] == "https://x.test"
-    led = Ledger.open(home)
+    led = Ledger.open(home, database_url)
     led.append([Submission("event", {"n": i}) for i in range(6)])
     led.close()
 
-    info = _json(home, "ledger", "info")
+    info = _json(home, "ledger", "info", db=database_url)
     assert info["size"] == 7 and info["verifierKey"].startswith("cli.test/log+")
-    shown = _json(home, "ledger", "show", "3")
+    shown = _json(home, "ledger", "show", "3", db=database_url)
     assert shown["entry"]["seq"] == 3 and shown["entry"]["document"] == {"n": 2}
 
-    proof = _run(home, "ledger", "prove", "3")
+    proof = _run(home, "ledger", "prove", "3", db=database_url)
     assert proof.exit_code == 0 and proof.stdout.startswith("c2sp.org/tlog-proof@v1\n")
-    led = Ledger.open(home)
+    led = Ledger.open(home, database_url)
     verifier = led.verifier
     led.close()
     cp = verify_tlog_proof(proof.stdout.encode(), bytes.fromhex(shown["leafHash"]),
                            [verifier], "cli.test/log")
     assert cp.size == 7 and cp.root.hex() == info["root"]
-    assert _json(home, "ledger", "prove", "0", "--size", "1")["index"] == 0
+    assert _json(home, "ledger", "prove", "0", "--size", "1", db=database_url)["index"] == 0
 
-    cons = _json(home, "ledger", "consistency", "2", "7")
+    cons = _json(home, "ledger", "consistency", "2", "7", db=database_url)
     import base64
 
     merkle.verify_consistency(2, 7, bytes.fromhex(cons["oldRoot"]), bytes.fromhex(cons["newRoot"]),
                               [base64.b64decode(h) for h in cons["proof"]])
 
-    checkpoint = _json(home, "ledger", "checkpoint")
+    checkpoint = _json(home, "ledger", "checkpoint", db=database_url)
     assert checkpoint["size"] == 7 and "\n\n— cli.test/log " in checkpoint["note"]
 
-    ok = _json(home, "ledger", "verify", "--no-replay")  # raw test entries, not custody
+    # raw test entries, not custody events: no replay
+    ok = _json(home, "ledger", "verify", "--no-replay", db=database_url)
     assert ok["ok"] and ok["size"] == 7 and ok["checkpointsChecked"] == 2
-    human = _run(home, "ledger", "verify", "--no-replay")
+    human = _run(home, "ledger", "verify", "--no-replay", db=database_url)
     assert human.exit_code == 0 and "ok" in human.stdout
 
 

@@ -27,19 +27,19 @@ from custody_factory import (
 )
 
 
-def _ledger(tmp_path, processes):
+def _ledger(tmp_path, processes, database_url=None):
     home = tmp_path / f"home{processes}"
     (home / "keys").mkdir(parents=True)
     write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
-    led = Ledger.init(home, None, "ledger.example/test", PUBLIC_URL)
+    led = Ledger.init(home, database_url, "ledger.example/test", PUBLIC_URL)
     led.validators.update(validators_for(led, processes=processes))
     led.append([Submission("registry", d) for d in standard_registry_docs()])
     return led
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    led = _ledger(tmp_path, 1)
+def ledger(tmp_path, database_url):
+    led = _ledger(tmp_path, 1, database_url)
     yield led
     led.close()
 
@@ -108,8 +108,8 @@ def test_pool_and_in_process_give_the_same_state(tmp_path):
     assert states[0] == states[1] and len(states[0]) > POOL_THRESHOLD
 
 
-def test_pool_reports_the_first_bad_signature_and_writes_nothing(tmp_path):
-    led = _ledger(tmp_path, 2)
+def test_pool_reports_the_first_bad_signature_and_writes_nothing(tmp_path, database_url):
+    led = _ledger(tmp_path, 2, database_url)
     docs = _extractions(POOL_THRESHOLD + 10)
     docs[40].document["credentialSubject"][0]["quantityList"][0]["quantity"] = 11
     size = led.size

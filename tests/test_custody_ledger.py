@@ -31,11 +31,11 @@ from custody_factory import (
 
 
 @pytest.fixture
-def ledger(tmp_path):
+def ledger(tmp_path, database_url):
     home = tmp_path / "home"
     (home / "keys").mkdir(parents=True)
     write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
-    led = Ledger.init(home, None, "ledger.example/test", PUBLIC_URL)
+    led = Ledger.init(home, database_url, "ledger.example/test", PUBLIC_URL)
     led.validators.update(validators_for(led))
     led.append([Submission("registry", d) for d in standard_registry_docs()])
     yield led

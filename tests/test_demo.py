@@ -1,49 +1,131 @@
-"""`make demo` runs in the test suite: the whole story, with its expected failures, exits 0."""
+"""`make demo` runs in the test suite: the whole story, with its expected failures, exits 0, and
+every command it suggests next works on the home it leaves."""
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from batterytrace.api import demo_network as net
+from batterytrace.api.demo import next_commands, passport_url
 
-def test_demo_runs_end_to_end(tmp_path: Path):
-    home = tmp_path / "demo"
-    result = subprocess.run(
-        [sys.executable, "-m", "batterytrace.api.cli", "demo", "--demo-home", str(home)],
-        capture_output=True, text=True, timeout=300, env={"COLUMNS": "200", "PATH": ""},
-    )
+CLI = [sys.executable, "-m", "batterytrace.api.cli"]
+ENV = {**os.environ, "COLUMNS": "200"}
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=300, env=ENV)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    home = tmp_path_factory.mktemp("demo") / "home"
+    result = _run(["demo", "--demo-home", str(home)])
     assert result.returncode == 0, result.stderr
-    out = result.stdout
-    assert "VERIFIED ledger: 47 entries" in out
-    assert "VALID    IRMA audit credential" in out
-    assert "REJECTED tampered copy (level raised): PROOF_VERIFICATION_ERROR" in out
-    assert "VERIFIED bundle of item https://id.example.com/items/pack-p1" in out
+    return home, result.stdout
+
+
+def test_demo_builds_and_verifies_the_network(demo: tuple[Path, str]) -> None:
+    home, out = demo
+    registry = sum(1 + len(p[3]) for p in net.DEMO_PARTICIPANTS.values())
+    assert f"registered {len(net.DEMO_PARTICIPANTS)} participants" in out
+    assert f"({registry} admin-signed entries)" in out
+    # genesis + registry + one entry per story step + accreditations, credentials, anchors
+    events = len(net.story())
+    issued = len(net.demo_issuances()) + 1 + len(net.ACCREDITED_TYPES)
+    size = 1 + registry + events + issued
+    assert f"VERIFIED ledger: {1 + registry + events} entries" in out
+    assert f"VERIFIED bundle of item {net.item_id(net.PACK_1)}" in out
+    info = json.loads(_run(["--home", str(home), "ledger", "info", "--json"]).stdout)
+    assert info["size"] == size
+
+
+def test_demo_credentials_and_provenance(demo: tuple[Path, str]) -> None:
+    home, out = demo
+    assert "IRMAAuditCredential (IRMA 75)" in out
+    assert "IRMAAuditCredential (IRMA Transparency)" in out
+    for kind in ("CarbonFootprintCredential", "RecycledContentCredential",
+                 "DueDiligenceCredential", "RecyclingEfficiencyCredential",
+                 "BatteryPassportCredential", "AccreditationCredential"):
+        assert kind in out
+    provenance = _run(["bundle", "provenance", str(home / "bundle.jsonl"), "--trust",
+                       str(home / "trust.toml"), "--json"])
+    assert provenance.returncode == 0, provenance.stderr
+    data = json.loads(provenance.stdout)
+    assert data["subject"] == net.item_id(net.PACK_1)
+    cobalt = {s["country"]: s for s in data["elements"]["Co"]["sources"] if not s["recycled"]}
+    assert cobalt["CD"]["irma_level"] in ("IRMA 75", None)  # industrial and artisanal sites
+    assert 0 < data["elements"]["Co"]["artisanal_share"] < 0.1
+    assert {"CD", "CL", "ID", "CN"} <= set(data["countries"])
+    assert data["recycled_content"]["claimed"]["Co"] == pytest.approx(0.08)
+    assert data["recycled_content"]["computed"]["Co"] == pytest.approx(0.08)
+    assert data["placed_on_market"] == "2026-09-01"
+
+
+def test_demo_policy_fails_exactly_the_recycled_cobalt_rule(demo: tuple[Path, str]) -> None:
+    home, out = demo
+    assert "recycled content below the minimum: Co 8.00 % < 16 %" in out
+    result = _run(["bundle", "verify", str(home / "bundle.jsonl"), "--trust",
+                   str(home / "trust.toml"), "--policy", str(home / "eu-2023-1542.toml"),
+                   "--policy-date", "2031-09-01", "--json"])
+    assert result.returncode == 1  # the failing rule, not the bundle
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    failed = [o for o in report["policy"]["outcomes"] if o["status"] == "FAIL"]
+    assert [o["rule_id"] for o in failed] == ["eu-art8-recycled-content"]
+    assert "Co 8.00 % < 16 %" in failed[0]["reason"]
+
+
+def test_demo_catches_the_tampered_bundle_and_leaves_a_usable_home(
+        demo: tuple[Path, str]) -> None:
+    home, out = demo
+    assert "REJECTED bundle-tampered.jsonl" in out
     assert "BUNDLE_INCLUSION_PROOF" in out
+    tampered = _run(["bundle", "verify", str(home / "bundle-tampered.jsonl"), "--trust",
+                     str(home / "trust.toml")])
+    assert tampered.returncode == 1
     for name in ("ledger.sqlite", "checkpoint.txt", "trust.toml", "bundle.jsonl",
-                 "keys/admin.json", "keys/log.json"):
+                 "eu-2023-1542.toml", "keys/admin.json", "keys/log.json",
+                 "keys/governance.json", "keys/mine-kolwezi.json"):
         assert (home / name).exists(), name
-    # What the demo left behind verifies again with the real command line.
-    again = subprocess.run(
-        [sys.executable, "-m", "batterytrace.api.cli", "bundle", "verify",
-         str(home / "bundle.jsonl"), "--trust", str(home / "trust.toml"), "--json"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert again.returncode == 0, again.stderr
-    # `ledger verify` checks the log and replays every signature and custody rule.
-    replayed = subprocess.run(
-        [sys.executable, "-m", "batterytrace.api.cli", "--home", str(home), "ledger", "verify",
-         "--json"], capture_output=True, text=True, timeout=300,
-    )
-    assert replayed.returncode == 0, replayed.stderr
-    report = json.loads(replayed.stdout)
-    assert report["size"] == 47 and report["replay"]["events"] >= 30
+    assert oct((home / "keys" / "admin.json").stat().st_mode & 0o777) == "0o600"
+    assert passport_url() in out
+    assert passport_url().endswith("/passports/https%3A%2F%2Fid.example.com%2Fitems%2F"
+                                   f"{net.PACK_1}")
+    assert f"batterytrace --home {home} serve" in out
 
 
-def test_demo_refuses_a_home_that_already_holds_a_ledger(tmp_path: Path):
-    home = tmp_path / "demo"
-    args = [sys.executable, "-m", "batterytrace.api.cli", "demo", "--demo-home", str(home)]
-    assert subprocess.run(args, capture_output=True, timeout=300).returncode == 0
-    second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+def test_every_suggested_command_works(demo: tuple[Path, str]) -> None:
+    home, out = demo
+    for command in next_commands(home):
+        assert command in out
+        args = shlex.split(command)[1:]
+        result = _run(args)
+        expected = 1 if "--policy" in args else 0  # the demo's one failing rule
+        assert result.returncode == expected, (command, result.stderr)
+    replayed = json.loads(_run(["--home", str(home), "ledger", "verify", "--json"]).stdout)
+    assert replayed["replay"]["events"] >= len(net.story())
+
+
+def test_demo_refuses_a_home_that_already_holds_a_ledger(demo: tuple[Path, str]) -> None:
+    home, _ = demo
+    second = _run(["demo", "--demo-home", str(home)])
     assert second.returncode == 2 and "already holds a ledger" in (second.stderr + second.stdout)
+
+
+def test_story_recycled_shares_follow_its_quantities() -> None:
+    shares = net.recycled_shares()
+    assert shares[net.PACK_1] == {"Cobalt": 8.0, "Lithium": 8.0, "Nickel": 8.0}
+    assert shares[net.PACK_2]["Cobalt"] >= 26  # the 2036 tier, from pack 1's cobalt
+
+
+def test_lifecycle_keeps_the_documented_stages() -> None:
+    b = net.Builders("https://ledger.example", "batterytrace-test")
+    stages = net.lifecycle(b)
+    assert len(stages) >= 25
+    assert stages[0][2]["bizLocation"] == "https://ledger.example/facilities/kolwezi-mine"

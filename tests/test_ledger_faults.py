@@ -102,8 +102,8 @@ def test_truncated_tail(pristine, tmp_path):
     assert _bad_seq(home) == 8
 
 
-def test_threads_never_fork_gap_or_duplicate(tmp_path):
-    led = Ledger.init(tmp_path / "h", None, ORIGIN)
+def test_threads_never_fork_gap_or_duplicate(tmp_path, database_url):
+    led = Ledger.init(tmp_path / "h", database_url, ORIGIN)
     errors = []
 
     def work(t):
@@ -125,7 +125,7 @@ def test_threads_never_fork_gap_or_duplicate(tmp_path):
     # batches stay contiguous
     for k in range(0, len(docs), 3):
         assert len({(d["t"], d["b"]) for d in docs[k:k + 3]}) == 1
-    summary, claimed = verify_ledger(tmp_path / "h")
+    summary, claimed = verify_ledger(tmp_path / "h", database_url)
     assert summary.size == claimed == 97
     led.close()
 
@@ -135,7 +135,7 @@ import sys
 from pathlib import Path
 from batterytrace.ledger.log import Ledger, Submission
 home, name, batches, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-led = Ledger.open(home)
+led = Ledger.open(home, sys.argv[5] if len(sys.argv) > 5 else None)
 b = 0
 while batches < 0 or b < batches:
     led.append([Submission("event", {"p": name, "b": b, "i": i, "of": size, "pad": "x" * 200})
@@ -145,41 +145,42 @@ while batches < 0 or b < batches:
 """
 
 
-def _appender(home, name, batches, size):
+def _appender(home, name, batches, size, database_url=None):
     return subprocess.Popen(
-        [sys.executable, "-c", APPENDER, str(home), name, str(batches), str(size)],
+        [sys.executable, "-c", APPENDER, str(home), name, str(batches), str(size),
+         *([database_url] if database_url else [])],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
-def test_processes_never_fork_gap_or_duplicate(tmp_path):
+def test_processes_never_fork_gap_or_duplicate(tmp_path, database_url):
     home = tmp_path / "h"
-    Ledger.init(home, None, ORIGIN).close()
-    procs = [_appender(home, f"p{k}", 4, 3) for k in range(3)]
+    Ledger.init(home, database_url, ORIGIN).close()
+    procs = [_appender(home, f"p{k}", 4, 3, database_url) for k in range(3)]
     for p in procs:
         _, err = p.communicate(timeout=60)
         assert p.returncode == 0, err
-    summary, claimed = verify_ledger(home)
+    summary, claimed = verify_ledger(home, database_url)
     assert summary.size == claimed == 1 + 3 * 4 * 3
-    led = Ledger.open(home)
+    led = Ledger.open(home, database_url)
     docs = [e.document for e in led.iter_entries(1)]
     led.close()
     assert len({(d["p"], d["b"], d["i"]) for d in docs}) == len(docs)
 
 
-def test_sigkill_mid_batch_leaves_whole_batches(tmp_path):
+def test_sigkill_mid_batch_leaves_whole_batches(tmp_path, database_url):
     home = tmp_path / "h"
-    Ledger.init(home, None, ORIGIN).close()
-    proc = _appender(home, "victim", -1, 2000)
+    Ledger.init(home, database_url, ORIGIN).close()
+    proc = _appender(home, "victim", -1, 2000, database_url)
     for _ in range(2):  # let two batches commit, then kill during a later one
         assert proc.stdout.readline() != ""
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    summary, claimed = verify_ledger(home)
+    summary, claimed = verify_ledger(home, database_url)
     assert summary.size == claimed
-    led = Ledger.open(home)  # checkpoint.txt is never ahead of the database
+    led = Ledger.open(home, database_url)  # checkpoint.txt is never ahead of the database
     counts = Counter(json.dumps(e.document["b"]) for e in led.iter_entries(1))
     assert counts and set(counts.values()) == {2000}
     led.append([Submission("event", {"after": "kill"})])
     led.close()
-    assert verify_ledger(home)[0].size == summary.size + 1
+    assert verify_ledger(home, database_url)[0].size == summary.size + 1

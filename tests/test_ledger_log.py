@@ -23,8 +23,8 @@ ORIGIN = "ledger.test/log"
 
 
 @pytest.fixture
-def ledger(tmp_path):
-    led = Ledger.init(tmp_path / "home", None, ORIGIN, "https://ledger.test")
+def ledger(tmp_path, database_url):
+    led = Ledger.init(tmp_path / "home", database_url, ORIGIN, "https://ledger.test")
     yield led
     led.close()
 
@@ -49,7 +49,10 @@ def test_init_writes_a_signed_genesis_and_checkpoint(ledger, tmp_path):
     mode = (tmp_path / "home" / "keys" / "log.json").stat().st_mode & 0o777
     assert mode == 0o600
     with pytest.raises(LedgerExistsError):
-        Ledger.init(tmp_path / "home", None, ORIGIN)
+        Ledger.init(tmp_path / "home", ledger.storage.url, ORIGIN)
+    other = tmp_path / "other"  # a second home on the same database is refused as well
+    with pytest.raises(LedgerExistsError):
+        Ledger.init(other, ledger.storage.url, ORIGIN)
 
 
 def test_open_without_ledger(tmp_path):
@@ -139,9 +142,9 @@ class Deduping:
         return [seen.get(s.document["id"]) for s in submissions]
 
 
-def test_validators_reject_whole_batches_and_dedupe(tmp_path):
+def test_validators_reject_whole_batches_and_dedupe(tmp_path, database_url):
     dedupe = Deduping()
-    led = Ledger.init(tmp_path / "h", None, ORIGIN,
+    led = Ledger.init(tmp_path / "h", database_url, ORIGIN,
                       validators={"event": Rejecting(), "registry": dedupe})
     from batterytrace.credentials.errors import VerificationError
 
@@ -205,12 +208,12 @@ def test_never_signs_a_checkpoint_inconsistent_with_the_file(ledger, tmp_path):
     assert ledger.size == 3  # the batch was rolled back with the refused signature
 
 
-def test_checkpoint_on_demand(tmp_path):
-    led = Ledger.init(tmp_path / "h", None, ORIGIN, checkpoint_every_batch=False)
+def test_checkpoint_on_demand(tmp_path, database_url):
+    led = Ledger.init(tmp_path / "h", database_url, ORIGIN, checkpoint_every_batch=False)
     led.append(_events(4))
     assert led.latest_checkpoint()[0].size == 1
     cp, note = led.sign_checkpoint()
     assert cp.size == 5 and led.sign_checkpoint() == (cp, note)
-    summary, claimed = verify_ledger(tmp_path / "h")
+    summary, claimed = verify_ledger(tmp_path / "h", database_url)
     assert summary.size == claimed == 5 and summary.checkpoints_checked == 2
     led.close()

@@ -1,25 +1,25 @@
 """Stored-subtree proofs agree with the in-memory RFC 6962 ones, in one query per proof."""
 
 from batterytrace.ledger import merkle
-from batterytrace.ledger.storage import node_key
+from batterytrace.ledger.storage import pack_tiles
 from batterytrace.ledger.tree_store import TreeStore, extend
 from hypothesis import given
 from hypothesis import strategies as st
 
 
 class DictStorage:
-    """The two-method slice of SqlStorage that TreeStore reads, over dicts."""
+    """The one-method slice of SqlStorage that TreeStore reads (`tiles`), over a dict."""
 
     def __init__(self):
-        self.leaves: dict[int, bytes] = {}
-        self.nodes: dict[int, bytes] = {}
+        self.tiles_by_key: dict[int, bytearray] = {}
         self.calls = 0
 
-    def hashes(self, leaf_seqs, node_keys):
+    def store(self, nodes):
+        pack_tiles(self.tiles_by_key, nodes)
+
+    def tiles(self, keys):
         self.calls += 1
-        out = {s: self.leaves[s] for s in leaf_seqs if s in self.leaves}
-        out.update({k: self.nodes[k] for k in node_keys if k in self.nodes})
-        return out
+        return {k: bytes(self.tiles_by_key[k]) for k in keys if k in self.tiles_by_key}
 
 
 def _leaves(n):
@@ -37,10 +37,7 @@ def _build(leaves, batches):
         if not chunk:
             break
         created, frontier, root = extend(tree.frontier(done), chunk)
-        for j, h in enumerate(chunk):
-            storage.leaves[done + j] = h
-        for level, index, h in created:
-            storage.nodes[node_key(level, index)] = h
+        storage.store([(0, done + j, h) for j, h in enumerate(chunk)] + created)
         done += len(chunk)
         roots[done] = root
         assert [(lv, i) for lv, i, _ in frontier] == merkle.aligned_subtrees(0, done)
@@ -79,7 +76,7 @@ def test_every_proof_for_small_trees():
 def test_cache_is_bounded_and_saves_queries():
     leaves = _leaves(200)
     storage, _, _ = _build(leaves, [200])
-    tree = TreeStore(storage, cache_size=16)
+    tree = TreeStore(storage, cache_size=1)  # one tile
     tree.inclusion_proof(5, 200)
     calls = storage.calls
     tree.inclusion_proof(5, 200)
@@ -87,7 +84,27 @@ def test_cache_is_bounded_and_saves_queries():
     for i in range(200):
         tree.inclusion_proof(i, 200)
     info = tree.cache_info()
-    assert info["entries"] == 16 and info["max_entries"] == 16
+    assert info["tiles"] == info["max_tiles"] == 1
+    assert info["bytes"] == info["max_bytes"] == 510 * 32
+
+
+def test_cache_never_exceeds_its_bound_across_strata():
+    leaves = _leaves(300)  # two strata: level-0 tiles 0 and 1, level-8 tile 0
+    storage, _, _ = _build(leaves, [300])
+    tree = TreeStore(storage, cache_size=2 * 510)
+    for i in range(0, 300, 7):
+        tree.inclusion_proof(i, 300)
+        assert tree.cache_info()["tiles"] <= 2
+
+
+def test_a_stale_cached_tile_is_read_again():
+    leaves = _leaves(6)
+    storage, _, _ = _build(leaves[:3], [3])
+    tree = TreeStore(storage, cache_size=510)
+    tree.inclusion_proof(0, 3)  # caches the tile as it is at size 3
+    created, _, _ = extend(tree.frontier(3), leaves[3:])
+    storage.store([(0, 3 + j, h) for j, h in enumerate(leaves[3:])] + created)
+    assert tree.inclusion_proof(5, 6) == merkle.inclusion_proof(leaves, 5)
 
 
 def test_missing_node_is_a_typed_error():
@@ -95,7 +112,8 @@ def test_missing_node_is_a_typed_error():
     from batterytrace.ledger.errors import LedgerForkError
 
     storage, tree, _ = _build(_leaves(8), [8])
-    storage.nodes.clear()
+    for tile in storage.tiles_by_key.values():
+        tile[256 * 32:] = bytes(len(tile) - 256 * 32)  # keep the leaves, lose every node
     with pytest.raises(LedgerForkError):
         tree.inclusion_proof(0, 8)
 
@@ -108,4 +126,4 @@ def test_overlay_hashes_are_used_but_not_cached():
     overlay.update(((lv, i), h) for lv, i, h in created)
     tree = TreeStore(storage, cache_size=100)
     assert tree.consistency_proof(2, 4, overlay) == merkle.consistency_proof(leaves, 2)
-    assert (0, 3) not in tree._cache
+    assert tree.cache_info()["tiles"] == 0  # every hash came from the overlay, none cached

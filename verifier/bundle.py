@@ -142,7 +142,8 @@ def parse_header(obj: dict[str, Any], line: int = 1) -> Header:
         raise BundleFormatError(line, f"scope.kind must be one of {SCOPE_KINDS}")
     subject = scope.get("id")
     expected = {"kind"} if scope["kind"] == "all" else {"kind", "id"}
-    if set(scope) != expected or (subject is not None and not isinstance(subject, str)):
+    if set(scope) != expected or (scope["kind"] != "all" and (
+            not isinstance(subject, str) or not subject)):
         raise BundleFormatError(line, "scope is {kind: all} or {kind: item|lot, id: URI}")
     old, proof = None, ()
     if "consistency" in obj:

@@ -17,22 +17,22 @@ Failures go into the Report (record, reason, code); malformed bundles raise Bund
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
-from batterytrace.credentials.did import OfflineResolver
 from batterytrace.credentials.errors import (
     BatterytraceError,
     ProofVerificationError,
     VerificationError,
 )
 from batterytrace.ledger import merkle
-from batterytrace.ledger.anchors import AnchorBook, IssuerResolver, check_anchor
+from batterytrace.ledger.anchors import AnchorBook, AnchorRecord, IssuerResolver, check_anchor
 from batterytrace.ledger.bundle_export import (
+    BUNDLE_VERSION,
     CREDENTIAL,
     DID_DOCUMENT,
     ENTRY,
@@ -42,7 +42,12 @@ from batterytrace.ledger.bundle_export import (
     credential_subject_ids,
     event_subjects,
 )
-from batterytrace.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from batterytrace.ledger.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    NoteVerifier,
+    open_checkpoint,
+)
 from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
@@ -53,7 +58,7 @@ from batterytrace.ledger.registry import Registry, RegistryResolver
 
 from .bundle import BundleFormatError, Header, Record, Trailer, decode_hashes, read_bundle
 from .report import Report
-from .trust import TrustConfig
+from .trust import TrustConfig, TrustedLedger
 
 BUNDLE_DIGEST = "bundleDigest"
 
@@ -98,11 +103,6 @@ class CredentialAnchorError(VerificationError):
     title = "Credential does not match its anchor"
 
 
-class CredentialRevokedError(VerificationError):
-    code = "CREDENTIAL_REVOKED"
-    title = "Credential revoked or suspended"
-
-
 class PresentationError(VerificationError):
     code = "BUNDLE_PRESENTATION"
     title = "Bundle presentation does not verify"
@@ -120,6 +120,7 @@ class CredentialContext:
     status_lists: Mapping[str, Mapping[str, Any]]
     did_documents: Mapping[str, Mapping[str, Any]]
     accreditations: tuple[Mapping[str, Any], ...]
+    notes: list[str] = field(default_factory=list)  # warnings for the report
 
 
 CredentialCheck = Callable[[Mapping[str, Any], CredentialContext], list[str]]
@@ -166,6 +167,30 @@ def verify_bundle(
     _check_credentials(tail, replay, trust, credential_check or default_credential_check)
     assert trailer is not None  # read_bundle raises when the end record is missing
     _check_presentation(presentation, trailer, challenge, replay, report)
+    return report
+
+
+def verify_entries(
+    entries: Iterable[bytes],
+    ledger: TrustedLedger,
+    checkpoints: Iterable[bytes],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
+    an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
+    increasing sizes, signed by `ledger`'s key), every signature with the key valid at its
+    position, the registry, settings, anchors and custody rules replayed.
+
+    `batterytrace ledger verify` feeds it the database. Returns the report (failures with
+    their typed errors in `report.errors`); never raises for a bad entry."""
+    origin = ledger.origin
+    report = Report(origin=origin, scope="all")
+    header = Header(BUNDLE_VERSION, origin, "all", None, b"")
+    replay = _Replay(header, None, report, ledger.verifier_key)
+    replay.verify_bytes(((data, None) for data in entries), checkpoints, ledger.note_verifier,
+                        progress)
+    replay.finish()
     return report
 
 
@@ -261,7 +286,7 @@ class _Replay:
     """Registry, settings, custody and anchors replayed entry by entry."""
 
     def __init__(
-        self, header: Header, checkpoint: Checkpoint, report: Report, vkey: str
+        self, header: Header, checkpoint: Checkpoint | None, report: Report, vkey: str
     ) -> None:
         self.header = header
         self.vkey = vkey
@@ -286,6 +311,7 @@ class _Replay:
         where = f"entry line {record.line}"
         seq = record.data["entry"].get("seq")
         proof = decode_hashes(record.data["proof"], record.line, "proof")
+        assert self.checkpoint is not None  # a closure bundle is read against its checkpoint
         try:
             data = entry_bytes(record)
             if type(seq) is not int or seq < 0:
@@ -320,21 +346,28 @@ class _Replay:
     def verify_all(self, entries: Iterable[Record], trust: TrustConfig) -> None:
         ledger = trust.ledger(self.header.origin)
         assert ledger is not None
+        records = ((entry_bytes(record), record.line) for record in entries)
+        self.verify_bytes(records, [self.header.checkpoint], ledger.note_verifier)
+
+    def verify_bytes(
+        self, entries: Iterable[tuple[bytes, int | None]], checkpoints: Iterable[bytes],
+        verifier: NoteVerifier, progress: Callable[[int], None] | None = None,
+    ) -> None:
+        """Every entry's bytes (chain, leaves, the signed checkpoints) and meaning (replay)."""
 
         def stream() -> Iterator[bytes]:
-            for record in entries:
-                data = entry_bytes(record)
+            for data, line in entries:
                 try:
                     entry = Entry.parse(data)
                 except BatterytraceError:
                     yield data  # verify_log names it
                     return
                 yield data
-                self.apply(entry, record.line)
+                self.apply(entry, line)
 
         try:
-            verify_log(stream(), [self.header.checkpoint], [ledger.note_verifier],
-                       self.header.origin)
+            verify_log(stream(), checkpoints, [verifier], self.header.origin,
+                       progress=progress)
             self.report.checks.append("hash chain and root of every entry")
         except (VerificationError, BundleInclusionError) as error:
             self.report.fail(f"entry {error.details.get('seq', '?')}", error,
@@ -342,9 +375,10 @@ class _Replay:
 
     # --- one entry
 
-    def apply(self, entry: Entry, line: int) -> None:
+    def apply(self, entry: Entry, line: int | None) -> None:
         self.last_seq, self.last_received = entry.seq, entry.received
         self.report.entries += 1
+        self.report.kinds[entry.kind] = self.report.kinds.get(entry.kind, 0) + 1
         if self.broken:
             return  # proofs only: a gap would make every later rule report its consequences
         where = f"entry {entry.seq}"
@@ -509,62 +543,79 @@ class _Replay:
 # --- credentials --------------------------------------------------------------------------
 
 
-def default_credential_check(credential: Mapping[str, Any], ctx: CredentialContext) -> list[str]:
-    """Proof, schema and validity at the relying entry's time; anchor digest and revocation
-    at that position; status lists; accreditation path. Returns the checks made."""
-    from batterytrace.credentials.status_list import (
-        StatusRetrievalError,
-        status_bit,
-        status_entries,
-    )
-    from batterytrace.credentials.vc import issuer_id, verify_credential
+class _AnchorRecords(Mapping[str, AnchorRecord]):
+    """The replayed anchor book as the mapping `check_credential` reads (by credential id)."""
 
-    from .accreditation import TrustQuery, find_trust_path
+    def __init__(self, book: AnchorBook) -> None:
+        self.book = book
+
+    def __getitem__(self, key: str) -> AnchorRecord:
+        record = self.book.record(key)
+        if record is None:
+            raise KeyError(key)
+        return record
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k, v in self.book.tables["record"].items() if v is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _documents_for(issuer: str, ctx: CredentialContext) -> list[Mapping[str, Any]]:
+    """The bundle's DID documents that may count: the issuer's (its pin is then checked) and
+    those the trust file pins (accreditors outside the ledger)."""
+    return [doc for did, doc in ctx.did_documents.items()
+            if did == issuer or ctx.trust.pinned(str(did)) is not None]
+
+
+def default_credential_check(credential: Mapping[str, Any], ctx: CredentialContext) -> list[str]:
+    """The full credential decision of `verifier.credential_check` judged at the relying
+    entry's position: proof, structure and schema, validity at its `received` time, anchor
+    digest, status (lists and anchors at that position), and, when the trust file names
+    governance roots, an accreditation path to one of them (required). Warnings go to
+    `ctx.notes`. Returns the checks made; raises the first failure."""
+    from batterytrace.credentials.vc import issuer_id
+
+    from .accreditation import ACCREDITATION_TYPE
+    from .credential_check import check_credential
 
     doc = dict(credential)
     issuer = issuer_id(doc) or ""
-    resolver = _issuer_resolver(issuer, ctx)
-    result = verify_credential(doc, resolver, at=ctx.at)
-    checks = ["proof", "schema", "validity at the log position"]
+    base = IssuerResolver(ctx.registry, ctx.position)
+    documents = _documents_for(issuer, ctx)
+    if ACCREDITATION_TYPE in (doc.get("type") or []):
+        return _check_accreditation(doc, ctx, base, documents)
+    result = check_credential(
+        doc, base, trust=ctx.trust, accreditations=ctx.accreditations,
+        status_lists=ctx.status_lists, did_documents=documents,
+        anchors=_AnchorRecords(ctx.anchors), at=ctx.at, position=ctx.position,
+        require_trust=bool(ctx.trust.governance_roots), require_status=True,
+    )
+    ctx.notes.extend(result.warnings)
     record = ctx.anchors.record(str(doc.get("id")))
-    if record is not None:
-        from batterytrace.ledger.anchors import credential_digest
-
-        if record.digest != credential_digest(doc):
-            raise CredentialAnchorError("the credential is not the one anchored under its id")
-        if record.revoked_at(ctx.position) is not None or record.suspended_at(ctx.position):
-            raise CredentialRevokedError(f"anchored revocation or suspension before position "
-                                         f"{ctx.position}")
-        checks.append("anchor")
-    for entry in status_entries(doc):
-        listed = ctx.status_lists.get(entry.status_list_credential)
-        if listed is None:
-            raise StatusRetrievalError(f"status list {entry.status_list_credential} is not in "
-                                       "the bundle")
-        verify_credential(dict(listed), _issuer_resolver(issuer_id(dict(listed)) or "", ctx),
-                          at=ctx.at)
-        if status_bit(entry, listed):
-            raise CredentialRevokedError(f"{entry.status_purpose} bit set in "
-                                         f"{entry.status_list_credential}")
-        checks.append("status")
-    if ctx.trust.governance_roots and "AccreditationCredential" not in result.types:
-        kind = next((t for t in result.types if t != "VerifiableCredential"), "")
-        find_trust_path(TrustQuery(issuer, kind, ctx.at), ctx.accreditations,
-                        [r.did for r in ctx.trust.governance_roots])
-        checks.append("trust path")
-    return checks
+    later = record.revoked_at() if record is not None else None
+    if later is not None and later > ctx.position:
+        ctx.notes.append(f"revoked at log position {later}, after its use at {ctx.position}")
+    return list(result.checks)
 
 
-def _issuer_resolver(issuer: str, ctx: CredentialContext) -> Any:
-    if issuer.startswith("did:web:") and not ctx.registry.is_participant(issuer):
-        document = ctx.did_documents.get(issuer)
-        if document is None:
-            from batterytrace.credentials.errors import DidResolutionError
+def _check_accreditation(doc: dict[str, Any], ctx: CredentialContext, base: Any,
+                         documents: list[Mapping[str, Any]]) -> list[str]:
+    """An accreditation alone: well formed and signed by its issuer. Its validity, scope and
+    revocation are judged in the trust path of each credential relying on it, at that
+    credential's position."""
+    from batterytrace.credentials.errors import VerificationMethodError
+    from batterytrace.credentials.vc import controlled_by
 
-            raise DidResolutionError(f"no pinned DID document for {issuer} in the bundle")
-        ctx.trust.check_pinned(issuer, document)
-        return OfflineResolver({issuer: dict(document)})
-    return IssuerResolver(ctx.registry, ctx.position)
+    from .accreditation import Accreditation
+    from .credential_check import TrustResolver
+
+    link = Accreditation.from_credential(doc)
+    resolver = TrustResolver(ctx.trust, documents, base)
+    if not controlled_by(link.issuer, verify_proofs(doc, resolver)):
+        raise VerificationMethodError(f"accreditation {link.id} is not signed by {link.issuer}")
+    return ["structure", "proof"]
 
 
 def _check_credentials(
@@ -608,9 +659,12 @@ def _check_credentials(
                 did_documents=did_documents, accreditations=accreditations,
             )
             check(credential, ctx)
+            report.notes.extend(f"{where}: {note}" for note in ctx.notes)
             report.credentials_verified += 1
         except BatterytraceError as error:
             report.fail(where, error, record.line)
+    if credentials:
+        report.checks.append("credentials at the position of the entry relying on them")
 
 
 # --- presentation -------------------------------------------------------------------------

@@ -44,6 +44,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     presented_by: str | None = None
     failures: list[Failure] = field(default_factory=list)
+    kinds: dict[str, int] = field(default_factory=dict)  # entries read, by kind
+    # The typed errors behind `failures`, in order (for callers that raise the first one).
+    errors: list[BatterytraceError] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -52,9 +55,20 @@ class Report:
     def fail(self, record: str, error: BatterytraceError, line: int | None = None,
              seq: int | None = None) -> None:
         self.failures.append(Failure.of(record, error, line, seq))
+        self.errors.append(error)
+
+    def raise_first(self) -> None:
+        """Raise the first failure's typed error (nothing when the report is ok)."""
+        if self.errors:
+            raise self.errors[0]
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        errors, self.errors = self.errors, []
+        try:
+            data = asdict(self)
+        finally:
+            self.errors = errors
+        del data["errors"]
         data["ok"] = self.ok
         return data
 

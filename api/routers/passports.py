@@ -1,7 +1,98 @@
-"""The battery passport page and its JSON twin (placeholder until the passport router lands)."""
+"""The battery passport page, its JSON twin, and the holder's evidence bundle download.
+
+    GET /passports/{item}            HTML (Jinja2, autoescaped, inline CSS and SVG QR code)
+    GET /api/passports/{item}        the same facts as JSON
+    GET /api/passport-bundles/{item} the evidence bundle (legitimate-interest tier only)
+
+`{item}` is the item URI percent-encoded as one path segment. Without a grant a request sees
+the public tier; with a grant (`X-Passport-Grant` header or `grant` query parameter) that the
+holder signed, the legitimate-interest tier; a grant that does not verify is refused with
+problem details (never silently downgraded). The app puts the open Ledger in
+`app.state.ledger`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from functools import cache
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 router = APIRouter(tags=["passports"])
+
+GrantHeader = Header(None, alias="X-Passport-Grant",
+                     description="A holder-signed PassportAccessGrant (base64url JSON).")
+GrantQuery = Query(None, alias="grant", description="The grant, as in X-Passport-Grant.")
+
+
+@cache
+def _templates() -> Any:
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    return Environment(loader=PackageLoader("batterytrace.api", "templates"),
+                       autoescape=select_autoescape(default=True, default_for_string=True))
+
+
+def _passport(request: Request, item: str, grant: str | None) -> Any:
+    from batterytrace.api.passport import build_passport
+    from batterytrace.api.passport_access import access_for
+
+    ledger = request.app.state.ledger
+    # Unknown items are reported before the grant is judged (a 404, not a 403).
+    build_passport(ledger, item, tier="public")
+    tier, _ = access_for(ledger, item, grant)
+    return build_passport(ledger, item, tier=tier)
+
+
+def qr_svg(url: str) -> str:
+    """An inline SVG QR code (segno) of `url`: no external image, readable offline."""
+    import segno
+
+    return segno.make_qr(url, error="m").svg_inline(scale=4, dark="#000", light="#fff")
+
+
+def render_passport(passport: Any, grant: str | None = None) -> str:
+    """The HTML page of a passport (the template reads the JSON twin, so both show the same
+    facts)."""
+    template = _templates().get_template("passport.html")
+    grant_query = f"?grant={quote(grant, safe='')}" if grant else ""
+    return template.render(passport=passport.to_json(), qr_svg=qr_svg(passport.page_url),
+                           grant_query=grant_query)
+
+
+@router.get("/passports/{item:path}", response_class=HTMLResponse,
+            summary="Battery passport page")
+def passport_page(request: Request, item: str, x_passport_grant: str | None = GrantHeader,
+                  grant: str | None = GrantQuery) -> HTMLResponse:
+    """The passport page of an item: public tier, or legitimate-interest with a grant."""
+    presented = x_passport_grant or grant
+    passport = _passport(request, item, presented)
+    return HTMLResponse(render_passport(passport, presented),
+                        headers={"Cache-Control": "no-store" if presented else "max-age=60"})
+
+
+@router.get("/api/passports/{item:path}", summary="Battery passport (JSON)")
+def passport_json(request: Request, item: str, x_passport_grant: str | None = GrantHeader,
+                  grant: str | None = GrantQuery) -> JSONResponse:
+    """The JSON twin of the passport page."""
+    passport = _passport(request, item, x_passport_grant or grant)
+    return JSONResponse(passport.to_json())
+
+
+@router.get("/api/passport-bundles/{item:path}", summary="Evidence bundle of a passport",
+            response_class=Response)
+def passport_bundle(request: Request, item: str, x_passport_grant: str | None = GrantHeader,
+                    grant: str | None = GrantQuery) -> Response:
+    """The item's evidence bundle (JSON Lines), for its holder and whom the holder grants."""
+    from batterytrace.api.passport import export_item_bundle
+    from batterytrace.api.passport_access import LEGITIMATE_INTEREST, PassportGrantError
+
+    passport = _passport(request, item, x_passport_grant or grant)
+    if passport.tier != LEGITIMATE_INTEREST:
+        raise PassportGrantError("the evidence bundle needs a grant from the holder")
+    data = export_item_bundle(request.app.state.ledger, item)
+    return Response(data, media_type="application/jsonl", headers={
+        "Content-Disposition": 'attachment; filename="bundle.jsonl"',
+        "Cache-Control": "no-store"})

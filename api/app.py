@@ -1,0 +1,141 @@
+"""The ledger service: `create_app` builds the FastAPI application over one ledger home.
+
+On startup it opens the ledger with every validator (`ledger.service.open_ledger`), the
+credential store, and the admin-request guard (api/admin_auth.py); appends do not sign a
+checkpoint each: a background task signs one every `checkpoint_interval` seconds when the
+tree grew (and once more at shutdown). Every router of api/routers/ is included; errors are
+RFC 9457 problems (api/problems.py); body size and JSON shape limits come first
+(api/limits.py). OpenAPI at /openapi.json, docs at /docs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from . import problems
+from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
+
+CHECKPOINT_INTERVAL_ENV = "BATTERYTRACE_CHECKPOINT_INTERVAL"
+log = logging.getLogger("batterytrace.api")
+
+
+def create_app(
+    home: Path,
+    database_url: str | None = None,
+    *,
+    checkpoint_interval: float = 5.0,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+) -> FastAPI:
+    """The HTTP API over the ledger in `home` (database `database_url`, default its SQLite)."""
+    from .routers import (
+        bundles,
+        checkpoints,
+        credentials,
+        events,
+        facilities,
+        items,
+        lots,
+        participants,
+        passports,
+        proofs,
+        settings,
+        status,
+        verify,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ledger, store = await run_in_threadpool(_open, Path(home), database_url)
+        app.state.ledger = ledger
+        app.state.store = store
+        task = asyncio.create_task(_checkpoints(ledger, checkpoint_interval))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            try:
+                await run_in_threadpool(_sign_if_grown, ledger)
+            finally:
+                ledger.close()
+
+    app = FastAPI(
+        title="batterytrace ledger service",
+        version="1",
+        description="Traceability ledger with verifiable credentials for EV batteries. "
+                    "Errors are RFC 9457 problem details; see docs/api.md.",
+        lifespan=lifespan,
+    )
+    app.state.home = Path(home)
+    app.state.database_url = database_url
+    # The credential store keeps per-call state (the credentials of the batch being
+    # published): one publication at a time per process; the log is serialised anyway.
+    app.state.publish_lock = threading.Lock()
+    problems.install(app)
+    for module in (participants, facilities, settings, events, lots, items, credentials,
+                   status, checkpoints, proofs, bundles, verify, passports):
+        app.include_router(module.router)
+    app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
+                       max_elements=max_elements)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """`create_app` from BATTERYTRACE_HOME, BATTERYTRACE_DATABASE_URL and
+    BATTERYTRACE_CHECKPOINT_INTERVAL (what `batterytrace serve` hands its workers)."""
+    from .settings import Settings
+
+    settings = Settings.resolve()
+    url = os.environ.get("BATTERYTRACE_DATABASE_URL")
+    interval = float(os.environ.get(CHECKPOINT_INTERVAL_ENV, "5"))
+    return create_app(settings.home, url or None, checkpoint_interval=interval)
+
+
+def _open(home: Path, database_url: str | None) -> tuple[Any, Any]:
+    from batterytrace.ledger.credential_store import CredentialStore
+    from batterytrace.ledger.service import open_ledger
+
+    from .admin_auth import install_admin_guard
+    from .routers.credentials import ensure_visibility_table
+
+    ledger = open_ledger(home, database_url)
+    try:
+        ledger.checkpoint_every_batch = False  # the background task signs at an interval
+        store = CredentialStore(ledger)  # installs its anchor validator (stores credentials)
+        install_admin_guard(ledger)  # after the store: it wraps the registry validator
+        ensure_visibility_table(ledger.storage.engine)
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger, store
+
+
+def _sign_if_grown(ledger: Any) -> bool:
+    """Sign a checkpoint when the log is larger than the latest one signed."""
+    latest = ledger.storage.latest_checkpoint()
+    if latest is not None and latest[0] >= ledger.size:
+        return False
+    ledger.sign_checkpoint()
+    return True
+
+
+async def _checkpoints(ledger: Any, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(_sign_if_grown, ledger)
+        except Exception:  # keep signing later; the failure is in the server log
+            log.exception("signing a checkpoint failed")

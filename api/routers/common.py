@@ -1,0 +1,63 @@
+"""What the routers share: the opened ledger and store, read views, response helpers.
+
+Handlers are plain `def` functions (FastAPI runs them in its thread pool): the ledger is safe
+to share between threads and each call opens its own database connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from ..problems import problem_schema
+
+T = TypeVar("T")
+
+# Documented on every operation: any failure is a problem-details object.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: problem_schema() for status in (400, 404, 409, 413, 422)
+}
+
+
+def ledger_of(request: Request) -> Any:
+    """The ledger the app opened at startup."""
+    return request.app.state.ledger
+
+
+def store_of(request: Request) -> Any:
+    """The credential store over the app's ledger."""
+    return request.app.state.store
+
+
+def with_state(request: Request, fn: Callable[[Any, Any, Any, Any], T]) -> T:
+    """Run `fn(ledger, connection, registry, state)` over read-only registry and custody
+    views (the same `open_state` the CLI's show and trace commands use)."""
+    from batterytrace.ledger.custody_store import open_state
+
+    ledger = ledger_of(request)
+    with ledger.storage.engine.connect() as conn:
+        registry, state = open_state(conn, ledger)
+        return fn(ledger, conn, registry, state)
+
+
+def all_rows(request: Request, table: str) -> list[Any]:
+    """Every value of a registry or custody table, ordered by key."""
+    from ..cli_custody import _all
+
+    ledger = ledger_of(request)
+    with ledger.storage.engine.connect() as conn:
+        return _all(conn, table)
+
+
+def results_json(results: list[Any]) -> list[dict[str, Any]]:
+    """AppendResults as JSON: where each submission landed."""
+    return [{"seq": r.seq, "hash": r.entry_hash.hex(), "duplicate": r.duplicate}
+            for r in results]
+
+
+def created(data: Any, results: list[Any]) -> JSONResponse:
+    """201 when something was appended, 200 when every submission was already there."""
+    return JSONResponse(data, status_code=200 if all(r.duplicate for r in results) else 201)

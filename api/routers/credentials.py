@@ -1,0 +1,136 @@
+"""Credentials: publish (by the issuer), fetch when made public, anchors, status changes.
+
+Publishing takes the signed credential and its issuance anchor signed by the issuer: the
+anchor authenticates the request (the ledger's anchor validator checks the issuer's key at
+the log position, and the credential's own proof), so nobody publishes in another's name.
+Credentials live off the log; the publisher says whether the document may be served to
+anyone (`public`, kept in `api_credential_visibility`); the anchor record (digest, types,
+positions) is public like every log entry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batterytrace.credentials.errors import InputError
+from batterytrace.ledger.credential_store import CredentialNotFoundError
+from fastapi import APIRouter, Body, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from .common import PROBLEMS, created, ledger_of, results_json, store_of
+from .events import entry_json
+
+router = APIRouter(prefix="/credentials", tags=["credentials"], responses=PROBLEMS)
+
+VISIBILITY_TABLE = "api_credential_visibility"
+STATUS_ACTIONS = ("revocation", "suspension", "reinstatement")
+
+
+class CredentialVisibility(SQLModel, table=True):
+    """Whether the API may serve a stored credential's content to anyone."""
+
+    __tablename__ = VISIBILITY_TABLE
+
+    credential_id: str = SQLField(primary_key=True, max_length=2048)
+    public: bool = False
+
+
+class CredentialNotPublicError(InputError):
+    code = "CREDENTIAL_NOT_PUBLIC"
+    title = "Credential not public"
+    http_status = 403
+
+
+class PublishRequest(BaseModel):
+    credential: dict[str, Any] = Field(description="The signed credential")
+    anchor: dict[str, Any] = Field(description="Its issuance anchor, signed by the issuer")
+    public: bool = Field(False, description="Serve the credential's content to anyone")
+
+
+def ensure_visibility_table(engine: Any) -> None:
+    """Create `api_credential_visibility` when absent (another worker may race us)."""
+    from sqlalchemy import inspect
+
+    try:
+        CredentialVisibility.__table__.create(engine, checkfirst=True)
+    except Exception:
+        if not inspect(engine).has_table(VISIBILITY_TABLE):
+            raise
+
+
+def _set_public(request: Request, credential_id: str, public: bool) -> None:
+    from sqlalchemy import delete, insert
+
+    t = CredentialVisibility.__table__
+    with ledger_of(request).storage.engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.credential_id == credential_id))
+        conn.execute(insert(t), [{"credential_id": credential_id, "public": public}])
+
+
+def _is_public(request: Request, credential_id: str) -> bool:
+    from sqlalchemy import select
+
+    t = CredentialVisibility.__table__
+    with ledger_of(request).storage.engine.connect() as conn:
+        return bool(conn.execute(select(t.c.public).where(t.c.credential_id == credential_id))
+                    .scalar())
+
+
+@router.post("", status_code=201, summary="Publish a signed credential with its issuer-signed "
+             "issuance anchor")
+def publish(request: Request, body: PublishRequest) -> JSONResponse:
+    with request.app.state.publish_lock:
+        result = store_of(request).publish(body.credential, body.anchor)
+    credential_id = str(body.credential.get("id"))
+    if not result.duplicate or body.public:
+        _set_public(request, credential_id, body.public)
+    return created({"id": credential_id, **results_json([result])[0]}, [result])
+
+
+@router.get("", summary="Public credentials about a subject URI")
+def find(request: Request, subject: str = Query(..., description="credentialSubject.id")
+         ) -> list[dict[str, Any]]:
+    found = store_of(request).find(subject)
+    return [c for c in found if _is_public(request, str(c.get("id")))]
+
+
+@router.post("/{credential_id:path}/status", status_code=201,
+             summary="Revoke, suspend or reinstate: an anchor signed by the issuer")
+def change_status(request: Request, credential_id: str,
+                  anchor: dict[str, Any] = Body(..., description="Signed CredentialAnchor")
+                  ) -> JSONResponse:
+    from batterytrace.ledger.anchors import AnchorFormatError
+    from batterytrace.ledger.log import Submission
+
+    if anchor.get("credentialId") != credential_id or anchor.get("action") not in STATUS_ACTIONS:
+        raise AnchorFormatError(f"expected a {', '.join(STATUS_ACTIONS)} anchor of "
+                                f"{credential_id}")
+    with request.app.state.publish_lock:
+        [result] = ledger_of(request).append([Submission("anchor", anchor)])
+    return created(results_json([result])[0], [result])
+
+
+@router.get("/{credential_id:path}/anchors",
+            summary="The credential's anchor record and anchor entries (always public)")
+def anchors(request: Request, credential_id: str) -> dict[str, Any]:
+    from batterytrace.ledger.anchors import read_record
+
+    ledger = ledger_of(request)
+    record = read_record(ledger, credential_id)
+    if record is None:
+        raise CredentialNotFoundError(f"no anchor names {credential_id}", id=credential_id)
+    positions = [record.issued_at, *(seq for seq, _ in record.history)]
+    return {"record": record.to_json(),
+            "entries": [entry_json(ledger.entry(seq)) for seq in sorted(set(positions))]}
+
+
+@router.get("/{credential_id:path}", summary="A stored credential, when it was made public")
+def get_credential(request: Request, credential_id: str) -> dict[str, Any]:
+    document = store_of(request).get(credential_id)
+    if not _is_public(request, credential_id):
+        raise CredentialNotPublicError(f"credential {credential_id} is not public",
+                                       id=credential_id)
+    return document

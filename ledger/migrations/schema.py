@@ -1,0 +1,72 @@
+"""Schema creation and upgrades through the Alembic revisions of this package, on any engine.
+
+`upgrade(engine)` brings a database to the newest revision; no alembic.ini is needed (the
+Config is built here). A database created before Alembic was used (tables made by
+`create_all`, no `alembic_version`) is stamped at 0001, the revision that describes exactly
+those tables, and then upgraded. `target_metadata()` gathers every table the project's
+modules declare: what autogenerate compares the migrated schema with.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import MetaData, inspect
+from sqlalchemy.engine import Connection, Engine
+
+HERE = Path(__file__).resolve().parent
+INITIAL = "0001"
+VERSION_TABLE = "alembic_version"
+
+
+def target_metadata() -> MetaData:
+    """One MetaData holding every table of the ledger and its stores (copies of the tables
+    the modules own; the modules keep using their own objects)."""
+    from .. import anchors, credential_store, custody_store
+    from ..storage import LEDGER_TABLES
+
+    meta = MetaData()
+    t = credential_store.tables()
+    for table in (*LEDGER_TABLES, custody_store.state_table(), anchors._table(),
+                  t.credential, t.subject, t.status_list):
+        table.to_metadata(meta)
+    return meta
+
+
+def alembic_config(connection: Connection | None = None) -> Any:
+    """An Alembic Config pointing at this package, built in code."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade(engine: Engine) -> str:
+    """Migrate the database behind `engine` to the newest revision; returns it. Idempotent."""
+    from alembic import command
+
+    with engine.begin() as conn:
+        names = set(inspect(conn).get_table_names())
+        config = alembic_config(conn)
+        if VERSION_TABLE not in names and "ledger_sequencer" in names:
+            command.stamp(config, INITIAL)  # created by create_all before Alembic was used
+        command.upgrade(config, "head")
+        return current_revision(conn) or ""

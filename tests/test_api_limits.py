@@ -1,0 +1,81 @@
+"""Request limits: the JSON shape scanner and the streaming size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from batterytrace.api.limits import (
+    JsonTooDeepError,
+    JsonTooManyElementsError,
+    RequestLimits,
+    scan_json,
+)
+from hypothesis import given
+from hypothesis import strategies as st
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(alphabet='[]{},"\\ab'),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(alphabet='[]{}"a', max_size=3), children, max_size=4),
+    max_leaves=20,
+)
+
+
+def depth(value) -> int:
+    if isinstance(value, list):
+        return 1 + max((depth(v) for v in value), default=0)
+    if isinstance(value, dict):
+        return 1 + max((depth(v) for v in value.values()), default=0)
+    return 0
+
+
+@given(json_values)
+def test_scanner_measures_depth_exactly_whatever_the_strings_hold(value):
+    body = json.dumps(value).encode()
+    scan_json(body, max_depth=depth(value), max_elements=10_000)
+    if depth(value) > 0:
+        with pytest.raises(JsonTooDeepError):
+            scan_json(body, max_depth=depth(value) - 1, max_elements=10_000)
+
+
+def test_scanner_counts_elements_and_reads_json_lines():
+    scan_json(b'{"a": [1, 2, 3]}\n{"b": "[[[["}\n', max_depth=2, max_elements=10)
+    with pytest.raises(JsonTooManyElementsError):
+        scan_json(b"[" + b",".join([b"1"] * 100) + b"]", max_depth=5, max_elements=50)
+
+
+def _run(max_bytes: int, headers, chunks):
+    """Drive the middleware with a streamed body; returns (status, chunks read, app called)."""
+    read = []
+    called = []
+    sent = []
+
+    async def app(scope, receive, send):
+        called.append(await receive())
+
+    async def receive():
+        chunk = chunks[len(read)]
+        read.append(chunk)
+        return {"type": "http.request", "body": chunk, "more_body": len(read) < len(chunks)}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/events", "headers": headers}
+    asyncio.run(RequestLimits(app, max_body_bytes=max_bytes)(scope, receive, send))
+    status = sent[0]["status"] if sent else None
+    return status, len(read), bool(called)
+
+
+def test_oversize_bodies_are_refused_before_being_read_whole():
+    limits = 1000
+    chunks = [b"x" * 400] * 10
+    # Declared too large: refused without reading anything.
+    assert _run(limits, [(b"content-length", b"4000")], chunks) == (413, 0, False)
+    # Streamed without a length: refused at the third chunk, the rest never read.
+    assert _run(limits, [], chunks) == (413, 3, False)
+    # Within the limit: the app gets the whole body.
+    assert _run(limits, [(b"content-type", b"application/json")], [b"[1,", b"2]"]) == (
+        None, 2, True)

@@ -1,0 +1,171 @@
+"""The demo battery's passport page in a real browser (Debian's chromium through Playwright).
+
+Runs the demo network into a temporary home, serves the app with uvicorn on a free loopback
+port, loads the page of the item the demo exported its bundle for, checks the visible facts,
+decodes the QR code from a screenshot with zxing-cpp and saves the page as docs/passport.png.
+Never downloads a browser: without playwright or chromium the test skips with a reason.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("BATTERYTRACE_TEST_CHROMIUM") or "/usr/bin/chromium"
+
+
+def _requirements() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+        import zxingcpp  # noqa: F401
+    except ImportError as exc:
+        return f"browser test needs playwright and zxing-cpp ({exc.name} missing)"
+    if not Path(CHROMIUM).exists():
+        return f"browser test needs chromium at {CHROMIUM} (set BATTERYTRACE_TEST_CHROMIUM)"
+    return None
+
+
+def png_gray(data: bytes) -> tuple[int, int, bytes]:
+    """Width, height and 8-bit grey pixels of a non-interlaced 8-bit PNG (what chromium
+    writes), without PIL: inflate the IDAT stream and undo the per-row filters."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    pos, idat = 8, b""
+    width = height = channels = 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert depth == 8 and interlace == 0, "only 8-bit non-interlaced PNG"
+            channels = {0: 1, 2: 3, 4: 2, 6: 4}[color]
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw, stride = zlib.decompress(idat), width * channels
+    previous = bytearray(stride)
+    grey = bytearray()
+    for row in range(height):
+        start = row * (stride + 1)
+        kind, line = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        for i in range(stride):
+            left = line[i - channels] if i >= channels else 0
+            up = previous[i]
+            if kind == 1:
+                line[i] = (line[i] + left) & 255
+            elif kind == 2:
+                line[i] = (line[i] + up) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (left + up) // 2) & 255
+            elif kind == 4:
+                corner = previous[i - channels] if i >= channels else 0
+                p = left + up - corner
+                pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
+                line[i] = (line[i] + (left if pa <= pb and pa <= pc else up if pb <= pc
+                                      else corner)) & 255
+        grey.extend(line[0:stride:channels] if channels < 3 else (
+            (line[i] * 299 + line[i + 1] * 587 + line[i + 2] * 114) // 1000
+            for i in range(0, stride, channels)))
+        previous = line
+    return width, height, bytes(grey)
+
+
+def decode_qr(png: bytes) -> str:
+    import zxingcpp
+
+    width, height, grey = png_gray(png)
+    found = zxingcpp.read_barcodes(memoryview(grey).cast("B", (height, width)))
+    assert found, "no QR code in the screenshot"
+    return found[0].text
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    reason = _requirements()
+    if reason:
+        pytest.skip(reason)
+    import uvicorn
+    from batterytrace.api.app import create_app
+    from batterytrace.api.demo import run_demo
+    from rich.console import Console
+
+    home = tmp_path_factory.mktemp("passport-browser") / "home"
+    run_demo(home, Console(file=io.StringIO()))
+    bundle = (home / "bundle.jsonl").read_bytes()
+    item = json.loads(bundle.splitlines()[0])["scope"]["id"]
+    if b"BatteryPassportCredential" not in bundle:  # a demo without the battery's credentials
+        from batterytrace.api.demo_network import key_for
+        from test_passport import issue_item_credentials
+
+        issue_item_credentials(home, item, key_for)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(home, checkpoint_interval=3600),
+                                           host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield {"home": home, "item": item, "base": f"http://127.0.0.1:{port}"}
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def test_demo_battery_page_in_chromium(served: dict[str, Any]) -> None:
+    from playwright.sync_api import sync_playwright
+
+    item = served["item"]
+    path = "/passports/" + quote(item, safe="")
+    import httpx
+
+    facts = httpx.get(served["base"] + "/api/passports/" + quote(item, safe=""),
+                      timeout=60).json()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            response = page.goto(served["base"] + path)
+            assert response is not None and response.status == 200
+            text = page.inner_text("body")
+            assert page.inner_text("#fact-chemistry").startswith(
+                facts["identity"]["chemistry"] or "not declared")
+            assert page.inner_text("#fact-model") == (facts["model"] or "not declared")
+            for country in facts["provenance"]["countries"]:
+                assert country in page.inner_text("#fact-countries")
+            assert page.inner_text("#verification h2").endswith("verified")
+            statuses = page.eval_on_selector_all(
+                "#credentials [data-status]", "els => els.map(e => e.dataset.status)")
+            assert facts["verification"]["status"] == "verified"
+            assert statuses == [c["status"] for c in facts["credentials"]]
+            assert "verified" in statuses
+            assert item in text
+            qr_png = page.locator("#qr").screenshot()
+            page.screenshot(path=str(ROOT / "docs" / "passport.png"), full_page=True)
+        finally:
+            browser.close()
+    # The QR code encodes the page's public URL (entry 0's publicUrl), not the test's port.
+    assert decode_qr(qr_png) == facts["pageUrl"]
+    assert facts["pageUrl"].endswith(path)

@@ -1,0 +1,226 @@
+"""Policy files and rules: every shipped rule with a PASS, a FAIL and a NOT_EVALUATED case on
+hand-built provenance documents; loading errors; composition."""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+
+import pytest
+from batterytrace.verifier.policy import (
+    FAIL,
+    NOT_EVALUATED,
+    PASS,
+    PolicyFormatError,
+    evaluate_policy,
+    load_policy,
+    parse_policy,
+)
+
+MINE, ASM, PLANT = "https://x/facilities/mine", "https://x/facilities/asm", "https://x/recycler"
+
+
+def source(site, share, kg, *, country="CD", artisanal=False, recycled=False, irma=None,
+           operator="did:web:x:miner", processed=("CN",)):
+    return {"site": site, "site_name": site.rsplit("/", 1)[-1], "operator": operator,
+            "operator_name": operator, "country": country, "mass_kg": kg, "share": share,
+            "artisanal": artisanal, "recycled": recycled, "irma_level": irma,
+            "custody_models": ["massBalance"], "processed_in": list(processed),
+            "processors": ["did:web:x:refiner"], "high_risk": False, "risk_resolution": None,
+            "lots": []}
+
+
+BASE = {
+    "subject": "https://id/items/pack",
+    "elements": {
+        "Co": {"mass_kg": 10.0, "recycled_mass_kg": 2.0, "recycled_share": 0.2,
+               "artisanal_share": 0.1, "sources": [
+                   source(MINE, 0.7, 7.0, irma="IRMA 75"),
+                   source(ASM, 0.1, 1.0, artisanal=True),
+                   source(PLANT, 0.2, 2.0, country="NO", recycled=True)]},
+        "Li": {"mass_kg": 5.0, "recycled_mass_kg": 0.0, "recycled_share": 0.0,
+               "artisanal_share": 0.0, "sources": [
+                   source("https://x/salar", 1.0, 5.0, country="CL", irma="IRMA 50")]},
+    },
+    "countries": {"CD": 0.53, "CL": 0.33, "NO": 0.13}, "artisanal_share": 0.07,
+    "route": [{"seq": 9, "time": "t", "biz_step": "shipping", "from_country": "NL",
+               "to_country": "NO", "mode": "road", "purpose": "recycling", "waste": True,
+               "to_site": PLANT, "to_recycler": True}],
+    "lifecycle": {"production": 1, "sale": 2, "use": 3, "end_of_life": 4, "recycling": 5},
+    "carbon_footprint": {"value": 80.0, "unit": "kgCO2e/kWh", "class": "B"},
+    "recycled_content": {"claimed": {"Co": 0.2, "Li": 0.07}, "computed": {"Co": 0.2, "Li": 0.0}},
+    "recycling_efficiency": [{"facility": PLANT, "recycling_efficiency": 72,
+                              "material_recovery": {"Co": 96, "Ni": 96, "Cu": 96, "Pb": 96,
+                                                    "Li": 85}}],
+    "state_of_health": {"value": 70, "time": "t"},
+    "second_life": [{"seq": 7, "time": "t", "decision": "repurpose", "state_of_health": 70}],
+    "placed_on_market": "2031-09-01",
+    "passport_fields": ["batteryCarbonFootprint", "carbonFootprintPerLifecycleStage",
+                        "carbonFootprintPerformanceClass", "carbonFootprintStudy",
+                        "batteryChemistry", "batteryMaterials", "hazardousSubstances",
+                        "dueDiligenceCredential"],
+}
+
+
+def outcome(policy: str, rule: str, data: dict, when: date | None = None):
+    result = evaluate_policy(load_policy(policy), data, policy_date=when)
+    return next(o for o in result.outcomes if o.rule_id == rule)
+
+
+def changed(path: str, value) -> dict:
+    data = copy.deepcopy(BASE)
+    *keys, last = path.split(".")
+    node = data
+    for key in keys:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return data
+
+
+# (policy, rule, a change that makes BASE fail)
+CASES = [
+    ("eu-2023-1542", "eu-art8-recycled-content", ("recycled_content.claimed.Co", 0.1)),
+    ("eu-2023-1542", "eu-annex12-material-recovery",
+     ("recycling_efficiency.0.material_recovery.Li", 40)),
+    ("eu-2023-1542", "eu-annex12-recycling-efficiency",
+     ("recycling_efficiency.0.recycling_efficiency", 60)),
+    ("eu-2023-1542", "eu-art7-carbon-footprint", ("carbon_footprint.value", 120.0)),
+    ("eu-2023-1542", "eu-art52-artisanal-sources", ("elements.Co.sources.1.risk_resolution",
+                                                    None)),
+    ("eu-2023-1542", "eu-second-life-routing", ("second_life.0.state_of_health", 50)),
+    ("eu-2023-1542", "eu-waste-shipments", ("route.0.to_recycler", False)),
+    ("eu-2023-1542", "eu-art77-passport", ("passport_fields", ["batteryMaterials"])),
+    ("irma-cobalt", "irma-minimum-level", ("elements.Co.sources.0.irma_level", "IRMA 50")),
+    ("us-ira-30d", "us-ira-critical-minerals", ("elements.Co.sources.0.processed_in", ["CN"])),
+]
+
+
+def _passing() -> dict:
+    data = copy.deepcopy(BASE)
+    data["elements"]["Co"]["sources"][1]["risk_resolution"] = "ZEA Kambove-Ouest"
+    data["elements"]["Co"]["sources"][1]["irma_level"] = "IRMA 75"
+    for mined in data["elements"]["Co"]["sources"][:2]:
+        mined["processed_in"] = ["CN", "KR"]  # processed in an FTA country (IRA)
+    return data
+
+
+@pytest.mark.parametrize(("policy", "rule", "change"), CASES, ids=[c[1] for c in CASES])
+def test_every_shipped_rule_passes_fails_and_is_not_evaluated(policy, rule, change):
+    when = date(2025, 6, 1) if policy == "us-ira-30d" else None  # IRA ended 30 Sep 2025
+    good = _passing()
+    first = outcome(policy, rule, good, when)
+    assert first.status == PASS, first.reason
+    path, value = change
+    bad = copy.deepcopy(good)
+    *keys, last = path.split(".")
+    node = bad
+    for key in keys:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
+    failed = outcome(policy, rule, bad, when)
+    assert failed.status == FAIL and failed.reason and failed.source
+    # no placing on the market and no --policy-date: a dated rule cannot be judged
+    undated = {**good, "placed_on_market": None}
+    assert outcome(policy, rule, undated).status == NOT_EVALUATED
+
+
+def test_recycled_content_tiers_and_basis():
+    data = changed("recycled_content.claimed.Co", 0.2)
+    assert outcome("eu-2023-1542", "eu-art8-recycled-content", data).status == PASS
+    later = outcome("eu-2023-1542", "eu-art8-recycled-content", data, date(2036, 9, 1))
+    assert later.status == FAIL and "Co 20.00 % < 26" in later.reason
+    before = outcome("eu-2023-1542", "eu-art8-recycled-content", data, date(2030, 1, 1))
+    assert before.status == NOT_EVALUATED and "not in force" in before.reason
+    text = load_text("eu-2023-1542").replace('basis = "claimed"', 'basis = "computed"')
+    result = evaluate_policy(parse_policy(text), data)
+    assert result.outcomes[0].status == FAIL and "Li 0.00 %" in result.outcomes[0].reason
+
+
+def load_text(name: str) -> str:
+    from importlib import resources
+
+    return resources.files("batterytrace.verifier").joinpath(
+        f"data/policies/{name}.toml").read_text()
+
+
+def test_ira_is_not_evaluated_after_the_credit_ended_and_feoc_from_2025():
+    good = _passing()
+    late = outcome("us-ira-30d", "us-ira-critical-minerals", good, date(2025, 10, 1))
+    assert late.status == NOT_EVALUATED and "2025-09-30" in late.reason
+    feoc = copy.deepcopy(good)
+    feoc["elements"]["Co"]["sources"][0]["processors"] = ["Jiangsu Cobalt Refining Co., Ltd."]
+    assert outcome("us-ira-30d", "us-ira-critical-minerals", feoc, date(2024, 6, 1)).status \
+        == PASS
+    hit = outcome("us-ira-30d", "us-ira-critical-minerals", feoc, date(2025, 2, 1))
+    assert hit.status == FAIL and "foreign entity" in hit.reason
+    # by value: Li (CL, FTA) 5 kg x 12 = 60; Co 2 kg recycled in NO (not North America)
+    assert hit.evidence["by_element"]["Li"] == {"value": 60.0, "qualifying": 60.0}
+
+
+def test_second_life_without_a_reading_is_not_evaluated():
+    data = changed("second_life.0.state_of_health", None)
+    assert outcome("eu-2023-1542", "eu-second-life-routing", data).status == NOT_EVALUATED
+
+
+POLICY_HEAD = 'version = 1\nname = "t"\n'
+LEAF = ('{ id = "%s", type = "waste-shipments", title = "w", jurisdiction = "EU", '
+        'source = "s", effective_from = 2020-01-01 }')
+
+
+def test_all_of_and_any_of():
+    text = POLICY_HEAD + f"""
+[[rule]]
+id = "both"
+type = "all-of"
+title = "both"
+jurisdiction = "EU"
+source = "s"
+rules = [{LEAF % "a"}, {LEAF % "b"}]
+
+[[rule]]
+id = "empty"
+type = "all-of"
+title = "empty"
+jurisdiction = "EU"
+source = "s"
+rules = []
+
+[[rule]]
+id = "either"
+type = "any-of"
+title = "either"
+jurisdiction = "EU"
+source = "s"
+rules = [{LEAF % "c"}]
+"""
+    result = evaluate_policy(parse_policy(text), BASE)
+    assert [o.status for o in result.outcomes] == [PASS, FAIL, PASS]
+    assert result.failed and [r["rule_id"] for r in result.outcomes[0].evidence["rules"]] == [
+        "a", "b"]
+    bad = evaluate_policy(parse_policy(text), changed("route.0.to_recycler", False))
+    assert [o.status for o in bad.outcomes] == [FAIL, FAIL, FAIL]
+
+
+@pytest.mark.parametrize("text", [
+    "version = 2",
+    POLICY_HEAD + "colour = 1",
+    POLICY_HEAD + "[[rule]]\n" + LEAF[2:-2].replace(", ", "\n") + '\nthreshold = 3',
+    POLICY_HEAD + "[[rule]]\n" + LEAF[2:-2].replace(", ", "\n").replace("waste-shipments",
+                                                                        "no-such-rule"),
+    POLICY_HEAD + "[[rule]]\n" + LEAF[2:-2].replace(", ", "\n").replace(
+        "effective_from = 2020-01-01", ""),
+    POLICY_HEAD + '[[rule]]\nid = "r"\ntype = "irma-level"\ntitle = "t"\njurisdiction = "x"\n'
+    'source = "s"\neffective_from = 2020-01-01\nminimum = { Co = "IRMA 60" }',
+])
+def test_malformed_policies_are_input_errors(text):
+    with pytest.raises(PolicyFormatError) as info:
+        parse_policy(text % "r" if "%s" in text else text)
+    assert info.value.exit_code == 2 and info.value.code == "POLICY_FORMAT"
+
+
+def test_unknown_policy_name():
+    with pytest.raises(PolicyFormatError):
+        load_policy("no-such-policy")
