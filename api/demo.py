@@ -11,8 +11,8 @@ demo itself exits 0.
 from __future__ import annotations
 
 import shutil
-from itertools import groupby
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -103,10 +103,10 @@ def _verify_ledger(home: Path, console: Console) -> None:
     )
 
 
-def _issue_credentials(home: Path, console: Console, start: datetime) -> list[dict[str, Any]]:
+def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
     """Accreditations (governance root -> accreditation body -> issuers), then the domain
     credentials; each stored off the log, anchored, with revocation and suspension entries in
-    its issuer's status lists, which are then published. Returns the accreditations."""
+    its issuer's status lists, which are then published."""
     from batterytrace.credentials.credential_types import build_credential
     from batterytrace.ledger.credential_store import CredentialStore
     from batterytrace.ledger.log import Ledger
@@ -136,12 +136,12 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> list[di
             table.add_row("AccreditationCredential", _short(doc["credentialSubject"]["id"]),
                           _short(doc["issuer"]), "anchored")
         for issuance in net.demo_issuances():
-            issuer = net._party(net.DEMO, issuance.issuer)
+            issuer = net.party(net.DEMO, issuance.issuer)
             unsigned = build_credential(
                 issuance.type_name, issuance.subject, issuer=issuer["id"],
                 issuer_name=issuer["name"], valid_from=valid_from,
                 valid_until=until(issuance.years))
-            signed, result = store.issue(unsigned, _key(issuance.issuer))
+            _, result = store.issue(unsigned, _key(issuance.issuer))
             detail = issuance.subject.get("achievementLevel", "")
             table.add_row(issuance.type_name + (f" ({detail})" if detail else ""),
                           _short(issuance.subject["id"]), issuer["name"], str(result.seq))
@@ -151,14 +151,13 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> list[di
         console.print(table)
         console.print(f"published {len(lists)} status lists (revocation and suspension, per "
                       "issuer)")
-        return accreditations
     finally:
         ledger.close()
 
 
 def _issuer_name(did: str) -> str:
     for name in [*net.OFF_LEDGER_ISSUERS, *net.DEMO_PARTICIPANTS]:
-        if net._party(net.DEMO, name)["id"] == did:
+        if net.party(net.DEMO, name)["id"] == did:
             return name
     raise InputError(f"no demo key for {did}")
 

@@ -753,7 +753,8 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _party(b: Builders, name: str) -> dict[str, str]:
+def party(b: Builders, name: str) -> dict[str, str]:
+    """{id, name} of a participant (its did:web) or of an issuer outside the ledger (did:key)."""
     legal = b.participants[name][0] if name in b.participants else OFF_LEDGER_ISSUERS[name]
     did = b.did_for(name) if name in b.participants else key_for(name).did_key
     return {"id": did, "name": legal}
@@ -763,7 +764,7 @@ def _attestation(b: Builders, subject_id: str, name: str, to: str, kind: str = "
                  ) -> dict[str, Any]:
     return {"id": subject_id, "name": name, "assessorLevel": "3rdParty",
             "assessmentLevel": "Accredited", "attestationType": kind,
-            "issuedToParty": _party(b, to)}
+            "issuedToParty": party(b, to)}
 
 
 def _report(url: str, name: str) -> dict[str, Any]:
@@ -784,14 +785,14 @@ def _irma(b: Builders, site: str, operator: str, level: str, mineral: str,
                        operator),
         "conformityCertificate": _report(f"https://responsiblemining.net/reports/{site}-2025.pdf",
                                          f"IRMA initial audit report, {site_name}"),
-        "facilityName": site_name, "operator": _party(b, operator),
+        "facilityName": site_name, "operator": party(b, operator),
         "countryOfOperation": country,
         "geoLocation": {"type": "Point", "coordinates": [where[1], where[0]]},
         "minerals": [mineral], "irmaStandardVersion": "IRMA-STD-001 v1.0",
         "achievementLevel": level, "certified": False,
         "chapterScores": [{"chapter": c, "title": t, "score": s}
                           for (c, t), s in zip(chapters, scores, strict=True)],
-        "auditType": "initial", "certificationBody": _party(b, "auditor-irma"),
+        "auditType": "initial", "certificationBody": party(b, "auditor-irma"),
         "leadAuditor": {"name": "Carolina Vidal"},
         "auditDates": {"stage1Date": "2025-06-02", "stage2Date": "2025-08-18",
                        "reportFinalisedDate": "2025-10-20"},
@@ -815,7 +816,7 @@ def _carbon(b: Builders, pack: str, total: float, stages: tuple[float, float, fl
         "carbonFootprintPerformanceClass": klass,
         "calculationRules": "EU-2023/1542-delegated-act",
         "carbonFootprintStudy": f"https://elbe-battery.example/lca/{pack}.pdf",
-        "thirdPartyVerifier": _party(b, "certifier-carbon"),
+        "thirdPartyVerifier": party(b, "certifier-carbon"),
     }
 
 
@@ -840,7 +841,7 @@ def _passport(b: Builders, pack: str, batch: str, produced: str) -> dict[str, An
         "id": item_id(pack), "granularityLevel": "item",
         "product": {"type": ["Product"], "id": item_id(pack), "name": BATTERY_MODEL,
                     "serialNumber": pack.rsplit("-", 1)[-1], "batchNumber": batch,
-                    "producedByParty": _party(b, "pack-maker"),
+                    "producedByParty": party(b, "pack-maker"),
                     "producedAtFacility": {"id": b.facility_id("salzgitter-pack"),
                                            "name": "Salzgitter Pack"},
                     "productionDate": produced, "countryOfProduction": "DE"},
@@ -920,7 +921,7 @@ def accreditation(b: Builders, issuer: str, subject: str, types: Sequence[str], 
         "@context": ["https://www.w3.org/ns/credentials/v2"],
         "id": f"urn:uuid:{uuid.uuid4()}",
         "type": ["VerifiableCredential", "AccreditationCredential"],
-        "issuer": _party(b, issuer)["id"], "validFrom": valid_from, "validUntil": valid_until,
-        "credentialSubject": {"id": _party(b, subject)["id"], "type": "Accreditation",
+        "issuer": party(b, issuer)["id"], "validFrom": valid_from, "validUntil": valid_until,
+        "credentialSubject": {"id": party(b, subject)["id"], "type": "Accreditation",
                               "credentialTypes": list(types), "mayAccredit": may_accredit},
     }

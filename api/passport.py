@@ -271,7 +271,8 @@ def _build_full(ledger: Any, item_id: str, trust_path: Path, size: int) -> Passp
     model = _model(passport_cred, carbon_cred, recycled_cred) or traced_model.get("name")
     mines = facts.mines(statuses)
     provenance = _provenance(provenance_json, mines, notes)
-    credentials = tuple(_credential_view(c, statuses) for c in facts.credentials)
+    own = components | {item_id}  # public: credentials about this battery and its parts only
+    credentials = tuple(_credential_view(c, statuses, own) for c in facts.credentials)
     return Passport(
         item=item_id, tier=LEGITIMATE_INTEREST,
         page_url=ledger.public_url.rstrip("/") + page_path(item_id),
@@ -652,8 +653,8 @@ def _due_diligence(facts: _BundleFacts,
                                                                          "not checked")}
 
 
-def _credential_view(credential: Mapping[str, Any],
-                     statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+def _credential_view(credential: Mapping[str, Any], statuses: Mapping[str, Mapping[str, Any]],
+                     own: set[str]) -> dict[str, Any]:
     from batterytrace.credentials.vc import issuer_id
 
     types = [t for t in _types(credential) if t != "VerifiableCredential"]
@@ -664,7 +665,8 @@ def _credential_view(credential: Mapping[str, Any],
         "issuer": issuer_id(dict(credential)),
         "issuerName": issuer.get("name") if isinstance(issuer, dict) else None,
         "subject": sorted(_subject_ids(credential)),
-        "public": bool(PUBLIC_CREDENTIAL_TYPES & set(types)), **status,
+        "public": bool(PUBLIC_CREDENTIAL_TYPES & set(types) and own & _subject_ids(credential)),
+        **status,
     }
 
 

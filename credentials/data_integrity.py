@@ -104,10 +104,28 @@ class ProofResult:
 
 def jcs_hash_data(unsecured_document: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
     """eddsa-jcs-2022 hashData: sha256(JCS(proof_config)) || sha256(JCS(document))."""
-    return (
-        hashlib.sha256(canonicalize(proof_config)).digest()
-        + hashlib.sha256(canonicalize(unsecured_document)).digest()
-    )
+    return _config_digest(proof_config) + hashlib.sha256(canonicalize(unsecured_document)).digest()
+
+
+def _config_digest(proof_config: Mapping[str, Any]) -> bytes:
+    """sha256(JCS(proof_config)), remembered for configs of strings and lists of strings: a
+    bulk issuance signs thousands of documents with one config (same created, method and
+    @context)."""
+    frozen = []
+    for name, value in proof_config.items():
+        if type(value) is list and all(type(v) is str for v in value):
+            value = tuple(value)
+        elif type(value) is not str:  # anything else (e.g. an @context object): no memo
+            return hashlib.sha256(canonicalize(proof_config)).digest()
+        frozen.append((name, value))
+    return _frozen_config_digest(tuple(sorted(frozen)))
+
+
+@lru_cache(maxsize=256)
+def _frozen_config_digest(frozen: tuple[tuple[str, str | tuple[str, ...]], ...]) -> bytes:
+    # Only strings and tuples of strings reach here, so equal keys mean equal JSON.
+    return hashlib.sha256(canonicalize({k: list(v) if type(v) is tuple else v
+                                        for k, v in frozen})).digest()
 
 
 def _hash_data(unsecured: dict[str, Any], proof: Mapping[str, Any]) -> bytes:
@@ -345,7 +363,6 @@ def verify_proofs(
         _check_challenge_domain(proof, challenge, domain)
         _check_times(proof, moment)
         method = resolver.resolve_verification_method(proof["verificationMethod"], expected_purpose)
-        signature = _decode_proof_value(proof["proofValue"])
         covered = unsecured
         if "previousProof" in proof:
             covered = dict(unsecured)
@@ -353,6 +370,7 @@ def verify_proofs(
                 proof["previousProof"], proofs, ProofVerificationError
             )
         if signed_here_by is None or method.public_key != signed_here_by:
+            signature = _decode_proof_value(proof["proofValue"])
             _check_signature(_hash_data(covered, proof), signature, method.public_key)
         results.append(
             ProofResult(

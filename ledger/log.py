@@ -143,6 +143,7 @@ class Ledger:
         if not storage.has_schema():
             storage.close()
             raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
+        storage.create_schema()  # upgrades an older schema (Alembic); cheap when current
         return cls(home, storage, **options)
 
     @classmethod

@@ -141,20 +141,23 @@ class TreeStore:
             return self.range_hashes(merkle.inclusion_proof_ranges(index, size))  # it raises
         parts = _inclusion_parts(index, size)
         edges = self._edges
-        hashes = self.subtrees(part for part in parts if part[0] != EDGE)
-        proof = []
-        for part in parts:
-            if part[0] == EDGE:  # the incomplete right edge [start, size): memoized
-                key = (part[1], size)
-                h = edges.get(key)
+        keys = [part for part in parts if part[0] != EDGE]
+        known: dict[Subtree, bytes] = {}
+        covers = {}  # right edges [start, size) not memoized yet: fetched in the same query
+        for level, start in parts:
+            if level == EDGE:
+                h = edges.get((start, size))
                 if h is None:
-                    h = edges[key] = self.range_hashes([key])[0]
-                    if len(edges) > _MAX_EDGES:
-                        edges.pop(next(iter(edges)))
-                proof.append(h)
-            else:
-                proof.append(hashes[part])
-        return proof
+                    covers[(start, size)] = merkle.aligned_subtrees(start, size)
+                    keys += covers[(start, size)]
+                else:
+                    known[(start, size)] = h
+        hashes = self.subtrees(keys)
+        for key, cover in covers.items():
+            known[key] = edges[key] = merkle.fold_right([hashes[k] for k in cover])
+            if len(edges) > _MAX_EDGES:
+                edges.pop(next(iter(edges)), None)
+        return [known[(part[1], size)] if part[0] == EDGE else hashes[part] for part in parts]
 
     def consistency_proof(
         self, old_size: int, new_size: int, overlay: Overlay | None = None

@@ -213,3 +213,22 @@ def _resigned(credential: dict, key: Ed25519Key, n: int) -> tuple[dict, dict]:
     doc["id"] = unsigned(issuer, n)["id"]
     signed = sign(doc, key, verification_method=f"{issuer}#{key.public_multibase}")
     return signed, an.sign_anchor(an.build_anchor(signed), key)
+
+
+@pytest.mark.parametrize("config", [
+    {"type": "DataIntegrityProof", "created": "2026-01-01T00:00:00Z", "proofPurpose": "a",
+     "@context": ["https://www.w3.org/ns/credentials/v2", "https://x.example/c"]},
+    {"proofPurpose": "a", "created": "2026-01-01T00:00:00Z", "type": "DataIntegrityProof",
+     "@context": ["https://www.w3.org/ns/credentials/v2", "https://x.example/c"]},
+    {"type": "DataIntegrityProof", "@context": [{"@vocab": "https://x.example/"}]},
+    {"type": "DataIntegrityProof", "@context": "https://www.w3.org/ns/credentials/v2"},
+    {"type": "DataIntegrityProof", "flag": True},
+])
+def test_remembered_proof_config_digest_is_the_jcs_digest(config: dict) -> None:
+    import hashlib
+
+    from batterytrace.credentials import data_integrity
+
+    for _ in range(2):  # computed, then remembered
+        assert data_integrity._config_digest(config) == hashlib.sha256(
+            canonicalize(config)).digest()

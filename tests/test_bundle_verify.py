@@ -314,3 +314,13 @@ def test_ledger_verify_command_replays_with_the_bundle_verifier(world, tmp_path)
     assert bad.exception.exit_code == 1 and bad.exception.details.get("seq", size - 1) == size - 1
     assert runner.invoke(app, ["--home", str(home), "ledger", "verify", "--no-replay"]
                          ).exit_code == 0
+
+
+def test_every_code_the_tamper_test_allows_is_documented():
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "formats.md").read_text(encoding="utf-8")
+    section = text[text.index("## Bundle (version 1)"):]
+    for code in HEADER_CODES | ENTRY_CODES | END_CODES:
+        assert f"`{code}`" in section, code
+    assert "not covered by any signature or proof" in section

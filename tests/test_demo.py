@@ -108,6 +108,7 @@ def test_every_suggested_command_works(demo: tuple[Path, str]) -> None:
         result = _run(args)
         expected = 1 if "--policy" in args else 0  # the demo's one failing rule
         assert result.returncode == expected, (command, result.stderr)
+    assert _run(["--home", str(home), "serve", "--help"]).returncode == 0  # printed last
     replayed = json.loads(_run(["--home", str(home), "ledger", "verify", "--json"]).stdout)
     assert replayed["replay"]["events"] >= len(net.story())
 

@@ -9,6 +9,7 @@ modules declare: what autogenerate compares the migrated schema with.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ def alembic_config(connection: Connection | None = None) -> Any:
     return config
 
 
+@cache
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
@@ -63,6 +65,11 @@ def upgrade(engine: Engine) -> str:
     """Migrate the database behind `engine` to the newest revision; returns it. Idempotent."""
     from alembic import command
 
+    with engine.connect() as conn:  # the common case, cheaply: already at the newest
+        if VERSION_TABLE in inspect(conn).get_table_names():
+            current = current_revision(conn)
+            if current == head_revision():
+                return current
     with engine.begin() as conn:
         names = set(inspect(conn).get_table_names())
         config = alembic_config(conn)

@@ -1,0 +1,92 @@
+"""Evidence bundles: offline verification speed and peak memory at 10^4 and 10^5 entries.
+
+Workload: `all` bundles exported from the custody bench ledger (bench_custody.build_fixture:
+registry entries, then signed extraction credentials, one ObjectEvent each), cached in
+bench/.cache. Each bundle is verified by `verifier.bundle_verify.verify_bundle` in a fresh
+process (one core), so its peak RSS (ru_maxrss) is its own; the rate is entries per second
+against the raw Ed25519 verify rate of the same run (one signature per entry). Targets:
+>= 40 % of raw verify per core used, peak memory under 300 MB at 10^5 entries.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.limits import ed25519_verify_per_s
+from bench.run import row
+
+CACHE = Path(__file__).parent / ".cache"
+SIZES = (10_000, 100_000)
+CORES = 1  # verify_bundle runs in one process
+
+_CHILD = r"""
+import json, resource, sys, time
+from batterytrace.verifier.bundle import iter_file_lines
+from batterytrace.verifier.bundle_verify import verify_bundle
+from batterytrace.verifier.trust import load_trust
+
+trust = load_trust(sys.argv[2])
+start = time.perf_counter()
+report = verify_bundle(iter_file_lines(sys.argv[1]), trust)
+seconds = time.perf_counter() - start
+print(json.dumps({"ok": report.ok, "entries": report.entries, "seconds": seconds,
+                  "failures": [f.code for f in report.failures[:3]],
+                  "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def build_bundle(count: int) -> tuple[Path, Path]:
+    """The `all` bundle of a custody ledger of `count` events and its trust file (cached)."""
+    from batterytrace.ledger.bundle_export import export_bundle
+    from batterytrace.ledger.log import Ledger
+    from batterytrace.verifier.trust import TrustConfig, TrustedLedger, write_trust
+
+    from bench.bench_custody import build_fixture
+
+    bundle, trust = CACHE / f"bundle-all-{count}.jsonl", CACHE / f"bundle-all-{count}.toml"
+    if bundle.exists() and trust.exists():
+        return bundle, trust
+    led = Ledger.open(build_fixture(count))
+    try:
+        partial = bundle.with_suffix(".part")
+        with partial.open("wb") as out:
+            export_bundle(led, out, all_entries=True)
+        partial.replace(bundle)
+        write_trust(TrustConfig(ledgers=(TrustedLedger(led.origin, led.verifier.vkey),)), trust)
+    finally:
+        led.close()
+    return bundle, trust
+
+
+def measure(bundle: Path, trust: Path) -> dict[str, object]:
+    """Verify in a fresh process: {ok, entries, seconds, maxrss_kb, failures}."""
+    run = subprocess.run([sys.executable, "-c", _CHILD, str(bundle), str(trust)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(run.stdout)
+
+
+def run() -> list[dict[str, object]]:
+    rows = []
+    for count in SIZES:
+        bundle, trust = build_bundle(count)
+        raw = ed25519_verify_per_s()  # measured beside each run: same machine load
+        result = measure(bundle, trust)
+        if not result["ok"]:
+            raise RuntimeError(f"the bench bundle does not verify: {result['failures']}")
+        rate = int(result["entries"]) / float(result["seconds"])  # type: ignore[arg-type]
+        tag = "1e4" if count == 10_000 else "1e5"
+        rows.append(row(f"bundle_verify_{tag}_entries_per_s", rate, "entries/s",
+                        f"ed25519_verify_per_s x {CORES}", raw * CORES, target_ratio=0.4,
+                        entries=result["entries"], bytes=bundle.stat().st_size))
+        rows.append(row(f"bundle_verify_{tag}_peak_rss_mb",
+                        int(result["maxrss_kb"]) / 1024, "MB",  # type: ignore[arg-type]
+                        "target", 300, note="ru_maxrss of the verifying process"))
+    return rows
+
+
+if __name__ == "__main__":
+    for item in run():
+        print(json.dumps(item))
