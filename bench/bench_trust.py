@@ -94,8 +94,9 @@ def _status_list_rows() -> list[dict[str, object]]:
                                           purpose="revocation", status_list=bits), issuer)
 
     return [
-        row("status_list_bit_update_per_s", rate(update), "updates/s",
-            "ed25519_sign_per_s", ed25519_sign_per_s(), ratio=None, list_bits=131_072),
+        # A bit flip and a signature have nothing in common: the limit is context, no ratio.
+        {**row("status_list_bit_update_per_s", rate(update), "updates/s",
+               "ed25519_sign_per_s", ed25519_sign_per_s(), list_bits=131_072), "ratio": None},
         row("status_list_publish_per_s", rate(publish), "lists/s", "ed25519_sign_per_s",
             ed25519_sign_per_s(), list_bits=131_072, note="gzip + base64url encode + sign"),
     ]

@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, create_engine, event, f
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from .db_errors import translate_db_errors
+from .db_errors import StorageSchemaError, translate_db_errors
 
 # SQLite only makes "INTEGER PRIMARY KEY" the rowid (the fast clustered key), not BIGINT.
 _BIGINT = BigInteger().with_variant(Integer(), "sqlite")
@@ -151,10 +151,17 @@ class SqlStorage:
 
     def create_schema(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
+        from alembic.util.exc import CommandError
+
         from .migrations.schema import upgrade
 
         with translate_db_errors(self.url):
-            upgrade(self.engine)
+            try:
+                upgrade(self.engine)
+            except CommandError as exc:  # e.g. a revision this program does not know
+                raise StorageSchemaError(
+                    f"cannot migrate the schema of {self.url.split(':', 1)[0]} database: {exc}"
+                ) from exc
 
     # --- writing ----------------------------------------------------------------------------
 
