@@ -55,10 +55,14 @@ BASE = {
     "state_of_health": {"value": 70, "time": "t"},
     "second_life": [{"seq": 7, "time": "t", "decision": "repurpose", "state_of_health": 70}],
     "placed_on_market": "2031-09-01",
+    "passport_credential": "urn:uuid:passport",
     "passport_fields": ["batteryCarbonFootprint", "carbonFootprintPerLifecycleStage",
                         "carbonFootprintPerformanceClass", "carbonFootprintStudy",
                         "batteryChemistry", "batteryMaterials", "hazardousSubstances",
-                        "dueDiligenceCredential"],
+                        "dueDiligenceCredential", "id", "product.id", "batteryCategory",
+                        "product.producedByParty", "product.productionDate", "batteryStatus",
+                        "batteryMass", "product.producedAtFacility", "puttingIntoService",
+                        "ratedCapacity", "stateOfHealth"],
 }
 
 
@@ -224,3 +228,79 @@ def test_malformed_policies_are_input_errors(text):
 def test_unknown_policy_name():
     with pytest.raises(PolicyFormatError):
         load_policy("no-such-policy")
+
+
+# --- review fixes ---------------------------------------------------------------------------
+
+
+def rule_text(kind: str, body: str, rid: str = "r") -> str:
+    return (POLICY_HEAD + f'[[rule]]\nid = "{rid}"\ntype = "{kind}"\ntitle = "t"\n'
+            f'jurisdiction = "EU"\nsource = "s"\neffective_from = 2020-01-01\n{body}\n')
+
+
+@pytest.mark.parametrize("text", [
+    # a TOML date-time cannot be compared with the policy date: refused when loading
+    POLICY_HEAD + "[[rule]]\n" + LEAF[2:-2].replace(", ", "\n").replace(
+        "2020-01-01", "2020-01-01T00:00:00"),
+    # a malformed later tier is caught when loading, not when its date comes
+    rule_text("material-recovery", "[[rule.tier]]\nfrom = 2027-12-31\nminimum = { Co = 90 }\n"
+              "[[rule.tier]]\nfrom = 2031-12-31\nminimum = { Co = 950 }"),
+    # a misspelt element would never match and silently pass
+    rule_text("recycled-content", "minimum = { Cobalt = 16 }"),
+    rule_text("recycling-efficiency", 'minimum = "sixty-five"'),
+    rule_text("carbon-footprint", 'maximum_class = "H"'),
+    rule_text("second-life-routing", "reuse_above = 60\nrepurpose_above = 65"),
+    rule_text("passport-completeness", "sections = []"),
+    rule_text("passport-completeness", 'sections = ["Labels"]\nignore = ["warrentyPeriod"]'),
+])
+def test_review_malformed_values_are_refused_when_loading(text):
+    with pytest.raises(PolicyFormatError):
+        parse_policy(text)
+
+
+def test_recycled_content_without_any_known_element_is_not_evaluated():
+    data = {**changed("recycled_content.claimed", {}), "elements": {}}
+    result = outcome("eu-2023-1542", "eu-art8-recycled-content", data)
+    assert result.status == NOT_EVALUATED and "declares none" in result.reason
+
+
+def test_material_recovery_skips_lead_for_a_battery_without_lead():
+    data = copy.deepcopy(_passing())
+    del data["recycling_efficiency"][0]["material_recovery"]["Pb"]  # a lithium-ion recycler
+    assert outcome("eu-2023-1542", "eu-annex12-material-recovery", data).status == PASS
+    del data["recycling_efficiency"][0]["material_recovery"]["Co"]  # the battery holds cobalt
+    failed = outcome("eu-2023-1542", "eu-annex12-material-recovery", data)
+    assert failed.status == FAIL and "Co not reported" in failed.reason
+
+
+@pytest.mark.parametrize(("purpose", "roles", "status"), [
+    ("recycling", ["collector"], PASS),  # take-back through a collection point
+    ("disposal", ["collector"], FAIL),  # disposal outside a recycling facility
+    ("disposal", ["recycler"], PASS),
+    ("sale", ["fleet"], FAIL),  # a waste battery to an operator that handles no waste
+])
+def test_waste_shipments_by_purpose_and_destination(purpose, roles, status):
+    data = copy.deepcopy(BASE)
+    data["route"][0].update(purpose=purpose, to_roles=roles, to_recycler="recycler" in roles)
+    assert outcome("eu-2023-1542", "eu-waste-shipments", data).status == status
+
+
+def test_passport_sections_are_configurable_and_a_missing_passport_is_not_evaluated():
+    rule = 'sections = ["%s"]\n%s'
+    general = rule_text("passport-completeness", rule % ("GeneralProductInformation", ""))
+    result = evaluate_policy(parse_policy(general), BASE).outcomes[0]
+    assert result.status == FAIL and result.evidence["missing"] == {
+        "GeneralProductInformation": ["manufacturingPlace", "warrentyPeriod"]} or \
+        result.evidence["missing"] == {"GeneralProductInformation": ["warrentyPeriod"]}
+    ignored = rule_text("passport-completeness", rule % (
+        "GeneralProductInformation", 'ignore = ["warrentyPeriod"]'))
+    assert evaluate_policy(parse_policy(ignored), BASE).outcomes[0].status == PASS
+    labels = rule_text("passport-completeness", rule % ("Labels", ""))
+    result = evaluate_policy(parse_policy(labels), BASE).outcomes[0]
+    assert result.status == FAIL and "declarationOfConformity" in result.reason
+    # no passport credential in the bundle (redacted or never issued)
+    bare = {**BASE, "passport_credential": None}
+    assert evaluate_policy(parse_policy(ignored), bare).outcomes[0].status == NOT_EVALUATED
+    strict = rule_text("passport-completeness", rule % (
+        "CarbonFootprint", "require_passport = true"))
+    assert evaluate_policy(parse_policy(strict), bare).outcomes[0].status == FAIL

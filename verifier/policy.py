@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -156,7 +156,8 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
 
 
 def _date(value: Any, where: str) -> date | None:
-    if value is None or isinstance(value, date):
+    # a TOML date-time is a datetime, a date subclass that cannot be compared with a date
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
         return value
     raise PolicyFormatError(f"{where} must be a TOML date (YYYY-MM-DD)")
 
@@ -205,8 +206,9 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
     rule = Rule(rid, kind, raw["title"], values["jurisdiction"], values["source"], start,
                 _date(values["effective_until"], f"{where}.effective_until"), params,
                 tuple(sorted(tiers, key=lambda t: t[0])), (), str(raw.get("description", "")))
-    if kind in RULE_TYPES:
-        RULE_TYPES[kind].check_params({**params, **(tiers[0][1] if tiers else {})}, where)
+    if kind in RULE_TYPES:  # every tier, as it will be merged at its dates
+        for merged in ([{**params, **t[1]} for t in tiers] or [params]):
+            RULE_TYPES[kind].check_params(merged, where)
     if kind in COMBINATORS:
         parts = raw.get("rules", [])
         if not isinstance(parts, list):

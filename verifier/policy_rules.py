@@ -21,6 +21,11 @@ from .provenance import IRMA_LEVELS
 Result = tuple[str, str, dict[str, Any]]
 PASS, FAIL, NOT_EVALUATED = "PASS", "FAIL", "NOT_EVALUATED"
 ROUTES = ("recycle", "repurpose", "reuse")  # in order of the state of health they need
+# The element keys of lot and item compositions (DESIGN.md, Identifiers): a policy naming
+# anything else (`Cobalt = 16`) would never match and silently pass, so it is refused.
+SYMBOLS = frozenset({"Li", "Co", "Ni", "Mn", "graphite", "Cu", "Al", "Pb"})
+# Who may receive a declared waste battery (ledger/registry.py roles).
+WASTE_OPERATORS = frozenset({"collector", "dismantler", "recycler"})
 
 
 @dataclass(frozen=True)
@@ -37,18 +42,37 @@ class RuleType:
             raise PolicyFormatError(f"{where}: {problem}")
 
 
+def _number(value: Any, low: float = 0, high: float = float("inf")) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
 def _percent_map(value: Any) -> bool:
     return isinstance(value, dict) and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 100
-        for v in value.values())
+        k in SYMBOLS and _number(v, 0, 100) for k, v in value.items())
 
 
 def _needs_percent_map(name: str) -> Callable[[Mapping[str, Any]], str | None]:
     def validate(params: Mapping[str, Any]) -> str | None:
         if name in params and not _percent_map(params[name]):
-            return f"{name} maps symbols to percentages (0-100)"
+            return f"{name} maps symbols ({', '.join(sorted(SYMBOLS))}) to percentages (0-100)"
         return None
     return validate
+
+
+def _checks(**kinds: Callable[[Any], bool]) -> Callable[[Mapping[str, Any]], str | None]:
+    """A validator: each named parameter, when given, must satisfy its predicate."""
+    def validate(params: Mapping[str, Any]) -> str | None:
+        bad = sorted(k for k, ok in kinds.items() if k in params and not ok(params[k]))
+        return f"invalid value for {', '.join(bad)} (docs/policy.md)" if bad else None
+    return validate
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) and x for x in value)
+
+
+def _percent(value: Any) -> bool:
+    return _number(value, 0, 100)
 
 
 def _pct(share: float) -> str:
@@ -77,6 +101,9 @@ def recycled_content(params: Mapping[str, Any], data: Mapping[str, Any], when: d
         if share * 100 < pct - 1e-9:
             shortfalls.append(f"{symbol} {_pct(share)} < {pct} %")
     evidence = {"basis": basis, "figures": figures, "credential": rc.get("credential")}
+    if not figures:  # no composition known, or none of the elements: nothing was judged
+        return NOT_EVALUATED, "the bundle declares none of the elements " + ", ".join(
+            sorted(minimum)) + " in the battery", evidence
     if shortfalls:
         return FAIL, "recycled content below the minimum: " + "; ".join(shortfalls), evidence
     return PASS, f"recycled content meets {len(figures)} minimum(s)", evidence
@@ -94,10 +121,13 @@ def material_recovery(params: Mapping[str, Any], data: Mapping[str, Any], when: 
     if not statements:
         return NOT_EVALUATED, "no RecyclingEfficiencyCredential in the bundle", {}
     minimum: Mapping[str, float] = params.get("minimum", {})
+    present = set(data["elements"])
     shortfalls = []
     for s in statements:
         for symbol, pct in sorted(minimum.items()):
             rate = s["material_recovery"].get(symbol)
+            if rate is None and symbol not in present:
+                continue  # a lithium-ion recycler reports no lead: the battery holds none
             if rate is None or rate < pct:
                 shortfalls.append(f"{s['facility']} {symbol} "
                                   f"{'not reported' if rate is None else f'{rate} %'} < {pct} %")
@@ -205,7 +235,7 @@ def ira_critical_minerals(params: Mapping[str, Any], data: Mapping[str, Any], wh
                         source.get("processed_in", ())) & fta)):
                 ok += worth
             named = {source["operator"], source.get("operator_name"),
-                     *source.get("processors", ())} & feoc
+                     *source.get("processors", ()), *source.get("processor_names", ())} & feoc
             if named:
                 entities.append({"element": symbol, "site": source["site"],
                                  "entities": sorted(n for n in named if n)})
@@ -296,13 +326,20 @@ def second_life(params: Mapping[str, Any], data: Mapping[str, Any], when: date) 
 
 def waste_shipments(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
     legs = [leg for leg in data.get("route") or () if leg.get("waste")]
-    bad = [leg for leg in legs if leg.get("purpose") == "disposal" or not leg.get("to_recycler")]
+    bad = []
+    for leg in legs:
+        roles = set(leg.get("to_roles") or ()) | ({"recycler"} if leg.get("to_recycler")
+                                                  else set())
+        if leg.get("purpose") == "disposal" and "recycler" not in roles:
+            bad.append((leg, "for disposal outside a recycling facility"))
+        elif not roles & WASTE_OPERATORS:
+            bad.append((leg, "to a site whose operator is no collector, dismantler or recycler"))
     evidence = {"waste_shipments": legs}
     if bad:
-        return FAIL, "; ".join(f"waste battery shipped for {b['purpose']} to {b['to_site']} "
-                               f"(entry {b['seq']}), not a recycling facility" for b in bad), \
-            evidence
-    return PASS, f"{len(legs)} waste shipment(s), all to recycling facilities", evidence
+        return FAIL, "; ".join(f"waste battery shipped {why}: {b['purpose']} to {b['to_site']} "
+                               f"(entry {b['seq']})" for b, why in bad), evidence
+    return PASS, f"{len(legs)} waste shipment(s), all to collection, dismantling or " \
+        "recycling operators and none for disposal elsewhere", evidence
 
 
 # --- passport completeness --------------------------------------------------------------------
@@ -318,27 +355,48 @@ def batterypass_fields() -> dict[str, Any]:
 
 def passport_completeness(params: Mapping[str, Any], data: Mapping[str, Any], when: date
                           ) -> Result:
+    """The `required` fields of the chosen Battery Pass sections, each given by a credential
+    or by the ledger (the table's aliases). No passport credential for the battery in the
+    bundle (redacted, or never issued) is NOT_EVALUATED, or FAIL with `require_passport`."""
     table = batterypass_fields()
-    sections = params.get("sections") or sorted(table["sections"])
+    sections = list(params["sections"])
     ignore = set(params.get("ignore", ()))
     available = set(data.get("passport_fields") or ())
+    evidence: dict[str, Any] = {"sections": sections, "ignored": sorted(ignore),
+                                "credential": data.get("passport_credential")}
+    if not data.get("passport_credential"):
+        status = FAIL if params.get("require_passport", False) else NOT_EVALUATED
+        return status, "no BatteryPassportCredential for the battery in the bundle", evidence
     missing = {}
     for section in sections:
         gaps = [f for f in table["sections"][section] if f not in ignore and not (
             set(table["aliases"].get(f, [f])) & available)]
         if gaps:
             missing[section] = gaps
-    evidence = {"sections": list(sections), "missing": missing}
+    evidence["missing"] = missing
     if missing:
         return FAIL, "passport incomplete: " + "; ".join(
             f"{s}: {', '.join(g)}" for s, g in missing.items()), evidence
-    return PASS, f"every required field of {', '.join(sections)} is given", evidence
+    return PASS, f"every required field of {', '.join(sections)} is given" + (
+        f" (ignored: {', '.join(sorted(ignore))})" if ignore else ""), evidence
 
 
 def _passport_validate(params: Mapping[str, Any]) -> str | None:
-    unknown = set(params.get("sections", ())) - set(batterypass_fields()["sections"])
+    table = batterypass_fields()
+    sections = params.get("sections")
+    if not _strings(sections) or not sections:
+        return "sections is a non-empty list of Battery Pass sections " \
+            f"({', '.join(table['sections'])})"
+    unknown = set(sections) - set(table["sections"])
     if unknown:
         return f"unknown Battery Pass sections {sorted(unknown)}"
+    ignore = params.get("ignore", [])
+    fields = {f for section in sections for f in table["sections"][section]}
+    if not isinstance(ignore, list) or set(ignore) - fields:
+        return f"ignore lists required fields of the chosen sections; not: " \
+            f"{sorted(set(ignore) - fields) if isinstance(ignore, list) else ignore}"
+    if not isinstance(params.get("require_passport", False), bool):
+        return "require_passport is true or false"
     return None
 
 
@@ -350,18 +408,29 @@ RULE_TYPES: dict[str, RuleType] = {
                                      else "basis is claimed, computed or both")),
     "material-recovery": RuleType(frozenset({"minimum"}), material_recovery,
                                   _needs_percent_map("minimum")),
-    "recycling-efficiency": RuleType(frozenset({"minimum"}), recycling_efficiency),
+    "recycling-efficiency": RuleType(frozenset({"minimum"}), recycling_efficiency,
+                                     _checks(minimum=_percent)),
     "irma-level": RuleType(frozenset({"minimum"}), irma_level, _irma_validate),
-    "carbon-footprint": RuleType(frozenset({"maximum", "maximum_class", "require_declaration"}),
-                                 carbon_footprint),
+    "carbon-footprint": RuleType(
+        frozenset({"maximum", "maximum_class", "require_declaration"}), carbon_footprint,
+        _checks(maximum=_number, require_declaration=lambda v: isinstance(v, bool),
+                maximum_class=lambda v: isinstance(v, str) and v in tuple("ABCDEFG"))),
     "ira-critical-minerals": RuleType(
         frozenset({"minimum", "prices", "fta_countries", "recycling_countries",
                    "foreign_entities_of_concern", "feoc_from"}),
-        ira_critical_minerals, _ira_validate),
-    "artisanal-sources": RuleType(frozenset({"high_risk_countries"}), artisanal_sources),
+        ira_critical_minerals,
+        lambda p: _ira_validate(p) or _checks(
+            minimum=_percent, feoc_from=lambda v: type(v) is date)(p)),
+    "artisanal-sources": RuleType(frozenset({"high_risk_countries"}), artisanal_sources,
+                                  _checks(high_risk_countries=_strings)),
     "second-life-routing": RuleType(
-        frozenset({"reuse_above", "repurpose_above", "allow_downgrade"}), second_life),
+        frozenset({"reuse_above", "repurpose_above", "allow_downgrade"}), second_life,
+        lambda p: _checks(reuse_above=_percent, repurpose_above=_percent,
+                          allow_downgrade=lambda v: isinstance(v, bool))(p) or (
+            "reuse_above must be above repurpose_above"
+            if p.get("reuse_above", 85) <= p.get("repurpose_above", 65) else None)),
     "waste-shipments": RuleType(frozenset(), waste_shipments),
-    "passport-completeness": RuleType(frozenset({"sections", "ignore"}), passport_completeness,
-                                      _passport_validate),
+    "passport-completeness": RuleType(
+        frozenset({"sections", "ignore", "require_passport"}), passport_completeness,
+        _passport_validate),
 }

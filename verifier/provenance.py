@@ -466,6 +466,8 @@ def _elements(tracer: _Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
                 "custody_models": sorted({s[0] for s in steps}),
                 "processed_in": sorted({s[1] for s in steps if s[1]}),
                 "processors": sorted({s[2] for s in steps if s[2]}),
+                # legal names too: a policy's entity lists name companies, not DIDs
+                "processor_names": sorted({_legal_name(tracer, s[2]) for s in steps if s[2]}),
                 "lots": sorted(group["lots"]),
             })
         recycled = sum(s["mass_kg"] for s in sources if s["recycled"])
@@ -474,6 +476,10 @@ def _elements(tracer: _Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
                         "recycled_share": _round(recycled / total),
                         "artisanal_share": _round(artisanal / total), "sources": sources}
     return out
+
+
+def _legal_name(tracer: _Tracer, did: str) -> str:
+    return str(tracer.participants.get(did, {}).get("legalName") or did)
 
 
 def _names(tracer: _Tracer, subject: str) -> tuple[set[str], set[str]]:
@@ -507,7 +513,7 @@ def _route(tracer: _Tracer, related: set[str]) -> list[dict[str, Any]]:
             "to_country": target.get("country"), "mode": transport.mode if transport else None,
             "purpose": transport.purpose if transport else None, "waste": event.waste,
             "from_site": origin.get("id"), "to_site": target.get("id"),
-            "to_recycler": "recycler" in roles,
+            "to_recycler": "recycler" in roles, "to_roles": sorted(roles),
         })
     return route
 
@@ -586,9 +592,12 @@ def _lifecycle(tracer: _Tracer, subject: str, parts: set[str], names: set[str]
     return stages, extra
 
 
-def _carbon(tracer: _Tracer, names: set[str]) -> dict[str, Any] | None:
-    found = _of_type(tracer, "CarbonFootprintCredential", names) or _of_type(
-        tracer, "CarbonFootprintCredential")
+def _carbon(tracer: _Tracer, names: set[str], model: str | None) -> dict[str, Any] | None:
+    """The footprint declared for the battery itself, else for its model (by model name):
+    never another model's declaration that happens to travel in the same bundle."""
+    found = _of_type(tracer, "CarbonFootprintCredential", names) or [
+        c for c in _of_type(tracer, "CarbonFootprintCredential")
+        if model and _subject(c).get("batteryModelName") == model]
     if not found:
         return None
     s = _subject(found[-1])
@@ -709,12 +718,15 @@ def _build(tracer: _Tracer, subject: str) -> dict[str, Any]:
         "artisanal_share": _round(artisanal / total) if total else 0.0,
         "route": _route(tracer, tracer.graph.closure(subject)),
         "lifecycle": stages,
-        "carbon_footprint": _carbon(tracer, names),
+        "carbon_footprint": None,  # below: it needs the model
         "recycled_content": _recycled_content(tracer, names, elements),
         "recycling_efficiency": _efficiency(tracer),
         "model": _model(tracer, subject, parts, names),
         **extra,
     }
+    data["carbon_footprint"] = _carbon(tracer, names, (data["model"] or {}).get("name"))
+    passports = _of_type(tracer, "BatteryPassportCredential", names)
+    data["passport_credential"] = passports[-1].get("id") if passports else None
     data["passport_fields"] = _passport_fields(tracer, names, data)
     return data
 
