@@ -23,12 +23,21 @@ def b58decode(text: str) -> bytes:
     return b"\x00" * zeros + number.to_bytes((number.bit_length() + 7) // 8, "big")
 
 
+# Encoding divides by 58**10 (one big-int division per ten digits) and spells each chunk with
+# a table of digit pairs: the per-digit big-int division was the cost on the signing path.
+_CHUNK = 58**10
+_PAIRS = [a + b for a in _B58_ALPHABET for b in _B58_ALPHABET]
+
+
 def b58encode(data: bytes) -> str:
     """Plain base58btc (Bitcoin alphabet) encode; the inverse of `b58decode`."""
     number = int.from_bytes(data, "big")
-    chars: list[str] = []
+    pairs = _PAIRS
+    pieces: list[str] = []
     while number:
-        number, rest = divmod(number, 58)
-        chars.append(_B58_ALPHABET[rest])
+        number, chunk = divmod(number, _CHUNK)
+        for _ in range(5):
+            chunk, rest = divmod(chunk, 3364)
+            pieces.append(pairs[rest])
     zeros = len(data) - len(data.lstrip(b"\x00"))
-    return "1" * zeros + "".join(reversed(chars))
+    return "1" * zeros + "".join(reversed(pieces)).lstrip("1")

@@ -290,8 +290,7 @@ def test_passport_sections_are_configurable_and_a_missing_passport_is_not_evalua
     general = rule_text("passport-completeness", rule % ("GeneralProductInformation", ""))
     result = evaluate_policy(parse_policy(general), BASE).outcomes[0]
     assert result.status == FAIL and result.evidence["missing"] == {
-        "GeneralProductInformation": ["manufacturingPlace", "warrentyPeriod"]} or \
-        result.evidence["missing"] == {"GeneralProductInformation": ["warrentyPeriod"]}
+        "GeneralProductInformation": ["warrentyPeriod"]}
     ignored = rule_text("passport-completeness", rule % (
         "GeneralProductInformation", 'ignore = ["warrentyPeriod"]'))
     assert evaluate_policy(parse_policy(ignored), BASE).outcomes[0].status == PASS

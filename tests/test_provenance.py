@@ -208,6 +208,50 @@ def test_irma_level_valid_at_the_extraction(world):
         "IRMA 50"
 
 
+def carbon(subject: str, model: str, value: float) -> dict:
+    """A CarbonFootprintCredential about `subject` (unsigned: provenance only reads)."""
+    return {"id": f"urn:cf:{subject}:{model}", "type": ["VerifiableCredential",
+                                                        "CarbonFootprintCredential"],
+            "credentialSubject": {"id": subject, "batteryModelName": model,
+                                  "batteryCarbonFootprint": value,
+                                  "carbonFootprintPerformanceClass": "B",
+                                  "manufacturingPlant": {"id": "https://x/plant"}}}
+
+
+def test_carbon_footprint_of_the_battery_or_its_model_never_another_model(world):
+    other = carbon(item_id("other-pack"), "OTHER-99", 50.0)
+    p = trace_provenance(bundle(world[0], item=item_id("pack-1"), credentials=[other]))
+    assert p["carbon_footprint"] is None  # was: any footprint that travels in the bundle
+    same_model = carbon(item_id("other-pack"), "WCW-60Ah", 70.0)
+    p = trace_provenance(bundle(world[0], item=item_id("pack-1"),
+                                credentials=[other, same_model]))
+    assert p["carbon_footprint"]["value"] == 70.0
+    own = carbon(item_id("pack-1"), "WCW-60Ah", 65.0)
+    p = trace_provenance(bundle(world[0], item=item_id("pack-1"),
+                                credentials=[own, same_model]))
+    assert p["carbon_footprint"]["value"] == 65.0
+
+
+def test_ira_foreign_entity_named_by_legal_name_through_a_processor(world):
+    from datetime import date
+
+    from batterytrace.verifier.policy import FAIL, evaluate_policy, load_policy
+
+    p = trace_provenance(bundle(world[0], item=item_id("pack-1")))
+    kolwezi = next(s for s in p["elements"]["Co"]["sources"] if s["site"] == KOLWEZI)
+    assert "Jiangsu Cobalt Refining Co., Ltd." in kolwezi["processor_names"]
+    policy = load_policy("us-ira-30d")
+    # the refiner is on the policy's list by legal name; its DID is what the events carry
+    hit = evaluate_policy(policy, p, policy_date=date(2025, 6, 1)).outcomes[0]
+    assert hit.status == FAIL and "foreign entity" in hit.reason
+    assert {e["site"] for e in hit.evidence["foreign_entities"]} == {KOLWEZI, KAMBOVE}
+    before = evaluate_policy(policy, p, policy_date=date(2024, 6, 1)).outcomes[0]
+    assert before.status == FAIL and "foreign entity" not in before.reason  # 0 % from FTA
+    assert p["passport_credential"] is None
+    waste = [r for r in p["route"] if r["waste"]]
+    assert waste[0]["to_roles"] == ["collector", "dismantler", "recycler"]
+
+
 def test_unknown_subject_is_an_input_error(world):
     with pytest.raises(ProvenanceSubjectError) as info:
         trace_provenance(bundle(world[0], item=item_id("c3")), item_id("nothing"))
