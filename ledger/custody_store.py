@@ -602,7 +602,8 @@ def _replay_window(
     settings: dict[str, Any],
     processes: int,
 ) -> None:
-    checks = precheck_all([doc for _, kind, doc in window if kind == "event"], processes)
+    checks = precheck_all([doc for _, kind, doc in window if kind == "event"], processes,
+                          canonical=False)
     for seq, kind, document in window:
         try:
             if kind == "settings":

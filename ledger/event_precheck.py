@@ -24,7 +24,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -90,22 +90,29 @@ def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> Pr
     )
 
 
-def _precheck_or_error(document: dict[str, Any]) -> PrecheckedEvent | BatterytraceError:
+def _precheck_or_error(
+    document: dict[str, Any], canonical: bool = True
+) -> PrecheckedEvent | BatterytraceError:
     # Errors travel back as values: the caller raises the first one in log order.
     try:
-        return precheck_event(document)
+        check = precheck_event(document)
     except BatterytraceError as exc:
         return exc
+    # Without the bytes (replay needs none) a result is ~150 bytes instead of ~2 KB.
+    return check if canonical else replace(check, canonical=b"")
 
 
-def _precheck_chunk(documents: list[dict[str, Any]]) -> list[Any]:
-    return [_precheck_or_error(d) for d in documents]
+def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> list[Any]:
+    return [_precheck_or_error(d, canonical) for d in documents]
 
 
 # --- the pool -----------------------------------------------------------------------------
 
 _GENERATION, _NEXT = 0, 1  # slots of the shared claim array
 _STOP = 1 << 30  # a claim counter past any chunk: the workers stop claiming
+# Results a worker may get ahead of the caller (who reads them only when it needs them, e.g.
+# not while it writes the previous batch): a pipe buffer this large, where Linux allows it.
+_RESULTS_PIPE_BYTES = 4 << 20
 
 
 def _claim(shared: Any, generation: int) -> int | None:
@@ -118,24 +125,37 @@ def _claim(shared: Any, generation: int) -> int | None:
         return index
 
 
-def _worker_main(conn: Any, shared: Any) -> None:
-    """A worker: receive a run (generation, chunks), check the chunks it claims, send each
-    result back, then report itself idle."""
+def _worker_main(tasks: Any, results: Any, shared: Any) -> None:
+    """A worker: receive a run (generation, chunks, canonical), check the chunks it claims,
+    send each result back, then report itself idle."""
     while True:
         try:
-            message = conn.recv()
+            generation, chunks, canonical = tasks.recv()
         except EOFError:  # the parent went away
             return
-        generation, chunks = message
         while True:
             index = _claim(shared, generation)
             if index is None or index >= len(chunks):
                 break
             try:
-                conn.send((generation, index, _precheck_chunk(chunks[index])))
-            except Exception:
-                conn.send((generation, index, None))
-        conn.send((generation, None, None))
+                results.send((generation, index, _precheck_chunk(chunks[index], canonical)))
+            except Exception:  # noqa: BLE001 - a bug: the caller redoes the chunk and raises
+                results.send((generation, index, None))
+        results.send((generation, None, None))
+
+
+def _enlarge(connection: Any) -> None:
+    """Best effort: a larger kernel buffer for a pipe (Linux F_SETPIPE_SZ)."""
+    try:
+        import fcntl
+
+        try:
+            limit = int(open("/proc/sys/fs/pipe-max-size").read())
+        except (OSError, ValueError):
+            limit = 1 << 20
+        fcntl.fcntl(connection.fileno(), fcntl.F_SETPIPE_SZ, min(limit, _RESULTS_PIPE_BYTES))
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or not allowed: the worker just waits for the caller to read
 
 
 class _Pool:
@@ -146,16 +166,24 @@ class _Pool:
         context = multiprocessing.get_context(method)
         self.owner = os.getpid()
         self.shared = context.Array("q", [0, _STOP])
-        self.conns: list[Any] = []
+        self.tasks: list[Any] = []
+        self.results: list[Any] = []
         self.busy: list[bool] = []
+        self.processes: list[Any] = []
         for _ in range(workers):
-            parent, child = context.Pipe()
+            task_reader, task_writer = context.Pipe(duplex=False)
+            result_reader, result_writer = context.Pipe(duplex=False)
+            _enlarge(result_reader)
             # fork: the workers start in milliseconds with the schema already compiled.
-            process = context.Process(target=_worker_main, args=(child, self.shared),
-                                      daemon=True)
+            process = context.Process(
+                target=_worker_main, args=(task_reader, result_writer, self.shared), daemon=True
+            )
             process.start()
-            child.close()
-            self.conns.append(parent)
+            task_reader.close()
+            result_writer.close()
+            self.processes.append(process)
+            self.tasks.append(task_writer)
+            self.results.append(result_reader)
             self.busy.append(False)
         self.generation = 0
 
@@ -164,13 +192,23 @@ class _Pool:
         be sent without both ends blocking on full pipes)."""
         with self.shared.get_lock():
             self.shared[_NEXT] = _STOP
-        for i, conn in enumerate(self.conns):
+        for i in range(len(self.results)):
             while self.busy[i]:
-                generation, index, _ = conn.recv()
+                generation, index, _ = self._recv(i)
                 if index is None and generation == self.generation:
                     self.busy[i] = False
 
-    def run(self, documents: Sequence[dict[str, Any]]) -> Iterator[Any]:
+    def _recv(self, i: int) -> tuple[int, int | None, Any]:
+        """A message from worker i; a worker that died counts as idle (its chunks, never
+        answered, are checked in-process) and the pool is replaced on its next use."""
+        try:
+            return self.results[i].recv()
+        except (EOFError, OSError):
+            self.busy[i] = False
+            self.owner = -1
+            return (-1, -1, None)
+
+    def run(self, documents: Sequence[dict[str, Any]], canonical: bool = True) -> Iterator[Any]:
         """Start checking `documents` now; iterate the results in order."""
         self._settle()
         chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
@@ -178,12 +216,17 @@ class _Pool:
         with self.shared.get_lock():
             self.shared[_GENERATION] = self.generation
             self.shared[_NEXT] = 0
-        for i, conn in enumerate(self.conns):
-            conn.send((self.generation, chunks))
-            self.busy[i] = True
-        return self._in_order(self.generation, chunks)
+        for i, tasks in enumerate(self.tasks):
+            try:
+                tasks.send((self.generation, chunks, canonical))
+                self.busy[i] = True
+            except OSError:  # a dead worker: this run goes without it
+                self.owner = -1
+        return self._in_order(self.generation, chunks, canonical)
 
-    def _in_order(self, generation: int, chunks: list[list[dict[str, Any]]]) -> Iterator[Any]:
+    def _in_order(
+        self, generation: int, chunks: list[list[dict[str, Any]]], canonical: bool
+    ) -> Iterator[Any]:
         done: dict[int, list[Any] | None] = {}
         for i, chunk in enumerate(chunks):
             while i not in done:
@@ -197,20 +240,30 @@ class _Pool:
                 if not claimed or not any(self.busy):  # (idle workers: it was lost)
                     done[i] = None
                     break
-                self._receive(generation, done)
+                self._receive(generation, done, None)
             results = done.pop(i)
-            yield from _precheck_chunk(chunk) if results is None else results
+            if results is None:
+                results = _precheck_chunk(chunk, canonical)
+                if generation == self.generation:
+                    self._receive(generation, done, 0)  # make room for the workers
+            yield from results
 
-    def _receive(self, generation: int, done: dict[int, list[Any] | None]) -> None:
-        """Wait for one message from any worker and file it."""
-        waiting = [c for c, busy in zip(self.conns, self.busy, strict=True) if busy]
-        for conn in multiprocessing.connection.wait(waiting):
-            message_generation, index, results = conn.recv()
-            if index is None:
-                if message_generation == self.generation:
-                    self.busy[self.conns.index(conn)] = False
-            elif message_generation == generation:
-                done[index] = results
+    def _receive(
+        self, generation: int, done: dict[int, list[Any] | None], timeout: float | None
+    ) -> None:
+        """File the messages the workers sent (waiting up to `timeout` for the first)."""
+        waiting = [r for r, busy in zip(self.results, self.busy, strict=True) if busy]
+        for reader in multiprocessing.connection.wait(waiting, timeout):
+            worker = self.results.index(reader)
+            while self.busy[worker]:
+                message_generation, index, results = self._recv(worker)
+                if index is None:
+                    if message_generation == self.generation:
+                        self.busy[worker] = False
+                elif message_generation == generation:
+                    done[index] = results
+                if not reader.poll():
+                    break
 
 
 _POOLS: dict[int, _Pool] = {}
@@ -220,6 +273,9 @@ def _pool(workers: int) -> _Pool:
     """A pool of `workers` processes, created once per process and reused."""
     pool = _POOLS.get(workers)
     if pool is None or pool.owner != os.getpid():  # a forked child must not share its parent's
+        if pool is not None and pool.owner == -1:  # broken (a worker died): end the rest
+            for process in pool.processes:
+                process.kill()
         pool = _POOLS[workers] = _Pool(workers)
     return pool
 
@@ -234,7 +290,7 @@ def default_processes() -> int:
 
 
 def precheck_all(
-    documents: Sequence[dict[str, Any]], processes: int | None = None
+    documents: Sequence[dict[str, Any]], processes: int | None = None, *, canonical: bool = True
 ) -> Iterator[PrecheckedEvent | BatterytraceError]:
     """`precheck_event` of each document, in order, errors as values.
 
@@ -242,9 +298,10 @@ def precheck_all(
     and this process checks the chunks nobody has claimed when it needs them, so every core
     stays busy while the caller applies the earlier results. Only one run is in flight per
     pool: starting another abandons the previous one (its remaining chunks are then checked
-    in-process). Short batches, or n <= 1, run in-process.
+    in-process). Short batches, or n <= 1, run in-process. `canonical=False`: the results
+    carry no canonical bytes (less to send back when no entry is built from them).
     """
     processes = default_processes() if processes is None else processes
     if processes <= 1 or len(documents) < POOL_THRESHOLD:
-        return (_precheck_or_error(document) for document in documents)
-    return _pool(processes - 1).run(documents)
+        return (_precheck_or_error(document, canonical) for document in documents)
+    return _pool(processes - 1).run(documents, canonical)

@@ -223,3 +223,16 @@ def test_state_rows_written_with_driver_executemany(tmp_path, database_url):
                if v is not None}
     assert rows == rebuilt
     led.close()
+
+
+def test_a_dead_worker_costs_speed_not_results():
+    docs = [s.document for s in _extractions(POOL_THRESHOLD * 2)]
+    expected = [c.digest for c in precheck_all(docs, 1)]
+    list(precheck_all(docs, 2))
+    pool = event_precheck._POOLS[1]
+    for process in pool.processes:
+        process.kill()
+        process.join()
+    assert [c.digest for c in precheck_all(docs, 2)] == expected
+    assert [c.digest for c in precheck_all(docs, 2)] == expected  # on a new pool
+    assert event_precheck._POOLS[1] is not pool

@@ -303,3 +303,17 @@ def test_passport_sections_are_configurable_and_a_missing_passport_is_not_evalua
     strict = rule_text("passport-completeness", rule % (
         "CarbonFootprint", "require_passport = true"))
     assert evaluate_policy(parse_policy(strict), bare).outcomes[0].status == FAIL
+
+
+def test_the_examples_of_docs_policy_md_parse():
+    import re
+
+    from conftest import ROOT
+
+    text = (ROOT / "docs" / "policy.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    assert len(blocks) == 2
+    tiers = parse_policy(blocks[0]).rules[0].tiers
+    assert [t[0] for t in tiers] == [date(2031, 8, 18), date(2036, 8, 18)]
+    combined = parse_policy("version = 1\n" + blocks[1]).rules[0]
+    assert [r.effective_from for r in combined.rules] == [date(2026, 1, 1)] * 2
