@@ -18,8 +18,12 @@ that mixed batches get exact positions too (the Ledger's `_validate` should use 
 
 Speed (docs/performance.md, "Custody"): the rows a batch needs are read in one query per
 logical table (`prefetch`), the registry is kept between batches while no registry entry
-is appended (`RegistryCache`), rows are written back with one executemany upsert, and the
-schema and signature checks of long batches run in a process pool (`event_precheck`).
+is appended (`RegistryCache`), rows are written back with one driver-level executemany
+upsert, and the schema and signature checks of long batches run in a process pool
+(`event_precheck`), which also returns each document's canonical bytes: the Ledger builds the
+entry from them (`EventValidator.canonical`) instead of canonicalizing the document again.
+With `Ledger.append_batches`, `EventValidator.prepare` starts the next batch's checks in the
+pool while the current one is written.
 """
 
 from __future__ import annotations

@@ -139,7 +139,7 @@ def _worker_main(tasks: Any, results: Any, shared: Any) -> None:
                 break
             try:
                 results.send((generation, index, _precheck_chunk(chunks[index], canonical)))
-            except Exception:  # noqa: BLE001 - a bug: the caller redoes the chunk and raises
+            except Exception:  # a bug: the caller redoes the chunk itself and raises it
                 results.send((generation, index, None))
         results.send((generation, None, None))
 

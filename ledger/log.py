@@ -5,6 +5,10 @@ validators of the batch's kinds, build the entries (hash chain), extend the Merk
 its stored frontier, insert everything with executemany, move the head, and sign the new
 checkpoint (after checking it is consistent with the last one signed). checkpoint.txt is
 replaced after the commit. A crash before the commit leaves nothing of the batch.
+
+`append_batches` appends a stream of batches and lets the validators `prepare` the next batch
+(signature checks in worker processes) while the current one is written; an entry reuses the
+document's canonical bytes when its validator computed them (`Preparing`).
 """
 
 from __future__ import annotations

@@ -278,3 +278,14 @@ def test_checkpoints_and_proofs(api):
     assert tlog.text.startswith("c2sp.org/tlog-proof@v1") and latest["note"] in tlog.text
     assert_problem(api.get("/checkpoints/3"), 404, "LEDGER_CHECKPOINT_NOT_SIGNED")
     assert_problem(api.get("/proofs/inclusion", params={"seq": 10**6}), 404, "ENTRY_NOT_FOUND")
+
+
+@pytest.mark.parametrize("path", [
+    "/entries/{n}", "/checkpoints/{n}", "/checkpoints/{n}/note", "/proofs/tlog/{n}",
+    "/proofs/inclusion?seq={n}", "/proofs/consistency?old=1&new={n}",
+])
+def test_sequence_numbers_beyond_bigint_are_refused_as_problems(api, path):
+    # Found by schemathesis: 2**63 reached SQLite and raised OverflowError (a 500).
+    for n in (2**63, -1):
+        response = api.get(path.format(n=n))
+        assert_problem(response, 400, "REQUEST_VALIDATION_ERROR")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
-from .common import PROBLEMS, ledger_of
+from .common import PROBLEMS, SeqPath, ledger_of
 
 router = APIRouter(tags=["checkpoints"], responses=PROBLEMS)
 
@@ -36,7 +36,7 @@ def latest(request: Request) -> dict[str, Any]:
 
 
 @router.get("/checkpoints/{size}", summary="The checkpoint signed at a tree size (JSON)")
-def by_size(request: Request, size: int) -> dict[str, Any]:
+def by_size(request: Request, size: SeqPath) -> dict[str, Any]:
     from batterytrace.ledger.checkpoint import Checkpoint
 
     ledger = ledger_of(request)
@@ -46,5 +46,5 @@ def by_size(request: Request, size: int) -> dict[str, Any]:
 
 @router.get("/checkpoints/{size}/note", response_class=PlainTextResponse,
             responses={200: TEXT}, summary="The checkpoint signed at a size, C2SP text")
-def note_by_size(request: Request, size: int) -> PlainTextResponse:
+def note_by_size(request: Request, size: SeqPath) -> PlainTextResponse:
     return PlainTextResponse(ledger_of(request).checkpoint_note(size).decode())

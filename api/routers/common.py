@@ -7,14 +7,21 @@ to share between threads and each call opens its own database connection.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Request
+from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from ..problems import problem_schema
 
 T = TypeVar("T")
+
+# Sequence numbers and tree sizes are SQL BIGINTs: larger values are refused as 400 problems
+# before they reach the database (SQLite raises OverflowError on them).
+SEQ_MAX = 2**63 - 1
+SeqPath = Annotated[int, Path(ge=0, le=SEQ_MAX)]
+SeqQuery = Annotated[int, Query(ge=0, le=SEQ_MAX)]
+OptionalSeqQuery = Annotated[int | None, Query(ge=0, le=SEQ_MAX)]
 
 # Documented on every operation: any failure is a problem-details object.
 PROBLEMS: dict[int | str, dict[str, Any]] = {

@@ -15,7 +15,7 @@ from batterytrace.ledger.custody_errors import UnknownItemError, UnknownLotError
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
-from .common import PROBLEMS, created, ledger_of, results_json, with_state
+from .common import PROBLEMS, SeqPath, created, ledger_of, results_json, with_state
 
 router = APIRouter(tags=["events"], responses=PROBLEMS)
 
@@ -62,7 +62,7 @@ def append_events(
 
 
 @router.get("/entries/{seq}", summary="Log entry at a sequence number")
-def get_entry(request: Request, seq: int) -> dict[str, Any]:
+def get_entry(request: Request, seq: SeqPath) -> dict[str, Any]:
     return entry_json(ledger_of(request).entry(seq))
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from .checkpoints import TEXT
-from .common import PROBLEMS, ledger_of
+from .common import PROBLEMS, OptionalSeqQuery, SeqPath, SeqQuery, ledger_of
 
 router = APIRouter(prefix="/proofs", tags=["proofs"], responses=PROBLEMS)
 
@@ -19,8 +19,7 @@ def _b64(hashes: list[bytes]) -> list[str]:
 
 
 @router.get("/inclusion", summary="Inclusion proof of an entry (default: latest checkpoint)")
-def inclusion(request: Request, seq: int = Query(...), size: int | None = Query(None)
-              ) -> dict[str, Any]:
+def inclusion(request: Request, seq: SeqQuery, size: OptionalSeqQuery = None) -> dict[str, Any]:
     ledger = ledger_of(request)
     size = ledger.latest_checkpoint()[0].size if size is None else size
     proof = ledger.inclusion_proof(seq, size)
@@ -29,8 +28,7 @@ def inclusion(request: Request, seq: int = Query(...), size: int | None = Query(
 
 
 @router.get("/consistency", summary="Consistency proof between two tree sizes")
-def consistency(request: Request, old: int = Query(...), new: int = Query(...)
-                ) -> dict[str, Any]:
+def consistency(request: Request, old: SeqQuery, new: SeqQuery) -> dict[str, Any]:
     ledger = ledger_of(request)
     proof = ledger.consistency_proof(old, new)
     return {"oldSize": old, "newSize": new, "oldRoot": ledger.root(old).hex(),
@@ -39,5 +37,5 @@ def consistency(request: Request, old: int = Query(...), new: int = Query(...)
 
 @router.get("/tlog/{seq}", response_class=PlainTextResponse, responses={200: TEXT},
             summary="C2SP tlog-proof of an entry against a signed checkpoint")
-def tlog(request: Request, seq: int, size: int | None = Query(None)) -> PlainTextResponse:
+def tlog(request: Request, seq: SeqPath, size: OptionalSeqQuery = None) -> PlainTextResponse:
     return PlainTextResponse(ledger_of(request).tlog_proof(seq, size).decode())
