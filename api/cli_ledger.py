@@ -143,7 +143,8 @@ def verify(
     ctx: typer.Context,
     as_json: bool = JSON_OPTION,
     processes: int = typer.Option(
-        1, "--processes", min=1, help="Accepted for compatibility; the replay runs in one."),
+        1, "--processes", min=1,
+        help="Processes checking event schemas and signatures in the replay (this one too)."),
     replay: bool = typer.Option(
         True, "--replay/--no-replay", help="Also replay signatures and custody rules."
     ),
@@ -184,6 +185,7 @@ def verify(
                     ledger.iter_entry_bytes(), TrustedLedger(ledger.origin, ledger.verifier.vkey),
                     [ledger.latest_checkpoint()[1]],
                     progress=lambda n: progress.update(task, completed=n),
+                    processes=processes,
                 )
             finally:
                 ledger.close()

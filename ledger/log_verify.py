@@ -8,6 +8,11 @@ The first fault is named by sequence number. A broken link between entries j-1 a
 either entry j-1 was changed (then entry j+1 still links to entry j) or entry j's `prev` was
 (then entry j+1 does not link either), so the decision waits one entry. A root mismatch at a
 checkpoint of size s names the first entry after the last checkpoint that matched.
+
+An entry comes either as its bytes (parsed strictly here) or as a JSON object already parsed
+with its canonical bytes (`canonicalize(obj)`, computed once by the caller): the fields are
+checked the same way, without parsing or canonicalizing again. `on_entry` receives each entry
+once it is linked and its leaf counted, so a caller replays it without parsing it twice.
 """
 
 from __future__ import annotations
@@ -15,19 +20,38 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 from batterytrace.credentials.errors import BatterytraceError
 
 from . import merkle
 from .checkpoint import Checkpoint, NoteVerifier, open_checkpoint
-from .entry import GENESIS_PREV, Entry
+from .entry import GENESIS_PREV, Entry, _check_fields
 from .errors import (
     CheckpointNotSignedError,
+    EntryFormatError,
     LogChainError,
     LogEntryError,
     LogGenesisError,
     LogRootMismatchError,
 )
+
+# An entry's bytes, or (its parsed JSON object, the object's canonical bytes).
+EntryInput: TypeAlias = bytes | tuple[dict[str, Any], bytes]
+
+
+def parse_entry(item: EntryInput) -> Entry:
+    """The Entry of stored bytes (strict: canonical JSON of a version 1 entry) or of an object
+    with its canonical bytes (fields checked alike; the bytes are trusted to be
+    `canonicalize(obj)`). Raises EntryFormatError."""
+    if isinstance(item, bytes | bytearray | memoryview):
+        return Entry.parse(bytes(item))
+    obj, canonical = item
+    if not isinstance(obj, dict):
+        raise EntryFormatError("entry is not a JSON object")
+    _check_fields(obj)
+    return Entry(obj["seq"], obj["prev"], obj["kind"], obj["received"], obj["document"],
+                 canonical)
 
 
 @dataclass(frozen=True)
@@ -41,16 +65,19 @@ class LogSummary:
 
 
 def verify_log(
-    entries: Iterable[bytes],
+    entries: Iterable[EntryInput],
     checkpoints: Iterable[bytes],
     verifiers: Sequence[NoteVerifier],
     origin: str,
     *,
     progress: Callable[[int], None] | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
 ) -> LogSummary:
-    """Check the entries (canonical bytes, in order from 0) against the signed checkpoint
-    notes (increasing sizes; at least one). Raises a LogVerificationError subclass naming
-    the first bad seq, or a checkpoint error when a note does not verify."""
+    """Check the entries (canonical bytes, or objects with them: see `parse_entry`; in order
+    from 0) against the signed checkpoint notes (increasing sizes; at least one). Raises a
+    LogVerificationError subclass naming the first bad seq, or a checkpoint error when a
+    note does not verify. `on_entry(entry)` is called for each entry after its link (as far
+    as it can be decided then) and the checkpoints it completes were checked."""
     notes = iter(checkpoints)
     trusted_vkeys = {v.vkey for v in verifiers}
 
@@ -74,9 +101,9 @@ def verify_log(
     prev_hash = b""
     broken_link: int | None = None  # j whose link to j-1 is broken, decided at j+1
 
-    for seq, data in enumerate(entries):
+    for seq, item in enumerate(entries):
         try:
-            entry = Entry.parse(data)
+            entry = parse_entry(item)
         except BatterytraceError as exc:
             raise LogEntryError(seq, f"malformed entry: {exc.message}") from exc
         if entry.seq != seq:
@@ -92,6 +119,7 @@ def verify_log(
             broken_link = seq
         if seq == 0:
             _check_genesis(entry, origin, trusted_vkeys)
+        data = entry.canonical
         prev_hash = hashlib.sha256(data).digest()
         level, h = 0, merkle.leaf_hash(data)
         while stack and stack[-1][0] == level:
@@ -113,6 +141,8 @@ def verify_log(
                 )
             matched, last_cp, checked = count, pending_cp, checked + 1
             pending_cp = next_checkpoint(count)
+        if on_entry is not None:
+            on_entry(entry)
         if progress is not None and count % 1024 == 0:
             progress(count)
 

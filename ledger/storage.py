@@ -5,7 +5,7 @@ hashes of every complete subtree, packed in tiles: see `tile_slot`), `ledger_che
 (every signed checkpoint note) and `ledger_sequencer` (one row: size, head entry hash, root).
 Writers lock the sequencer row: SQLite opens the write transaction with BEGIN IMMEDIATE (the
 database's one writer lock), PostgreSQL takes `SELECT ... FOR UPDATE` on the row (see
-docs/operations.md). Everything SQLite-specific sits in `_setup_sqlite`. The schema is made
+docs/operations.md). SQLite specifics sit in `_setup_sqlite` and `_Readers`. The schema is made
 and upgraded by the Alembic revisions in `ledger/migrations`. Driver errors that mean "the
 database is not reachable" surface as `db_errors.StorageUnavailableError`.
 
@@ -28,7 +28,7 @@ from sqlalchemy import BigInteger, Integer, LargeBinary, create_engine, event, f
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel
 
-from .db_errors import StorageSchemaError, translate_db_errors
+from .db_errors import StorageSchemaError, StorageUnavailableError, translate_db_errors
 
 # SQLite only makes "INTEGER PRIMARY KEY" the rowid (the fast clustered key), not BIGINT.
 _BIGINT = BigInteger().with_variant(Integer(), "sqlite")
@@ -127,6 +127,8 @@ class Storage(Protocol):
     def entry_body(self, seq: int) -> bytes | None: ...
     def iter_bodies(self, start: int, end: int) -> Iterator[tuple[int, bytes]]: ...
     def hashes(self, leaf_seqs: Iterable[int], node_keys: Iterable[int]) -> dict[int, bytes]: ...
+    def tiles(self, keys: Iterable[int]) -> dict[int, bytes]: ...
+    def store_nodes(self, session: Any, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
     def checkpoint(self, size: int) -> tuple[bytes, bytes] | None: ...
     def latest_checkpoint(self) -> tuple[int, bytes, bytes] | None: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
@@ -292,15 +294,22 @@ class SqlStorage:
             after = rows[-1][0]
 
     def iter_kind(self, kind: str, end: int) -> Iterator[bytes]:
-        """Bodies of the entries of one kind with seq < end, in seq order."""
-        with translate_db_errors(self.url), self.engine.connect() as conn:
-            rows = conn.execute(
-                select(ENTRIES.c.body)
-                .where(ENTRIES.c.kind == kind, ENTRIES.c.seq < end)
-                .order_by(ENTRIES.c.seq)
-            ).scalars().all()
-        for body in rows:
-            yield bytes(body)
+        """Bodies of the entries of one kind with seq < end, in seq order, read in chunks
+        (no connection is held between them)."""
+        after = -1
+        while True:
+            with translate_db_errors(self.url), self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(ENTRIES.c.seq, ENTRIES.c.body)
+                    .where(ENTRIES.c.kind == kind, ENTRIES.c.seq > after, ENTRIES.c.seq < end)
+                    .order_by(ENTRIES.c.seq)
+                    .limit(self.chunk)
+                ).all()
+            if not rows:
+                return
+            for _, body in rows:
+                yield bytes(body)
+            after = rows[-1][0]
 
     def tiles(self, keys: Iterable[int]) -> dict[int, bytes]:
         """Tile contents by tile key, in ONE query (absent tiles are absent)."""
@@ -427,8 +436,6 @@ class _Readers:
             finally:
                 cursor.close()
         except (self.dbapi.OperationalError, self.dbapi.InterfaceError) as exc:
-            from .db_errors import StorageUnavailableError
-
             self._discard()
             raise StorageUnavailableError(
                 f"database unavailable for reading proofs: {str(exc).strip()[:200]}"

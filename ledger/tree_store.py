@@ -34,7 +34,8 @@ _OFFSETS = {TILE_HEIGHT - r: off for r, off in enumerate(TILE_LEVEL_OFFSETS)}  #
 
 
 class TreeStore:
-    """Proofs and roots of the stored tree, with an LRU cache of tiles.
+    """Proofs and roots of the stored tree, with a bounded cache of tiles (least recently
+    read out first) and of right-edge range hashes (4,096 at most).
 
     A stored hash never changes, so a cached tile is never wrong; it may only lack nodes
     completed since it was read (all-zero slots), which are then read again. `cache_size`
@@ -49,7 +50,7 @@ class TreeStore:
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._lock = threading.Lock()
         # Hashes of right-edge ranges [start, size) (not complete subtrees, so in no tile):
-        # the same few per tree size recur in every proof.
+        # the same few per tree size recur in every proof. Immutable once committed.
         self._edges: dict[tuple[int, int], bytes] = {}
         self.queries = 0
 
@@ -127,13 +128,36 @@ class TreeStore:
     def range_hashes(
         self, ranges: Sequence[tuple[int, int]], overlay: Overlay | None = None
     ) -> list[bytes]:
-        """MTH of each [start, end) range (each of the shape proofs use), fetched together."""
-        parts = [_cover(s, e) for s, e in ranges]
+        """MTH of each [start, end) range (each of the shape proofs use), fetched together.
+
+        Ranges that are not one complete subtree (the tree's right edge) are folded once and
+        memoized, unless an overlay (an uncommitted batch) is involved."""
+        memo: dict[int, bytes] = {}  # position in `ranges` -> memoized edge hash
+        parts = []
+        for n, (s, e) in enumerate(ranges):
+            part = _cover(s, e)
+            h = self._edges.get((s, e)) if len(part) > 1 and overlay is None else None
+            if h is not None:
+                memo[n], part = h, []
+            parts.append(part)
         hashes = self.subtrees((k for part in parts for k in part), overlay)
-        return [
-            hashes[part[0]] if len(part) == 1 else merkle.fold_right([hashes[k] for k in part])
-            for part in parts
-        ]
+        out = []
+        for n, part in enumerate(parts):
+            if n in memo:
+                out.append(memo[n])
+            elif len(part) == 1:
+                out.append(hashes[part[0]])
+            else:
+                h = merkle.fold_right([hashes[k] for k in part])
+                if overlay is None:
+                    self._memo_edge(ranges[n], h)
+                out.append(h)
+        return out
+
+    def _memo_edge(self, key: Subtree, h: bytes) -> None:
+        self._edges[key] = h
+        if len(self._edges) > _MAX_EDGES:
+            self._edges.pop(next(iter(self._edges)), None)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """PATH(index, D[size]) (RFC 6962 2.1.1) from the stored subtrees."""
@@ -154,9 +178,8 @@ class TreeStore:
                     known[(start, size)] = h
         hashes = self.subtrees(keys)
         for key, cover in covers.items():
-            known[key] = edges[key] = merkle.fold_right([hashes[k] for k in cover])
-            if len(edges) > _MAX_EDGES:
-                edges.pop(next(iter(edges)), None)
+            known[key] = merkle.fold_right([hashes[k] for k in cover])
+            self._memo_edge(key, known[key])
         return [known[(part[1], size)] if part[0] == EDGE else hashes[part] for part in parts]
 
     def consistency_proof(

@@ -16,6 +16,7 @@ Failures go into the Report (record, reason, code); malformed bundles raise Bund
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from batterytrace.credentials.data_integrity import parse_date_time, verify_proo
 from batterytrace.credentials.errors import (
     BatterytraceError,
     ProofVerificationError,
+    SchemaValidationError,
     VerificationError,
 )
 from batterytrace.ledger import merkle
@@ -52,9 +54,10 @@ from batterytrace.ledger.checkpoint import (
 from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
-from batterytrace.ledger.entry import Entry
+from batterytrace.ledger.entry import ENTRY_VERSION, Entry
+from batterytrace.ledger.event_precheck import PrecheckedEvent, precheck_all
 from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
-from batterytrace.ledger.log_verify import _check_genesis, verify_log
+from batterytrace.ledger.log_verify import EntryInput, _check_genesis, parse_entry, verify_log
 from batterytrace.ledger.registry import Registry, RegistryResolver
 
 from .bundle import BundleFormatError, Header, Record, Trailer, decode_hashes, read_bundle
@@ -62,6 +65,9 @@ from .report import Report
 from .trust import TrustConfig, TrustedLedger
 
 BUNDLE_DIGEST = "bundleDigest"
+# Entries replayed together: with more than one process, their event schemas and signatures
+# are checked in one run of the precheck pool. Bounds the documents held (~1.5 KB each).
+REPLAY_WINDOW = 1024
 
 
 class BundleUntrustedLedgerError(VerificationError):
@@ -134,9 +140,11 @@ def verify_bundle(
     since: bytes | None = None,
     challenge: str | None = None,
     credential_check: CredentialCheck | None = None,
+    processes: int = 1,
 ) -> Report:
     """Verify a bundle (its raw lines) against the trust configuration. Returns the report;
-    raises BundleFormatError (exit 2) when the bundle cannot be read."""
+    raises BundleFormatError (exit 2) when the bundle cannot be read. `processes` (this one
+    included) check the event signatures of an `all` bundle (see ledger.event_precheck)."""
     records = read_bundle(lines)
     header = next(records)
     assert isinstance(header, Header)
@@ -147,7 +155,7 @@ def verify_bundle(
     report.checkpoint_size = checkpoint.size
     ledger = trust.ledger(header.origin)
     assert ledger is not None  # _open_checkpoint required it
-    replay = _Replay(header, checkpoint, report, ledger.verifier_key)
+    replay = _Replay(header, checkpoint, report, ledger.verifier_key, processes)
     tail: list[Record] = []
     trailer: Trailer | None = None
     presentation: Record | None = None
@@ -177,18 +185,20 @@ def verify_entries(
     checkpoints: Iterable[bytes],
     *,
     progress: Callable[[int], None] | None = None,
+    processes: int = 1,
 ) -> Report:
     """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
     an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
     increasing sizes, signed by `ledger`'s key), every signature with the key valid at its
     position, the registry, settings, anchors and custody rules replayed.
 
-    `batterytrace ledger verify` feeds it the database. Returns the report (failures with
-    their typed errors in `report.errors`); never raises for a bad entry."""
+    `batterytrace ledger verify` feeds it the database. Event signatures are checked on
+    `processes` processes (this one included). Returns the report (failures with their typed
+    errors in `report.errors`); never raises for a bad entry."""
     origin = ledger.origin
     report = Report(origin=origin, scope="all")
     header = Header(BUNDLE_VERSION, origin, "all", None, b"")
-    replay = _Replay(header, None, report, ledger.verifier_key)
+    replay = _Replay(header, None, report, ledger.verifier_key, processes)
     replay.verify_bytes(((data, None) for data in entries), checkpoints, ledger.note_verifier,
                         progress)
     replay.finish()
@@ -283,13 +293,31 @@ def entry_bytes(record: Record) -> bytes:
         raise BundleInclusionError(f"entry cannot be canonicalized: {error.message}") from error
 
 
+_DOCUMENT_START = b'{"document":'
+
+
+def document_digest(entry: Entry) -> str:
+    """`custody_store.digest(entry.document)` without canonicalizing the document again: in
+    the entry's canonical bytes the document comes first (members sort by name) and the other
+    members after it are known, so its canonical bytes are a slice of the entry's."""
+    data = entry.canonical
+    rest = canonicalize({"kind": entry.kind, "prev": entry.prev, "received": entry.received,
+                         "seq": entry.seq, "v": ENTRY_VERSION})
+    end = len(data) - len(rest)  # rest without its "{", after the document's ","
+    if data.startswith(_DOCUMENT_START) and data.endswith(rest[1:]) and data[end] == 44:
+        return hashlib.sha256(data[len(_DOCUMENT_START):end]).hexdigest()
+    return digest(entry.document)  # not built by canonicalize (cannot happen): the slow way
+
+
 class _Replay:
     """Registry, settings, custody and anchors replayed entry by entry."""
 
     def __init__(
-        self, header: Header, checkpoint: Checkpoint | None, report: Report, vkey: str
+        self, header: Header, checkpoint: Checkpoint | None, report: Report, vkey: str,
+        processes: int = 1,
     ) -> None:
         self.header = header
+        self.processes = processes
         self.vkey = vkey
         self.checkpoint = checkpoint
         self.report = report
@@ -333,7 +361,7 @@ class _Replay:
                 f"entry {seq} after entry {self.last_seq} (log order, entry 0 first)"),
                 record.line, seq)
             return
-        entry = Entry.parse(data)  # included in a signed tree: written by the ledger
+        entry = parse_entry((record.data["entry"], data))  # included: written by the ledger
         if seq == 0:
             try:
                 _check_genesis(entry, self.header.origin, {self.vkey})
@@ -347,35 +375,63 @@ class _Replay:
     def verify_all(self, entries: Iterable[Record], trust: TrustConfig) -> None:
         ledger = trust.ledger(self.header.origin)
         assert ledger is not None
-        records = ((entry_bytes(record), record.line) for record in entries)
+        # The record's object is already parsed: verify_log checks its fields and uses its
+        # canonical bytes, computed once here, for the chain, the leaf and the digest.
+        records = (((record.data["entry"], entry_bytes(record)), record.line)
+                   for record in entries)
         self.verify_bytes(records, [self.header.checkpoint], ledger.note_verifier)
 
     def verify_bytes(
-        self, entries: Iterable[tuple[bytes, int | None]], checkpoints: Iterable[bytes],
+        self, entries: Iterable[tuple[EntryInput, int | None]], checkpoints: Iterable[bytes],
         verifier: NoteVerifier, progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Every entry's bytes (chain, leaves, the signed checkpoints) and meaning (replay)."""
+        """Every entry's bytes (chain, leaves, the signed checkpoints) and meaning (replay),
+        a window of entries at a time once verify_log has parsed and linked them."""
+        line: list[int | None] = [None]  # the bundle line of the entry verify_log is on
+        window: list[tuple[Entry, int | None]] = []
 
-        def stream() -> Iterator[bytes]:
-            for data, line in entries:
-                yield data
-                # Resumed only once verify_log has parsed these bytes strictly (canonical
-                # form, fields) and linked them: a plain decode is enough to replay them.
-                obj = json.loads(data)
-                self.apply(Entry(obj["seq"], obj["prev"], obj["kind"], obj["received"],
-                                 obj["document"], data), line)
+        def stream() -> Iterator[EntryInput]:
+            for item, line[0] in entries:
+                yield item
 
+        def accepted(entry: Entry) -> None:
+            window.append((entry, line[0]))
+            if len(window) >= REPLAY_WINDOW:
+                self.apply_window(window)
+                window.clear()
+
+        failure: BatterytraceError | None = None
         try:
             verify_log(stream(), checkpoints, [verifier], self.header.origin,
-                       progress=progress)
-            self.report.checks.append("hash chain and root of every entry")
+                       progress=progress, on_entry=accepted)
         except (VerificationError, BundleInclusionError) as error:
-            self.report.fail(f"entry {error.details.get('seq', '?')}", error,
-                             seq=error.details.get("seq"))
+            failure = error
+        self.apply_window(window)  # the entries before the failure, as they were linked
+        if failure is None:
+            self.report.checks.append("hash chain and root of every entry")
+        else:
+            self.report.fail(f"entry {failure.details.get('seq', '?')}", failure,
+                             seq=failure.details.get("seq"))
+
+    def apply_window(self, window: list[tuple[Entry, int | None]]) -> None:
+        """Apply entries in order; with several processes, their event schemas and
+        signatures are checked first, together, in the precheck pool."""
+        if self.processes <= 1:
+            for entry, line in window:
+                self.apply(entry, line)
+            return
+        checks = precheck_all([e.document for e, _ in window if e.kind == "event"],
+                              self.processes, canonical=False)
+        for entry, line in window:
+            self.apply(entry, line, next(checks) if entry.kind == "event" else None)
 
     # --- one entry
 
-    def apply(self, entry: Entry, line: int | None) -> None:
+    def apply(
+        self, entry: Entry, line: int | None,
+        check: PrecheckedEvent | BatterytraceError | None = None,
+    ) -> None:
+        """Replay one entry (`check`: its event's precheck, when made beforehand)."""
         self.last_seq, self.last_received = entry.seq, entry.received
         self.report.entries += 1
         self.report.kinds[entry.kind] = self.report.kinds.get(entry.kind, 0) + 1
@@ -383,11 +439,11 @@ class _Replay:
             return  # proofs only: a gap would make every later rule report its consequences
         where = f"entry {entry.seq}"
         try:
-            self._apply(entry)
+            self._apply(entry, check)
         except BatterytraceError as error:
             self.report.fail(where, error, line, entry.seq)
 
-    def _apply(self, entry: Entry) -> None:
+    def _apply(self, entry: Entry, check: PrecheckedEvent | BatterytraceError | None) -> None:
         doc, seq = entry.document, entry.seq
         if entry.kind == "genesis":
             self.registry = Registry(doc["adminKey"], doc["publicUrl"])
@@ -409,20 +465,39 @@ class _Replay:
         elif entry.kind == "anchor":
             check_anchor(self.registry, self.anchors, doc, seq)
         elif entry.kind == "event":
-            self._event(doc, seq, entry.received)
+            self._event(entry, check)
             return
         else:
             self.report.notes.append(f"entry {seq}: kind {entry.kind} not checked")
             return
         self.report.signatures_verified += 1
 
-    def _event(self, doc: dict[str, Any], seq: int, received: str) -> None:
+    def _event(self, entry: Entry, check: PrecheckedEvent | BatterytraceError | None) -> None:
         assert self.registry is not None and self.state is not None
-        credential = parse_credential(doc)
-        results = verify_proofs(doc, RegistryResolver(self.registry, seq))
-        if len(results) != 1 or results[0].controller != credential.issuer:
-            raise ProofVerificationError("a traceability event carries one proof, by a key of "
-                                         "its issuer")
+        doc, seq, received = entry.document, entry.seq, entry.received
+        if check is None:
+            credential = parse_credential(doc)
+            results = verify_proofs(doc, RegistryResolver(self.registry, seq))
+            if len(results) != 1 or results[0].controller != credential.issuer:
+                raise ProofVerificationError("a traceability event carries one proof, by a "
+                                             "key of its issuer")
+            sha = document_digest(entry)
+        else:
+            # Checked in a worker: the same errors in the same order (schema, then the
+            # document's fields, then the signature) as the in-process path above.
+            if isinstance(check, SchemaValidationError):
+                raise check
+            credential = parse_credential(doc, check_schema=False)
+            if isinstance(check, BatterytraceError):
+                raise check
+            # The signature verified against the key its method names: the registry must
+            # hold that very key for the issuer, valid at this position.
+            key = self.registry.key_at(check.verification_method, seq)
+            if key.controller != credential.issuer or (
+                    key.public_multibase != check.public_multibase):
+                raise ProofVerificationError("a traceability event carries one proof, by a "
+                                             "key of its issuer")
+            sha = check.digest
         self.registry.participant(credential.issuer)
         self.report.signatures_verified += 1
         for event in credential.events:
@@ -435,7 +510,6 @@ class _Replay:
         if projected is None:
             self.report.outside_closure += 1
             return
-        sha = digest(doc)
         if not partial:
             apply_credential(self.state, projected, credential.issuer, seq, sha)
             self.report.replayed += 1
