@@ -17,6 +17,7 @@ from typing import Any
 import typer
 
 from .console import emit
+from .custody_views import all_rows, item_view, lot_view, trace
 
 participant_app = typer.Typer(help="Register participants and manage their keys.",
                               no_args_is_help=True)
@@ -146,21 +147,12 @@ def _with_state(ctx: typer.Context, fn: Any) -> Any:
         ledger.close()
 
 
-def _all(conn: Any, table: str) -> list[Any]:
-    from batterytrace.ledger.custody_store import decode_value, ensure_schema, state_table
-    from sqlalchemy import select
-
-    ensure_schema(conn)
-    t = state_table()
-    rows = conn.execute(select(t.c.value).where(t.c.tbl == table).order_by(t.c.key))
-    return [decode_value(table, v) for (v,) in rows]
-
 
 @participant_app.command("list")
 def participant_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Registered participants."""
     data = _with_state(ctx, lambda _l, conn, _r, _s: [p.to_json() for p in
-                                                      _all(conn, "participant")])
+                                                      all_rows(conn, "participant")])
     emit(data, as_json, lambda c: [c.print(f"{p['id']}  {p['legalName']}  "
                                            f"{','.join(p['roles'])}  {p['country']}")
                                    for p in data])
@@ -209,7 +201,7 @@ def facility_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     from dataclasses import asdict
 
     data = _with_state(ctx, lambda _l, conn, _r, _s: [asdict(f) for f in
-                                                      _all(conn, "facility")])
+                                                      all_rows(conn, "facility")])
     emit(data, as_json, lambda c: [c.print(f"{f['id']}  {f['kind']}  {f['name']}  "
                                            f"{f['operator']}") for f in data])
 
@@ -297,88 +289,29 @@ def event_append(
         f"({sum(r['duplicate'] for r in results)} already present)"))
 
 
-def _history(conn: Any, subject: str) -> list[dict[str, Any]]:
-    from batterytrace.ledger.custody_store import rows_with_prefix
-
-    rows = rows_with_prefix(conn, "history", subject)
-    return sorted(({"event": key[1], "seq": seq} for key, seq in rows), key=lambda r: r["seq"])
 
 
-def _links(conn: Any, table: str, subject: str) -> list[str]:
-    from batterytrace.ledger.custody_store import rows_with_prefix
-
-    return [key[1] for key, _ in rows_with_prefix(conn, table, subject)]
 
 
-def _plain(value: Any) -> Any:
-    """JSON of a state value, Decimals as strings (exact)."""
-    from batterytrace.ledger.custody_store import plain_json as plain
-
-    def fix(v: Any) -> Any:
-        if isinstance(v, dict):
-            return v["$d"] if v.keys() == {"$d"} else {k: fix(x) for k, x in v.items()}
-        return [fix(x) for x in v] if isinstance(v, list) else v
-
-    return fix(plain(value))
-
-
-def _lot_view(conn: Any, state: Any, lot_id: str) -> dict[str, Any]:
-    from batterytrace.ledger.custody_errors import UnknownLotError
-    from batterytrace.ledger.custody_store import rows_with_prefix
-
-    lot = state.lot(lot_id)
-    if lot is None:
-        raise UnknownLotError(f"lot {lot_id} is unknown")
-    holders = [{"holder": key[1], "kg": str(kg)} for key, kg in
-               rows_with_prefix(conn, "holding", lot_id)]
-    return {"id": lot_id, "composition": _plain(lot.composition), "createdBy": lot.created_by,
-            "details": _plain(lot.details), "holders": holders,
-            "history": _history(conn, lot_id)}
-
-
-def _item_view(conn: Any, state: Any, item_id: str) -> dict[str, Any]:
-    from batterytrace.ledger.custody_errors import UnknownItemError
-
-    item = state.item(item_id)
-    if item is None:
-        raise UnknownItemError(f"item {item_id} is unknown")
-    root = state.root(item)
-    return {**_plain(item), "holder": root.holder, "status": root.status,
-            "history": _history(conn, item_id)}
-
-
-def _trace(conn: Any, subject: str) -> dict[str, Any]:
-    """Upstream (sources, recursively) and downstream (products, recursively)."""
-    def walk(table: str) -> list[str]:
-        seen: list[str] = []
-        stack = [subject]
-        while stack:
-            for nxt in _links(conn, table, stack.pop()):
-                if nxt not in seen:
-                    seen.append(nxt)
-                    stack.append(nxt)
-        return seen
-
-    return {"upstream": walk("source"), "downstream": walk("edge")}
 
 
 @lot_app.command("show")
 def lot_show(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """Holders, quantities, composition and history of a lot."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: _lot_view(conn, state, lot_id)), as_json)
+    emit(_with_state(ctx, lambda _l, conn, _r, state: lot_view(conn, state, lot_id)), as_json)
 
 
 @lot_app.command("trace")
 def lot_trace(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """A lot with everything upstream and downstream of it."""
     emit(_with_state(ctx, lambda _l, conn, _r, state: {
-        **_lot_view(conn, state, lot_id), **_trace(conn, lot_id)}), as_json)
+        **lot_view(conn, state, lot_id), **trace(conn, lot_id)}), as_json)
 
 
 @item_app.command("show")
 def item_show(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """Holder, mass, composition, assembly and history of an item."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: _item_view(conn, state, item_id)),
+    emit(_with_state(ctx, lambda _l, conn, _r, state: item_view(conn, state, item_id)),
          as_json)
 
 
@@ -386,7 +319,7 @@ def item_show(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> Non
 def item_trace(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """An item with everything upstream and downstream of it."""
     emit(_with_state(ctx, lambda _l, conn, _r, state: {
-        **_item_view(conn, state, item_id), **_trace(conn, item_id)}), as_json)
+        **item_view(conn, state, item_id), **trace(conn, item_id)}), as_json)
 
 
 def register(app: typer.Typer) -> None:

@@ -52,11 +52,11 @@ def with_state(request: Request, fn: Callable[[Any, Any, Any, Any], T]) -> T:
 
 def all_rows(request: Request, table: str) -> list[Any]:
     """Every value of a registry or custody table, ordered by key."""
-    from ..cli_custody import _all
+    from ..custody_views import all_rows as rows_of_table
 
     ledger = ledger_of(request)
     with ledger.storage.engine.connect() as conn:
-        return _all(conn, table)
+        return rows_of_table(conn, table)
 
 
 def results_json(results: list[Any]) -> list[dict[str, Any]]:
