@@ -30,21 +30,10 @@ from typing import Any
 from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
 from batterytrace.credentials.did import OfflineResolver
 from batterytrace.credentials.errors import InputError, VerificationError
-from sqlmodel import Field, SQLModel
+from batterytrace.ledger.service_tables import ADMIN_NONCES
 
-NONCE_TABLE = "api_admin_nonces"
 MAX_LIFETIME = timedelta(hours=24)
 SETTINGS_TYPE = "LedgerSettings"
-
-
-class AdminNonce(SQLModel, table=True):
-    """A nonce of an administrative request already accepted, and the entry it came with."""
-
-    __tablename__ = NONCE_TABLE
-
-    nonce: str = Field(primary_key=True, max_length=128)
-    expires: str = Field(max_length=64)
-    seq: int
 
 
 class AdminRequestMalformedError(InputError):
@@ -115,7 +104,7 @@ class AdminRequestGuard:
         nonces = [r.nonce for r in requests]
         if len(set(nonces)) != len(nonces):
             raise AdminRequestReplayedError("a nonce is used twice in one batch")
-        table = AdminNonce.__table__
+        table = ADMIN_NONCES
         connection = session.connection()
         seen = connection.execute(
             select(table.c.nonce).where(table.c.nonce.in_(nonces)).limit(1)).first()
@@ -157,21 +146,8 @@ class AdminSettingsValidator:
         return [None] * len(submissions)
 
 
-def ensure_nonce_table(engine: Any) -> None:
-    """Create `api_admin_nonces` when absent (tolerates another worker creating it first)."""
-    from sqlalchemy import inspect
-
-    table = AdminNonce.__table__
-    try:
-        table.create(engine, checkfirst=True)
-    except Exception:
-        if not inspect(engine).has_table(NONCE_TABLE):
-            raise
-
-
 def install_admin_guard(ledger: Any) -> None:
     """Put the nonce guard in front of the ledger's registry validator and admit admin-signed
     settings: what the API appends as "registry" or "settings" is an administrative request."""
-    ensure_nonce_table(ledger.storage.engine)
     ledger.validators["registry"] = AdminRequestGuard(ledger.validators["registry"])
     ledger.validators["settings"] = AdminRequestGuard(AdminSettingsValidator(ledger.admin_did))

@@ -109,14 +109,12 @@ def _open(home: Path, database_url: str | None) -> tuple[Any, Any]:
     from batterytrace.ledger.service import open_ledger
 
     from .admin_auth import install_admin_guard
-    from .routers.credentials import ensure_visibility_table
 
     ledger = open_ledger(home, database_url)
     try:
         ledger.checkpoint_every_batch = False  # the background task signs at an interval
         store = CredentialStore(ledger)  # installs its anchor validator (stores credentials)
         install_admin_guard(ledger)  # after the store: it wraps the registry validator
-        ensure_visibility_table(ledger.storage.engine)
     except BaseException:
         ledger.close()
         raise

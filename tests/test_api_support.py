@@ -59,8 +59,8 @@ def admin_request(document: dict[str, Any], *, nonce: str | None = None,
 
 def db_state(home: Path, database_url: str | None) -> tuple[int, bytes, int]:
     """(log size, head hash, admin nonces used): what a failed request must not change."""
-    from batterytrace.api.admin_auth import AdminNonce
     from batterytrace.ledger.log import sqlite_url
+    from batterytrace.ledger.service_tables import ADMIN_NONCES
     from sqlalchemy import func, select
 
     storage = SqlStorage(database_url or sqlite_url(home))
@@ -68,7 +68,7 @@ def db_state(home: Path, database_url: str | None) -> tuple[int, bytes, int]:
         head = storage.head()
         assert head is not None
         with storage.engine.connect() as conn:
-            nonces = conn.execute(select(func.count()).select_from(AdminNonce.__table__))
+            nonces = conn.execute(select(func.count()).select_from(ADMIN_NONCES))
             used = nonces.scalar_one()
         return head.size, head.head, used
     finally:

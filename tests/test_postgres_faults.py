@@ -7,10 +7,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,6 @@ from conftest import fresh_postgres_database
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ORIGIN = "pg-faults.test/log"
-PG_DATA = "/tmp/batterytrace-ci-pg"
 
 # Appends batches of `size` entries tagged (name, b, i); prints "ack b" once append returned
 # (acknowledged), "unavailable CODE" when the database refused (then moves on to b + 1, so
@@ -121,19 +123,46 @@ def _pg_ctl() -> str | None:
     return found
 
 
-def test_server_restart_under_load_gives_typed_errors_and_loses_nothing(tmp_path, postgres_url):
+def _as_postgres(command: str, timeout: float = 120) -> None:
+    subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", command], check=True,
+                   timeout=timeout, capture_output=True)
+
+
+@pytest.fixture
+def private_cluster() -> Iterator[tuple[str, str]]:
+    """A PostgreSQL cluster of this test alone (restarting the shared one would break the
+    tests running beside it): yields (its URL, its pg_ctl command prefix)."""
     pg_ctl = _pg_ctl()
-    if os.geteuid() != 0 or pg_ctl is None or not Path(PG_DATA).is_dir():
-        pytest.skip("restarting the server needs root, pg_ctl and the CI cluster in " + PG_DATA)
+    if os.geteuid() != 0 or pg_ctl is None or shutil.which("su") is None:
+        pytest.skip("restarting a server needs root (to run it as `postgres`) and pg_ctl")
+    bindir = Path(pg_ctl).parent
+    data = Path(tempfile.mkdtemp(prefix="bt-pg-restart-"))
+    shutil.chown(data, "postgres")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    _as_postgres(f"{bindir}/initdb -A trust -U postgres -D {data}/db")
+    ctl = f"{pg_ctl} -D {data}/db"
+    options = f"-h 127.0.0.1 -p {port} -k {data} -c fsync=off"
+    _as_postgres(f"{ctl} -l {data}/log -w -o '{options}' start")
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", ctl
+    finally:
+        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", f"{ctl} -m immediate stop"],
+                       capture_output=True, timeout=120)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def test_server_restart_under_load_gives_typed_errors_and_loses_nothing(tmp_path,
+                                                                        private_cluster):
+    url, ctl = private_cluster
     home = tmp_path / "h"
-    Ledger.init(home, postgres_url, ORIGIN).close()
-    procs = [_appender(home, postgres_url, f"p{k}", -1, 50, seconds=12) for k in range(3)]
+    Ledger.init(home, url, ORIGIN).close()
+    procs = [_appender(home, url, f"p{k}", -1, 50, seconds=12) for k in range(3)]
     for p in procs:
         assert p.stdout.readline().strip() == "ready"
     time.sleep(2)
-    subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c",
-                    f"{pg_ctl} -D {PG_DATA} -m fast -w restart >/dev/null"],
-                   check=True, timeout=120)
+    _as_postgres(f"{ctl} -m fast -w restart >/dev/null")
     outputs = []
     for p in procs:
         out, err = p.communicate(timeout=120)
@@ -141,11 +170,11 @@ def test_server_restart_under_load_gives_typed_errors_and_loses_nothing(tmp_path
         outputs.append(out)
     joined = "\n".join(outputs)
     assert "unavailable STORAGE_UNAVAILABLE" in joined  # the clients saw the restart
-    counts = _batches(home, postgres_url)
+    counts = _batches(home, url)
     assert set(counts.values()) == {50}  # whole batches only
     for k, out in enumerate(outputs):
         assert {(f"p{k}", b) for b in _acks(out)} <= set(counts)  # nothing acked is lost
-    summary, claimed = verify_ledger(home, postgres_url)
+    summary, claimed = verify_ledger(home, url)
     assert summary.size == claimed == 1 + 50 * len(counts)
 
 

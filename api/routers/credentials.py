@@ -14,28 +14,17 @@ from typing import Any
 
 from batterytrace.credentials.errors import InputError
 from batterytrace.ledger.credential_store import CredentialNotFoundError
+from batterytrace.ledger.service_tables import CREDENTIAL_VISIBILITY
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlmodel import Field as SQLField
-from sqlmodel import SQLModel
 
 from .common import PROBLEMS, created, ledger_of, results_json, store_of
 from .events import entry_json
 
 router = APIRouter(prefix="/credentials", tags=["credentials"], responses=PROBLEMS)
 
-VISIBILITY_TABLE = "api_credential_visibility"
 STATUS_ACTIONS = ("revocation", "suspension", "reinstatement")
-
-
-class CredentialVisibility(SQLModel, table=True):
-    """Whether the API may serve a stored credential's content to anyone."""
-
-    __tablename__ = VISIBILITY_TABLE
-
-    credential_id: str = SQLField(primary_key=True, max_length=2048)
-    public: bool = False
 
 
 class CredentialNotPublicError(InputError):
@@ -50,21 +39,10 @@ class PublishRequest(BaseModel):
     public: bool = Field(False, description="Serve the credential's content to anyone")
 
 
-def ensure_visibility_table(engine: Any) -> None:
-    """Create `api_credential_visibility` when absent (another worker may race us)."""
-    from sqlalchemy import inspect
-
-    try:
-        CredentialVisibility.__table__.create(engine, checkfirst=True)
-    except Exception:
-        if not inspect(engine).has_table(VISIBILITY_TABLE):
-            raise
-
-
 def _set_public(request: Request, credential_id: str, public: bool) -> None:
     from sqlalchemy import delete, insert
 
-    t = CredentialVisibility.__table__
+    t = CREDENTIAL_VISIBILITY
     with ledger_of(request).storage.engine.begin() as conn:
         conn.execute(delete(t).where(t.c.credential_id == credential_id))
         conn.execute(insert(t), [{"credential_id": credential_id, "public": public}])
@@ -73,7 +51,7 @@ def _set_public(request: Request, credential_id: str, public: bool) -> None:
 def _is_public(request: Request, credential_id: str) -> bool:
     from sqlalchemy import select
 
-    t = CredentialVisibility.__table__
+    t = CREDENTIAL_VISIBILITY
     with ledger_of(request).storage.engine.connect() as conn:
         return bool(conn.execute(select(t.c.public).where(t.c.credential_id == credential_id))
                     .scalar())

@@ -24,13 +24,13 @@ VERSION_TABLE = "alembic_version"
 def target_metadata() -> MetaData:
     """One MetaData holding every table of the ledger and its stores (copies of the tables
     the modules own; the modules keep using their own objects)."""
-    from .. import anchors, credential_store, custody_store
+    from .. import anchors, credential_store, custody_store, service_tables
     from ..storage import LEDGER_TABLES
 
     meta = MetaData()
     t = credential_store.tables()
     for table in (*LEDGER_TABLES, custody_store.state_table(), anchors._table(),
-                  t.credential, t.subject, t.status_list):
+                  t.credential, t.subject, t.status_list, *service_tables.METADATA.tables.values()):
         table.to_metadata(meta)
     return meta
 
