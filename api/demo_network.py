@@ -729,13 +729,13 @@ OFF_LEDGER_ISSUERS = {
     "certifier-carbon": "Rheinland Carbon Verification GmbH",
     "laboratory": "Nordic Battery Test Lab AS",
 }
-DCC, DPP = "DigitalConformityCredential", "DigitalProductPassport"
-# Who may issue what (the UNTP family is what the verifier's trust path asks for).
+# Who may issue what: the verifier's trust path asks for the specific credential type (an
+# IRMA auditor accredited for IRMAAuditCredential may not issue carbon footprints).
 ACCREDITED_TYPES = {
-    "auditor-irma": [DCC, "IRMAAuditCredential", "DueDiligenceCredential"],
-    "certifier-carbon": [DCC, "CarbonFootprintCredential", "RecycledContentCredential"],
-    "laboratory": [DCC, "RecyclingEfficiencyCredential"],
-    "pack-maker": [DPP, "BatteryPassportCredential"],
+    "auditor-irma": ["IRMAAuditCredential", "DueDiligenceCredential"],
+    "certifier-carbon": ["CarbonFootprintCredential", "RecycledContentCredential"],
+    "laboratory": ["RecyclingEfficiencyCredential"],
+    "pack-maker": ["BatteryPassportCredential"],
 }
 
 

@@ -95,7 +95,7 @@ class Entry:
             "received": received,
             "document": document,
         }
-        _check_fields(obj)
+        check_entry_fields(obj)
         return cls(seq, prev, kind, received, document, canonicalize(obj))
 
     @classmethod
@@ -107,7 +107,7 @@ class Entry:
             raise EntryFormatError(f"entry is not UTF-8 JSON: {exc}") from exc
         if not isinstance(obj, dict):
             raise EntryFormatError("entry is not a JSON object")
-        _check_fields(obj)
+        check_entry_fields(obj)
         try:
             canonical = canonicalize(obj)
         except CanonicalizationError as exc:
@@ -140,7 +140,7 @@ class Entry:
         return leaf_hash(self.canonical)
 
 
-def _check_fields(obj: dict[str, Any]) -> None:
+def check_entry_fields(obj: dict[str, Any]) -> None:
     keys = set(obj)
     if keys != ENTRY_KEYS:
         extra, missing = sorted(keys - ENTRY_KEYS), sorted(ENTRY_KEYS - keys)

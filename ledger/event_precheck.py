@@ -108,20 +108,20 @@ def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> 
 
 # --- the pool -----------------------------------------------------------------------------
 
-_GENERATION, _NEXT = 0, 1  # slots of the shared claim array
-_STOP = 1 << 30  # a claim counter past any chunk: the workers stop claiming
+_GENERATION, _FRONT, _BACK = 0, 1, 2  # slots of the shared claim array: chunks [front, back)
+# are unclaimed; workers take the front one, the caller steals the back one
 # Results a worker may get ahead of the caller (who reads them only when it needs them, e.g.
 # not while it writes the previous batch): a pipe buffer this large, where Linux allows it.
 _RESULTS_PIPE_BYTES = 4 << 20
 
 
 def _claim(shared: Any, generation: int) -> int | None:
-    """The next unclaimed chunk of `generation`, or None when that run is over."""
+    """The front unclaimed chunk of `generation`, or None when that run is over."""
     with shared.get_lock():
-        if shared[_GENERATION] != generation or shared[_NEXT] >= _STOP:
+        if shared[_GENERATION] != generation or shared[_FRONT] >= shared[_BACK]:
             return None
-        index = shared[_NEXT]
-        shared[_NEXT] = index + 1
+        index = shared[_FRONT]
+        shared[_FRONT] = index + 1
         return index
 
 
@@ -135,7 +135,7 @@ def _worker_main(tasks: Any, results: Any, shared: Any) -> None:
             return
         while True:
             index = _claim(shared, generation)
-            if index is None or index >= len(chunks):
+            if index is None:
                 break
             try:
                 results.send((generation, index, _precheck_chunk(chunks[index], canonical)))
@@ -165,7 +165,7 @@ class _Pool:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         context = multiprocessing.get_context(method)
         self.owner = os.getpid()
-        self.shared = context.Array("q", [0, _STOP])
+        self.shared = context.Array("q", [0, 0, 0])
         self.tasks: list[Any] = []
         self.results: list[Any] = []
         self.busy: list[bool] = []
@@ -191,7 +191,7 @@ class _Pool:
         """Stop the current run and wait until every worker is idle (so that a new run can
         be sent without both ends blocking on full pipes)."""
         with self.shared.get_lock():
-            self.shared[_NEXT] = _STOP
+            self.shared[_BACK] = self.shared[_FRONT]
         for i in range(len(self.results)):
             while self.busy[i]:
                 generation, index, _ = self._recv(i)
@@ -215,7 +215,8 @@ class _Pool:
         self.generation += 1
         with self.shared.get_lock():
             self.shared[_GENERATION] = self.generation
-            self.shared[_NEXT] = 0
+            self.shared[_FRONT] = 0
+            self.shared[_BACK] = len(chunks)
         for i, tasks in enumerate(self.tasks):
             try:
                 tasks.send((self.generation, chunks, canonical))
@@ -230,23 +231,30 @@ class _Pool:
         done: dict[int, list[Any] | None] = {}
         for i, chunk in enumerate(chunks):
             while i not in done:
-                if generation != self.generation:  # a newer run took the workers
-                    done[i] = None
+                if generation != self.generation or not any(self.busy):
+                    done[i] = None  # a newer run took the workers, or they are gone
                     break
-                with self.shared.get_lock():
-                    claimed = self.shared[_NEXT] > i
-                    if not claimed:  # nobody started it: check it here
-                        self.shared[_NEXT] = i + 1
-                if not claimed or not any(self.busy):  # (idle workers: it was lost)
-                    done[i] = None
-                    break
-                self._receive(generation, done, None)
+                take = self._steal(i)
+                if take is None:  # every chunk is claimed: wait for the workers
+                    self._receive(generation, done, None)
+                    continue
+                done[take] = _precheck_chunk(chunks[take], canonical)
+                self._receive(generation, done, 0)  # make room for the workers
             results = done.pop(i)
-            if results is None:
-                results = _precheck_chunk(chunk, canonical)
-                if generation == self.generation:
-                    self._receive(generation, done, 0)  # make room for the workers
-            yield from results
+            yield from _precheck_chunk(chunk, canonical) if results is None else results
+
+    def _steal(self, needed: int) -> int | None:
+        """Claim a chunk for this process: `needed` if no worker took it yet, else the back
+        one (workers go front to back, this process back to front), else None."""
+        with self.shared.get_lock():
+            front, back = self.shared[_FRONT], self.shared[_BACK]
+            if front <= needed < back:  # in order, so nothing before it is unclaimed
+                self.shared[_FRONT] = needed + 1
+                return needed
+            if front < back:
+                self.shared[_BACK] = back - 1
+                return back - 1
+            return None
 
     def _receive(
         self, generation: int, done: dict[int, list[Any] | None], timeout: float | None

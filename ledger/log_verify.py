@@ -26,7 +26,7 @@ from batterytrace.credentials.errors import BatterytraceError
 
 from . import merkle
 from .checkpoint import Checkpoint, NoteVerifier, open_checkpoint
-from .entry import GENESIS_PREV, Entry, _check_fields
+from .entry import GENESIS_PREV, Entry, check_entry_fields
 from .errors import (
     CheckpointNotSignedError,
     EntryFormatError,
@@ -49,7 +49,7 @@ def parse_entry(item: EntryInput) -> Entry:
     obj, canonical = item
     if not isinstance(obj, dict):
         raise EntryFormatError("entry is not a JSON object")
-    _check_fields(obj)
+    check_entry_fields(obj)
     return Entry(obj["seq"], obj["prev"], obj["kind"], obj["received"], obj["document"],
                  canonical)
 
