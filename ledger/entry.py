@@ -141,6 +141,7 @@ class Entry:
 
 
 def check_entry_fields(obj: dict[str, Any]) -> None:
+    """Raise EntryFormatError unless `obj` has exactly the entry fields, of the right types."""
     keys = set(obj)
     if keys != ENTRY_KEYS:
         extra, missing = sorted(keys - ENTRY_KEYS), sorted(ENTRY_KEYS - keys)
