@@ -488,16 +488,17 @@ class EventValidator:
         self.cache = cache or RegistryCache()
         # Processes for the signature checks of long batches (None: up to 2 cores).
         self.processes = processes
-        # The next batch's checks, started by `prepare` (documents, lazy results).
+        # The batch announced by `prepare`, then its checks once started (documents, results).
+        self._pending: list[Any] | None = None
         self._prepared: tuple[list[Any], Iterator[Any]] | None = None
         # id(document) -> (document, canonical bytes) of the batch last validated.
         self._canonical: dict[int, tuple[Any, bytes]] = {}
 
     def prepare(self, submissions: Sequence[Any]) -> None:
-        """Start the schema and signature checks of the batch validated next (in the
-        worker processes, while the current batch is written)."""
-        documents = [sub.document for sub in submissions]
-        self._prepared = (documents, precheck_all(documents, self.processes))
+        """Announce the batch validated after the next one: its schema and signature checks
+        start in the worker processes as soon as the current batch's checks are done, and
+        run while this process applies the current batch's rules and writes it."""
+        self._pending = [sub.document for sub in submissions]
 
     def canonical(self, document: Any) -> bytes | None:
         """The canonical bytes of a document of the last validated batch (for its entry)."""
@@ -505,12 +506,18 @@ class EventValidator:
         return known[1] if known is not None and known[0] is document else None
 
     def _checks(self, documents: list[Any]) -> Iterator[Any]:
+        """This batch's checks (the ones started when it was announced, else new), and the
+        announced next batch's checks started right behind them."""
         prepared, self._prepared = self._prepared, None
-        if prepared is not None and len(prepared[0]) == len(documents) and all(
-            a is b for a, b in zip(prepared[0], documents, strict=True)
-        ):
-            return prepared[1]
-        return precheck_all(documents, self.processes)
+        if prepared is not None and _same(prepared[0], documents):
+            checks = prepared[1]
+        else:
+            checks = precheck_all(documents, self.processes)
+        pending, self._pending = self._pending, None
+        if pending is not None and not _same(pending, documents):
+            # Queued behind this batch's chunks: the workers go on to it without a pause.
+            self._prepared = (pending, precheck_all(pending, self.processes))
+        return checks
 
     def validate(
         self, session: Any, first_seq: int, submissions: Sequence[Any]
@@ -544,6 +551,11 @@ class EventValidator:
                     self._canonical[id(document)] = (document, check.canonical)
         write_changes(connection, state.changed())
         return answers
+
+
+def _same(a: list[Any], b: list[Any]) -> bool:
+    """The same document objects, in the same order."""
+    return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
 def validators_for(ledger: Any, processes: int | None = None) -> dict[str, Any]:
@@ -584,30 +596,49 @@ def replay(
     entries in log order, in memory. Raises the first rule's error, with the seq in details.
 
     Event schemas and signatures are checked a window at a time, with `processes` processes
-    (this one included; see event_precheck); the rules apply in order.
+    (this one included; see event_precheck), the next window's queued in the worker
+    processes while this process applies the rules of the current one, in order.
     """
     registry = registry or Registry(admin_did, public_url)
     state = state or CustodyState(registry)
     settings: dict[str, Any] = {}
+    windows = _windows(entries, REPLAY_WINDOW)
+    current = next(windows, None)
+    checks = _start_checks(current or [], processes)
+    while current is not None:
+        upcoming = next(windows, None)
+        # Queued behind this window's chunks, so the workers never wait for the rules.
+        following = _start_checks(upcoming, processes) if upcoming is not None else None
+        _replay_window(current, checks, registry, state, settings)
+        current, checks = upcoming, following
+    return registry, state
+
+
+def _windows(
+    entries: Iterable[tuple[int, str, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
     window: list[tuple[int, str, dict[str, Any]]] = []
     for entry in entries:
         window.append(entry)
-        if len(window) >= REPLAY_WINDOW:
-            _replay_window(window, registry, state, settings, processes)
+        if len(window) >= size:
+            yield window
             window = []
-    _replay_window(window, registry, state, settings, processes)
-    return registry, state
+    if window:
+        yield window
+
+
+def _start_checks(window: list[tuple[int, str, dict[str, Any]]], processes: int) -> Any:
+    documents = [doc for _, kind, doc in window if kind == "event"]
+    return precheck_all(documents, processes, canonical=False)
 
 
 def _replay_window(
     window: list[tuple[int, str, dict[str, Any]]],
+    checks: Iterator[Any],
     registry: Registry,
     state: CustodyState,
     settings: dict[str, Any],
-    processes: int,
 ) -> None:
-    checks = precheck_all([doc for _, kind, doc in window if kind == "event"], processes,
-                          canonical=False)
     for seq, kind, document in window:
         try:
             if kind == "settings":

@@ -84,8 +84,9 @@ class Validator(Protocol):
 class Preparing(Protocol):
     """What a validator may add (both optional, found with getattr):
 
-    `prepare(submissions)`: start the position-independent checks of a batch that will be
-    validated next (e.g. signatures in a process pool) while this one is written.
+    `prepare(submissions)`: announce the batch validated after the current one, so that its
+    position-independent checks (signatures in a process pool) run while this one is
+    checked and written.
     `canonical(document)`: the RFC 8785 bytes of a document it validated in the batch being
     appended, when it computed them anyway (the entry then reuses them), else None.
     """
@@ -236,8 +237,8 @@ class Ledger:
     ) -> list[AppendResult]:
         """Append a batch atomically (all or nothing) and, by default, sign a checkpoint.
 
-        `upcoming`: the batch the caller appends next, handed to the validators' `prepare`
-        once this batch is validated (see `append_batches`)."""
+        `upcoming`: the batch the caller appends next, announced to the validators'
+        `prepare` (see `append_batches`)."""
         subs = list(submissions)
         for sub in subs:
             if check_kind(sub.kind) == "genesis":
@@ -252,9 +253,9 @@ class Ledger:
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
-            decisions = self._validate(session, head.size, subs)
             if upcoming:
                 self._prepare(upcoming)
+            decisions = self._validate(session, head.size, subs)
             received = utc_now()
             results: list[AppendResult] = []
             rows: list[dict[str, Any]] = []

@@ -1,8 +1,8 @@
 """The fast paths of custody appends and replay give exactly what the plain paths give.
 
 Canonical bytes reused from the signature check for the entry, the state encoder, the
-thread-free worker pool, pipelined batches (`Ledger.append_batches`) and replay on 2
-processes: same bytes, same state, same first failing seq, nothing written on a refusal.
+worker pool, pipelined batches (`Ledger.append_batches`) and replay on 2 processes: same
+bytes, same state, same first failing seq, nothing written on a refusal.
 """
 
 from __future__ import annotations
@@ -161,27 +161,27 @@ def test_a_prepared_run_for_other_documents_is_not_used(tmp_path):
     led.close()
 
 
-def test_pool_recovers_from_an_abandoned_run():
+def test_pool_serves_a_new_run_while_one_is_abandoned():
     docs = [s.document for s in _extractions(POOL_THRESHOLD * 4)]
     expected = [c.digest for c in precheck_all(docs, 1)]
     abandoned = precheck_all(docs, 2)
     next(abandoned)  # the caller stops here (a rule failed)
-    docs[9] = dict(docs[9], id="urn:uuid:tampered")
-    again = list(precheck_all(docs, 2))
+    changed = list(docs)
+    changed[9] = dict(docs[9], id="urn:uuid:tampered")
+    again = list(precheck_all(changed, 2))
     assert isinstance(again[9], ProofVerificationError)
     assert [c.digest for i, c in enumerate(again) if i != 9] == expected[:9] + expected[10:]
-    # The abandoned run's remaining results are still right (checked in-process).
-    rest = list(abandoned)
-    assert [c.digest for c in rest] == expected[1:]
+    assert [c.digest for c in abandoned] == expected[1:]
 
 
-def test_pool_is_not_inherited_by_a_forked_child(monkeypatch):
+def test_replay_results_carry_no_canonical_bytes():
     docs = [s.document for s in _extractions(POOL_THRESHOLD)]
-    list(precheck_all(docs, 2))
-    pool = event_precheck._POOLS[1]
-    monkeypatch.setattr(pool, "owner", -1)  # as seen from a child process
-    assert len(list(precheck_all(docs, 2))) == len(docs)
-    assert event_precheck._POOLS[1] is not pool
+    for processes in (1, 2):
+        with_bytes = list(precheck_all(docs, processes))
+        without = list(precheck_all(docs, processes, canonical=False))
+        assert all(c.canonical == b"" for c in without)
+        assert [c.canonical for c in with_bytes] == [precheck_event(d).canonical for d in docs]
+        assert [c.digest for c in without] == [c.digest for c in with_bytes]
 
 
 @pytest.mark.parametrize("tamper", ["signature", "rule"])
@@ -226,13 +226,40 @@ def test_state_rows_written_with_driver_executemany(tmp_path, database_url):
 
 
 def test_a_dead_worker_costs_speed_not_results():
+    import os
+
     docs = [s.document for s in _extractions(POOL_THRESHOLD * 2)]
     expected = [c.digest for c in precheck_all(docs, 1)]
     list(precheck_all(docs, 2))
-    pool = event_precheck._POOLS[1]
-    for process in pool.processes:
+    pool = event_precheck._POOLS[(1, os.getpid())]
+    for process in list(pool._processes.values()):
         process.kill()
         process.join()
     assert [c.digest for c in precheck_all(docs, 2)] == expected
     assert [c.digest for c in precheck_all(docs, 2)] == expected  # on a new pool
-    assert event_precheck._POOLS[1] is not pool
+    assert event_precheck._POOLS[(1, os.getpid())] is not pool
+
+
+def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, monkeypatch):
+    from batterytrace.ledger import custody_store
+
+    led = _ledger(tmp_path, 2)
+    batches = [_extractions(POOL_THRESHOLD, f"b{b}") for b in range(3)]
+    tags = {id(s.document): f"b{b}" for b, batch in enumerate(batches) for s in batch}
+    calls = []
+    checks, writes = custody_store.precheck_all, custody_store.write_changes
+
+    def spy_checks(documents, processes=None, **kw):
+        calls.append("check " + tags.get(id(documents[0]), "?"))
+        return checks(documents, processes, **kw)
+
+    def spy_writes(connection, changes):
+        calls.append("write")
+        return writes(connection, changes)
+
+    monkeypatch.setattr(custody_store, "precheck_all", spy_checks)
+    monkeypatch.setattr(custody_store, "write_changes", spy_writes)
+    list(led.append_batches(batches))
+    assert calls == ["check b0", "check b1", "write", "check b2", "write", "write"]
+    assert led.size == 1 + len(standard_registry_docs()) + 3 * POOL_THRESHOLD
+    led.close()
