@@ -277,11 +277,12 @@ def event_append(
     docs = _read_documents(files)
     ledger = _ledger(ctx)
     results = []
+    chunks = ([Submission("event", d) for d in docs[start : start + batch]]
+              for start in range(0, len(docs), batch))
     try:
-        for start in range(0, len(docs), batch):
-            chunk = docs[start : start + batch]
-            for res in ledger.append([Submission("event", d) for d in chunk]):
-                results.append({"seq": res.seq, "duplicate": res.duplicate})
+        # Pipelined: the next batch's signatures are checked while this one is written.
+        for appended in ledger.append_batches(chunks):
+            results.extend({"seq": r.seq, "duplicate": r.duplicate} for r in appended)
     finally:
         ledger.close()
     emit(results, as_json, lambda c: c.print(

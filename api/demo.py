@@ -36,7 +36,11 @@ def _key(name: str) -> Any:
     from batterytrace.credentials.keys import load_key_file
 
     path = KEYS_EXAMPLE / f"{name}.json"
-    return load_key_file(path) if path.exists() else net.key_for(name)
+    if not path.exists():
+        return net.key_for(name)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # git keeps no file modes; these keys are public demo keys anyway
+    return load_key_file(path)
 
 
 def _place_keys(home: Path) -> None:

@@ -90,3 +90,23 @@ def test_rotate_and_revoke(run):
 def test_unknown_lot_is_a_typed_error(run):
     result = run("lot", "show", "https://id.example.com/lots/none", code=1)
     assert result.exception.code == "UNKNOWN_LOT"
+
+
+def test_append_in_batches_keeps_committed_batches_when_a_later_one_fails(run):
+    run("participant", "add", "miner", "--legal-name", "L", "--role", "miner",
+        "--country", "CD", "--key", run.key)
+    run("facility", "add", f"{PUBLIC_URL}/facilities/kolwezi-mine", "--name", "Kolwezi",
+        "--operator", "miner", "--kind", "mine", "--country", "CD")
+    from custody_factory import extraction, signed_credential
+
+    docs = [signed_credential("miner", [extraction("kolwezi-mine", f"ore-{i}", 10, {"Co": 0.3})])
+            for i in range(3)]
+    docs[2]["credentialSubject"][0]["quantityList"][0]["quantity"] = 11  # after signing
+    (run.tmp / "three.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    failed = run("event", "append", run.tmp / "three.jsonl", "--batch", "1", code=1)
+    assert failed.exception is not None
+    # The first two batches were committed (pipelined checks do not change atomicity).
+    for i in (0, 1):
+        assert json.loads(run("lot", "show", lot_id(f"ore-{i}"), "--json").output)["holders"]
+    missing = run("lot", "show", lot_id("ore-2"), "--json", code=1)
+    assert missing.exception.code == "UNKNOWN_LOT"
