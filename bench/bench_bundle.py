@@ -43,25 +43,9 @@ def build_home(count: int) -> Path:
     """A ledger home of `count` extraction events for this bench alone (cached in
     bench/.cache/bundle-home-<count>): bench_custody's workload, built through the same
     appends, but not shared with its replay cache (rebuilt there on schema changes)."""
-    import shutil
+    from bench.bench_custody import build_fixture
 
-    from batterytrace.ledger.log import Submission
-
-    from bench.bench_custody import _new_ledger, event_credential
-
-    home = CACHE / f"bundle-home-{count}"
-    if (home / "built").exists():
-        return home
-    shutil.rmtree(home, ignore_errors=True)
-    led = _new_ledger(home)
-    led.checkpoint_every_batch = False
-    for start in range(0, count, 5000):
-        led.append([Submission("event", event_credential(i, "bundle"))
-                    for i in range(start, min(count, start + 5000))])
-    led.sign_checkpoint()
-    led.close()
-    (home / "built").write_text("ok\n")
-    return home
+    return build_fixture(count, name="bundle-home", tag="bundle")
 
 
 def build_bundle(count: int) -> tuple[Path, Path]:

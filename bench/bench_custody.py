@@ -118,9 +118,11 @@ def _append_rows() -> list[dict[str, object]]:
     ]
 
 
-def build_fixture(count: int = REPLAY_EVENTS) -> Path:
-    """A home holding registry entries and `count` event entries (cached in bench/.cache)."""
-    home = CACHE / f"custody-{count}"
+def build_fixture(count: int = REPLAY_EVENTS, *, name: str = "custody",
+                  tag: str = "replay") -> Path:
+    """A home holding registry entries and `count` event entries, cached in
+    bench/.cache/<name>-<count> (other benches pass their own name to keep their own copy)."""
+    home = CACHE / f"{name}-{count}"
     if (home / "built").exists():
         return home
     import shutil
@@ -129,7 +131,7 @@ def build_fixture(count: int = REPLAY_EVENTS) -> Path:
     led = _new_ledger(home)
     led.checkpoint_every_batch = False
     for start in range(0, count, 5000):
-        led.append([Submission("event", event_credential(i, "replay"))
+        led.append([Submission("event", event_credential(i, tag))
                     for i in range(start, min(count, start + 5000))])
     led.sign_checkpoint()
     led.close()
