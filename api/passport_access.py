@@ -10,17 +10,31 @@ signed (Data Integrity eddsa-jcs-2022, proof purpose assertionMethod) with a key
 participant DID. The grant travels base64url-encoded (or as raw JSON) in the `X-Passport-Grant`
 header or the `grant` query parameter, and is checked against the holder's keys registered and
 valid at the current log position (a key retired before now cannot grant anything). The
-holder reaches its own data with a grant naming itself. See docs/passport.md.
+holder reaches its own data with a grant naming itself.
+
+A grant is not a bearer capability: with it the grantee sends an access proof
+
+    {"type": "PassportAccessProof", "grant": "sha256:<hex of the grant's canonical JSON>",
+     "path": "<request path>", "created": "<now>", "proof": {...}}
+
+signed (eddsa-jcs-2022, proof purpose authentication) with a key of the grant's `grantee`
+(a did:key resolves offline, a participant did:web through the registry at the current log
+position), in the `X-Passport-Proof` header or the `proof` query parameter. It is checked
+statelessly: the digest, the path, and `created` within PROOF_WINDOW of the server clock. A
+proof may be replayed within its window for the same path and grant: the request is a
+read-only GET that returns the same data to whoever could already make it. See
+docs/passport.md.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from batterytrace.credentials.canonical import canonicalize
@@ -35,6 +49,15 @@ GRANT_TYPE = "PassportAccessGrant"
 GRANT_HEADER = "X-Passport-Grant"
 GRANT_QUERY = "grant"
 MAX_GRANT_BYTES = 8 * 1024  # a grant is a few hundred bytes; refuse anything much larger
+
+PROOF_TYPE = "PassportAccessProof"
+PROOF_HEADER = "X-Passport-Proof"
+PROOF_QUERY = "proof"
+PROOF_PURPOSE = "authentication"  # the grantee proves control of its DID, asserts nothing
+# How old a proof may be: short enough that a leaked proof is soon useless, long enough for a
+# client to sign once per page view.
+PROOF_WINDOW = timedelta(seconds=300)
+PROOF_FUTURE_SKEW = timedelta(seconds=30)  # clients' clocks run a little ahead
 
 
 class PassportGrantFormatError(InputError):
@@ -74,6 +97,35 @@ class PassportGrantNotHolderError(PassportGrantError):
 class PassportGrantItemError(PassportGrantError):
     code = "PASSPORT_GRANT_WRONG_ITEM"
     title = "Passport access grant is for another item"
+
+
+class PassportProofFormatError(InputError):
+    """The access proof cannot be read: not base64url JSON, or a member missing or mistyped."""
+
+    code = "PASSPORT_PROOF_MALFORMED"
+    title = "Malformed passport access proof"
+
+
+class PassportProofMissingError(PassportGrantError):
+    """A grant came without the grantee's access proof (a grant alone is not a bearer token)."""
+
+    code = "PASSPORT_PROOF_MISSING"
+    title = "Passport access proof missing"
+    http_status = 401
+
+
+class PassportProofError(PassportGrantError):
+    """The access proof does not show the grantee asking for this path with this grant."""
+
+    code = "PASSPORT_PROOF_INVALID"
+    title = "Passport access proof invalid"
+
+
+class PassportProofStaleError(PassportProofError):
+    """The access proof was created too long ago, or too far in the future."""
+
+    code = "PASSPORT_PROOF_STALE"
+    title = "Passport access proof outside its time window"
 
 
 @dataclass(frozen=True)
@@ -126,15 +178,96 @@ def decode_grant(text: str) -> dict[str, Any]:
     return grant
 
 
-def _parse_time(value: Any, name: str) -> datetime:
+def _parse_time(value: Any, name: str,
+                error: type[InputError] = PassportGrantFormatError) -> datetime:
     from batterytrace.credentials.data_integrity import parse_date_time
 
+    what = "grant" if error is PassportGrantFormatError else "proof"
     if not isinstance(value, str):
-        raise PassportGrantFormatError(f"grant {name} must be an XML Schema dateTime string")
+        raise error(f"{what} {name} must be an XML Schema dateTime string")
     try:
         return parse_date_time(value)
     except ValueError:
-        raise PassportGrantFormatError(f"grant {name} {value!r:.40} is not a dateTime") from None
+        raise error(f"{what} {name} {value!r:.40} is not a dateTime") from None
+
+
+def grant_digest(grant: Mapping[str, Any]) -> str:
+    """What an access proof names its grant by: `sha256:` + hex SHA-256 of the signed grant's
+    canonical JSON (the same for its base64url and raw JSON forms)."""
+    return "sha256:" + hashlib.sha256(canonicalize(dict(grant))).hexdigest()
+
+
+def build_access_proof(grant_text: str, path: str, key: Any, verification_method: str,
+                       *, created: datetime | None = None) -> str:
+    """The `X-Passport-Proof` value for requesting `path` (e.g. `api.passport.page_path(item)`)
+    with the grant `grant_text` (its header form): a PassportAccessProof signed with the
+    grantee's `key` (an `Ed25519Key`) as `verification_method` (a DID URL of the grantee),
+    base64url-encoded. `created` defaults to now."""
+    from batterytrace.credentials.data_integrity import format_date_time, sign
+
+    stamp = format_date_time(created or datetime.now(UTC))
+    doc = {"type": PROOF_TYPE, "grant": grant_digest(decode_grant(grant_text)), "path": path,
+           "created": stamp}
+    signed = sign(doc, key, verification_method=verification_method,
+                  proof_purpose=PROOF_PURPOSE, created=stamp)
+    return encode_grant(signed)
+
+
+def decode_access_proof(text: str) -> dict[str, Any]:
+    """An access proof from its header or query form (base64url, or raw JSON)."""
+    try:
+        return decode_grant(text)
+    except PassportGrantFormatError as error:
+        raise PassportProofFormatError(error.message.replace("grant", "access proof")) from None
+
+
+def _same_path(a: str, b: str) -> bool:
+    # Clients may percent-encode the item segment differently; compare the decoded paths.
+    from urllib.parse import unquote
+
+    return unquote(a) == unquote(b)
+
+
+def verify_access_proof(
+    proof: Mapping[str, Any], *, grant: Mapping[str, Any], path: str, resolver: Any,
+    now: datetime | None = None,
+) -> str:
+    """Check a decoded access proof for a request of `path` with the (verified) `grant`: its
+    shape, the grant digest, the path, `created` within PROOF_WINDOW of `now` (at most
+    PROOF_FUTURE_SKEW ahead), and a signature by a verification method of the grant's
+    `grantee` (through `resolver`, relationship authentication). Returns the verification
+    method; raises a typed error."""
+    moment = now or datetime.now(UTC)
+    doc = dict(proof)
+    if doc.get("type") != PROOF_TYPE:
+        raise PassportProofFormatError(f"an access proof has type {PROOF_TYPE!r}")
+    for name in ("grant", "path"):
+        if not isinstance(doc.get(name), str) or not doc[name]:
+            raise PassportProofFormatError(f"access proof {name} must be a non-empty string")
+    created = _parse_time(doc.get("created"), "created", PassportProofFormatError)
+    if doc["grant"] != grant_digest(grant):
+        raise PassportProofError("the access proof is for another grant")
+    if not _same_path(doc["path"], path):
+        raise PassportProofError(f"the access proof is for {doc['path']:.200}, not {path:.200}")
+    if created < moment - PROOF_WINDOW:
+        raise PassportProofStaleError(
+            f"the access proof was created at {doc['created']}, more than "
+            f"{int(PROOF_WINDOW.total_seconds())} s ago")
+    if created > moment + PROOF_FUTURE_SKEW:
+        raise PassportProofStaleError(
+            f"the access proof was created at {doc['created']}, in the future")
+    from batterytrace.credentials.data_integrity import verify_proofs
+
+    grantee = grant["grantee"]
+    try:
+        results = verify_proofs(doc, resolver, expected_purpose=PROOF_PURPOSE, now=moment)
+    except BatterytraceError as error:
+        raise PassportProofError(
+            f"the access proof does not verify ({error.code}: {error.message})") from error
+    signer = next((r for r in results if r.controller == grantee), None)
+    if signer is None:
+        raise PassportProofError(f"the access proof is not signed by the grantee {grantee}")
+    return signer.verification_method
 
 
 def verify_grant(
@@ -196,14 +329,19 @@ def item_holder(ledger: Any, connection: Any, item_id: str) -> str | None:
 
 
 def access_for(
-    ledger: Any, item_id: str, grant_text: str | None, *, now: datetime | None = None
+    ledger: Any, item_id: str, grant_text: str | None, proof_text: str | None = None, *,
+    path: str, now: datetime | None = None,
 ) -> tuple[Tier, AccessGrant | None]:
-    """The tier a request may see: public without a grant, legitimate-interest with a grant
-    the holder signed. A grant that does not verify is refused (raised), never downgraded
+    """The tier a request of `path` may see: public without a grant, legitimate-interest with
+    a grant the holder signed and the grantee's access proof for `path`. A grant or proof
+    that does not verify, or a grant without a proof, is refused (raised), never downgraded
     silently to the public tier."""
     if grant_text is None or not grant_text.strip():
+        if proof_text is not None and proof_text.strip():
+            raise PassportProofError("an access proof came without its grant")
         return PUBLIC, None
     grant = decode_grant(grant_text)
+    from batterytrace.ledger.anchors import IssuerResolver
     from batterytrace.ledger.custody_store import open_state
     from batterytrace.ledger.registry import RegistryResolver
 
@@ -215,6 +353,13 @@ def access_for(
         # The key must be valid at the current log position: retired keys grant nothing.
         resolver = RegistryResolver(registry, ledger.size)
         verified = verify_grant(grant, item=item_id, holder=holder, resolver=resolver, now=now)
+        if proof_text is None or not proof_text.strip():
+            raise PassportProofMissingError(
+                f"a grant needs the grantee's access proof ({PROOF_HEADER} header or "
+                f"{PROOF_QUERY!r} query parameter)")
+        # The grantee may be any did:key or a registered participant (keys valid now).
+        verify_access_proof(decode_access_proof(proof_text), grant=grant, path=path,
+                            resolver=IssuerResolver(registry, ledger.size), now=now)
     return LEGITIMATE_INTEREST, verified
 
 
@@ -223,6 +368,11 @@ __all__ = [
     "GRANT_QUERY",
     "GRANT_TYPE",
     "LEGITIMATE_INTEREST",
+    "PROOF_FUTURE_SKEW",
+    "PROOF_HEADER",
+    "PROOF_QUERY",
+    "PROOF_TYPE",
+    "PROOF_WINDOW",
     "PUBLIC",
     "TIERS",
     "AccessGrant",
@@ -232,11 +382,19 @@ __all__ = [
     "PassportGrantItemError",
     "PassportGrantNotHolderError",
     "PassportGrantSignatureError",
+    "PassportProofError",
+    "PassportProofFormatError",
+    "PassportProofMissingError",
+    "PassportProofStaleError",
     "Tier",
     "access_for",
+    "build_access_proof",
     "build_grant",
+    "decode_access_proof",
     "decode_grant",
     "encode_grant",
+    "grant_digest",
     "item_holder",
+    "verify_access_proof",
     "verify_grant",
 ]

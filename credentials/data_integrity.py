@@ -102,9 +102,48 @@ class ProofResult:
 # --- hashing -----------------------------------------------------------------------------
 
 
-def jcs_hash_data(unsecured_document: Mapping[str, Any], proof_config: Mapping[str, Any]) -> bytes:
-    """eddsa-jcs-2022 hashData: sha256(JCS(proof_config)) || sha256(JCS(document))."""
-    return _config_digest(proof_config) + hashlib.sha256(canonicalize(unsecured_document)).digest()
+def jcs_hash_data(
+    unsecured_document: Mapping[str, Any],
+    proof_config: Mapping[str, Any],
+    canonical_document: bytes | None = None,
+) -> bytes:
+    """eddsa-jcs-2022 hashData: sha256(JCS(proof_config)) || sha256(JCS(document)).
+
+    `canonical_document`, when given, must be JCS(unsecured_document), computed by the caller.
+    """
+    if canonical_document is None:
+        canonical_document = canonicalize(unsecured_document)
+    return _config_digest(proof_config) + hashlib.sha256(canonical_document).digest()
+
+
+_PROOF_MEMBER = b'"proof":'
+
+
+def secured_canonical_parts(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(JCS of `document` without `proof`, JCS of the whole `document`), canonicalizing its
+    large members once.
+
+    JCS writes an object's members sorted by name, each exactly as it would be written alone,
+    so the whole document is the unsecured one with `"proof":<JCS(proof)>` put before the
+    members whose names sort after "proof". Those (`type`, `validFrom`... in a credential) are
+    canonicalized on their own to find where; `credentialSubject`, the bulk, only once.
+    (Comparing names as Python strings is the UTF-16 order here: "proof" is ASCII, and an
+    astral character is above it in both orders.)
+    """
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    unsecured_bytes = canonicalize(unsecured)
+    if "proof" not in document:
+        return unsecured_bytes, unsecured_bytes
+    proof_member = _PROOF_MEMBER + canonicalize(document["proof"])
+    tail = {k: v for k, v in unsecured.items() if k > "proof"}
+    if not tail:
+        comma = b"," if len(unsecured_bytes) > 2 else b""
+        return unsecured_bytes, unsecured_bytes[:-1] + comma + proof_member + b"}"
+    tail_members = canonicalize(tail)[1:-1]
+    if not unsecured_bytes.endswith(tail_members + b"}"):  # cannot happen: JCS composes
+        return unsecured_bytes, canonicalize(document)
+    head = unsecured_bytes[1 : len(unsecured_bytes) - 1 - len(tail_members)]  # "" or "...,"
+    return unsecured_bytes, b"{" + head + proof_member + b"," + tail_members + b"}"
 
 
 def _config_digest(proof_config: Mapping[str, Any]) -> bytes:
@@ -128,8 +167,11 @@ def _frozen_config_digest(frozen: tuple[tuple[str, str | tuple[str, ...]], ...])
                                         for k, v in frozen})).digest()
 
 
-def _hash_data(unsecured: dict[str, Any], proof: Mapping[str, Any]) -> bytes:
-    """hashData for the proof's cryptosuite (proof config = the proof without proofValue)."""
+def _hash_data(
+    unsecured: dict[str, Any], proof: Mapping[str, Any], canonical: bytes | None = None
+) -> bytes:
+    """hashData for the proof's cryptosuite (proof config = the proof without proofValue);
+    `canonical` is JCS(unsecured) when the caller has it."""
     proof_config = {k: v for k, v in proof.items() if k != "proofValue"}
     suite = proof.get("cryptosuite")
     if suite == EDDSA_JCS_2022:
@@ -137,7 +179,7 @@ def _hash_data(unsecured: dict[str, Any], proof: Mapping[str, Any]) -> bytes:
             # The Recommendation only asks that the document's @context START with the
             # proof's; we require equality, so contexts appended after signing fail too.
             raise ProofVerificationError("the document @context differs from the proof's")
-        return jcs_hash_data(unsecured, proof_config)
+        return jcs_hash_data(unsecured, proof_config, canonical)
     if suite == EDDSA_RDFC_2022:
         try:
             from .rdfc import rdfc_hash_data
@@ -329,6 +371,7 @@ def verify_proofs(
     domain: str | None = None,
     now: datetime | None = None,
     signed_here_by: bytes | None = None,
+    unsecured_canonical: bytes | None = None,
 ) -> list[ProofResult]:
     """Verify every proof of `document` (a proof set must verify in full): shape, purpose,
     challenge and domain, `expires` against `now` (default: the clock), `created` not in the
@@ -340,6 +383,10 @@ def verify_proofs(
     for a proof whose method resolves to exactly that key, the hashing and the Ed25519
     equation are skipped, as they could only succeed; every other check still runs. Never
     pass it for a document received from elsewhere.
+
+    `unsecured_canonical` is JCS of THIS document without `proof`, when the caller already
+    has it (`secured_canonical_parts`); it is used for eddsa-jcs-2022 proofs that are not
+    chained, instead of canonicalizing the document again.
 
     Raises MalformedProofError, MismatchedProofPurposeError, InvalidChallengeError,
     InvalidDomainError, ProofExpiredError, ProofVerificationError, or the resolver's errors.
@@ -363,15 +410,16 @@ def verify_proofs(
         _check_challenge_domain(proof, challenge, domain)
         _check_times(proof, moment)
         method = resolver.resolve_verification_method(proof["verificationMethod"], expected_purpose)
-        covered = unsecured
+        covered, canonical = unsecured, unsecured_canonical
         if "previousProof" in proof:
+            canonical = None
             covered = dict(unsecured)
             covered["proof"] = _previous_proofs(
                 proof["previousProof"], proofs, ProofVerificationError
             )
         if signed_here_by is None or method.public_key != signed_here_by:
             signature = _decode_proof_value(proof["proofValue"])
-            _check_signature(_hash_data(covered, proof), signature, method.public_key)
+            _check_signature(_hash_data(covered, proof, canonical), signature, method.public_key)
         results.append(
             ProofResult(
                 verification_method=proof["verificationMethod"],
@@ -421,6 +469,7 @@ __all__ = [
     "format_date_time",
     "jcs_hash_data",
     "parse_date_time",
+    "secured_canonical_parts",
     "sign",
     "verify_proof_bytes",
     "verify_proofs",

@@ -23,16 +23,16 @@ import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.data_integrity import verify_proofs
+from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
 from batterytrace.credentials.did import VerificationMethod
 from batterytrace.credentials.errors import (
     BatterytraceError,
     DidResolutionError,
+    MalformedProofError,
     ProofVerificationError,
 )
 from batterytrace.credentials.keys import decode_public_multibase
@@ -71,12 +71,21 @@ def _public_key(multibase: str) -> bytes:
     return decode_public_multibase(multibase)
 
 
-def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> PrecheckedEvent:
-    """Schema, digest, and the single proof's signature by the key its method names."""
+def precheck_event(
+    document: dict[str, Any], *, check_schema: bool = True, canonical: bool = True
+) -> PrecheckedEvent:
+    """Schema, digest, and the single proof's signature by the key its method names.
+
+    The document is canonicalized once for both the digest and the signature (the signed
+    bytes are the document without its proof); `canonical=False` leaves the bytes out of the
+    result (the digest is still computed: replay and bundles compare it).
+    """
     if check_schema:
         validate_dte_schema(document)
-    canonical = canonicalize(document)
-    results = verify_proofs(document, _NamedKeyResolver())
+    if not isinstance(document, dict):
+        raise MalformedProofError("a secured document must be a JSON object")
+    unsecured, whole = secured_canonical_parts(document)
+    results = verify_proofs(document, _NamedKeyResolver(), unsecured_canonical=unsecured)
     issuer = document.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else None
     if len(results) != 1 or results[0].controller != issuer_id:
@@ -85,7 +94,7 @@ def precheck_event(document: dict[str, Any], *, check_schema: bool = True) -> Pr
         )
     vm = results[0].verification_method
     return PrecheckedEvent(
-        hashlib.sha256(canonical).hexdigest(), vm, vm.partition("#")[2], canonical
+        hashlib.sha256(whole).hexdigest(), vm, vm.partition("#")[2], whole if canonical else b""
     )
 
 
@@ -94,11 +103,10 @@ def _precheck_or_error(
 ) -> PrecheckedEvent | BatterytraceError:
     # Errors travel back as values: the caller raises the first one in log order.
     try:
-        check = precheck_event(document)
+        # Without the bytes (replay needs none) a result is ~150 bytes instead of ~2 KB.
+        return precheck_event(document, canonical=canonical)
     except BatterytraceError as exc:
         return exc
-    # Without the bytes (replay needs none) a result is ~150 bytes instead of ~2 KB.
-    return check if canonical else replace(check, canonical=b"")
 
 
 def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> list[Any]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -370,7 +371,14 @@ class RegistryResolver:
             if fragment != did[len(DID_KEY_PREFIX):]:
                 raise DidResolutionError(f"{vm_id} is not the admin key's verification method")
             return VerificationMethod(vm_id, did, MULTIKEY, public_key_from_did_key(did))
-        record = self.registry.key_at(vm_id, self.position)
-        return VerificationMethod(
-            record.id, record.controller, MULTIKEY, decode_public_multibase(record.public_multibase)
-        )
+        # key_at checks the key's validity at this position on every call; only the decode
+        # is remembered, per record (a rotation or revocation replaces the record).
+        return _method_of(self.registry.key_at(vm_id, self.position))
+
+
+@lru_cache(maxsize=4096)
+def _method_of(record: KeyRecord) -> VerificationMethod:
+    """The verification method of a key record, its base58 key decoded once per record."""
+    return VerificationMethod(
+        record.id, record.controller, MULTIKEY, decode_public_multibase(record.public_multibase)
+    )

@@ -1,4 +1,5 @@
-"""The battery passport page and its JSON twin: tiers, grants, escaping, the QR code."""
+"""The battery passport page and its JSON twin: tiers, grants, access proofs, escaping, the QR
+code."""
 
 from __future__ import annotations
 
@@ -15,8 +16,20 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from batterytrace.api.passport import EU_MINIMUMS_2031, build_passport, clear_cache
-from batterytrace.api.passport_access import build_grant, encode_grant
+from batterytrace.api.passport import (
+    EU_MINIMUMS_2031,
+    build_passport,
+    bundle_path,
+    clear_cache,
+    page_path,
+)
+from batterytrace.api.passport_access import (
+    PROOF_FUTURE_SKEW,
+    PROOF_WINDOW,
+    build_access_proof,
+    build_grant,
+    encode_grant,
+)
 from batterytrace.api.routers.passports import qr_svg, render_passport
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key
@@ -152,6 +165,25 @@ def api_path(item: str) -> str:
     return "/api/passports/" + quote(item, safe="")
 
 
+GRANTEE = AUDITOR  # the default grantee: a did:key, resolved offline
+
+
+def proof_by(key: Ed25519Key, grant_text: str, path: str, *, did: str | None = None,
+             created: datetime | None = None) -> str:
+    """An access proof for `path` with `grant_text`, signed by `key` as a method of `did`
+    (default: the key's own did:key)."""
+    method = f"{did}#{key.public_multibase}" if did else (
+        f"{key.did_key}#{key.did_key.removeprefix('did:key:')}")
+    return build_access_proof(grant_text, path, key, method, created=created)
+
+
+def granted(grant_text: str, path: str, key: Ed25519Key = GRANTEE,
+            did: str | None = None) -> dict[str, str]:
+    """Headers presenting a grant with the grantee's proof for `path`."""
+    return {"X-Passport-Grant": grant_text,
+            "X-Passport-Proof": proof_by(key, grant_text, path, did=did)}
+
+
 # --- tiers --------------------------------------------------------------------------------
 
 
@@ -192,7 +224,7 @@ def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
 def test_holder_grant_shows_mine_level_provenance(client: Any, network: dict[str, Any]) -> None:
     item = network["item"]
     grant = encode_grant(grant_for(item, holder_of(client, item)))
-    body = client.get(api_path(item), headers={"X-Passport-Grant": grant}).json()
+    body = client.get(api_path(item), headers=granted(grant, api_path(item))).json()
     assert body["tier"] == "legitimate-interest"
     assert body["holder"] == holder_of(client, item)
     mines = body["provenance"]["mines"]
@@ -200,9 +232,13 @@ def test_holder_grant_shows_mine_level_provenance(client: Any, network: dict[str
     assert audited and audited[0]["irma"]["status"] == "verified"
     assert audited[0]["irma"]["level"] == "IRMA 75"
     assert "IRMAAuditCredential" in {c["type"] for c in body["credentials"]}
-    # the same grant in the query string; the bundle download needs it
-    assert client.get(api_path(item), params={"grant": grant}).json()["tier"] == body["tier"]
-    bundle = client.get(body["evidenceBundle"], params={"grant": grant})
+    # the same grant and a proof in the query string; the bundle download needs its own proof
+    assert client.get(api_path(item), params={
+        "grant": grant, "proof": proof_by(GRANTEE, grant, api_path(item))}).json()[
+        "tier"] == body["tier"]
+    assert body["evidenceBundle"] == bundle_path(item)
+    bundle = client.get(body["evidenceBundle"], params={
+        "grant": grant, "proof": proof_by(GRANTEE, grant, bundle_path(item))})
     assert bundle.status_code == 200
     assert json.loads(bundle.content.splitlines()[0])["scope"]["id"] == item
     refused = client.get(body["evidenceBundle"])
@@ -236,7 +272,9 @@ def test_bad_grants_are_refused(client: Any, network: dict[str, Any], case: str,
         grant = None
     text = "not a grant!" if grant is None else encode_grant(grant)
     for path in (api_path(item), "/passports/" + quote(item, safe="")):
-        response = client.get(path, headers={"X-Passport-Grant": text})
+        # a valid proof does not rescue a bad grant: the grant is judged first
+        proof = proof_by(GRANTEE, text, path) if grant is not None else "x"
+        response = client.get(path, headers={"X-Passport-Grant": text, "X-Passport-Proof": proof})
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == code
@@ -249,7 +287,8 @@ def test_a_grant_signed_with_a_key_unknown_to_the_registry_is_forged(
     rogue = key_for("rogue")
     doc = build_grant(item, "did:web:intruder.example", holder, "2099-01-01T00:00:00Z")
     grant = sign(doc, rogue, verification_method=f"{holder}#{rogue.public_multibase}")
-    response = client.get(api_path(item), headers={"X-Passport-Grant": encode_grant(grant)})
+    text = encode_grant(grant)
+    response = client.get(api_path(item), headers=granted(text, api_path(item)))
     assert response.status_code == 403
     assert response.json()["code"] == "PASSPORT_GRANT_SIGNATURE"
 
@@ -406,10 +445,113 @@ def test_passport_and_grant_on_each_database(tmp_path: Path, database_url: str |
         public = api.get(api_path(item)).json()
         assert public["verification"]["status"] == "verified" and "mines" not in public[
             "provenance"]
-        grant = encode_grant(grant_for(item, holder_of(api, item)))
-        full = api.get(api_path(item), headers={"X-Passport-Grant": grant}).json()
+        # the holder reaching its own data: a grant naming itself, a proof by its own key
+        holder = holder_of(api, item)
+        grant = encode_grant(grant_for(item, holder, grantee=holder))
+        full = api.get(api_path(item), headers=granted(
+            grant, api_path(item), participant_key(holder), did=holder)).json()
     assert full["tier"] == "legitimate-interest"
     assert built["mine"]["id"] in {m["mine"]["id"] for m in full["provenance"]["mines"]}
     assert {k: v for k, v in full.items() if k in public} == public | {
         "tier": full["tier"], "provenance": full["provenance"], "custody": full["custody"],
         "credentials": full["credentials"], "verification": full["verification"]}
+
+
+# --- access proofs ------------------------------------------------------------------------
+
+
+def test_the_holder_reaches_its_own_page_and_bundle(client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    holder = holder_of(client, item)
+    key = participant_key(holder)
+    grant = encode_grant(grant_for(item, holder, grantee=holder))
+    page = client.get(page_path(item), headers=granted(grant, page_path(item), key, holder))
+    assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
+    assert "mines" in page_facts(page.text).by_id
+    bundle = client.get(bundle_path(item), headers=granted(grant, bundle_path(item), key,
+                                                            holder))
+    assert bundle.status_code == 200
+    # a proof by the holder's key does not open a grant naming someone else
+    other = encode_grant(grant_for(item, holder))
+    refused = client.get(api_path(item), headers=granted(other, api_path(item), key, holder))
+    assert refused.status_code == 403 and refused.json()["code"] == "PASSPORT_PROOF_INVALID"
+
+
+@pytest.mark.parametrize("case, status, code", [
+    ("missing", 401, "PASSPORT_PROOF_MISSING"),
+    ("other-key", 403, "PASSPORT_PROOF_INVALID"),
+    ("other-participant", 403, "PASSPORT_PROOF_INVALID"),
+    ("other-path", 403, "PASSPORT_PROOF_INVALID"),
+    ("other-grant", 403, "PASSPORT_PROOF_INVALID"),
+    ("stale", 403, "PASSPORT_PROOF_STALE"),
+    ("future", 403, "PASSPORT_PROOF_STALE"),
+    ("forged", 403, "PASSPORT_PROOF_INVALID"),
+    ("without-grant", 403, "PASSPORT_PROOF_INVALID"),
+    ("garbage", 400, "PASSPORT_PROOF_MALFORMED"),
+])
+def test_bad_access_proofs_are_refused(client: Any, network: dict[str, Any], case: str,
+                                       status: int, code: str) -> None:
+    import base64
+
+    item = network["item"]
+    holder = holder_of(client, item)
+    grant = encode_grant(grant_for(item, holder))
+    now = datetime.now(UTC)
+    for path in (api_path(item), page_path(item), bundle_path(item)):
+        headers = {"X-Passport-Grant": grant}
+        if case == "other-key":  # a did:key that is not the grantee
+            headers["X-Passport-Proof"] = proof_by(key_for("stranger"), grant, path)
+        elif case == "other-participant":  # a registered participant, not the grantee
+            headers["X-Passport-Proof"] = proof_by(participant_key(holder), grant, path,
+                                                   did=holder)
+        elif case == "other-path":
+            other = page_path(item) if path != page_path(item) else api_path(item)
+            headers["X-Passport-Proof"] = proof_by(GRANTEE, grant, other)
+        elif case == "other-grant":  # the grantee's proof for a different (valid) grant
+            second = encode_grant(grant_for(item, holder, valid_until=now + timedelta(hours=2)))
+            headers["X-Passport-Proof"] = proof_by(GRANTEE, second, path)
+        elif case == "stale":
+            headers["X-Passport-Proof"] = proof_by(
+                GRANTEE, grant, path, created=now - PROOF_WINDOW - timedelta(seconds=5))
+        elif case == "future":
+            headers["X-Passport-Proof"] = proof_by(
+                GRANTEE, grant, path, created=now + PROOF_FUTURE_SKEW + timedelta(seconds=60))
+        elif case == "forged":  # signed for the JSON twin, then the path rewritten
+            text = proof_by(GRANTEE, grant, "/api/passports/elsewhere")
+            doc = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+            headers["X-Passport-Proof"] = json.dumps(doc | {"path": path})
+        elif case == "without-grant":
+            headers = {"X-Passport-Proof": proof_by(GRANTEE, grant, path)}
+        elif case == "garbage":
+            headers["X-Passport-Proof"] = "not a proof!"
+        response = client.get(path, headers=headers)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == code
+
+
+def test_a_recent_proof_within_the_skew_opens_the_tier(client: Any,
+                                                       network: dict[str, Any]) -> None:
+    item = network["item"]
+    grant = encode_grant(grant_for(item, holder_of(client, item)))
+    now = datetime.now(UTC)
+    for created in (now - PROOF_WINDOW + timedelta(seconds=30), now + timedelta(seconds=10)):
+        proof = proof_by(GRANTEE, grant, api_path(item), created=created)
+        response = client.get(api_path(item), params={"grant": grant, "proof": proof})
+        assert response.status_code == 200, response.text
+        assert response.json()["tier"] == "legitimate-interest"
+
+
+def test_a_participant_grantee_proves_with_its_registered_key(
+        client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    holder = holder_of(client, item)
+    grantee = sorted(network["actors"] - {holder})[0]  # a did:web participant
+    grant = encode_grant(grant_for(item, holder, grantee=grantee))
+    ok = client.get(api_path(item), headers=granted(grant, api_path(item),
+                                                    participant_key(grantee), grantee))
+    assert ok.status_code == 200 and ok.json()["tier"] == "legitimate-interest"
+    # a key the registry does not know, claimed as the participant's, proves nothing
+    rogue = client.get(api_path(item), headers=granted(grant, api_path(item),
+                                                       key_for("rogue"), grantee))
+    assert rogue.status_code == 403 and rogue.json()["code"] == "PASSPORT_PROOF_INVALID"
