@@ -168,13 +168,15 @@ def _proof_rows(home: Path) -> list[dict[str, object]]:
     ]
 
 
+# Peak memory is VmHWM: ru_maxrss carries the parent's high-water mark across fork and exec.
 _VERIFY_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 from batterytrace.ledger.log import verify_ledger
 start = time.perf_counter()
 summary, _ = verify_ledger(sys.argv[1])
 elapsed = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = next(int(line.split()[1]) for line in open("/proc/self/status")
+            if line.startswith("VmHWM:")) / 1024
 print(json.dumps({"size": summary.size, "seconds": elapsed, "peak_mb": peak}))
 """
 
