@@ -170,3 +170,47 @@ def test_verify_entries_with_processes(world, small_pool):
     assert one.ok and two.ok, (one.failures, two.failures)
     assert one.replayed == two.replayed > 20
     assert one.signatures_verified == two.signatures_verified == one.entries
+
+
+@given(document=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
+       proof=json_values)
+def test_unsecured_canonical_is_the_document_without_its_proof(document, proof):
+    from batterytrace.verifier.bundle_verify import unsecured_canonical
+
+    secured = {**document, "proof": proof}
+    unsecured = {k: v for k, v in secured.items() if k != "proof"}
+    assert unsecured_canonical(secured, canonicalize(secured)) == canonicalize(unsecured)
+    assert unsecured_canonical(unsecured, canonicalize(unsecured)) is None
+
+
+def test_unsecured_canonical_refuses_bytes_not_laid_out_as_jcs():
+    from batterytrace.verifier.bundle_verify import unsecured_canonical
+
+    doc = {"a": 1, "proof": {"x": 1}, "type": ["T"]}
+    assert unsecured_canonical(doc, b'{"a":1,"proof":{"x":1},"type":["T"]}') == (
+        b'{"a":1,"type":["T"]}')
+    assert unsecured_canonical(doc, b'{"a":1,"proof":{"x":2},"type":["T"]}') is None
+    assert unsecured_canonical(doc, b'{"proof":{"x":1},"type":["T"]}') == b'{"type":["T"]}'
+    assert unsecured_canonical(doc, b'"a":1,"proof":{"x":1},"type":["T"]}') is None
+
+
+def _entry_record(line: bytes) -> bundle_verify.Record:
+    return bundle_verify.Record(2, "entry", json.loads(line), line)
+
+
+def test_entry_bytes_slices_the_exported_line_and_canonicalizes_any_other():
+    data = Entry.build(4, "ab" * 32, "event", {"b": [1, "é"], "a": {"z": None}}).canonical
+    exported = b'{"type":"entry","entry":' + data + b"}\n"
+    assert bundle_verify.entry_bytes(_entry_record(exported)) == data
+    # Re-serialized with spaces and escapes: the slice is not taken, JCS repairs it.
+    spaced = json.dumps({"type": "entry", "entry": json.loads(data)}).encode() + b"\n"
+    assert bundle_verify.entry_bytes(_entry_record(spaced)) == data
+    reordered = b'{"entry":' + data + b',"type":"entry"}\n'
+    assert bundle_verify.entry_bytes(_entry_record(reordered)) == data
+    # Compact but keys out of order: not the encoding of its parse, so canonicalized.
+    obj = json.loads(data)
+    unsorted = json.dumps(dict(reversed(obj.items())), separators=(",", ":"),
+                          ensure_ascii=False).encode()
+    assert unsorted != data
+    line = b'{"type":"entry","entry":' + unsorted + b"}\n"
+    assert bundle_verify.entry_bytes(_entry_record(line)) == data

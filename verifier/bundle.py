@@ -89,6 +89,8 @@ class Record:
     line: int
     type: str
     data: dict[str, Any] = field(repr=False)
+    # An entry record's raw line: an `all` bundle's entry bytes are sliced out of it.
+    raw: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -197,7 +199,9 @@ def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
                 raise BundleFormatError(number, "entries come before every other record")
             if not isinstance(obj["entry"], dict):
                 raise BundleFormatError(number, "entry must be a JSON object")
-        elif kind == END:
+            yield Record(number, kind, obj, raw)
+            continue
+        if kind == END:
             if type(obj["records"]) is not int or obj["records"] != number - 1:
                 raise BundleTruncatedError(
                     number, f"end counts {obj['records']!r} records, the bundle has {number - 1}")
@@ -205,8 +209,7 @@ def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
             trailer = Trailer(number, number - 1, digest.digest())
             yield trailer
             continue
-        else:
-            phase = "tail"
+        phase = "tail"
         yield Record(number, kind, obj)
     if number == 0:
         raise BundleFormatError(1, "the bundle is empty")

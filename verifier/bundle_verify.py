@@ -285,8 +285,31 @@ class _EntryStream:
         yield from self.records  # type: ignore[misc]
 
 
+_ENTRY_LINE_START = b'{"type":"entry","entry":'
+_ENTRY_LINE_END = b"}\n"
+# The C encoder alone (no JCS safety walk): only to recognise bytes already in this form.
+_compact = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
+                            sort_keys=True, separators=(",", ":")).encode
+
+
 def entry_bytes(record: Record) -> bytes:
-    """The canonical bytes of an entry record (what the inclusion proof covers)."""
+    """The canonical bytes of an entry record (what the inclusion proof covers).
+
+    The exporter embeds them verbatim in an `all` bundle's entry line: the slice is taken
+    when the parsed entry encodes back to exactly it (sorted keys, no spaces), which costs one
+    C encoding instead of a canonicalization. The bytes are then hashed into the chain and
+    the signed root, so a slice that is not the ledger's canonical bytes fails there; only
+    a line re-serialized with non-JCS numbers (`1e+16`, `10.0`) would pass the comparison
+    and fail the chain where canonicalizing would have repaired it."""
+    raw = record.raw
+    if ("proof" not in record.data and raw.startswith(_ENTRY_LINE_START)
+            and raw.endswith(_ENTRY_LINE_END)):  # a closure entry's proof follows it
+        sliced = raw[len(_ENTRY_LINE_START):-len(_ENTRY_LINE_END)]
+        try:
+            if _compact(record.data["entry"]).encode() == sliced:
+                return sliced
+        except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+            pass  # canonicalize reports it
     try:
         return canonicalize(record.data["entry"])
     except BatterytraceError as error:
@@ -296,17 +319,47 @@ def entry_bytes(record: Record) -> bytes:
 _DOCUMENT_START = b'{"document":'
 
 
-def document_digest(entry: Entry) -> str:
-    """`custody_store.digest(entry.document)` without canonicalizing the document again: in
-    the entry's canonical bytes the document comes first (members sort by name) and the other
-    members after it are known, so its canonical bytes are a slice of the entry's."""
+def document_bytes(entry: Entry) -> bytes | None:
+    """The canonical bytes of the entry's document, sliced out of the entry's: in the entry's
+    canonical bytes the document comes first (members sort by name) and the other members
+    after it are known. None when the entry's bytes were not built that way (cannot happen)."""
     data = entry.canonical
     rest = canonicalize({"kind": entry.kind, "prev": entry.prev, "received": entry.received,
                          "seq": entry.seq, "v": ENTRY_VERSION})
     end = len(data) - len(rest)  # rest without its "{", after the document's ","
     if data.startswith(_DOCUMENT_START) and data.endswith(rest[1:]) and data[end] == 44:
-        return hashlib.sha256(data[len(_DOCUMENT_START):end]).hexdigest()
-    return digest(entry.document)  # not built by canonicalize (cannot happen): the slow way
+        return data[len(_DOCUMENT_START):end]
+    return None
+
+
+def document_digest(entry: Entry) -> str:
+    """`custody_store.digest(entry.document)` without canonicalizing the document again."""
+    data = document_bytes(entry)
+    if data is None:
+        return digest(entry.document)  # the slow way
+    return hashlib.sha256(data).hexdigest()
+
+
+def unsecured_canonical(document: Mapping[str, Any], secured: bytes) -> bytes | None:
+    """JCS of `document` without `proof`, cut out of `secured` = JCS(document) (the inverse
+    of `data_integrity.secured_canonical_parts`): JCS writes the members sorted by name, so
+    `secured` ends with `"proof":<JCS(proof)>` and then the members whose names sort after
+    "proof" (`type`, `validFrom`: small, canonicalized alone to find the cut). None when
+    the bytes are not laid out that way (then the caller canonicalizes)."""
+    if "proof" not in document:
+        return None
+    tail = {k: v for k, v in document.items() if k > "proof"}
+    tail_members = canonicalize(tail)[1:-1] if tail else b""
+    suffix = b'"proof":' + canonicalize(document["proof"]) + (
+        b"," + tail_members if tail else b"") + b"}"
+    if not secured.endswith(suffix):
+        return None
+    head = secured[: len(secured) - len(suffix)]  # "{" or "{<members before proof>,"
+    if head == b"{":
+        return b"{" + tail_members + b"}"
+    if not (head.startswith(b"{") and head.endswith(b",")):
+        return None
+    return head + tail_members + b"}" if tail else head[:-1] + b"}"
 
 
 class _Replay:
@@ -318,6 +371,9 @@ class _Replay:
     ) -> None:
         self.header = header
         self.processes = processes
+        # A window submitted to the precheck pool, applied after the next one is submitted.
+        self.pending: tuple[list[tuple[Entry, int | None]],
+                            Iterator[PrecheckedEvent | BatterytraceError]] | None = None
         self.vkey = vkey
         self.checkpoint = checkpoint
         self.report = report
@@ -407,6 +463,7 @@ class _Replay:
         except (VerificationError, BundleInclusionError) as error:
             failure = error
         self.apply_window(window)  # the entries before the failure, as they were linked
+        self.flush()
         if failure is None:
             self.report.checks.append("hash chain and root of every entry")
         else:
@@ -415,13 +472,26 @@ class _Replay:
 
     def apply_window(self, window: list[tuple[Entry, int | None]]) -> None:
         """Apply entries in order; with several processes, their event schemas and
-        signatures are checked first, together, in the precheck pool."""
+        signatures are checked first, together, in the precheck pool. The window is submitted
+        to the pool before the previous one is applied, so the workers check it while this
+        process replays the previous one and reads the next (`flush` applies the last)."""
         if self.processes <= 1:
             for entry, line in window:
                 self.apply(entry, line)
             return
+        if not window:
+            return
         checks = precheck_all([e.document for e, _ in window if e.kind == "event"],
                               self.processes, canonical=False)
+        self.flush()
+        self.pending = (list(window), checks)
+
+    def flush(self) -> None:
+        """Apply the window submitted last (several processes), if any."""
+        if self.pending is None:
+            return
+        window, checks = self.pending
+        self.pending = None
         for entry, line in window:
             self.apply(entry, line, next(checks) if entry.kind == "event" else None)
 
@@ -442,6 +512,11 @@ class _Replay:
             self._apply(entry, check)
         except BatterytraceError as error:
             self.report.fail(where, error, line, entry.seq)
+        # The undo journals serve transactions inside one entry; the replay never persists
+        # `changed()`, so between entries they would only grow with the log (~35 MB at 10^5).
+        if self.state is not None:
+            self.state.journal.clear()
+        self.anchors.journal.clear()
 
     def _apply(self, entry: Entry, check: PrecheckedEvent | BatterytraceError | None) -> None:
         doc, seq = entry.document, entry.seq
@@ -477,11 +552,17 @@ class _Replay:
         doc, seq, received = entry.document, entry.seq, entry.received
         if check is None:
             credential = parse_credential(doc)
-            results = verify_proofs(doc, RegistryResolver(self.registry, seq))
+            # The document's canonical bytes are a slice of the entry's (already hashed into
+            # the chain): the signed bytes and the digest come from them, not a second JCS.
+            secured = document_bytes(entry)
+            unsecured = unsecured_canonical(doc, secured) if secured is not None else None
+            results = verify_proofs(doc, RegistryResolver(self.registry, seq),
+                                    unsecured_canonical=unsecured)
             if len(results) != 1 or results[0].controller != credential.issuer:
                 raise ProofVerificationError("a traceability event carries one proof, by a "
                                              "key of its issuer")
-            sha = document_digest(entry)
+            sha = (hashlib.sha256(secured).hexdigest() if secured is not None
+                   else digest(entry.document))
         else:
             # Checked in a worker: the same errors in the same order (schema, then the
             # document's fields, then the signature) as the in-process path above.
