@@ -33,8 +33,15 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
+from batterytrace.credentials.base58 import b58encode
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.data_integrity import sign, verify_proofs
+from batterytrace.credentials.data_integrity import (
+    DATA_INTEGRITY_PROOF,
+    EDDSA_JCS_2022,
+    jcs_hash_data,
+    sign,
+    verify_proofs,
+)
 from batterytrace.credentials.did import DID_KEY_PREFIX, OfflineResolver, VerificationMethod
 from batterytrace.credentials.errors import InputError, VerificationError, VerificationMethodError
 from batterytrace.credentials.keys import Ed25519Key
@@ -158,6 +165,33 @@ def sign_anchor(anchor: dict[str, Any], key: Ed25519Key, *, created: str | None 
     """Sign an anchor as its issuer (eddsa-jcs-2022)."""
     return sign(anchor, key, verification_method=signing_method(anchor["issuer"], key),
                 created=created)
+
+
+def sign_canonical(document: dict[str, Any], key: Ed25519Key, *, verification_method: str,
+                   created: str) -> tuple[dict[str, Any], bytes]:
+    """`data_integrity.sign` of a document WITHOUT a proof (same proof, same signature: Ed25519
+    is deterministic), and the signed document's RFC 8785 bytes, canonicalizing the document
+    once: its bytes are hashed for the signature and then the proof member is spliced in
+    (JCS writes members sorted by name, each as it would be written alone). Bulk issuance
+    needs both for every credential and anchor."""
+    unsecured = canonicalize(document)
+    options: dict[str, Any] = {"type": DATA_INTEGRITY_PROOF, "cryptosuite": EDDSA_JCS_2022,
+                               "created": created, "verificationMethod": verification_method,
+                               "proofPurpose": "assertionMethod"}
+    if "@context" in document:
+        options["@context"] = document["@context"]
+    signature = key.sign(jcs_hash_data(document, options, unsecured))
+    proof = {**options, "proofValue": "z" + b58encode(signature)}
+    signed = dict(document)
+    signed["proof"] = proof
+    proof_member = b'"proof":' + canonicalize(proof)
+    tail = {k: v for k, v in document.items() if k > "proof"}
+    if not tail:
+        comma = b"," if len(unsecured) > 2 else b""
+        return signed, unsecured[:-1] + comma + proof_member + b"}"
+    tail_members = canonicalize(tail)[1:-1]
+    head = unsecured[1:len(unsecured) - 1 - len(tail_members)]  # "" or "...,"
+    return signed, b"{" + head + proof_member + b"," + tail_members + b"}"
 
 
 # --- parsing --------------------------------------------------------------------------------
@@ -498,6 +532,10 @@ class AnchorValidator:
     the Ed25519 equation is not re-run, as it could only succeed. Everything else still is:
     the proof's shape, purpose and times, and that its method resolves, at the anchor's log
     position, to that very key of the issuer. Every other anchor is verified in full.
+
+    `signed_bytes` holds, by the same `id()`, the canonical bytes of such a document when the
+    signer computed them (its digest was taken from them): `canonical` hands them to the log
+    so that the entry does not canonicalize the anchor again.
     """
 
     def __init__(self, admin_did: str, public_url: str, on_applied: Any = None) -> None:
@@ -505,6 +543,15 @@ class AnchorValidator:
         self.public_url = public_url
         self.on_applied = on_applied
         self.signed_here: dict[int, tuple[dict[str, Any], str, bytes]] = {}
+        self.signed_bytes: dict[int, bytes] = {}
+
+    def canonical(self, document: dict[str, Any]) -> bytes | None:
+        """The RFC 8785 bytes of an anchor signed here (see `ledger.log.Preparing`), else
+        None. Only the very object handed over counts, as for `signed_here`."""
+        mine = self.signed_here.get(id(document))
+        if mine is None or mine[0] is not document:
+            return None
+        return self.signed_bytes.get(id(document))
 
     def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
@@ -577,5 +624,6 @@ __all__ = [
     "read_record",
     "replay_anchors",
     "sign_anchor",
+    "sign_canonical",
     "signing_method",
 ]

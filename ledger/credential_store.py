@@ -25,8 +25,17 @@ from functools import lru_cache
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.data_integrity import format_date_time, sign, verify_proofs
-from batterytrace.credentials.errors import InputError, VerificationMethodError
+from batterytrace.credentials.data_integrity import (
+    format_date_time,
+    parse_date_time,
+    sign,
+    verify_proofs,
+)
+from batterytrace.credentials.errors import (
+    InputError,
+    ProofGenerationError,
+    VerificationMethodError,
+)
 from batterytrace.credentials.keys import Ed25519Key
 from batterytrace.credentials.status_list import (
     MIN_BITS,
@@ -50,8 +59,8 @@ from .anchors import (
     AnchorValidator,
     IssuerResolver,
     build_anchor,
-    document_digest,
     sign_anchor,
+    sign_canonical,
     signing_method,
 )
 from .log import AppendResult, Submission
@@ -207,17 +216,20 @@ class CredentialStore:
 
     def _append(self, pending: dict[str, _Pending], anchors: list[dict[str, Any]],
                 signed_here: dict[int, tuple[dict[str, Any], str, bytes]] | None = None,
+                signed_bytes: dict[int, bytes] | None = None,
                 ) -> list[AppendResult]:
         """Append the anchors as one log batch, the hook storing the `pending` credentials
-        (by digest); `signed_here` as in `AnchorValidator`."""
+        (by digest); `signed_here` and `signed_bytes` as in `AnchorValidator`."""
         validator = self.ledger.validators["anchor"]
         self._pending = pending
         validator.signed_here = signed_here or {}
+        validator.signed_bytes = signed_bytes or {}
         try:
             return self.ledger.append([Submission("anchor", a) for a in anchors])
         finally:
             self._pending = {}
             validator.signed_here = {}
+            validator.signed_bytes = {}
 
     def issue(
         self, credential: dict[str, Any], key: Ed25519Key, *,
@@ -249,27 +261,43 @@ class CredentialStore:
         if issuer is None or any(issuer_id(c) != issuer for c in credentials):
             raise InputError("issue_many takes credentials of one issuer (a DID)")
         self._check_key(issuer, key)
-        entries = self._allocate_purposes(issuer, purposes, len(credentials))
-        method = signing_method(issuer, key)
+        if key.seed is None:
+            raise ProofGenerationError("the key has no secret part and cannot sign")
         created = created or _now()
+        try:
+            parse_date_time(created)
+        except ValueError as exc:
+            raise ProofGenerationError(f"created: {exc}") from None
+        # Checked before allocating: a rejected batch uses no status index.
+        entries = self._allocate_purposes(issuer, purposes, len(credentials))
+        # Every proof of the batch (credential and anchor) names the same method.
+        method = signing_method(issuer, key) or key.verification_method
         signed_credentials, anchors = [], []
         pending: dict[str, _Pending] = {}
         signed_here: dict[int, tuple[dict[str, Any], str, bytes]] = {}
+        signed_bytes: dict[int, bytes] = {}
         for i, credential in enumerate(credentials):
             doc = dict(credential)
             status = [entries[p][i].to_json() for p in purposes]
             if status:
                 doc["credentialStatus"] = status if len(status) > 1 else status[0]
             check_credential(doc)  # the proof is not looked at: check before signing
-            signed = sign(doc, key, verification_method=method, created=created)
-            body = canonicalize(signed)
+            if "proof" in doc:  # a proof set: the general signer
+                signed = sign(doc, key, verification_method=method, created=created)
+                body = canonicalize(signed)
+            else:
+                signed, body = sign_canonical(doc, key, verification_method=method,
+                                              created=created)
             digest = hashlib.sha256(body).hexdigest()
-            anchor = sign_anchor(build_anchor(signed, digest=digest), key, created=created)
-            signed_here[id(anchor)] = (anchor, document_digest(anchor), key.public_key)
+            anchor, anchor_bytes = sign_canonical(build_anchor(signed, digest=digest), key,
+                                                  verification_method=method, created=created)
+            signed_here[id(anchor)] = (anchor, hashlib.sha256(anchor_bytes).hexdigest(),
+                                       key.public_key)
+            signed_bytes[id(anchor)] = anchor_bytes
             pending[digest] = _Pending(signed, False, body)
             signed_credentials.append(signed)
             anchors.append(anchor)
-        results = self._append(pending, anchors, signed_here)
+        results = self._append(pending, anchors, signed_here, signed_bytes)
         if publish_status:
             for url in sorted({e.status_list_credential for p in purposes for e in entries[p]}):
                 self.publish_status_list(url, key)

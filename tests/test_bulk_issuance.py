@@ -21,6 +21,8 @@ from batterytrace.ledger.custody_store import check_registry
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import Registry, RegistryResolver
 from custody_factory import ADMIN_KEY, PUBLIC_URL, did_for, key_for, participant_doc, sign_admin
+from hypothesis import given
+from hypothesis import strategies as st
 
 AUDITOR = "auditor"
 INTRUDER = "intruder"
@@ -232,3 +234,27 @@ def test_remembered_proof_config_digest_is_the_jcs_digest(config: dict) -> None:
     for _ in range(2):  # computed, then remembered
         assert data_integrity._config_digest(config) == hashlib.sha256(
             canonicalize(config)).digest()
+
+
+_KEYS = st.sampled_from(["@context", "id", "issuer", "pro", "proofs", "proo", "zeta", "é",
+                         "\U0001F600", "\ue000", "type", "a"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                 max_size=3),
+    max_leaves=5,
+)
+
+
+@given(document=st.dictionaries(_KEYS, _VALUES, max_size=6))
+def test_sign_canonical_equals_sign_then_canonicalize(document):
+    """Bulk issuance splices the proof into the document's canonical bytes: the result must be
+    exactly `sign` followed by `canonicalize`, whatever members sort before or after "proof"."""
+    key = Ed25519Key.from_seed(bytes(32))
+    method = f"{key.did_key}#{key.public_multibase}"
+    created = "2026-11-23T00:00:00Z"
+    signed, canonical = an.sign_canonical(document, key, verification_method=method,
+                                          created=created)
+    expected = sign(document, key, verification_method=method, created=created)
+    assert signed == expected
+    assert canonical == canonicalize(expected)

@@ -288,8 +288,27 @@ class _EntryStream:
 _ENTRY_LINE_START = b'{"type":"entry","entry":'
 _ENTRY_LINE_END = b"}\n"
 # The C encoder alone (no JCS safety walk): only to recognise bytes already in this form.
-_compact = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
-                            sort_keys=True, separators=(",", ":")).encode
+_compact_encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
+                                    sort_keys=True, separators=(",", ":"))
+if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring is not None:
+    # The C encoder called directly: `JSONEncoder.encode` adds a Python frame per call.
+    _c_compact = json.encoder.c_make_encoder(
+        None, _compact_encoder.default, json.encoder.c_encode_basestring, None, ":", ",",
+        True, False, False)
+
+    def _compact(value: Any) -> str:
+        return "".join(_c_compact(value, 0))
+else:  # pragma: no cover - CPython always has the accelerator
+    _compact = _compact_encoder.encode
+
+
+def _compact_bytes(value: Any) -> bytes | None:
+    """`_compact(value)` as UTF-8, None when it cannot be encoded: a guess at JCS(value) that
+    callers accept only where it matches bytes already known to be canonical."""
+    try:
+        return _compact(value).encode()
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        return None
 
 
 def entry_bytes(record: Record) -> bytes:
@@ -324,8 +343,11 @@ def document_bytes(entry: Entry) -> bytes | None:
     canonical bytes the document comes first (members sort by name) and the other members
     after it are known. None when the entry's bytes were not built that way (cannot happen)."""
     data = entry.canonical
-    rest = canonicalize({"kind": entry.kind, "prev": entry.prev, "received": entry.received,
-                         "seq": entry.seq, "v": ENTRY_VERSION})
+    # Matched against the entry's canonical bytes below: the C encoder's guess is enough.
+    rest = _compact_bytes({"kind": entry.kind, "prev": entry.prev, "received": entry.received,
+                           "seq": entry.seq, "v": ENTRY_VERSION})
+    if rest is None:
+        return None
     end = len(data) - len(rest)  # rest without its "{", after the document's ","
     if data.startswith(_DOCUMENT_START) and data.endswith(rest[1:]) and data[end] == 44:
         return data[len(_DOCUMENT_START):end]
@@ -348,9 +370,15 @@ def unsecured_canonical(document: Mapping[str, Any], secured: bytes) -> bytes | 
     the bytes are not laid out that way (then the caller canonicalizes)."""
     if "proof" not in document:
         return None
+    # `secured` is canonical: the C encoder's guesses are checked by the `endswith` below
+    # (a guess that is not JCS cannot match, and the caller canonicalizes).
     tail = {k: v for k, v in document.items() if k > "proof"}
-    tail_members = canonicalize(tail)[1:-1] if tail else b""
-    suffix = b'"proof":' + canonicalize(document["proof"]) + (
+    tail_bytes = _compact_bytes(tail) if tail else b"{}"
+    proof_bytes = _compact_bytes(document["proof"])
+    if tail_bytes is None or proof_bytes is None:
+        return None
+    tail_members = tail_bytes[1:-1]
+    suffix = b'"proof":' + proof_bytes + (
         b"," + tail_members if tail else b"") + b"}"
     if not secured.endswith(suffix):
         return None
