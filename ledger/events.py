@@ -103,6 +103,10 @@ GBT_34014_CODE = re.compile(
 # An element of interest: a chemical symbol, or "graphite" (carbon as anode material).
 _ELEMENT = re.compile(r"^(?:[A-Z][a-z]?|graphite)$")
 _MAX_SAFE_INT = 2**53
+# Element names already matched by _ELEMENT: composition_of runs for every declared lot.
+_ELEMENTS_SEEN: set[str] = set()
+_ZERO, _ONE = Decimal(0), Decimal(1)
+_DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
 
 # --- numbers ------------------------------------------------------------------------------
@@ -217,10 +221,30 @@ def _fast_validator() -> Any:
     return fastjsonschema.compile(schema, use_default=False, use_formats=False)
 
 
+def _draft7_schema() -> dict[str, Any]:
+    """A fresh copy of the schema in Draft 7 form (each compile gets its own)."""
+    return draft7_equivalent(json.loads(_schema_text()))
+
+
 @lru_cache(maxsize=1)
-def _fast_by_kind() -> tuple[Any, Mapping[str, Any]]:
-    """The credential shell (events checked only as objects) and one compiled validator per
-    event kind.
+def _fast_shell() -> Any:
+    """The credential shell compiled by fastjsonschema: events checked only as objects, each
+    then checked by its kind's validator (`_kind_validator`)."""
+    import fastjsonschema
+
+    schema = _draft7_schema()
+    defs = schema["$defs"]
+    shell_defs = {**defs, "Event": {k: v for k, v in defs["Event"].items() if k != "oneOf"}}
+    return fastjsonschema.compile(
+        {**schema, "$schema": _DRAFT7, "$defs": shell_defs}, use_default=False,
+        use_formats=False,
+    )
+
+
+@lru_cache(maxsize=8)  # one per event kind
+def _kind_validator(kind: str) -> Any:
+    """One event kind's branch of the schema, compiled by fastjsonschema on first use (each
+    compile costs ~40 ms: a bundle of one kind should not pay for all five).
 
     The schema picks an event's branch with `oneOf` over the five kinds; every branch
     requires its own kind in `type` (`contains`), so an event naming exactly one kind can
@@ -229,20 +253,10 @@ def _fast_by_kind() -> tuple[Any, Mapping[str, Any]]:
     """
     import fastjsonschema
 
-    schema = draft7_equivalent(json.loads(_schema_text()))
-    defs = schema["$defs"]
-    draft7 = "http://json-schema.org/draft-07/schema#"
-    by_kind = {
-        kind: fastjsonschema.compile(
-            {**defs[kind], "$schema": draft7, "$defs": defs}, use_default=False, use_formats=False
-        )
-        for kind in EVENT_KINDS
-    }
-    shell_defs = {**defs, "Event": {k: v for k, v in defs["Event"].items() if k != "oneOf"}}
-    shell = fastjsonschema.compile(
-        {**schema, "$schema": draft7, "$defs": shell_defs}, use_default=False, use_formats=False
+    defs = _draft7_schema()["$defs"]
+    return fastjsonschema.compile(
+        {**defs[kind], "$schema": _DRAFT7, "$defs": defs}, use_default=False, use_formats=False
     )
-    return shell, by_kind
 
 
 def _single_kind(event: Any) -> str | None:
@@ -263,10 +277,9 @@ def _validate_by_kind(credential: Mapping[str, Any]) -> bool:
     kinds = [_single_kind(event) for event in subjects]
     if None in kinds:
         return False
-    shell, by_kind = _fast_by_kind()
-    shell(credential)
+    _fast_shell()(credential)
     for kind, event in zip(kinds, subjects, strict=True):
-        by_kind[kind](event)
+        _kind_validator(kind)(event)
     return True
 
 
@@ -561,10 +574,14 @@ def composition_of(raw: Any, where: str) -> dict[str, Decimal]:
         raise CompositionError(f"{where} must map elements to mass fractions", where=where)
     out: dict[str, Decimal] = {}
     for element, value in raw.items():
-        if not _ELEMENT.match(element):
-            raise CompositionError(f"{where}: {element!r} is not an element symbol", where=where)
+        if element not in _ELEMENTS_SEEN:
+            if not isinstance(element, str) or not _ELEMENT.match(element):
+                raise CompositionError(
+                    f"{where}: {element!r} is not an element symbol", where=where
+                )
+            _ELEMENTS_SEEN.add(element)  # bounded: the pattern admits ~700 names
         fraction = decimal_of(value, f"{where}.{element}")
-        if not Decimal(0) <= fraction <= Decimal(1):
+        if not _ZERO <= fraction <= _ONE:
             raise CompositionError(f"{where}.{element} must be within [0, 1]", where=where)
         out[element] = fraction
     if sum(out.values(), Decimal(0)) > 1:

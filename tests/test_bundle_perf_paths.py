@@ -214,3 +214,32 @@ def test_entry_bytes_slices_the_exported_line_and_canonicalizes_any_other():
     assert unsorted != data
     line = b'{"type":"entry","entry":' + unsorted + b"}\n"
     assert bundle_verify.entry_bytes(_entry_record(line)) == data
+
+
+def test_the_collector_is_left_as_found_and_untouched_off_the_main_thread(world, monkeypatch):
+    import gc
+    import threading
+
+    _, trust, lines = world
+    seen: list[bool] = []
+    real_apply = bundle_verify._Replay.apply
+
+    def spying_apply(self, *args, **kwargs):
+        seen.append(gc.isenabled())
+        return real_apply(self, *args, **kwargs)
+
+    monkeypatch.setattr(bundle_verify._Replay, "apply", spying_apply)
+    assert gc.isenabled()
+    assert verify_bundle(lines, trust).ok
+    assert gc.isenabled() and seen and not any(seen)  # off while replaying, then restored
+    gc.disable()
+    try:
+        assert verify_bundle(lines, trust).ok
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    seen.clear()
+    worker = threading.Thread(target=lambda: verify_bundle(lines, trust))
+    worker.start()
+    worker.join()
+    assert seen and all(seen) and gc.isenabled()  # a server thread never switches it off
