@@ -227,19 +227,15 @@ def export_item_bundle(ledger: Any, item_id: str) -> bytes:
 
 
 def _credential_reader(ledger: Any) -> Any:
-    """The ledger's credential store, read only: `CredentialStore()` would install validators
-    on the shared ledger, so its reading methods are borrowed without its constructor."""
+    """The ledger's credential store, read only (`CredentialStore()` would install validators
+    on the shared ledger); None when the ledger has no credential tables."""
     from batterytrace.ledger.credential_store import CredentialStore, tables
     from sqlalchemy import inspect
 
     if not inspect(ledger.storage.engine).has_table(tables().credential.name):
         return None
 
-    class _Reader(CredentialStore):
-        def __init__(self, ledger: Any) -> None:  # no validators, no schema writes
-            self.ledger = ledger
-
-    return _Reader(ledger)
+    return CredentialStore.reader(ledger)
 
 
 def _build_full(ledger: Any, item_id: str, trust_path: Path, size: int) -> Passport:

@@ -172,6 +172,16 @@ class CredentialStore:
     status bits; use one store per ledger object.
     """
 
+    @classmethod
+    def reader(cls, ledger: Any) -> CredentialStore:
+        """A store that only reads (finding credentials, anchors, status lists): unlike the
+        constructor it installs no validators on `ledger` and writes no schema, so a service
+        can read through it while the ledger it shares keeps its own validators."""
+        store = cls.__new__(cls)
+        store.ledger = ledger
+        store._pending = {}
+        return store
+
     def __init__(self, ledger: Any) -> None:
         from .custody_store import ensure_schema, validators_for
 

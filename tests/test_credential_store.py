@@ -170,3 +170,12 @@ def test_resolver_is_offline_for_did_key(store) -> None:
     signed, _ = store.issue(unsigned(key.did_key, 3), key, purposes=())
     assert "credentialStatus" not in signed
     assert verify_proofs(signed, OfflineResolver())[0].controller == key.did_key
+
+
+def test_a_reader_reads_what_the_store_wrote_and_leaves_the_validators_alone(store) -> None:
+    signed, _ = store.issue(unsigned(did_for(AUDITOR), 7), key_for(AUDITOR))
+    before = dict(store.ledger.validators)
+    reader = CredentialStore.reader(store.ledger)
+    assert store.ledger.validators == before  # nothing installed or replaced
+    assert reader.get(signed["id"]) == signed
+    assert [c["id"] for c in reader.find("https://id.example.com/lots/lot-1")] == [signed["id"]]
