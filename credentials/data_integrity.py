@@ -134,16 +134,23 @@ def secured_canonical_parts(document: dict[str, Any]) -> tuple[bytes, bytes]:
     unsecured_bytes = canonicalize(unsecured)
     if "proof" not in document:
         return unsecured_bytes, unsecured_bytes
-    proof_member = _PROOF_MEMBER + canonicalize(document["proof"])
+    return unsecured_bytes, with_proof_bytes(unsecured, unsecured_bytes, document["proof"])
+
+
+def with_proof_bytes(unsecured: Mapping[str, Any], unsecured_bytes: bytes, proof: Any) -> bytes:
+    """JCS of `unsecured` with member `proof` added, from `unsecured_bytes` = JCS(unsecured):
+    `"proof":<JCS(proof)>` is spliced in before the members whose names sort after "proof"
+    (see `secured_canonical_parts`)."""
+    proof_member = _PROOF_MEMBER + canonicalize(proof)
     tail = {k: v for k, v in unsecured.items() if k > "proof"}
     if not tail:
         comma = b"," if len(unsecured_bytes) > 2 else b""
-        return unsecured_bytes, unsecured_bytes[:-1] + comma + proof_member + b"}"
+        return unsecured_bytes[:-1] + comma + proof_member + b"}"
     tail_members = canonicalize(tail)[1:-1]
     if not unsecured_bytes.endswith(tail_members + b"}"):  # cannot happen: JCS composes
-        return unsecured_bytes, canonicalize(document)
+        return canonicalize({**unsecured, "proof": proof})
     head = unsecured_bytes[1 : len(unsecured_bytes) - 1 - len(tail_members)]  # "" or "...,"
-    return unsecured_bytes, b"{" + head + proof_member + b"," + tail_members + b"}"
+    return b"{" + head + proof_member + b"," + tail_members + b"}"
 
 
 def _config_digest(proof_config: Mapping[str, Any]) -> bytes:

@@ -41,6 +41,7 @@ from batterytrace.credentials.data_integrity import (
     jcs_hash_data,
     sign,
     verify_proofs,
+    with_proof_bytes,
 )
 from batterytrace.credentials.did import DID_KEY_PREFIX, OfflineResolver, VerificationMethod
 from batterytrace.credentials.errors import InputError, VerificationError, VerificationMethodError
@@ -184,14 +185,7 @@ def sign_canonical(document: dict[str, Any], key: Ed25519Key, *, verification_me
     proof = {**options, "proofValue": "z" + b58encode(signature)}
     signed = dict(document)
     signed["proof"] = proof
-    proof_member = b'"proof":' + canonicalize(proof)
-    tail = {k: v for k, v in document.items() if k > "proof"}
-    if not tail:
-        comma = b"," if len(unsecured) > 2 else b""
-        return signed, unsecured[:-1] + comma + proof_member + b"}"
-    tail_members = canonicalize(tail)[1:-1]
-    head = unsecured[1:len(unsecured) - 1 - len(tail_members)]  # "" or "...,"
-    return signed, b"{" + head + proof_member + b"," + tail_members + b"}"
+    return signed, with_proof_bytes(document, unsecured, proof)
 
 
 # --- parsing --------------------------------------------------------------------------------
