@@ -29,6 +29,7 @@ _KINDS: set[str] = {"genesis", "settings", "registry", "event", "anchor"}
 _KIND_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 in UTC with the "Z" designator, optional fraction (the ledger writes milliseconds).
+_MAX_SAFE_INT = 2**53 - 1  # JCS numbers are IEEE doubles
 _RECEIVED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 
 
@@ -82,21 +83,30 @@ class Entry:
         kind: str,
         document: dict[str, Any],
         received: str | None = None,
+        *,
+        document_bytes: bytes | None = None,
     ) -> Entry:
-        """A new entry; computes its canonical bytes once (CanonicalizationError if it cannot)."""
+        """A new entry; computes its canonical bytes once (CanonicalizationError if it cannot).
+
+        `document_bytes`: the document's canonical bytes when the caller already holds them
+        (a validator that canonicalized it while checking a signature)."""
         if not isinstance(document, dict):
             raise EntryFormatError("an entry's document must be a JSON object")
         received = received or utc_now()
-        obj = {
-            "v": ENTRY_VERSION,
-            "seq": seq,
-            "prev": prev,
-            "kind": kind,
-            "received": received,
-            "document": document,
-        }
-        check_entry_fields(obj)
-        return cls(seq, prev, kind, received, document, canonicalize(obj))
+        _check_members(ENTRY_VERSION, seq, prev, kind, received, document)
+        if seq > _MAX_SAFE_INT:
+            raise EntryFormatError(f"entry seq {seq!r} is beyond what JSON carries exactly")
+        if document_bytes is None:
+            document_bytes = canonicalize(document)
+        # The envelope's other members need no escaping (checked above: hex, a registered
+        # kind name, an RFC 3339 time, an integer), and "document" sorts first in JCS order,
+        # so the canonical entry is the document's bytes spliced into a fixed template.
+        canonical = b"".join((
+            b'{"document":', document_bytes, b',"kind":"', kind.encode(), b'","prev":"',
+            prev.encode(), b'","received":"', received.encode(), b'","seq":',
+            str(seq).encode(), b',"v":%d}' % ENTRY_VERSION,
+        ))
+        return cls(seq, prev, kind, received, document, canonical)
 
     @classmethod
     def parse(cls, data: bytes) -> Entry:
@@ -146,22 +156,25 @@ def check_entry_fields(obj: dict[str, Any]) -> None:
     if keys != ENTRY_KEYS:
         extra, missing = sorted(keys - ENTRY_KEYS), sorted(ENTRY_KEYS - keys)
         raise EntryFormatError(f"entry members wrong (unexpected {extra}, missing {missing})")
-    v = obj["v"]
+    _check_members(obj["v"], obj["seq"], obj["prev"], obj["kind"], obj["received"],
+                   obj["document"])
+
+
+def _check_members(
+    v: Any, seq: Any, prev: Any, kind: Any, received: Any, document: Any
+) -> None:
     if type(v) is not int or v != ENTRY_VERSION:
         raise EntryFormatError(f"unsupported entry version {v!r}")
-    seq = obj["seq"]
     if type(seq) is not int or seq < 0:
         raise EntryFormatError(f"entry seq must be a non-negative integer, got {seq!r}")
-    prev = obj["prev"]
     if not isinstance(prev, str) or not _HEX64_RE.fullmatch(prev):
         raise EntryFormatError("entry prev must be 64 lowercase hex digits")
     if (seq == 0) != (prev == GENESIS_PREV):
         raise EntryFormatError("only entry 0 has the all-zero prev")
-    kind = check_kind(obj["kind"])
+    kind = check_kind(kind)
     if (seq == 0) != (kind == "genesis"):
         raise EntryFormatError("entry 0, and only entry 0, is of kind genesis")
-    received = obj["received"]
     if not isinstance(received, str) or not _RECEIVED_RE.fullmatch(received):
         raise EntryFormatError("entry received must be an RFC 3339 UTC time ending in Z")
-    if not isinstance(obj["document"], dict):
+    if not isinstance(document, dict):
         raise EntryFormatError("entry document must be a JSON object")

@@ -305,17 +305,11 @@ class Ledger:
 
     def _entry(self, seq: int, prev: str, sub: Submission, received: str) -> Entry:
         """The entry of a submission, reusing the document's canonical bytes when its
-        validator has them: the entry's bytes are `{"document":<document bytes>,` and then
-        the rest of the entry's own canonical form ("document" sorts first)."""
+        validator has them."""
         known = getattr(self.validators.get(sub.kind), "canonical", None)
         document_bytes = known(sub.document) if known is not None else None
-        if document_bytes is None:
-            return Entry.build(seq, prev, sub.kind, sub.document, received)
-        envelope = Entry.build(seq, prev, sub.kind, {}, received)
-        head = b'{"document":{}'
-        assert envelope.canonical.startswith(head)
-        canonical = b'{"document":' + document_bytes + envelope.canonical[len(head):]
-        return Entry(seq, prev, sub.kind, received, sub.document, canonical)
+        return Entry.build(seq, prev, sub.kind, sub.document, received,
+                           document_bytes=document_bytes)
 
     def _hash_of(self, session: Session, seq: int) -> bytes:
         h = self.storage.entry_hash_in(session, seq)

@@ -12,6 +12,8 @@ from batterytrace.ledger.entry import (
     register_kind,
 )
 from batterytrace.ledger.errors import EntryFormatError, UnknownEntryKindError
+from hypothesis import given
+from hypothesis import strategies as st
 
 PREV = "ab" * 32
 RECEIVED = "2026-01-15T08:30:00.123Z"
@@ -97,3 +99,48 @@ def test_kind_registry_is_open():
     assert Entry.build(1, PREV, "recall-notice", {}).kind == "recall-notice"
     with pytest.raises(EntryFormatError):
         register_kind("Bad Kind")
+
+
+_json_documents = st.dictionaries(
+    st.text(max_size=8),
+    st.recursive(
+        st.one_of(st.none(), st.booleans(), st.integers(-(2**53) + 1, 2**53 - 1),
+                  st.text(max_size=20)),
+        lambda children: st.one_of(st.lists(children, max_size=4),
+                                   st.dictionaries(st.text(max_size=8), children, max_size=4)),
+        max_leaves=20,
+    ),
+    max_size=6,
+)
+
+
+@given(
+    seq=st.integers(1, 2**53 - 1),
+    prev=st.binary(min_size=32, max_size=32).map(bytes.hex).filter(lambda h: h != GENESIS_PREV),
+    kind=st.sampled_from(["event", "registry", "settings", "anchor"]),
+    document=_json_documents,
+)
+def test_build_splices_exactly_the_canonical_entry(seq, prev, kind, document):
+    # Entry.build writes the envelope from a template around the document's bytes: it must
+    # be byte-identical to canonicalizing the whole entry, and parse back to the same entry.
+    entry = Entry.build(seq, prev, kind, document, RECEIVED)
+    assert entry.canonical == canonicalize(entry.to_json())
+    assert Entry.parse(entry.canonical) == entry
+    given_bytes = Entry.build(seq, prev, kind, document, RECEIVED,
+                              document_bytes=canonicalize(document))
+    assert given_bytes.canonical == entry.canonical
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"seq": -1}, {"seq": True}, {"seq": 2**53}, {"prev": PREV.upper()},
+        {"prev": GENESIS_PREV}, {"kind": "genesis"}, {"received": "yesterday"},
+        {"received": 'x"'}, {"document": [1]},
+    ],
+)
+def test_build_refuses_what_the_parser_refuses(overrides):
+    fields = _entry(**overrides)
+    with pytest.raises(EntryFormatError):
+        Entry.build(fields["seq"], fields["prev"], fields["kind"], fields["document"],
+                    fields["received"])
