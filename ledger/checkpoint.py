@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -304,12 +305,22 @@ def open_checkpoint(
     """Verify a signed checkpoint note and return the checkpoint it carries.
 
     `origin`, when given, must equal the checkpoint's origin line."""
-    cp = parse_checkpoint_body(open_note(note, verifiers))
+    if isinstance(note, bytes) and all(isinstance(v, NoteVerifier) for v in verifiers):
+        # The appender reopens the same checkpoint.txt around every batch: same bytes and
+        # same keys give the same answer, so a successful opening is remembered.
+        cp = _open_checkpoint_memo(note, tuple(verifiers))
+    else:
+        cp = parse_checkpoint_body(open_note(note, verifiers))
     if origin is not None and cp.origin != origin:
         raise CheckpointOriginError(
             f"checkpoint origin {cp.origin!r} is not {origin!r}", origin=cp.origin
         )
     return cp
+
+
+@functools.lru_cache(maxsize=16)
+def _open_checkpoint_memo(note: bytes, verifiers: tuple[NoteVerifier, ...]) -> Checkpoint:
+    return parse_checkpoint_body(open_note(note, verifiers))
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -338,8 +349,11 @@ def b64decode_strict(text: str) -> bytes | None:
     return raw if base64.b64encode(raw).decode() == text else None
 
 
+_CONTROL_CHAR = re.compile("[\x00-\x09\x0b-\x1f]")
+
+
 def _control_chars(text: str) -> bool:
-    return any(ord(c) < 0x20 and c != "\n" for c in text)
+    return _CONTROL_CHAR.search(text) is not None
 
 
 def _is_line(value: object) -> bool:

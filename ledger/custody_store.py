@@ -124,13 +124,24 @@ def _revive(value: Any) -> Any:
 
 def _json_default(value: Any) -> Any:
     # What plain_json does, one level at a time: the C encoder recurses into the result.
+    kind = type(value)
+    if kind is Decimal:
+        return {"$d": str(value)}
+    names = _FIELD_NAMES.get(kind)
+    if names is not None:
+        return {name: getattr(value, name) for name in names}
     if isinstance(value, Decimal):
         return {"$d": str(value)}
     if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in fields(value)}
+        # dataclasses.fields() costs more than the encoding: remember the names per class.
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
+        return {name: getattr(value, name) for name in names}
     if isinstance(value, Mapping):
         return {str(k): v for k, v in value.items()}
     raise TypeError(f"{type(value).__name__} is not a state value")
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 # Built once: the same text as json.dumps(plain_json(value), sort_keys=True, ...) in a
@@ -140,8 +151,20 @@ _STATE_ENCODER = json.JSONEncoder(
 )
 
 
+_encode_string = json.encoder.encode_basestring  # the encoder's own string escaping
+
+
 def encode_value(value: Any) -> str:
     """A state value as compact, key-sorted JSON (Decimals as {"$d": "<exact string>"})."""
+    # The values every event writes (positions, holdings, used ids) spelled out directly:
+    # the same text the encoder writes, without its per-call setup.
+    kind = type(value)
+    if kind is int:
+        return str(value)
+    if kind is Decimal:
+        return '{"$d":"' + str(value) + '"}'  # str(Decimal) needs no escaping
+    if kind is UsedId and type(value.digest) is str and type(value.seq) is int:
+        return '{"digest":' + _encode_string(value.digest) + ',"seq":' + str(value.seq) + "}"
     return _STATE_ENCODER.encode(value)
 
 
@@ -209,9 +232,7 @@ class _Loader:
             encoded = list(keys)
             for start in range(0, len(encoded), _PREFETCH_CHUNK):
                 chunk = encoded[start : start + _PREFETCH_CHUNK]
-                found = dict(self.connection.execute(
-                    _select_many(), {"tbl": table, "keys": chunk}
-                ).all())
+                found = dict(_select_keys(self.connection, table, chunk))
                 for text_key in chunk:
                     value = found.get(text_key)
                     rows[keys[text_key]] = None if value is None else decode_value(table, value)
@@ -221,13 +242,15 @@ class _Loader:
 _PREFETCH_CHUNK = 500
 
 
-@lru_cache(maxsize=1)
-def _select_many() -> Any:
-    from sqlalchemy import bindparam, text
-
-    return text(
-        f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = :tbl AND key IN :keys"
-    ).bindparams(bindparam("keys", expanding=True))
+def _select_keys(connection: Any, table: str, keys: list[str]) -> list[tuple[str, str]]:
+    """(key, value) of the rows of `table` among `keys`: driver-level SQL, as SQLAlchemy's
+    expanding IN recompiles the statement per call (more than the query costs)."""
+    p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    marks = ", ".join([p] * len(keys))
+    return connection.exec_driver_sql(
+        f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = {p} AND key IN ({marks})",
+        (table, *keys),
+    ).all()
 
 
 class StoredRegistry(_Loader, Registry):

@@ -29,7 +29,7 @@ _KINDS: set[str] = {"genesis", "settings", "registry", "event", "anchor"}
 _KIND_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 _HEX64_RE = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 in UTC with the "Z" designator, optional fraction (the ledger writes milliseconds).
-_MAX_SAFE_INT = 2**53 - 1  # JCS numbers are IEEE doubles
+MAX_SEQ = 2**53 - 1  # JCS numbers are IEEE doubles: the last exact position
 _RECEIVED_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 
 
@@ -94,18 +94,11 @@ class Entry:
             raise EntryFormatError("an entry's document must be a JSON object")
         received = received or utc_now()
         _check_members(ENTRY_VERSION, seq, prev, kind, received, document)
-        if seq > _MAX_SAFE_INT:
+        if seq > MAX_SEQ:
             raise EntryFormatError(f"entry seq {seq!r} is beyond what JSON carries exactly")
         if document_bytes is None:
             document_bytes = canonicalize(document)
-        # The envelope's other members need no escaping (checked above: hex, a registered
-        # kind name, an RFC 3339 time, an integer), and "document" sorts first in JCS order,
-        # so the canonical entry is the document's bytes spliced into a fixed template.
-        canonical = b"".join((
-            b'{"document":', document_bytes, b',"kind":"', kind.encode(), b'","prev":"',
-            prev.encode(), b'","received":"', received.encode(), b'","seq":',
-            str(seq).encode(), b',"v":%d}' % ENTRY_VERSION,
-        ))
+        canonical = envelope_bytes(seq, prev, kind, received, document_bytes)
         return cls(seq, prev, kind, received, document, canonical)
 
     @classmethod
@@ -148,6 +141,23 @@ class Entry:
     def leaf_hash(self) -> bytes:
         """RFC 6962 leaf hash of the canonical bytes."""
         return leaf_hash(self.canonical)
+
+
+def envelope_bytes(seq: int, prev: str, kind: str, received: str, document_bytes: bytes) -> bytes:
+    """The canonical bytes of an entry whose members are already known to be valid (as
+    `Entry.build` checks them, or the ledger's own appender makes them).
+
+    The envelope's members need no escaping (hex, a registered kind name, an RFC 3339 time,
+    an integer) and "document" sorts first in JCS order, so the canonical entry is the
+    document's canonical bytes spliced into a fixed template."""
+    return b"".join((
+        b'{"document":', document_bytes, b',"kind":"', kind.encode(), b'","prev":"',
+        prev.encode(), b'","received":"', received.encode(), b'","seq":', str(seq).encode(),
+        _VERSION_TAIL,
+    ))
+
+
+_VERSION_TAIL = b',"v":%d}' % ENTRY_VERSION
 
 
 def check_entry_fields(obj: dict[str, Any]) -> None:

@@ -20,12 +20,19 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import pickle
+import queue
+import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
+from multiprocessing.connection import Connection, wait
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: pipes keep their default size
+    fcntl = None  # type: ignore[assignment]
 
 from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
 from batterytrace.credentials.did import VerificationMethod
@@ -114,46 +121,204 @@ def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> 
 
 
 # --- the pool ---------------------------------------------------------------------------
+#
+# Why not concurrent.futures: a ProcessPoolExecutor feeds its workers one chunk at a time
+# from two threads of this process (its manager and queue feeder), each needing the GIL that
+# the rules hold here; every hand-off waits up to the interpreter's 5 ms switch interval, and
+# a worker idled for ~15 % of a batch append between chunks. Here a worker receives a whole
+# job (one pickled message, written by a sender thread whose blocking write holds no GIL),
+# claims its chunks from the front through counters in shared memory while this process
+# claims from the back, and writes each chunk's results into a widened pipe that this process
+# reads only when it needs them: nothing a worker waits for runs in this process.
 
-_POOLS: dict[tuple[int, int], Executor] = {}
+_SLOTS = 16  # jobs whose claim counters live in shared memory at once (2 or 3 are in flight)
+_PIPE_BYTES = 4 << 20  # a batch's results fit: the worker never waits for this process
 
 
-def _pool(processes: int) -> Executor:
-    """A process pool of `processes` workers, created once per process (a forked child makes
-    its own: the key holds the pid) and reused."""
-    key = (processes, os.getpid())
+def _widen(connection: Connection) -> None:
+    """Enlarge a pipe's kernel buffer (Linux; best effort, the default 64 KB still works)."""
+    setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if setsize is None:
+        return
+    for size in (_PIPE_BYTES, 1 << 20):
+        try:
+            fcntl.fcntl(connection.fileno(), setsize, size)
+            return
+        except OSError:  # above /proc/sys/fs/pipe-max-size for this user
+            continue
+
+
+def _claim(claims: Any, job: int, index: int | None) -> int | None:
+    """Claim a chunk of `job`: the first unclaimed one (a worker: `index` None), or, for the
+    caller that needs chunk `index` next, that one if unclaimed, else the last unclaimed.
+    None when every chunk is claimed (or the job was withdrawn)."""
+    with claims.get_lock():
+        raw = claims.get_obj()
+        slot = 3 * (job % _SLOTS)
+        if raw[slot] != job or raw[slot + 1] >= raw[slot + 2]:
+            return None
+        if index is None or raw[slot + 1] == index:
+            raw[slot + 1] += 1
+            return raw[slot + 1] - 1
+        raw[slot + 2] -= 1
+        return raw[slot + 2]
+
+
+def _work(tasks: Connection, results: Connection, claims: Any) -> None:
+    """A worker: for each job received, check the chunks it claims, send their results."""
+    while True:
+        try:
+            job, documents, canonical = pickle.loads(tasks.recv_bytes())
+        except (EOFError, OSError):
+            return
+        while (index := _claim(claims, job, None)) is not None:
+            try:
+                out: list[Any] | None = _precheck_chunk(
+                    documents[index * _CHUNK : (index + 1) * _CHUNK], canonical)
+            except Exception:  # not a verdict (a bug): the caller redoes it and sees it
+                out = None
+            try:
+                results.send_bytes(pickle.dumps((job, index, out), pickle.HIGHEST_PROTOCOL))
+            except (BrokenPipeError, OSError):
+                return
+
+
+class _Pool:
+    """Worker processes for precheck jobs, created once per process (see `_pool`)."""
+
+    def __init__(self, workers: int) -> None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        context = multiprocessing.get_context(method)  # fork: the schema comes compiled
+        # Per slot: the job id, its next unclaimed chunk from the front, its end (exclusive).
+        self.claims = context.Array("q", 3 * _SLOTS)
+        self.next_job = 0
+        self.tasks: list[Connection] = []
+        self.results: list[Connection] = []
+        self.processes: list[Any] = []
+        self.broken = False
+        # job -> {chunk index: results} for the jobs whose runs are still open.
+        self.inbox: dict[int, dict[int, list[Any] | None]] = {}
+        for _ in range(workers):
+            task_out, task_in = context.Pipe(duplex=False)
+            result_out, result_in = context.Pipe(duplex=False)
+            _widen(task_in)
+            _widen(result_in)
+            process = context.Process(
+                target=_work, args=(task_out, result_in, self.claims), daemon=True
+            )
+            process.start()
+            task_out.close()
+            result_in.close()
+            self.tasks.append(task_in)
+            self.results.append(result_out)
+            self.processes.append(process)
+        self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        threading.Thread(target=self._send, daemon=True, name="precheck-sender").start()
+
+    def _send(self) -> None:
+        while (message := self.outbox.get()) is not None:
+            for connection in self.tasks:
+                try:
+                    connection.send_bytes(message)
+                except OSError:  # a dead worker: the runs notice it by its sentinel
+                    pass
+
+    def submit(self, documents: list[dict[str, Any]], chunks: int, canonical: bool) -> int:
+        """Queue a job of `chunks` chunks; returns its id."""
+        job = self.next_job
+        self.next_job += 1
+        self.withdraw(job - _SLOTS)  # its slot is reused (a run left unfinished that long)
+        with self.claims.get_lock():
+            raw = self.claims.get_obj()
+            slot = 3 * (job % _SLOTS)
+            raw[slot], raw[slot + 1], raw[slot + 2] = job, 0, chunks
+        self.inbox[job] = {}
+        self.outbox.put(pickle.dumps((job, documents, canonical), pickle.HIGHEST_PROTOCOL))
+        return job
+
+    def withdraw(self, job: int) -> None:
+        """Stop handing out the job's chunks and drop its results (its run is over)."""
+        with self.claims.get_lock():
+            raw = self.claims.get_obj()
+            slot = 3 * (job % _SLOTS)
+            if raw[slot] == job:
+                raw[slot + 1] = raw[slot + 2]
+        self.inbox.pop(job, None)
+
+    def collect(self, timeout: float | None) -> None:
+        """File the results that arrived (waiting up to `timeout` for some); a dead worker
+        marks the pool broken (its runs then do the missing chunks themselves)."""
+        ready = wait([*self.results, *(p.sentinel for p in self.processes)], timeout)
+        for connection in self.results:
+            if connection not in ready:
+                continue
+            try:
+                while connection.poll():
+                    job, index, out = pickle.loads(connection.recv_bytes())
+                    if job in self.inbox:
+                        self.inbox[job][index] = out
+            except (EOFError, OSError):
+                self._break()
+        if any(p.sentinel in ready for p in self.processes):
+            self._break()
+
+    def _break(self) -> None:
+        if self.broken:
+            return
+        self.broken = True
+        _POOLS.pop((len(self.processes), os.getpid()), None)
+        self.outbox.put(None)  # ends the sender thread
+        for process in self.processes:
+            if process.is_alive():
+                process.kill()
+
+
+_POOLS: dict[tuple[int, int], _Pool] = {}
+
+
+def _pool(workers: int) -> _Pool:
+    """The pool of `workers` worker processes of this process (a forked child makes its own:
+    the key holds the pid), created on first use and reused."""
+    key = (workers, os.getpid())
     pool = _POOLS.get(key)
     if pool is None:
-        # fork: the workers start in milliseconds with the schema already compiled.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
-        _POOLS[key] = pool
+        pool = _POOLS[key] = _Pool(workers)
     return pool
 
 
 def _in_order(
-    chunks: list[list[dict[str, Any]]],
-    futures: list[Future[list[Any]]],
+    pool: _Pool,
+    job: int,
+    inbox: dict[int, list[Any] | None],
+    documents: list[dict[str, Any]],
+    chunks: int,
     canonical: bool,
-    processes: int,
 ) -> Iterator[PrecheckedEvent | BatterytraceError]:
-    stolen: dict[int, list[Any]] = {}
-    last = len(chunks) - 1
-    for i, future in enumerate(futures):
-        while i not in stolen and not future.done() and last > i:
-            if futures[last].cancel():
-                stolen[last] = _precheck_chunk(chunks[last], canonical)
-            last -= 1
-        if i in stolen:
-            yield from stolen.pop(i)
-        elif future.cancel():  # not started by a worker yet: do it here
-            yield from _precheck_chunk(chunks[i], canonical)
-        else:
-            try:
-                yield from future.result()
-            except BrokenProcessPool:  # a worker died: this chunk here, a new pool next time
-                _POOLS.pop((processes, os.getpid()), None)
-                yield from _precheck_chunk(chunks[i], canonical)
+    """The results of a job in order. For each chunk: its result if a worker sent it; else
+    this process checks it if no worker claimed it, or checks the last unclaimed chunk
+    (work stealing) while the worker finishes it, or, with nothing left to claim, waits."""
+    try:
+        for i in range(chunks):
+            while i not in inbox:
+                if pool.broken or job not in pool.inbox:
+                    # A worker died, or the job's slot was reused: the rest is done here.
+                    inbox[i] = None
+                    break
+                pool.collect(0)
+                if i in inbox:
+                    break
+                index = _claim(pool.claims, job, i)
+                if index is not None:
+                    inbox[index] = _precheck_chunk(
+                        documents[index * _CHUNK : (index + 1) * _CHUNK], canonical)
+                else:
+                    pool.collect(None)
+            out = inbox.pop(i)
+            if out is None:  # the worker could not check it (died, or failed unexpectedly)
+                out = _precheck_chunk(documents[i * _CHUNK : (i + 1) * _CHUNK], canonical)
+            yield from out
+    finally:
+        pool.withdraw(job)
 
 
 def default_processes() -> int:
@@ -180,11 +345,9 @@ def precheck_all(
     processes = default_processes() if processes is None else processes
     if processes <= 1 or len(documents) < POOL_THRESHOLD:
         return (_precheck_or_error(document, canonical) for document in documents)
-    chunks = [list(documents[i : i + _CHUNK]) for i in range(0, len(documents), _CHUNK)]
+    documents = list(documents)
+    chunks = -(-len(documents) // _CHUNK)
     # Submitted now, so the workers start while the caller prepares (parsing, prefetch).
-    try:
-        futures = [_pool(processes - 1).submit(_precheck_chunk, c, canonical) for c in chunks]
-    except BrokenProcessPool:  # a worker died since the last batch: start a new pool
-        _POOLS.pop((processes - 1, os.getpid()), None)
-        futures = [_pool(processes - 1).submit(_precheck_chunk, c, canonical) for c in chunks]
-    return _in_order(chunks, futures, canonical, processes - 1)
+    pool = _pool(processes - 1)
+    job = pool.submit(documents, chunks, canonical)
+    return _in_order(pool, job, pool.inbox[job], documents, chunks, canonical)

@@ -14,11 +14,12 @@ document's canonical bytes when its validator computed them (`Preparing`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
+from batterytrace.credentials.canonical import canonicalize
 from sqlmodel import Session
 
 from . import merkle
@@ -31,7 +32,7 @@ from .checkpoint import (
     parse_verifier_key,
     sign_checkpoint,
 )
-from .entry import GENESIS_PREV, Entry, check_kind, utc_now
+from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_bytes, utc_now
 from .errors import (
     CheckpointNotSignedError,
     EntryFormatError,
@@ -58,8 +59,7 @@ class Submission:
     document: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class AppendResult:
+class AppendResult(NamedTuple):
     """Where a submission landed; `duplicate` when a validator matched an existing entry."""
 
     seq: int
@@ -118,6 +118,7 @@ class Ledger:
         self.tree = TreeStore(storage, cache_size)
         self.validators = dict(validators or {})
         self.checkpoint_every_batch = checkpoint_every_batch
+        self._cached_log_key: Any = None
         body = storage.entry_body(0) if storage.has_schema() else None
         if body is None:
             raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
@@ -187,7 +188,8 @@ class Ledger:
         with storage.write() as (session, current):
             if current is not None:
                 raise LedgerExistsError(f"{storage.url} already holds a ledger")
-            storage.insert(session, ENTRIES, [_entry_row(entry, head.head, leaf)])
+            storage.insert_rows(session, ENTRIES, ENTRY_COLUMNS,
+                                [(0, entry.kind, head.head, leaf, entry.canonical)])
             storage.store_nodes(session, [(0, 0, leaf)])
             storage.insert(session, CHECKPOINTS, [{"size": 1, "root": head.root, "note": note}])
             storage.set_head(session, head, create=True)
@@ -247,47 +249,60 @@ class Ledger:
                 raise EntryFormatError("a submission's document must be a JSON object")
         if not subs:
             return []
-        log_key = self.home.log_key() if self.checkpoint_every_batch else None
-        created: list[tuple[int, int, bytes]] = []
+        log_key = self._log_key() if self.checkpoint_every_batch else None
+        touched: set[int] = set()
         signed: tuple[Checkpoint, bytes] | None = None
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
             if upcoming:
                 self._prepare(upcoming)
+            if head.size + len(subs) > MAX_SEQ:
+                raise EntryFormatError(f"the log is full: positions end at {MAX_SEQ}")
             decisions = self._validate(session, head.size, subs)
             received = utc_now()
             results: list[AppendResult] = []
-            rows: list[dict[str, Any]] = []
+            rows: list[tuple[int, str, bytes, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
+            canonical_of = self._canonical_hooks(subs)
             for sub, existing in zip(subs, decisions, strict=True):
                 if existing is not None:
                     results.append(AppendResult(existing, self._hash_of(session, existing), True))
                     continue
-                entry = self._entry(seq, prev.hex(), sub, received)
-                prev, leaf = entry.hash, entry.leaf_hash
-                rows.append(_entry_row(entry, prev, leaf))
+                # The members are valid by construction (a checked kind, our own hash and
+                # clock, a position below 2^53), so the entry is spliced without Entry.build.
+                hook = canonical_of[sub.kind]
+                document_bytes = hook(sub.document) if hook is not None else None
+                body = envelope_bytes(seq, prev.hex(), sub.kind, received,
+                                      document_bytes or canonicalize(sub.document))
+                prev, leaf = entry_hash(body), merkle.leaf_hash(body)
+                rows.append((seq, sub.kind, prev, leaf, body))
                 leaves.append(leaf)
                 results.append(AppendResult(seq, prev, False))
                 seq += 1
             if rows:
                 created, _, root = extend(self.tree.frontier(head.size), leaves)
                 new_head = Head(seq, prev, root)
-                self.storage.insert(session, ENTRIES, rows)
+                self.storage.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
                 # Leaves (level 0) and the new complete subtrees go into the hash tiles.
-                self.storage.store_nodes(
-                    session, [(0, head.size + j, leaf) for j, leaf in enumerate(leaves)] + created
-                )
+                touched = self.storage.store_nodes(session, created, leaves, head.size)
                 self.storage.set_head(session, new_head)
                 if log_key is not None:
-                    overlay = {(0, head.size + j): leaf for j, leaf in enumerate(leaves)}
-                    overlay.update(((lv, i), h) for lv, i, h in created)
+                    overlay = _BatchOverlay(head.size, leaves, created)
                     signed = self._sign_locked(session, new_head, log_key, overlay)
-        self.tree.remember(created)
+        self.tree.forget_tiles(touched)
         if signed is not None:
             self.home.write_checkpoint(signed[1], signed[0], [self.verifier])
         return results
+
+    def _canonical_hooks(
+        self, subs: Sequence[Submission]
+    ) -> dict[str, Callable[[dict[str, Any]], bytes | None] | None]:
+        """Per kind, the validator's `canonical` hook (a document's canonical bytes, when it
+        already computed them while checking the signature), or None."""
+        return {kind: getattr(self.validators.get(kind), "canonical", None)
+                for kind in {sub.kind for sub in subs}}
 
     def _validate(
         self, session: Session, first_seq: int, subs: list[Submission]
@@ -302,14 +317,6 @@ class Ledger:
             prepare = getattr(self.validators.get(kind), "prepare", None)
             if prepare is not None:
                 prepare(subs)
-
-    def _entry(self, seq: int, prev: str, sub: Submission, received: str) -> Entry:
-        """The entry of a submission, reusing the document's canonical bytes when its
-        validator has them."""
-        known = getattr(self.validators.get(sub.kind), "canonical", None)
-        document_bytes = known(sub.document) if known is not None else None
-        return Entry.build(seq, prev, sub.kind, sub.document, received,
-                           document_bytes=document_bytes)
 
     def _hash_of(self, session: Session, seq: int) -> bytes:
         h = self.storage.entry_hash_in(session, seq)
@@ -363,9 +370,15 @@ class Ledger:
         )
         return cp, signed
 
+    def _log_key(self) -> Any:
+        """The home's log key, read once (entry 0 fixes which key the log signs with)."""
+        if self._cached_log_key is None:
+            self._cached_log_key = self.home.log_key()
+        return self._cached_log_key
+
     def sign_checkpoint(self) -> tuple[Checkpoint, bytes]:
         """Sign a checkpoint of the current size now (or return the one already signed)."""
-        log_key = self.home.log_key()
+        log_key = self._log_key()
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
@@ -515,9 +528,33 @@ def validate_runs(
     return decisions
 
 
-def _entry_row(entry: Entry, entry_hash: bytes, leaf: bytes) -> dict[str, Any]:
-    return {"seq": entry.seq, "kind": entry.kind, "hash": entry_hash, "leaf": leaf,
-            "body": entry.canonical}
+ENTRY_COLUMNS = ("seq", "kind", "hash", "leaf", "body")
+
+
+class _BatchOverlay(Mapping[tuple[int, int], bytes]):
+    """The subtree hashes of a batch not yet committed, for the consistency proof that
+    precedes signing: leaves by position, the new complete subtrees on first use."""
+
+    def __init__(self, first: int, leaves: list[bytes], created: list[tuple[int, int, bytes]]):
+        self.first, self.leaves, self.created = first, leaves, created
+        self._nodes: dict[tuple[int, int], bytes] | None = None
+
+    def __getitem__(self, key: tuple[int, int]) -> bytes:
+        level, index = key
+        if level == 0:
+            if self.first <= index < self.first + len(self.leaves):
+                return self.leaves[index - self.first]
+            raise KeyError(key)
+        if self._nodes is None:
+            self._nodes = {(lv, i): h for lv, i, h in self.created}
+        return self._nodes[key]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        yield from ((0, self.first + j) for j in range(len(self.leaves)))
+        yield from ((lv, i) for lv, i, _ in self.created)
+
+    def __len__(self) -> int:
+        return len(self.leaves) + len(self.created)
 
 
 def _admin_sign(document: dict[str, Any], admin_key: Any) -> dict[str, Any]:

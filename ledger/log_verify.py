@@ -123,7 +123,7 @@ def verify_log(
         prev_hash = hashlib.sha256(data).digest()
         level, h = 0, merkle.leaf_hash(data)
         while stack and stack[-1][0] == level:
-            h = merkle.node_hash(stack.pop()[1], h)
+            h = merkle.hash_children(stack.pop()[1], h)
             level += 1
         stack.append((level, h))
         count = seq + 1

@@ -90,10 +90,12 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     for h in (left, right):
         if not isinstance(h, (bytes, bytearray)) or len(h) != HASH_SIZE:
             raise MerkleInputError(f"node children must be {HASH_SIZE}-byte hashes")
-    return _node(left, right)
+    return hash_children(left, right)
 
 
-def _node(left: bytes, right: bytes) -> bytes:
+def hash_children(left: bytes, right: bytes) -> bytes:
+    """`node_hash` without its input checks, for hashes this module's own functions made
+    (the hot loops that extend a tree while appending or verifying a log)."""
     return _sha256(b"\x01" + left + right).digest()
 
 
@@ -107,7 +109,7 @@ def fold_right(hashes: Sequence[bytes]) -> bytes:
         return EMPTY_ROOT
     acc = hashes[-1]
     for h in reversed(hashes[:-1]):
-        acc = _node(h, acc)
+        acc = hash_children(h, acc)
     return acc
 
 
@@ -124,7 +126,7 @@ def _mth(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
     for i in range(start, end):
         size, h = 1, leaf_hashes[i]
         while stack and stack[-1][0] == size:
-            h = _node(stack.pop()[1], h)
+            h = hash_children(stack.pop()[1], h)
             size *= 2
         stack.append((size, h))
     return fold_right([h for _, h in stack])

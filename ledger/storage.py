@@ -35,6 +35,7 @@ _BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
 SEQUENCER_ID = 1
 TILE_HEIGHT = 8
+LEAVES_PER_TILE = 1 << TILE_HEIGHT  # level 0 fills the first 256 slots of a tile, in order
 TILE_HASHES = 2 * (1 << TILE_HEIGHT) - 2  # 256 + 128 + ... + 2
 TILE_BYTES = TILE_HASHES * 32
 ZERO_HASH = bytes(32)
@@ -59,12 +60,17 @@ def pack_tiles(
 ) -> dict[int, bytearray]:
     """Write (level, index, hash) nodes into `tiles` (tile key -> contents, new tiles
     zero-filled); returns `tiles`."""
-    for level, index, h in nodes:
-        key, off = tile_slot(level, index)
+    return _pack_slots(tiles, ((*tile_slot(level, index), h) for level, index, h in nodes))
+
+
+def _pack_slots(
+    tiles: dict[int, bytearray], slots: Iterable[tuple[int, int, bytes]]
+) -> dict[int, bytearray]:
+    for key, off, h in slots:  # h: one hash, or a run of consecutive leaf hashes
         tile = tiles.get(key)
         if tile is None:
             tile = tiles[key] = bytearray(TILE_BYTES)
-        tile[off:off + 32] = h
+        tile[off:off + len(h)] = h
     return tiles
 
 
@@ -128,7 +134,10 @@ class Storage(Protocol):
     def iter_bodies(self, start: int, end: int) -> Iterator[tuple[int, bytes]]: ...
     def hashes(self, leaf_seqs: Iterable[int], node_keys: Iterable[int]) -> dict[int, bytes]: ...
     def tiles(self, keys: Iterable[int]) -> dict[int, bytes]: ...
-    def store_nodes(self, session: Any, nodes: Sequence[tuple[int, int, bytes]]) -> None: ...
+    def store_nodes(
+        self, session: Any, nodes: Sequence[tuple[int, int, bytes]],
+        leaves: Sequence[bytes] = ..., first_leaf: int = ...,
+    ) -> set[int]: ...
     def checkpoint(self, size: int) -> tuple[bytes, bytes] | None: ...
     def latest_checkpoint(self) -> tuple[int, bytes, bytes] | None: ...
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]: ...
@@ -193,26 +202,50 @@ class SqlStorage:
         if not rows:
             return
         columns = list(rows[0])
+        self.insert_rows(session, table, columns, [tuple(r[c] for c in columns) for r in rows])
+
+    def insert_rows(
+        self, session: Session, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Bulk insert of value tuples in `columns` order (the appender's hot path)."""
+        if not rows:
+            return
         sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
                f"VALUES ({', '.join([self._placeholder] * len(columns))})")
-        session.connection().exec_driver_sql(sql, [tuple(r[c] for c in columns) for r in rows])
+        session.connection().exec_driver_sql(sql, rows)
 
-    def store_nodes(self, session: Session, nodes: Sequence[tuple[int, int, bytes]]) -> None:
-        """Write complete subtree hashes (level, index, hash; leaves are level 0) into their
-        tiles inside the write transaction: one read of the touched tiles, then one
-        executemany of updates and one of inserts."""
-        if not nodes:
-            return
-        keys = {tile_slot(level, index)[0] for level, index, _ in nodes}
+    def store_nodes(
+        self,
+        session: Session,
+        nodes: Sequence[tuple[int, int, bytes]],
+        leaves: Sequence[bytes] = (),
+        first_leaf: int = 0,
+    ) -> set[int]:
+        """Write complete subtree hashes into their tiles inside the write transaction: `nodes`
+        as (level, index, hash), and `leaves` (level 0) at positions from `first_leaf` on.
+        One read of the touched tiles, then one executemany of updates and one of inserts.
+        Returns the keys of the tiles written."""
+        slots = [(*tile_slot(level, index), h) for level, index, h in nodes]
+        # Consecutive leaves fill consecutive slots of the level-0 tiles: one slice per tile.
+        position, end = first_leaf, first_leaf + len(leaves)
+        while position < end:
+            in_tile = position & (LEAVES_PER_TILE - 1)
+            take = min(LEAVES_PER_TILE - in_tile, end - position)
+            chunk = b"".join(leaves[position - first_leaf:position - first_leaf + take])
+            slots.append((*tile_slot(0, position), chunk))
+            position += take
+        if not slots:
+            return set()
+        keys = {key for key, _, _ in slots}
         conn = session.connection()
-        existing = {
+        tiles = {
             k: bytearray(h)
             for k, h in conn.execute(
                 select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(sorted(keys)))
             ).all()
         }
-        old = set(existing)
-        tiles = pack_tiles(existing, nodes)
+        old = set(tiles)
+        _pack_slots(tiles, slots)
         p = self._placeholder
         updates = [(bytes(tiles[k]), k) for k in sorted(old)]
         inserts = [(k, bytes(tiles[k])) for k in sorted(keys - old)]
@@ -221,6 +254,7 @@ class SqlStorage:
         if inserts:
             conn.exec_driver_sql(f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
                                  inserts)
+        return keys
 
     @staticmethod
     def set_head(session: Session, head: Head, create: bool = False) -> None:

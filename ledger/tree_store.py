@@ -24,7 +24,6 @@ from .storage import (
     TILE_LEVEL_OFFSETS,
     ZERO_HASH,
     SqlStorage,
-    tile_slot,
 )
 
 Subtree = tuple[int, int]  # (level, index)
@@ -67,12 +66,12 @@ class TreeStore:
             "queries": self.queries,
         }
 
-    def remember(self, nodes: Iterable[tuple[int, int, bytes]]) -> None:
-        """Called by the appender after commit with the subtrees it created: cached tiles
-        that lack them are dropped (cheaper than patching 16 KB copies)."""
+    def forget_tiles(self, keys: Iterable[int]) -> None:
+        """Called by the appender after commit with the tiles it wrote: cached copies are
+        dropped (cheaper than patching 16 KB copies)."""
         with self._lock:
-            for level, index, _ in nodes:
-                self._cache.pop(tile_slot(level, index)[0], None)
+            for key in keys:
+                self._cache.pop(key, None)
 
     def subtrees(
         self, keys: Iterable[Subtree], overlay: Overlay | None = None
@@ -249,7 +248,7 @@ def extend(
     for offset, h in enumerate(leaves):
         level, index = 0, size + offset
         while stack and stack[-1][0] == level:
-            h = merkle.node_hash(stack.pop()[2], h)
+            h = merkle.hash_children(stack.pop()[2], h)
             level, index = level + 1, index >> 1
             created.append((level, index, h))
         stack.append((level, index, h))

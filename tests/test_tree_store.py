@@ -1,9 +1,11 @@
 """Stored-subtree proofs agree with the in-memory RFC 6962 ones, in one query per proof."""
 
+import tempfile
+
 from batterytrace.ledger import merkle
-from batterytrace.ledger.storage import pack_tiles
+from batterytrace.ledger.storage import SqlStorage, pack_tiles, tile_slot
 from batterytrace.ledger.tree_store import TreeStore, extend
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 
@@ -127,3 +129,29 @@ def test_overlay_hashes_are_used_but_not_cached():
     tree = TreeStore(storage, cache_size=100)
     assert tree.consistency_proof(2, 4, overlay) == merkle.consistency_proof(leaves, 2)
     assert tree.cache_info()["tiles"] == 0  # every hash came from the overlay, none cached
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(1, 600), min_size=1, max_size=4))
+def test_sql_store_nodes_writes_leaf_runs_across_tiles(batches):
+    # SqlStorage.store_nodes writes a batch's leaves as one slice per tile (not one slot
+    # each): across tile boundaries the tiles must hold exactly what pack_tiles puts there.
+    with tempfile.TemporaryDirectory() as tmp:
+        storage = SqlStorage(f"sqlite:///{tmp}/t.sqlite")
+        storage.create_schema()
+        expected: dict[int, bytearray] = {}
+        leaves = _leaves(sum(batches))
+        tree = TreeStore(DictStorage(), cache_size=0)
+        done = 0
+        for batch in batches:
+            chunk = leaves[done:done + batch]
+            created, _, _ = extend(tree.frontier(done), chunk)
+            tree.storage.store([(0, done + j, h) for j, h in enumerate(chunk)] + created)
+            with storage.write() as (session, _):
+                touched = storage.store_nodes(session, created, chunk, done)
+            nodes = [(0, done + j, h) for j, h in enumerate(chunk)] + created
+            pack_tiles(expected, nodes)
+            assert touched == {tile_slot(lv, i)[0] for lv, i, _ in nodes}
+            done += batch
+        assert storage.tiles(expected) == {k: bytes(v) for k, v in expected.items()}
+        storage.close()
