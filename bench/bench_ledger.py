@@ -92,7 +92,7 @@ def build_fixture(size: int) -> Path:
             doc = {"type": "BenchEvent", "n": seq, "lot": f"urn:bench:lot:{seq % 9973}"}
             entry = Entry.build(seq, prev.hex(), "event", doc, received)
             prev, leaf = entry.hash, entry.leaf_hash
-            entries.append((seq, "event", prev, leaf, entry.canonical))
+            entries.append((seq, "event", prev, entry.canonical))
             leaves.append(leaf)
         first = done
         created, frontier, root = extend(frontier, leaves)
@@ -104,8 +104,8 @@ def build_fixture(size: int) -> Path:
         done += n
         note = sign_checkpoint(Checkpoint(ORIGIN, done, root), ORIGIN, log_key)
         db.execute("BEGIN")
-        db.executemany("INSERT INTO ledger_entries (seq, kind, hash, leaf, body) "
-                       "VALUES (?, ?, ?, ?, ?)", entries)
+        db.executemany("INSERT INTO ledger_entries (seq, kind, hash, body) "
+                       "VALUES (?, ?, ?, ?)", entries)
         db.executemany("INSERT OR REPLACE INTO ledger_tree_tiles (key, hashes) VALUES (?, ?)",
                        [(k, bytes(t)) for k, t in tiles.items()])
         db.execute("INSERT INTO ledger_checkpoints (size, root, note) VALUES (?, ?, ?)",

@@ -171,7 +171,7 @@ def _proof_fixture(url: str, size: int) -> tuple[Path, str]:
     storage.create_schema()
     storage.close()
     lite = sqlite3.connect(source / "ledger.sqlite")
-    tables = {"ledger_entries": "seq, kind, hash, leaf, body", "ledger_tree_tiles": "key, hashes",
+    tables = {"ledger_entries": "seq, kind, hash, body", "ledger_tree_tiles": "key, hashes",
               "ledger_checkpoints": "size, root, note", "ledger_sequencer": "id, size, head, root"}
     with psycopg.connect(_libpq(url, name)) as conn, conn.cursor() as cur:
         for table, cols in tables.items():

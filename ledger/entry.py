@@ -145,19 +145,19 @@ class Entry:
 
 def envelope_bytes(seq: int, prev: str, kind: str, received: str, document_bytes: bytes) -> bytes:
     """The canonical bytes of an entry whose members are already known to be valid (as
-    `Entry.build` checks them, or the ledger's own appender makes them).
+    `Entry.build` checks them, or the ledger's own appender makes them)."""
+    return envelope_template(received) % (document_bytes, kind.encode(), prev.encode(), seq)
 
-    The envelope's members need no escaping (hex, a registered kind name, an RFC 3339 time,
-    an integer) and "document" sorts first in JCS order, so the canonical entry is the
+
+def envelope_template(received: str) -> bytes:
+    """A bytes %-template of the canonical entry received at `received` (an RFC 3339 time as
+    `utc_now` writes it), taking the document's canonical bytes, kind, prev (hex) and seq.
+
+    The envelope's members need no escaping (a registered kind name, hex, the time, an
+    integer) and "document" sorts first in JCS order, so the canonical entry is the
     document's canonical bytes spliced into a fixed template."""
-    return b"".join((
-        b'{"document":', document_bytes, b',"kind":"', kind.encode(), b'","prev":"',
-        prev.encode(), b'","received":"', received.encode(), b'","seq":', str(seq).encode(),
-        _VERSION_TAIL,
-    ))
-
-
-_VERSION_TAIL = b',"v":%d}' % ENTRY_VERSION
+    return (b'{"document":%s,"kind":"%s","prev":"%s","received":"' + received.encode()
+            + b'","seq":%d,"v":' + str(ENTRY_VERSION).encode() + b"}")
 
 
 def check_entry_fields(obj: dict[str, Any]) -> None:

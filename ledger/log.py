@@ -14,6 +14,7 @@ document's canonical bytes when its validator computed them (`Preparing`).
 from __future__ import annotations
 
 import json
+from binascii import hexlify
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from .checkpoint import (
     parse_verifier_key,
     sign_checkpoint,
 )
-from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_bytes, utc_now
+from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_template, utc_now
 from .errors import (
     CheckpointNotSignedError,
     EntryFormatError,
@@ -189,7 +190,7 @@ class Ledger:
             if current is not None:
                 raise LedgerExistsError(f"{storage.url} already holds a ledger")
             storage.insert_rows(session, ENTRIES, ENTRY_COLUMNS,
-                                [(0, entry.kind, head.head, leaf, entry.canonical)])
+                                [(0, entry.kind, head.head, entry.canonical)])
             storage.store_nodes(session, [(0, 0, leaf)])
             storage.insert(session, CHECKPOINTS, [{"size": 1, "root": head.root, "note": note}])
             storage.set_head(session, head, create=True)
@@ -262,22 +263,24 @@ class Ledger:
             decisions = self._validate(session, head.size, subs)
             received = utc_now()
             results: list[AppendResult] = []
-            rows: list[tuple[int, str, bytes, bytes, bytes]] = []
+            rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
             canonical_of = self._canonical_hooks(subs)
+            kind_bytes = {kind: kind.encode() for kind in canonical_of}
+            # The members are valid by construction (checked kinds, our own hashes and
+            # clock, positions below 2^53): entries are spliced without Entry.build.
+            template = envelope_template(received)
             for sub, existing in zip(subs, decisions, strict=True):
                 if existing is not None:
                     results.append(AppendResult(existing, self._hash_of(session, existing), True))
                     continue
-                # The members are valid by construction (a checked kind, our own hash and
-                # clock, a position below 2^53), so the entry is spliced without Entry.build.
                 hook = canonical_of[sub.kind]
                 document_bytes = hook(sub.document) if hook is not None else None
-                body = envelope_bytes(seq, prev.hex(), sub.kind, received,
-                                      document_bytes or canonicalize(sub.document))
+                body = template % (document_bytes or canonicalize(sub.document),
+                                   kind_bytes[sub.kind], hexlify(prev), seq)
                 prev, leaf = entry_hash(body), merkle.leaf_hash(body)
-                rows.append((seq, sub.kind, prev, leaf, body))
+                rows.append((seq, sub.kind, prev, body))
                 leaves.append(leaf)
                 results.append(AppendResult(seq, prev, False))
                 seq += 1
@@ -400,7 +403,7 @@ class Ledger:
     def settings_at(self, seq: int) -> dict[str, Any]:
         """The ledger settings in force at log position `seq` (entries up to and including it)."""
         merged: dict[str, Any] = {}
-        for body in self.storage.iter_kind("settings", seq + 1):
+        for body in self.storage.iter_settings(seq + 1):
             merged.update(json.loads(body)["document"]["settings"])
         return merged
 
@@ -528,7 +531,7 @@ def validate_runs(
     return decisions
 
 
-ENTRY_COLUMNS = ("seq", "kind", "hash", "leaf", "body")
+ENTRY_COLUMNS = ("seq", "kind", "hash", "body")
 
 
 class _BatchOverlay(Mapping[tuple[int, int], bytes]):

@@ -88,8 +88,8 @@ def test_truncated_and_re_extended(pristine, tmp_path, cut):
     (prev,) = db.execute("SELECT hash FROM ledger_entries WHERE seq=?", (cut - 1,)).fetchone()
     for seq in range(cut, N):  # a well-formed, well-chained but different history
         entry = Entry.build(seq, prev.hex(), "event", {"forged": seq})
-        db.execute("INSERT INTO ledger_entries VALUES (?, ?, ?, ?, ?)",
-                   (seq, "event", entry.hash, entry.leaf_hash, entry.canonical))
+        db.execute("INSERT INTO ledger_entries (seq, kind, hash, body) VALUES (?, ?, ?, ?)",
+                   (seq, "event", entry.hash, entry.canonical))
         prev = entry.hash
     db.close()
     assert _bad_seq(home) == cut

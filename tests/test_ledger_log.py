@@ -2,6 +2,7 @@
 
 import itertools
 import shutil
+import sqlite3
 
 import pytest
 from batterytrace.credentials.errors import InputError
@@ -170,6 +171,26 @@ def test_settings_are_admin_signed_entries(ledger):
     assert ledger.settings_at(0) == {}
     assert ledger.settings_at(seq - 1) == {"custodyTolerance": 0.01, "unit": "KGM"}
     assert ledger.settings_at(seq) == {"custodyTolerance": 0.02, "unit": "KGM"}
+
+
+def test_settings_lookup_uses_the_partial_index_and_events_stay_out_of_it(tmp_path):
+    # Appending an event must touch no secondary index; the settings lookup must still be
+    # an index search, not a scan of every entry.
+    led = Ledger.init(tmp_path / "home", None, ORIGIN)
+    led.update_settings({"unit": "KGM"})
+    led.append(_events(5))
+    db = sqlite3.connect(tmp_path / "home" / "ledger.sqlite")
+    plan = db.execute(
+        "EXPLAIN QUERY PLAN SELECT seq, body FROM ledger_entries "
+        "WHERE kind = 'settings' AND seq > ? AND seq < ? ORDER BY seq LIMIT 10", (-1, 99)
+    ).fetchall()
+    assert "USING INDEX ix_ledger_entries_settings" in plan[0][3]
+    indexed = db.execute("SELECT count(*) FROM ledger_entries INDEXED BY "
+                         "ix_ledger_entries_settings WHERE kind = 'settings'").fetchone()[0]
+    assert indexed == 1
+    db.close()
+    assert led.settings_at(led.size - 1) == {"unit": "KGM"}
+    led.close()
 
 
 def test_restored_backup_is_refused(tmp_path):
