@@ -3,7 +3,8 @@
 Each module exposes `run() -> list[dict]` returning rows
 `{"metric", "value", "unit", "limit_metric", "limit_value", "ratio"}` (ratio = value/limit,
 or None where the units differ and a ratio means nothing) and may add `"peak_memory_mb"`.
-`python -m bench.run [NAME...]` runs only the named modules.
+`python -m bench.run [NAME...]` runs only the named modules; each row records its module as
+`"group"` (`python -m bench.docs_tables` refreshes docs/performance.md from them).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def main(argv: list[str]) -> int:
         module = importlib.import_module(f"bench.bench_{name}")
         start = time.perf_counter()
         console.print(f"[bold]bench {name}[/] ...")
-        rows.extend(module.run())
+        rows.extend({**r, "group": name} for r in module.run())
         console.print(f"  done in {time.perf_counter() - start:.1f} s")
     if argv and RESULTS.exists():  # a partial run keeps the other modules' rows
         kept = [r for r in json.loads(RESULTS.read_text()) if r["metric"] not in
