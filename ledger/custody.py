@@ -19,8 +19,7 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
@@ -148,21 +147,35 @@ class Tables:
         self.journal.append((table, key, self.get(table, key)))
         self.tables[table][key] = value
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Undo every change made inside the block when it raises."""
-        mark = len(self.journal)
-        try:
-            yield
-        except BaseException:
-            while len(self.journal) > mark:
-                table, key, old = self.journal.pop()
-                self.tables[table][key] = old
-            raise
+    def transaction(self) -> _Undo:
+        """A context that undoes every change made inside the block when it raises."""
+        return _Undo(self)
 
     def changed(self) -> dict[tuple[str, Any], Any]:
         """Keys changed since the journal was last cleared, with their current values."""
         return {(t, k): self.tables[t][k] for t, k, _ in self.journal}
+
+
+class _Undo:
+    """`Tables.transaction()`: a plain class, as a generator-based context manager costs
+    more than the rest of applying a simple event (two are entered per credential)."""
+
+    __slots__ = ("mark", "tables")
+
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
+        self.mark = 0
+
+    def __enter__(self) -> None:
+        self.mark = len(self.tables.journal)
+
+    def __exit__(self, kind: Any, error: Any, trace: Any) -> None:
+        if kind is None:
+            return
+        journal, rows = self.tables.journal, self.tables.tables
+        while len(journal) > self.mark:
+            table, key, old = journal.pop()
+            rows[table][key] = old
 
 
 class CustodyState(Tables):

@@ -5,10 +5,11 @@ alone, and (b) the key's validity at the entry's log position and the custody ru
 depend on the state left by the entries before it. (a) is most of the CPU and runs here, in a
 small process pool for batches large enough to pay for it; (b) stays in order in the caller.
 
-The pool is a `ProcessPoolExecutor` (forked workers, created once per process) fed chunks of
-a batch; the caller takes the last chunk no worker has started whenever the one it needs next
-is not ready (work stealing), so both cores stay busy whatever the rules cost. Results carry
-each document's canonical bytes (the ledger entry reuses them), or none for a replay.
+The pool (forked workers, created once per process) is handed a whole batch as one job; the
+workers claim its chunks from the front and the caller, whenever the chunk it needs next is
+not ready, claims the last unclaimed one (work stealing), so both cores stay busy whatever
+the rules cost. Results carry each document's canonical bytes (the ledger entry reuses
+them), or none for a replay.
 
 The signature is checked against the key named by the proof's verification method
 (`<did>#<publicKeyMultibase>`, how the registry names keys); the caller then requires the
@@ -26,7 +27,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from typing import Any
 
 try:
@@ -125,27 +126,27 @@ def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> 
 # Why not concurrent.futures: a ProcessPoolExecutor feeds its workers one chunk at a time
 # from two threads of this process (its manager and queue feeder), each needing the GIL that
 # the rules hold here; every hand-off waits up to the interpreter's 5 ms switch interval, and
-# a worker idled for ~15 % of a batch append between chunks. Here a worker receives a whole
+# a worker idled for 10-20 % of a batch append between chunks. Here a worker receives a whole
 # job (one pickled message, written by a sender thread whose blocking write holds no GIL),
 # claims its chunks from the front through counters in shared memory while this process
-# claims from the back, and writes each chunk's results into a widened pipe that this process
-# reads only when it needs them: nothing a worker waits for runs in this process.
+# claims from the back, and writes each chunk's results into a pipe that a receiver thread
+# drains (a worker never waits for a hand-off: its job is already in its pipe, results have
+# room in theirs).
 
 _SLOTS = 16  # jobs whose claim counters live in shared memory at once (2 or 3 are in flight)
-_PIPE_BYTES = 4 << 20  # a batch's results fit: the worker never waits for this process
+_WAIT = 0.05  # seconds between checks that the workers are alive, while waiting on them
+_PIPE_BYTES = 1 << 20  # Linux's default ceiling (pipe-max-size); the default is 64 KB
 
 
 def _widen(connection: Connection) -> None:
-    """Enlarge a pipe's kernel buffer (Linux; best effort, the default 64 KB still works)."""
+    """Enlarge a pipe's kernel buffer, so that a whole job or many chunks' results wait in
+    it (Linux; best effort: the default size works, with more hand-offs)."""
     setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
-    if setsize is None:
-        return
-    for size in (_PIPE_BYTES, 1 << 20):
+    if setsize is not None:
         try:
-            fcntl.fcntl(connection.fileno(), setsize, size)
-            return
-        except OSError:  # above /proc/sys/fs/pipe-max-size for this user
-            continue
+            fcntl.fcntl(connection.fileno(), setsize, _PIPE_BYTES)
+        except OSError:  # above this system's pipe-max-size
+            pass
 
 
 def _claim(claims: Any, job: int, index: int | None) -> int | None:
@@ -168,18 +169,21 @@ def _work(tasks: Connection, results: Connection, claims: Any) -> None:
     """A worker: for each job received, check the chunks it claims, send their results."""
     while True:
         try:
-            job, documents, canonical = pickle.loads(tasks.recv_bytes())
+            message = tasks.recv_bytes()
         except (EOFError, OSError):
             return
+        job = int.from_bytes(message[:8], "little")
+        documents, canonical = pickle.loads(memoryview(message)[8:])
         while (index := _claim(claims, job, None)) is not None:
             try:
-                out: list[Any] | None = _precheck_chunk(
-                    documents[index * _CHUNK : (index + 1) * _CHUNK], canonical)
+                out = pickle.dumps(_precheck_chunk(
+                    documents[index * _CHUNK : (index + 1) * _CHUNK], canonical),
+                    pickle.HIGHEST_PROTOCOL)
             except Exception:  # not a verdict (a bug): the caller redoes it and sees it
                 out = None
             try:
                 results.send_bytes(pickle.dumps((job, index, out), pickle.HIGHEST_PROTOCOL))
-            except (BrokenPipeError, OSError):
+            except OSError:  # the caller is gone
                 return
 
 
@@ -196,6 +200,7 @@ class _Pool:
         self.results: list[Connection] = []
         self.processes: list[Any] = []
         self.broken = False
+        self.lock = threading.Lock()
         # job -> {chunk index: results} for the jobs whose runs are still open.
         self.inbox: dict[int, dict[int, list[Any] | None]] = {}
         for _ in range(workers):
@@ -214,26 +219,49 @@ class _Pool:
             self.processes.append(process)
         self.outbox: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         threading.Thread(target=self._send, daemon=True, name="precheck-sender").start()
+        # Results as they come, drained from the pipes by one thread per worker: a pipe
+        # holds ~18 chunks' results, fewer than a worker checks while this process writes
+        # the previous batch, and a full pipe would stop the worker.
+        self.arrived: list[bytes | None] = []
+        self.ready = threading.Condition()
+        for connection in self.results:
+            threading.Thread(target=self._receive, args=(connection,), daemon=True,
+                             name="precheck-receiver").start()
 
     def _send(self) -> None:
         while (message := self.outbox.get()) is not None:
             for connection in self.tasks:
                 try:
                     connection.send_bytes(message)
-                except OSError:  # a dead worker: the runs notice it by its sentinel
+                except OSError:  # a dead worker: its receiver thread reports it
                     pass
+
+    def _receive(self, connection: Connection) -> None:
+        """Move a worker's messages into `arrived` as they come; None when it is gone."""
+        while True:
+            try:
+                message: bytes | None = connection.recv_bytes()
+            except (EOFError, OSError):
+                message = None  # the worker is gone
+            with self.ready:
+                self.arrived.append(message)
+                self.ready.notify_all()
+            if message is None:
+                return
 
     def submit(self, documents: list[dict[str, Any]], chunks: int, canonical: bool) -> int:
         """Queue a job of `chunks` chunks; returns its id."""
-        job = self.next_job
-        self.next_job += 1
-        self.withdraw(job - _SLOTS)  # its slot is reused (a run left unfinished that long)
-        with self.claims.get_lock():
-            raw = self.claims.get_obj()
-            slot = 3 * (job % _SLOTS)
-            raw[slot], raw[slot + 1], raw[slot + 2] = job, 0, chunks
-        self.inbox[job] = {}
-        self.outbox.put(pickle.dumps((job, documents, canonical), pickle.HIGHEST_PROTOCOL))
+        message = pickle.dumps((documents, canonical), pickle.HIGHEST_PROTOCOL)
+        with self.lock:  # threads may share the pool
+            job = self.next_job
+            self.next_job += 1
+            self.withdraw(job - _SLOTS)  # its slot is reused (a run left open that long)
+            with self.claims.get_lock():
+                raw = self.claims.get_obj()
+                slot = 3 * (job % _SLOTS)
+                raw[slot], raw[slot + 1], raw[slot + 2] = job, 0, chunks
+            self.inbox[job] = {}
+            self.outbox.put(job.to_bytes(8, "little") + message)
         return job
 
     def withdraw(self, job: int) -> None:
@@ -245,21 +273,21 @@ class _Pool:
                 raw[slot + 1] = raw[slot + 2]
         self.inbox.pop(job, None)
 
-    def collect(self, timeout: float | None) -> None:
-        """File the results that arrived (waiting up to `timeout` for some); a dead worker
-        marks the pool broken (its runs then do the missing chunks themselves)."""
-        ready = wait([*self.results, *(p.sentinel for p in self.processes)], timeout)
-        for connection in self.results:
-            if connection not in ready:
-                continue
-            try:
-                while connection.poll():
-                    job, index, out = pickle.loads(connection.recv_bytes())
-                    if job in self.inbox:
-                        self.inbox[job][index] = out
-            except (EOFError, OSError):
+    def collect(self, timeout: float) -> None:
+        """File the results that arrived (waiting up to `timeout` seconds for some); a dead
+        worker marks the pool broken (its runs then do the missing chunks themselves)."""
+        with self.ready:
+            if not self.arrived and timeout > 0:
+                self.ready.wait(timeout)
+            arrived, self.arrived = self.arrived, []
+        for message in arrived:
+            if message is None:
                 self._break()
-        if any(p.sentinel in ready for p in self.processes):
+                continue
+            job, index, out = pickle.loads(message)
+            if job in self.inbox:
+                self.inbox[job][index] = _loads(out)
+        if not arrived and timeout > 0 and not all(p.is_alive() for p in self.processes):
             self._break()
 
     def _break(self) -> None:
@@ -271,6 +299,16 @@ class _Pool:
         for process in self.processes:
             if process.is_alive():
                 process.kill()
+
+
+def _loads(payload: bytes | None) -> list[Any] | None:
+    """A chunk's results, or None (redone by the caller) when they do not read back."""
+    if payload is None:
+        return None
+    try:
+        return pickle.loads(payload)  # type: ignore[no-any-return]
+    except Exception:  # e.g. an error class that does not unpickle
+        return None
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
@@ -312,7 +350,7 @@ def _in_order(
                     inbox[index] = _precheck_chunk(
                         documents[index * _CHUNK : (index + 1) * _CHUNK], canonical)
                 else:
-                    pool.collect(None)
+                    pool.collect(_WAIT)
             out = inbox.pop(i)
             if out is None:  # the worker could not check it (died, or failed unexpectedly)
                 out = _precheck_chunk(documents[i * _CHUNK : (i + 1) * _CHUNK], canonical)
@@ -349,5 +387,9 @@ def precheck_all(
     chunks = -(-len(documents) // _CHUNK)
     # Submitted now, so the workers start while the caller prepares (parsing, prefetch).
     pool = _pool(processes - 1)
-    job = pool.submit(documents, chunks, canonical)
+    try:
+        job = pool.submit(documents, chunks, canonical)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        # Not plain JSON data: checked here, each document's error in its place.
+        return (_precheck_or_error(document, canonical) for document in documents)
     return _in_order(pool, job, pool.inbox[job], documents, chunks, canonical)

@@ -109,6 +109,12 @@ _ZERO, _ONE = Decimal(0), Decimal(1)
 _DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
 
+def _is_mapping(value: Any) -> bool:
+    # A JSON object is a dict: the exact type test first spares the ABC check (~1 us, and
+    # a simple event makes half a dozen of them).
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 # --- numbers ------------------------------------------------------------------------------
 
 
@@ -416,7 +422,7 @@ def parse_credential(document: Mapping[str, Any], *, check_schema: bool = True) 
     Raises SchemaValidationError, EventFormatError or a CustodyError subclass (precision,
     unit, composition, battery code). Signatures are not checked here.
     """
-    if not isinstance(document, Mapping):
+    if not _is_mapping(document):
         raise EventFormatError("a traceability event credential must be a JSON object")
     if check_schema:
         validate_dte_schema(document)
@@ -427,7 +433,7 @@ def parse_credential(document: Mapping[str, Any], *, check_schema: bool = True) 
     if not isinstance(types, list) or DTE_TYPE not in types:
         raise EventFormatError(f"type must include {DTE_TYPE}")
     issuer = document.get("issuer")
-    if not isinstance(issuer, Mapping) or not isinstance(issuer.get("id"), str):
+    if not _is_mapping(issuer) or not isinstance(issuer.get("id"), str):
         raise EventFormatError("issuer must be an object with an id (the participant DID)")
     subjects = document.get("credentialSubject")
     if not isinstance(subjects, list) or not subjects:
@@ -443,7 +449,7 @@ def parse_credential(document: Mapping[str, Any], *, check_schema: bool = True) 
 
 def parse_event(raw: Any, where: str = "event") -> TraceEvent:
     """Read one event object into a TraceEvent (project checks; the schema is checked first)."""
-    if not isinstance(raw, Mapping):
+    if not _is_mapping(raw):
         raise EventFormatError(f"{where} must be an object")
     types = raw.get("type") or []
     kinds = [k for k in EVENT_KINDS if k in types]
@@ -478,7 +484,7 @@ def parse_event(raw: Any, where: str = "event") -> TraceEvent:
         )
     if kind in ("AggregationEvent", "AssociationEvent"):
         parent = raw.get("parentEPC")
-        fields["parent"] = parent.get("id") if isinstance(parent, Mapping) else None
+        fields["parent"] = parent.get("id") if _is_mapping(parent) else None
         fields["children"] = _items(raw.get("childEPCList"))
         if raw.get("childQuantityList"):
             raise EventFormatError(
@@ -570,7 +576,7 @@ def quantity_of(raw: Mapping[str, Any], where: str) -> Quantity:
 
 def composition_of(raw: Any, where: str) -> dict[str, Decimal]:
     """Mass fractions per element: each in [0, 1], summing to at most 1."""
-    if not isinstance(raw, Mapping):
+    if not _is_mapping(raw):
         raise CompositionError(f"{where} must map elements to mass fractions", where=where)
     out: dict[str, Decimal] = {}
     for element, value in raw.items():
@@ -590,7 +596,7 @@ def composition_of(raw: Any, where: str) -> dict[str, Decimal]:
 
 
 def _lot_declaration(raw: Any, where: str) -> LotDeclaration:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+    if not _is_mapping(raw) or not isinstance(raw.get("id"), str):
         raise EventFormatError(f"{where} must be an object with the lot id")
     details = {k: v for k, v in raw.items() if k not in ("id", "composition")}
     return LotDeclaration(
@@ -599,13 +605,13 @@ def _lot_declaration(raw: Any, where: str) -> LotDeclaration:
 
 
 def _item_declaration(raw: Any, where: str) -> ItemDeclaration:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("id"), str):
+    if not _is_mapping(raw) or not isinstance(raw.get("id"), str):
         raise EventFormatError(f"{where} must be an object with the item id")
     category = raw.get("category")
     if category not in ITEM_CATEGORIES:
         raise EventFormatError(f"{where}.category must be one of {ITEM_CATEGORIES}")
     mass = raw.get("mass")
-    if not isinstance(mass, Mapping):
+    if not _is_mapping(mass):
         raise EventFormatError(f"{where}.mass must be {{value, uom}}")
     mass_kg = to_kg(decimal_of(mass.get("value"), f"{where}.mass.value"), mass.get("uom"), where)
     if mass_kg <= 0:
@@ -625,7 +631,7 @@ def _item_declaration(raw: Any, where: str) -> ItemDeclaration:
 
 
 def _transport(raw: Any, where: str) -> Transport:
-    if not isinstance(raw, Mapping):
+    if not _is_mapping(raw):
         raise EventFormatError(f"{where} must be an object")
     if raw.get("mode") not in TRANSPORT_MODES:
         raise EventFormatError(f"{where}.mode must be one of {TRANSPORT_MODES}")

@@ -101,6 +101,22 @@ def test_state_encoder_writes_what_plain_json_wrote():
         assert encode_value(value) == old
 
 
+def test_state_encoder_spelled_out_values_match_the_encoder():
+    """The directly spelled values (positions, holdings, used ids) and their look-alikes
+    (bools, odd Decimals, a digest needing escapes, a non-int seq) read as plain_json wrote."""
+    from decimal import Decimal
+
+    from batterytrace.ledger.custody import UsedId
+
+    values = [0, -7, 2**60, True, False, None, Decimal("10"), Decimal("-0.000"),
+              Decimal("1E+3"), Decimal("0.1000"), UsedId("ab" * 32, 5),
+              UsedId('q"\\\u00e9\x01', 0), UsedId("x", True), UsedId("x", Decimal(1))]
+    for value in values:
+        old = json.dumps(plain_json(value), sort_keys=True, separators=(",", ":"),
+                         ensure_ascii=False)
+        assert encode_value(value) == old, value
+
+
 def test_append_batches_equals_one_append_per_batch(tmp_path):
     batches = [_extractions(POOL_THRESHOLD + 8, f"b{b}") for b in range(3)]
     piped = _ledger(tmp_path, 2, "piped")
@@ -232,7 +248,7 @@ def test_a_dead_worker_costs_speed_not_results():
     expected = [c.digest for c in precheck_all(docs, 1)]
     list(precheck_all(docs, 2))
     pool = event_precheck._POOLS[(1, os.getpid())]
-    for process in list(pool._processes.values()):
+    for process in pool.processes:
         process.kill()
         process.join()
     assert [c.digest for c in precheck_all(docs, 2)] == expected
@@ -263,3 +279,54 @@ def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, 
     assert calls == ["check b0", "check b1", "write", "check b2", "write", "write"]
     assert led.size == 1 + len(standard_registry_docs()) + 3 * POOL_THRESHOLD
     led.close()
+
+
+def test_a_run_left_open_past_its_slot_still_gives_every_result():
+    """More runs than the shared claim slots start while one run is left open: its slot is
+    reused, and the open run does the rest of its chunks in this process, in order."""
+    docs = [s.document for s in _extractions(POOL_THRESHOLD * 2)]
+    expected = [c.digest for c in precheck_all(docs, 1)]
+    left_open = precheck_all(docs, 2)
+    first = next(left_open)
+    for _ in range(event_precheck._SLOTS + 1):
+        assert [c.digest for c in precheck_all(docs[:POOL_THRESHOLD], 2)] == expected[
+            :POOL_THRESHOLD]
+    assert [first.digest] + [c.digest for c in left_open] == expected
+
+
+def test_two_workers_and_an_unexpected_worker_failure(monkeypatch):
+    """Three processes (two workers claiming from one job) give the in-process results; a
+    chunk a worker fails on for another reason than a verdict is redone here, where the same
+    failure is raised to the caller."""
+    import os
+
+    docs = [s.document for s in _extractions(POOL_THRESHOLD * 3)]
+    docs[70] = dict(docs[70], id="urn:uuid:tampered")
+    inline = list(precheck_all(docs, 1))
+    key = (2, os.getpid())
+
+    def drop_pool():
+        pool = event_precheck._POOLS.get(key)
+        if pool is not None:
+            pool._break()  # ends its workers, forgets it
+
+    drop_pool()
+    try:
+        pooled = list(precheck_all(docs, 3))
+        assert [type(r) for r in pooled] == [type(r) for r in inline]
+        assert [r.digest for r in pooled if not isinstance(r, BatterytraceError)] == [
+            r.digest for r in inline if not isinstance(r, BatterytraceError)]
+        poison = docs[40]
+        chunk = event_precheck._precheck_chunk
+
+        def failing_chunk(documents, canonical=True):
+            if any(d is poison or d == poison for d in documents):
+                raise RuntimeError("not a verdict")
+            return chunk(documents, canonical)
+
+        monkeypatch.setattr(event_precheck, "_precheck_chunk", failing_chunk)
+        drop_pool()  # new workers, forked with the failing chunk
+        with pytest.raises(RuntimeError, match="not a verdict"):
+            list(precheck_all(docs, 3))
+    finally:
+        drop_pool()
