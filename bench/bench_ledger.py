@@ -38,7 +38,10 @@ def _kb_submission(i: int) -> Submission:
     return Submission("event", {"type": "BenchEvent", "n": i, "pad": KB_PAD})
 
 
-def _append_rows() -> list[dict[str, object]]:
+def _append_rows(rounds: int = 3) -> list[dict[str, object]]:
+    """Appends of 1 KB entries: singly, and in batches of 1,000 (the best of `rounds` rounds
+    of 10 batches, as the raw bulk insert rate it is compared with is the best of its runs:
+    a disk stall of the shared VM in one round would otherwise decide the ratio)."""
     raw = sqlite_executemany_rows_per_s()
     with tempfile.TemporaryDirectory() as tmp:
         led = Ledger.init(Path(tmp) / "h", None, ORIGIN)
@@ -47,20 +50,23 @@ def _append_rows() -> list[dict[str, object]]:
         for i in range(n_single):
             led.append([_kb_submission(i)])
         single = n_single / (time.perf_counter() - start)
-        batches = 20
         subs = [_kb_submission(i) for i in range(1000)]
-        start = time.perf_counter()
-        for _ in range(batches):
-            led.append(subs)
-        batch = batches * 1000 / (time.perf_counter() - start)
+        rates = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            for _ in range(10):
+                led.append(subs)
+            rates.append(10 * 1000 / (time.perf_counter() - start))
         entry_bytes = len(led.storage.entry_body(led.size - 1) or b"")
         led.close()
     return [
         row("ledger_append_single_1kb_per_s", single, "entries/s",
             "sqlite_executemany_rows_per_s", raw, entry_bytes=entry_bytes,
             note="one transaction, one signed checkpoint and one fsynced checkpoint.txt each"),
-        row("ledger_append_batch1000_1kb_per_s", batch, "entries/s",
-            "sqlite_executemany_rows_per_s", raw, entry_bytes=entry_bytes, target_ratio=0.25),
+        row("ledger_append_batch1000_1kb_per_s", max(rates), "entries/s",
+            "sqlite_executemany_rows_per_s", raw, entry_bytes=entry_bytes, target_ratio=0.25,
+            rounds=[round(r) for r in rates],
+            note="best of 3 rounds of 10 batches; a signed checkpoint per batch"),
     ]
 
 

@@ -7,7 +7,9 @@
 - sha256_per_s: `hashlib.sha256` of a 1 KB buffer (hashes per second).
 - sqlite_executemany_rows_per_s: sqlite3 `executemany` of N rows (seq INTEGER PRIMARY KEY,
   hash BLOB(32), body BLOB(1 KB)) in one transaction, into a fresh file database with
-  journal_mode=WAL and synchronous=NORMAL (the settings the ledger uses).
+  journal_mode=WAL and synchronous=NORMAL (the settings the ledger uses); the best of
+  `rounds` runs (a disk stall of the shared VM in one run would halve it), as the ledger's
+  append figure measured against it is.
 """
 
 from __future__ import annotations
@@ -72,18 +74,20 @@ def sha256_per_s() -> float:
 
 
 @cache
-def sqlite_executemany_rows_per_s(rows: int = 100_000) -> float:
+def sqlite_executemany_rows_per_s(rows: int = 100_000, rounds: int = 3) -> float:
     body = os.urandom(1024)
     data = [(i, hashlib.sha256(i.to_bytes(8, "big")).digest(), body) for i in range(rows)]
-    with tempfile.TemporaryDirectory() as tmp:
-        conn = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB)")
-        start = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany("INSERT INTO t VALUES (?, ?, ?)", data)
-        conn.execute("COMMIT")
-        elapsed = time.perf_counter() - start
-        conn.close()
-    return rows / elapsed
+    best = 0.0
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            conn = sqlite3.connect(Path(tmp) / "raw.sqlite", isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE t (seq INTEGER PRIMARY KEY, hash BLOB NOT NULL, body BLOB)")
+            start = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO t VALUES (?, ?, ?)", data)
+            conn.execute("COMMIT")
+            best = max(best, rows / (time.perf_counter() - start))
+            conn.close()
+    return best

@@ -33,6 +33,7 @@ from .checkpoint import (
     parse_verifier_key,
     sign_checkpoint,
 )
+from .collector import automatic_collection_paused
 from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_template, utc_now
 from .errors import (
     CheckpointNotSignedError,
@@ -242,6 +243,12 @@ class Ledger:
 
         `upcoming`: the batch the caller appends next, announced to the validators'
         `prepare` (see `append_batches`)."""
+        with automatic_collection_paused():
+            return self._append(submissions, upcoming)
+
+    def _append(
+        self, submissions: Sequence[Submission], upcoming: Sequence[Submission] | None
+    ) -> list[AppendResult]:
         subs = list(submissions)
         for sub in subs:
             if check_kind(sub.kind) == "genesis":
