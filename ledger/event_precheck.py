@@ -64,7 +64,7 @@ class PrecheckedEvent:
     canonical: bytes = field(default=b"", repr=False, compare=False)
 
 
-class _NamedKeyResolver:
+class NamedKeyResolver:
     """Resolves `<did>#<multibase>` to the key it names (the registry is consulted later)."""
 
     def resolve_verification_method(self, vm_id: str, relationship: str) -> VerificationMethod:
@@ -93,7 +93,7 @@ def precheck_event(
     if not isinstance(document, dict):
         raise MalformedProofError("a secured document must be a JSON object")
     unsecured, whole = secured_canonical_parts(document)
-    results = verify_proofs(document, _NamedKeyResolver(), unsecured_canonical=unsecured)
+    results = verify_proofs(document, NamedKeyResolver(), unsecured_canonical=unsecured)
     issuer = document.get("issuer")
     issuer_id = issuer.get("id") if isinstance(issuer, dict) else None
     if len(results) != 1 or results[0].controller != issuer_id:

@@ -4,20 +4,27 @@ and event signatures checked in the precheck pool (several processes) instead of
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import pickle
 
 import pytest
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.keys import write_key_file
-from batterytrace.ledger import event_precheck
+from batterytrace.credentials.errors import BatterytraceError
+from batterytrace.credentials.keys import decode_public_multibase, write_key_file
+from batterytrace.ledger import event_precheck, merkle
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.custody_store import digest, validators_for
 from batterytrace.ledger.entry import GENESIS_PREV, Entry
 from batterytrace.ledger.errors import EntryFormatError, LogChainError, LogEntryError
+from batterytrace.ledger.events import parse_credential
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import parse_entry, verify_log
-from batterytrace.verifier import bundle_verify
+from batterytrace.verifier import bundle_verify, bundle_windows
+from batterytrace.verifier.bundle import BundleFormatError
+from batterytrace.verifier.bundle_bytes import compact_bytes
+from batterytrace.verifier.bundle_chain import HashChain
 from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
@@ -179,7 +186,12 @@ def test_unsecured_canonical_is_the_document_without_its_proof(document, proof):
 
     secured = {**document, "proof": proof}
     unsecured = {k: v for k, v in secured.items() if k != "proof"}
-    assert unsecured_canonical(secured, canonicalize(secured)) == canonicalize(unsecured)
+    found = unsecured_canonical(secured, canonicalize(secured))
+    assert found in (None, canonicalize(unsecured))
+    # None only where the C encoder's guess is not JCS (names sorted by code point, not
+    # UTF-16 unit, beyond the BMP): the caller then canonicalizes.
+    if compact_bytes(secured) == canonicalize(secured):
+        assert found == canonicalize(unsecured)
     assert unsecured_canonical(unsecured, canonicalize(unsecured)) is None
 
 
@@ -243,3 +255,245 @@ def test_the_collector_is_left_as_found_and_untouched_off_the_main_thread(world,
     worker.start()
     worker.join()
     assert seen and all(seen) and gc.isenabled()  # a server thread never switches it off
+
+
+# --- an `all` bundle's lines checked in windows (bundle_windows), linked by HashChain ------
+
+
+def _compact_line(record) -> bytes:
+    """A record written as the exporter writes it (the windows' fast path takes it)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
+def _edit(lines, seq, change, *, compact=True):
+    out = list(lines)
+    record = json.loads(out[seq + 1])  # the header is line 1, entry 0 line 2
+    change(record["entry"])
+    out[seq + 1] = _compact_line(record) if compact else json.dumps(record).encode() + b"\n"
+    return out
+
+
+def _drop_last_entry(lines):
+    """The last entry left out and the end record's count fixed: a log shorter than the
+    signed checkpoint."""
+    last = max(i for i, line in enumerate(lines) if line.startswith(b'{"type":"entry"'))
+    out = lines[:last] + lines[last + 1:]
+    end = next(i for i, line in enumerate(out) if json.loads(line)["type"] == "end")
+    out[end] = _compact_line({"type": "end", "records": end})
+    return out
+
+
+@pytest.fixture
+def tiny_windows(monkeypatch):
+    """Windows of three lines, four ahead: a small bundle crosses many, and the workers and
+    this process both take some (stealing)."""
+    monkeypatch.setattr(bundle_windows, "WINDOW", 3)
+    monkeypatch.setattr(bundle_windows, "AHEAD", 4)
+
+
+def _set(path, value):
+    def change(entry):
+        target = entry
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+    return change
+
+
+def _other_signature(entry):
+    """The last base58 digit of the proof value changed: 64 bytes still, not the signature."""
+    proof = entry["document"]["proof"]
+    value = proof["proofValue"]
+    proof["proofValue"] = value[:-1] + ("2" if value[-1] != "2" else "3")
+
+
+_TAMPERS = {
+    "signature": lambda lines, seq: _edit(lines, seq, _other_signature),
+    "schema": lambda lines, seq: _edit(lines, seq, _set(
+        ("document", "credentialSubject", 0, "eventTime"), 17)),
+    "chain": lambda lines, seq: _edit(lines, seq, _set(("prev",), "ab" * 32)),
+    "received": lambda lines, seq: _edit(lines, seq, _set(("received",),
+                                                          "2020-01-01T00:00:00Z")),
+    "seq": lambda lines, seq: _edit(lines, seq, _set(("seq",), seq + 1)),
+    "entry field": lambda lines, seq: _edit(lines, seq, _set(("v",), 2)),
+    "root": lambda lines, seq: _drop_last_entry(lines),
+    "spaces": lambda lines, seq: _edit(lines, seq, lambda entry: None, compact=False),
+}
+
+
+@pytest.mark.parametrize("tamper", sorted(_TAMPERS))
+def test_windows_report_the_first_failure_of_one_process(world, tiny_windows, tamper):
+    _, trust, lines = world
+    seq = _event_seq(lines)
+    edited = _TAMPERS[tamper](lines, seq)
+    one = verify_bundle(edited, trust, processes=1)
+    two = verify_bundle(edited, trust, processes=2)
+    assert _failures(two) == _failures(one)
+    assert [f.line for f in two.failures] == [f.line for f in one.failures]
+    assert (two.entries, two.replayed, two.signatures_verified, two.kinds, two.checks) == (
+        one.entries, one.replayed, one.signatures_verified, one.kinds, one.checks)
+    expected = {"signature": "PROOF_VERIFICATION_ERROR", "schema": "SCHEMA_VALIDATION_ERROR",
+                "chain": "LOG_CHAIN_BROKEN", "received": "LOG_CHAIN_BROKEN",
+                "seq": "LOG_ENTRY_INVALID", "entry field": "LOG_ENTRY_INVALID",
+                "root": "LOG_ROOT_MISMATCH", "spaces": None}[tamper]
+    assert one.ok is (expected is None), _failures(one)
+    if expected is not None:
+        assert expected in {f.code for f in one.failures}, _failures(one)
+
+
+def test_windows_and_the_reference_path_agree_on_a_whole_bundle(world, tiny_windows):
+    """Every entry re-serialized with spaces goes through the in-order reference code; the
+    exported lines through the windows: the same report."""
+    _, trust, lines = world
+    spaced = [json.dumps(json.loads(line)).encode() + b"\n" for line in lines]
+    reference = verify_bundle(spaced, trust, processes=1)
+    for processes in (1, 2):
+        fast = verify_bundle(lines, trust, processes=processes)
+        assert fast.ok and reference.ok
+        assert (fast.entries, fast.replayed, fast.signatures_verified, fast.kinds,
+                fast.checks, fast.credentials_verified) == (
+            reference.entries, reference.replayed, reference.signatures_verified,
+            reference.kinds, reference.checks, reference.credentials_verified)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_malformed_line_among_entries_is_unusable_either_way(world, tiny_windows, processes):
+    _, trust, lines = world
+    seq = _event_seq(lines)
+    for bad, error in ((b'{"type":"entry","entry":{"document":\n', BundleFormatError),
+                       (b'{"type":"entry","entry":[]}\n', BundleFormatError),
+                       (b'{"type":"entry","entry":{},"proof":[]}\n', BundleFormatError),
+                       (lines[seq + 1][:-1], BundleFormatError)):
+        edited = [*lines[: seq + 1], bad, *lines[seq + 2:]]
+        with pytest.raises(error) as raised:
+            verify_bundle(edited, trust, processes=processes)
+        assert raised.value.line == seq + 2
+
+
+def test_check_line_vouches_only_for_exported_entry_lines(world):
+    _, _, lines = world
+    seq = _event_seq(lines)
+    line = lines[seq + 1]
+    data = line[len(bundle_windows.ENTRY_LINE_START):-2]
+    check = bundle_windows.check_line(line)
+    assert check is not None
+    found_seq, prev, kind, received, entry_hash, leaf, (credential, method, key, sha) = check
+    entry = json.loads(data)
+    assert (found_seq, prev, kind, received) == (seq, entry["prev"], "event", entry["received"])
+    assert entry_hash == hashlib.sha256(data).digest() and leaf == merkle.leaf_hash(data)
+    assert sha == digest(entry["document"])
+    assert credential == parse_credential(entry["document"])
+    assert method == entry["document"]["proof"]["verificationMethod"]
+    assert key == decode_public_multibase(method.partition("#")[2])
+    genesis = bundle_windows.check_line(lines[1])
+    assert genesis is not None and genesis[2] == "genesis" and genesis[6] == json.loads(
+        lines[1])["entry"]["document"]
+    record = json.loads(line)
+    unsorted = dict(reversed(record["entry"].items()))
+    for other in (
+        json.dumps(record).encode() + b"\n",  # spaces
+        _compact_line({"type": "entry", "entry": unsorted}),  # keys out of order
+        _compact_line({"entry": record["entry"], "type": "entry"}),  # members reordered
+        line[:-1],  # no newline
+        line.replace(b'"v":1}', b'"v":1 }'),
+        _TAMPERS["signature"](lines, seq)[seq + 1],
+        _TAMPERS["schema"](lines, seq)[seq + 1],
+        _TAMPERS["entry field"](lines, seq)[seq + 1],
+        b'{"type":"entry","entry":{"a":1}}\n',
+    ):
+        assert bundle_windows.check_line(other) is None, other[:80]
+
+
+def test_window_results_cross_processes_intact(world):
+    _, _, lines = world
+    entries = [line for line in lines if line.startswith(bundle_windows.ENTRY_LINE_START)]
+    here = [bundle_windows.check_line(line) for line in entries]
+    assert pickle.loads(bundle_windows.check_window(entries)) == here
+    assert sum(check is not None for check in here) == len(entries)
+
+
+def _chain_outcome(items, notes, led):
+    """(error class, seq) or the size, from HashChain fed what the windows compute."""
+    try:
+        chain = HashChain(notes, [led.verifier], led.origin)
+        for position, data in enumerate(items):
+            try:
+                entry = Entry.parse(data)
+            except EntryFormatError as exc:
+                raise LogEntryError(position, f"malformed entry: {exc.message}") from exc
+            chain.link(entry.seq, entry.prev, hashlib.sha256(data).digest(),
+                       merkle.leaf_hash(data), entry)
+        chain.end()
+        return chain.count
+    except BatterytraceError as error:
+        return type(error), error.details.get("seq")
+
+
+def _log_outcome(items, notes, led):
+    try:
+        return verify_log(items, notes, [led.verifier], led.origin).size
+    except BatterytraceError as error:
+        return type(error), error.details.get("seq")
+
+
+@given(data=st.data())
+def test_hash_chain_decides_as_verify_log(world, data):
+    led, _, _ = world
+    stored = list(led.iter_entry_bytes())
+    notes = [led.latest_checkpoint()[1]]
+    items = list(stored)
+    for _ in range(data.draw(st.integers(0, 2), label="edits")):
+        i = data.draw(st.integers(0, len(items) - 1), label="at")
+        edit = data.draw(st.sampled_from(["drop", "swap", "prev", "received", "dup"]))
+        if edit == "drop":
+            del items[i]
+        elif edit == "dup":
+            items.insert(i, items[i])
+        elif edit == "swap" and i + 1 < len(items):
+            items[i], items[i + 1] = items[i + 1], items[i]
+        elif edit in ("prev", "received") and i > 0:
+            obj = json.loads(items[i])
+            obj[edit] = "ab" * 32 if edit == "prev" else "2020-01-01T00:00:00Z"
+            items[i] = canonicalize(obj)
+    assert _chain_outcome(items, notes, led) == _log_outcome(items, notes, led)
+
+
+class _FlakyPool:
+    """An executor whose workers die now and then: a task refused at submission, a task
+    lost, a task done (synchronously, through the real task function)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
+        self.calls += 1
+        if self.calls % 3 == 1:
+            raise BrokenProcessPool("refused")
+        future: Future = Future()
+        if self.calls % 3 == 2:
+            future.set_exception(BrokenProcessPool("lost"))
+        else:
+            future.set_result(fn(*args))
+        return future
+
+
+def test_windows_survive_dying_workers(world, tiny_windows, monkeypatch):
+    import os
+
+    _, trust, lines = world
+    pool = _FlakyPool()
+
+    def flaky(workers):
+        bundle_windows._POOLS[(workers, os.getpid())] = pool
+        return pool
+
+    monkeypatch.setattr(bundle_windows, "_POOLS", {})
+    monkeypatch.setattr(bundle_windows, "_pool", flaky)
+    one = verify_bundle(lines, trust, processes=1)
+    two = verify_bundle(lines, trust, processes=2)
+    assert pool.calls >= 6
+    assert two.ok and (two.entries, two.replayed, two.signatures_verified) == (
+        one.entries, one.replayed, one.signatures_verified)

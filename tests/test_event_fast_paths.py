@@ -169,11 +169,11 @@ def test_precheck_digest_and_bytes_are_the_documents_jcs():
 def test_verify_proofs_signs_over_the_given_unsecured_bytes():
     from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
     from batterytrace.credentials.errors import ProofVerificationError
-    from batterytrace.ledger.event_precheck import _NamedKeyResolver
+    from batterytrace.ledger.event_precheck import NamedKeyResolver
 
     document = _corpus()[0]
     unsecured, _ = secured_canonical_parts(document)
-    resolver = _NamedKeyResolver()
+    resolver = NamedKeyResolver()
     assert verify_proofs(document, resolver, unsecured_canonical=unsecured)
     with pytest.raises(ProofVerificationError):
         verify_proofs(document, resolver, unsecured_canonical=unsecured.replace(b"{", b"{ ", 1))

@@ -159,14 +159,30 @@ def parse_header(obj: dict[str, Any], line: int = 1) -> Header:
     return Header(version, origin, scope["kind"], subject, note.encode(), old, proof)
 
 
-def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
-    """Yield the header, each record, then the trailer (and a presentation record after it,
-    if any), checking the structure as it goes. `lines` are raw lines (e.g. a binary file)."""
-    digest = hashlib.sha256()
-    number = 0
-    phase = HEADER  # header -> entries -> tail -> ended -> presented
-    trailer: Trailer | None = None
-    for number, raw in enumerate(lines, 1):
+class BundleReader:
+    """The state of `read_bundle` (phase, line count, running digest), fed one line at a time.
+
+    `read_bundle` wraps it; the verifier feeds it directly, so that entry lines already
+    checked elsewhere (a worker process, see `bundle_windows`) only pass `accept_entry`."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+        self.number = 0
+        self.phase = HEADER  # header -> entries -> tail -> ended -> presented
+        self.trailer: Trailer | None = None
+
+    def accept_entry(self, raw: bytes) -> None:
+        """Count an entry line whose record was checked elsewhere exactly as `feed` would
+        check it (a JSON object {"type": "entry", "entry": {...}}, newline-terminated, at
+        most MAX_LINE bytes); only while entries are being read."""
+        assert self.phase == ENTRY
+        self.number += 1
+        self.digest.update(raw)
+
+    def feed(self, raw: bytes) -> Header | Record | Trailer:
+        """The next line's record, checked; raises BundleFormatError naming the line."""
+        self.number += 1
+        number = self.number
         if len(raw) > MAX_LINE:
             raise BundleFormatError(number, f"line longer than {MAX_LINE} bytes")
         if not raw.endswith(b"\n"):
@@ -177,21 +193,20 @@ def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
             raise BundleFormatError(number, f"not a JSON line: {exc}") from None
         if not isinstance(obj, dict):
             raise BundleFormatError(number, "a record is a JSON object")
-        if phase == HEADER:
-            digest.update(raw)
-            yield parse_header(obj, number)
-            phase = ENTRY
-            continue
+        if self.phase == HEADER:
+            self.digest.update(raw)
+            self.phase = ENTRY
+            return parse_header(obj, number)
         kind = _check_members(obj, number)
+        phase = self.phase
         if phase == "presented" or (phase == "ended" and kind != PRESENTATION):
             raise BundleFormatError(number, "nothing but a presentation follows the end record")
         if kind == PRESENTATION:
             if phase != "ended":
                 raise BundleFormatError(number, "a presentation comes after the end record")
-            phase = "presented"
-            yield Record(number, kind, obj)
-            continue
-        digest.update(raw)
+            self.phase = "presented"
+            return Record(number, kind, obj)
+        self.digest.update(raw)
         if kind == HEADER:
             raise BundleFormatError(number, "a second header")
         if kind == ENTRY:
@@ -199,22 +214,32 @@ def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
                 raise BundleFormatError(number, "entries come before every other record")
             if not isinstance(obj["entry"], dict):
                 raise BundleFormatError(number, "entry must be a JSON object")
-            yield Record(number, kind, obj, raw)
-            continue
+            return Record(number, kind, obj, raw)
         if kind == END:
             if type(obj["records"]) is not int or obj["records"] != number - 1:
                 raise BundleTruncatedError(
                     number, f"end counts {obj['records']!r} records, the bundle has {number - 1}")
-            phase = "ended"
-            trailer = Trailer(number, number - 1, digest.digest())
-            yield trailer
-            continue
-        phase = "tail"
-        yield Record(number, kind, obj)
-    if number == 0:
-        raise BundleFormatError(1, "the bundle is empty")
-    if trailer is None:
-        raise BundleTruncatedError(number + 1, "the bundle ends before its end record")
+            self.phase = "ended"
+            self.trailer = Trailer(number, number - 1, self.digest.digest())
+            return self.trailer
+        self.phase = "tail"
+        return Record(number, kind, obj)
+
+    def finish(self) -> None:
+        """After the last line: raises unless the bundle had lines and its end record."""
+        if self.number == 0:
+            raise BundleFormatError(1, "the bundle is empty")
+        if self.trailer is None:
+            raise BundleTruncatedError(self.number + 1, "the bundle ends before its end record")
+
+
+def read_bundle(lines: Iterable[bytes]) -> Iterator[Header | Record | Trailer]:
+    """Yield the header, each record, then the trailer (and a presentation record after it,
+    if any), checking the structure as it goes. `lines` are raw lines (e.g. a binary file)."""
+    reader = BundleReader()
+    for raw in lines:
+        yield reader.feed(raw)
+    reader.finish()
 
 
 def iter_file_lines(path: str) -> Iterator[bytes]:
@@ -230,6 +255,7 @@ def iter_file_lines(path: str) -> Iterator[bytes]:
 __all__ = [
     "MAX_LINE",
     "BundleFormatError",
+    "BundleReader",
     "BundleTruncatedError",
     "BundleVersionError",
     "Header",

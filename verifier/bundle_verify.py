@@ -2,7 +2,8 @@
 
 Trust comes only from the trust file: the checkpoint must be signed by a ledger key it lists
 (fails closed). Then, streaming the entries: each inclusion proof against the checkpoint (or,
-for an `all` bundle, the whole log through `ledger.log_verify.verify_log`); every entry's
+for an `all` bundle, the whole log: verify_log's chain and root, `bundle_chain.HashChain`, fed
+by windows of lines parsed and checked in worker processes, `bundle_windows`); every entry's
 signature with the signer's keys valid at that log position (registry replay); the custody
 rules of `ledger.custody` replayed over the events; anchors replayed with `ledger.anchors`.
 In a closure bundle, lots and items outside the closure are projected out of the events that
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -58,12 +60,26 @@ from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
 from batterytrace.ledger.entry import ENTRY_VERSION, Entry
+from batterytrace.ledger.errors import LogEntryError
 from batterytrace.ledger.event_precheck import PrecheckedEvent, precheck_all
 from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
 from batterytrace.ledger.log_verify import EntryInput, _check_genesis, parse_entry, verify_log
 from batterytrace.ledger.registry import Registry, RegistryResolver
 
-from .bundle import BundleFormatError, Header, Record, Trailer, decode_hashes, read_bundle
+from .bundle import (
+    BundleFormatError,
+    BundleReader,
+    Header,
+    Record,
+    Trailer,
+    decode_hashes,
+    read_bundle,
+)
+from .bundle_bytes import compact as _compact
+from .bundle_bytes import compact_bytes as _compact_bytes
+from .bundle_bytes import unsecured_canonical
+from .bundle_chain import HashChain
+from .bundle_windows import ENTRY_LINE_START, EventCheck, LineCheck, WindowChecks
 from .report import Report
 from .trust import TrustConfig, TrustedLedger
 
@@ -147,9 +163,14 @@ def verify_bundle(
 ) -> Report:
     """Verify a bundle (its raw lines) against the trust configuration. Returns the report;
     raises BundleFormatError (exit 2) when the bundle cannot be read. `processes` (this one
-    included) check the event signatures of an `all` bundle (see ledger.event_precheck)."""
-    records = read_bundle(lines)
-    header = next(records)
+    included) read, parse and check the entry lines of an `all` bundle (`bundle_windows`);
+    the chain and the replay run here, in log order."""
+    reader = BundleReader()
+    line_iter = iter(lines)
+    first = next(line_iter, None)
+    if first is None:
+        reader.finish()  # raises: the bundle is empty
+    header = reader.feed(first)  # type: ignore[arg-type]
     assert isinstance(header, Header)
     report = Report(origin=header.origin, scope=header.scope, subject=header.subject)
     checkpoint = _open_checkpoint(header, trust, since, report)
@@ -162,11 +183,12 @@ def verify_bundle(
     tail: list[Record] = []
     trailer: Trailer | None = None
     presentation: Record | None = None
-    entries = _EntryStream(records, header.scope == "all")
     with _young_collections_only():
         if header.scope == "all":
-            replay.verify_all(entries, trust)
+            stash, line_iter = replay.verify_lines(reader, line_iter, ledger.note_verifier)
+            entries = _EntryStream(_records(reader, line_iter, stash), True)
         else:
+            entries = _EntryStream(_records(reader, line_iter), False)
             for record in entries:
                 replay.closure_entry(record)
     for item in entries.rest():
@@ -199,6 +221,17 @@ def _young_collections_only() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+def _records(
+    reader: BundleReader, lines: Iterator[bytes], first: Record | Trailer | None = None
+) -> Iterator[Record | Trailer]:
+    """`first` (a record already read), then the records of the remaining lines."""
+    if first is not None:
+        yield first
+    for raw in lines:
+        yield reader.feed(raw)  # type: ignore[misc]  # the header was the first line
+    reader.finish()
 
 
 def verify_entries(
@@ -309,28 +342,6 @@ class _EntryStream:
 
 _ENTRY_LINE_START = b'{"type":"entry","entry":'
 _ENTRY_LINE_END = b"}\n"
-# The C encoder alone (no JCS safety walk): only to recognise bytes already in this form.
-_compact_encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
-                                    sort_keys=True, separators=(",", ":"))
-if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring is not None:
-    # The C encoder called directly: `JSONEncoder.encode` adds a Python frame per call.
-    _c_compact = json.encoder.c_make_encoder(
-        None, _compact_encoder.default, json.encoder.c_encode_basestring, None, ":", ",",
-        True, False, False)
-
-    def _compact(value: Any) -> str:
-        return "".join(_c_compact(value, 0))
-else:  # pragma: no cover - CPython always has the accelerator
-    _compact = _compact_encoder.encode
-
-
-def _compact_bytes(value: Any) -> bytes | None:
-    """`_compact(value)` as UTF-8, None when it cannot be encoded: a guess at JCS(value) that
-    callers accept only where it matches bytes already known to be canonical."""
-    try:
-        return _compact(value).encode()
-    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
-        return None
 
 
 def entry_bytes(record: Record) -> bytes:
@@ -382,34 +393,6 @@ def document_digest(entry: Entry) -> str:
     if data is None:
         return digest(entry.document)  # the slow way
     return hashlib.sha256(data).hexdigest()
-
-
-def unsecured_canonical(document: Mapping[str, Any], secured: bytes) -> bytes | None:
-    """JCS of `document` without `proof`, cut out of `secured` = JCS(document) (the inverse
-    of `data_integrity.secured_canonical_parts`): JCS writes the members sorted by name, so
-    `secured` ends with `"proof":<JCS(proof)>` and then the members whose names sort after
-    "proof" (`type`, `validFrom`: small, canonicalized alone to find the cut). None when
-    the bytes are not laid out that way (then the caller canonicalizes)."""
-    if "proof" not in document:
-        return None
-    # `secured` is canonical: the C encoder's guesses are checked by the `endswith` below
-    # (a guess that is not JCS cannot match, and the caller canonicalizes).
-    tail = {k: v for k, v in document.items() if k > "proof"}
-    tail_bytes = _compact_bytes(tail) if tail else b"{}"
-    proof_bytes = _compact_bytes(document["proof"])
-    if tail_bytes is None or proof_bytes is None:
-        return None
-    tail_members = tail_bytes[1:-1]
-    suffix = b'"proof":' + proof_bytes + (
-        b"," + tail_members if tail else b"") + b"}"
-    if not secured.endswith(suffix):
-        return None
-    head = secured[: len(secured) - len(suffix)]  # "{" or "{<members before proof>,"
-    if head == b"{":
-        return b"{" + tail_members + b"}"
-    if not (head.startswith(b"{") and head.endswith(b",")):
-        return None
-    return head + tail_members + b"}" if tail else head[:-1] + b"}"
 
 
 class _Replay:
@@ -478,14 +461,109 @@ class _Replay:
 
     # --- all bundles: the whole log through verify_log
 
-    def verify_all(self, entries: Iterable[Record], trust: TrustConfig) -> None:
-        ledger = trust.ledger(self.header.origin)
-        assert ledger is not None
-        # The record's object is already parsed: verify_log checks its fields and uses its
-        # canonical bytes, computed once here, for the chain, the leaf and the digest.
-        records = (((record.data["entry"], entry_bytes(record)), record.line)
-                   for record in entries)
-        self.verify_bytes(records, [self.header.checkpoint], ledger.note_verifier)
+    def verify_lines(
+        self, reader: BundleReader, lines: Iterator[bytes], verifier: NoteVerifier
+    ) -> tuple[Record | Trailer | None, Iterator[bytes]]:
+        """An `all` bundle's entry lines: checked a window at a time (`bundle_windows`, in
+        `processes` processes), then linked (`HashChain`: verify_log's decisions) and replayed
+        here in log order. A line not laid out as the ledger exports it, or one the windows
+        did not vouch for, is read and checked here, in its turn.
+
+        Returns the record that ended the entries, if read, and the lines not read yet. The
+        first fault of the chain stops the entries (reported after the replay of those
+        before it); the lines after it are still read, for the bundle's structure."""
+        checks = WindowChecks(self.processes)
+        rest: list[bytes] = []  # the lines after where the replay of a window stopped
+        window: list[bytes] = []  # not submitted yet
+        unread: list[bytes] = []  # a line waiting for those before it
+        stash: Record | Trailer | None = None
+        try:
+            chain = HashChain([self.header.checkpoint], [verifier], self.header.origin)
+            for raw in lines:
+                if raw.startswith(ENTRY_LINE_START):
+                    window.append(raw)
+                    if len(window) < checks.size:
+                        continue
+                    checks.submit(window)
+                    window = []
+                    while stash is None and (ready := checks.ready()) is not None:
+                        stash = self._replay_window(reader, chain, ready, rest)
+                else:
+                    unread.append(raw)
+                    if window:
+                        checks.submit(window)
+                        window = []
+                    while checks and stash is None:
+                        stash = self._replay_window(reader, chain, checks.take(), rest)
+                    if stash is None:
+                        unread.clear()
+                        stash = self._entry_here(reader, chain, raw)
+                if stash is not None:
+                    break
+            else:
+                if window:
+                    checks.submit(window)
+                    window = []
+                while checks and stash is None:
+                    stash = self._replay_window(reader, chain, checks.take(), rest)
+            if stash is not None:  # the entries ended (else the bundle is truncated)
+                chain.end()
+                self.report.checks.append("hash chain and root of every entry")
+        except (VerificationError, BundleInclusionError) as error:
+            self.report.fail(f"entry {error.details.get('seq', '?')}", error,
+                             seq=error.details.get("seq"))
+        finally:
+            left = rest + checks.drain() + window + unread
+        return stash, itertools.chain(left, lines)
+
+    def _replay_window(self, reader: BundleReader, chain: HashChain,
+                       window: tuple[list[bytes], list[LineCheck | None]],
+                       rest: list[bytes]) -> Record | Trailer | None:
+        """Link and replay a window's entries. Returns the record that ended the entries,
+        if one of its lines was one; the lines after where it stopped go to `rest`."""
+        lines, results = window
+        for i, (raw, check) in enumerate(zip(lines, results, strict=True)):
+            try:
+                if check is None:
+                    stash = self._entry_here(reader, chain, raw)
+                    if stash is not None:
+                        rest[:] = lines[i + 1:]
+                        return stash
+                    continue
+                reader.accept_entry(raw)
+                seq, prev, kind, received, entry_hash, leaf, payload = check
+                if kind == "event":
+                    chain.link(seq, prev, entry_hash, leaf)
+                    self.apply_event(seq, received, payload, raw, reader.number)
+                else:
+                    entry = Entry(seq, prev, kind, received, payload,
+                                  raw[len(ENTRY_LINE_START):-2])
+                    chain.link(seq, prev, entry_hash, leaf, entry)
+                    self.apply(entry, reader.number)
+            except BaseException:
+                rest[:] = lines[i + 1:]
+                raise
+        return None
+
+    def _entry_here(self, reader: BundleReader, chain: HashChain,
+                    raw: bytes) -> Record | Trailer | None:
+        """A line the windows did not vouch for, read and checked here as `read_bundle` and
+        verify_log do. Returns the record when it is not an entry (the entries end)."""
+        item = reader.feed(raw)
+        if not (isinstance(item, Record) and item.type == ENTRY):
+            return item  # type: ignore[return-value]  # the header was the first line
+        if "proof" in item.data:
+            raise BundleFormatError(item.line, "an entry of an `all` bundle has no proof; "
+                                    "every other entry has one")
+        data = entry_bytes(item)
+        try:
+            entry = parse_entry((item.data["entry"], data))
+        except BatterytraceError as exc:
+            raise LogEntryError(chain.count, f"malformed entry: {exc.message}") from exc
+        chain.link(entry.seq, entry.prev, hashlib.sha256(data).digest(), merkle.leaf_hash(data),
+                   entry)
+        self.apply(entry, item.line)
+        return None
 
     def verify_bytes(
         self, entries: Iterable[tuple[EntryInput, int | None]], checkpoints: Iterable[bytes],
@@ -552,18 +630,55 @@ class _Replay:
         check: PrecheckedEvent | BatterytraceError | None = None,
     ) -> None:
         """Replay one entry (`check`: its event's precheck, when made beforehand)."""
-        self.last_seq, self.last_received = entry.seq, entry.received
-        self.report.entries += 1
-        if self.report.entries % REPLAY_WINDOW == 0 and not gc.isenabled():
-            gc.collect(1)  # the young garbage (see _young_collections_only)
-        self.report.kinds[entry.kind] = self.report.kinds.get(entry.kind, 0) + 1
-        if self.broken:
-            return  # proofs only: a gap would make every later rule report its consequences
-        where = f"entry {entry.seq}"
+        if self._count(entry.seq, entry.received, entry.kind):
+            return
         try:
             self._apply(entry, check)
         except BatterytraceError as error:
-            self.report.fail(where, error, line, entry.seq)
+            self.report.fail(f"entry {entry.seq}", error, line, entry.seq)
+        self._clear_journals()
+
+    def apply_event(self, seq: int, received: str, check: EventCheck, raw: bytes,
+                    line: int) -> None:
+        """Replay an event entry whose line a window checked (`bundle_windows.check_line`):
+        its fields and signature by the key its method names. Here, in order: that key is
+        the registry's for that method at this position, as `RegistryResolver` decides for
+        the in-order check. When it is not, the in-order check itself runs (from `raw`), so
+        the failure reported is the one a single process reports."""
+        if self._count(seq, received, "event"):
+            return
+        try:
+            credential, method, key, sha = check
+            if not self._same_key(method, key, credential.issuer, seq):
+                obj = json.loads(raw)["entry"]
+                self._apply(parse_entry((obj, raw[len(ENTRY_LINE_START):-2])), None)
+            else:
+                self._replay_credential(credential, seq, received, sha)
+        except BatterytraceError as error:
+            self.report.fail(f"entry {seq}", error, line, seq)
+        self._clear_journals()
+
+    def _same_key(self, method: str, key: bytes, issuer: str, seq: int) -> bool:
+        if self.registry is None or self.state is None:
+            return False  # no genesis before: the in-order check says so
+        try:
+            found = RegistryResolver(self.registry, seq).resolve_verification_method(
+                method, "assertionMethod")
+        except BatterytraceError:
+            return False
+        return found.controller == issuer and found.public_key == key
+
+    def _count(self, seq: int, received: str, kind: str) -> bool:
+        """Count an entry; True when it is not to be replayed (after a bad entry)."""
+        self.last_seq, self.last_received = seq, received
+        report = self.report
+        report.entries += 1
+        if report.entries % REPLAY_WINDOW == 0 and not gc.isenabled():
+            gc.collect(1)  # the young garbage (see _young_collections_only)
+        report.kinds[kind] = report.kinds.get(kind, 0) + 1
+        return self.broken  # proofs only: a gap would make every rule after it fail
+
+    def _clear_journals(self) -> None:
         # The undo journals serve transactions inside one entry; the replay never persists
         # `changed()`, so between entries they would only grow with the log (~35 MB at 10^5).
         if self.state is not None:
@@ -631,6 +746,12 @@ class _Replay:
                 raise ProofVerificationError("a traceability event carries one proof, by a "
                                              "key of its issuer")
             sha = check.digest
+        self._replay_credential(credential, seq, received, sha)
+
+    def _replay_credential(self, credential: DteCredential, seq: int, received: str,
+                           sha: str) -> None:
+        """An event credential whose signature is its issuer's: the rules replayed."""
+        assert self.registry is not None and self.state is not None
         self.registry.participant(credential.issuer)
         self.report.signatures_verified += 1
         for event in credential.events:

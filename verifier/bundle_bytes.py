@@ -1,0 +1,64 @@
+"""Canonical bytes recognised rather than recomputed (RFC 8785 is the slow part of a check).
+
+The C JSON encoder with sorted keys and no spaces writes most JSON exactly as RFC 8785 does;
+its output is only ever compared with bytes already known to be canonical (an entry hashed
+into the chain and the signed root), never trusted alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+# The C encoder alone (no JCS safety walk): only to recognise bytes already in this form.
+_compact_encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
+                                    sort_keys=True, separators=(",", ":"))
+if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring is not None:
+    # The C encoder called directly: `JSONEncoder.encode` adds a Python frame per call.
+    _c_compact = json.encoder.c_make_encoder(
+        None, _compact_encoder.default, json.encoder.c_encode_basestring, None, ":", ",",
+        True, False, False)
+
+    def compact(value: Any) -> str:
+        """`value` as compact JSON with sorted keys (the C encoder's output)."""
+        return "".join(_c_compact(value, 0))
+else:  # pragma: no cover - CPython always has the accelerator
+    compact = _compact_encoder.encode
+
+
+def compact_bytes(value: Any) -> bytes | None:
+    """`compact(value)` as UTF-8, None when it cannot be encoded: a guess at JCS(value) that
+    callers accept only where it matches bytes already known to be canonical."""
+    try:
+        return compact(value).encode()
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
+        return None
+
+
+def unsecured_canonical(document: Mapping[str, Any], secured: bytes) -> bytes | None:
+    """JCS of `document` without `proof`, cut out of `secured` = JCS(document) (the inverse
+    of `data_integrity.secured_canonical_parts`): JCS writes the members sorted by name, so
+    `secured` ends with `"proof":<JCS(proof)>` and then the members whose names sort after
+    "proof" (`type`, `validFrom`: small, canonicalized alone to find the cut). None when
+    the bytes are not laid out that way (then the caller canonicalizes)."""
+    if "proof" not in document:
+        return None
+    # `secured` is canonical: the C encoder's guesses are checked by the `endswith` below
+    # (a guess that is not JCS cannot match, and the caller canonicalizes).
+    tail = {k: v for k, v in document.items() if k > "proof"}
+    tail_bytes = compact_bytes(tail) if tail else b"{}"
+    proof_bytes = compact_bytes(document["proof"])
+    if tail_bytes is None or proof_bytes is None:
+        return None
+    tail_members = tail_bytes[1:-1]
+    suffix = b'"proof":' + proof_bytes + (
+        b"," + tail_members if tail else b"") + b"}"
+    if not secured.endswith(suffix):
+        return None
+    head = secured[: len(secured) - len(suffix)]  # "{" or "{<members before proof>,"
+    if head == b"{":
+        return b"{" + tail_members + b"}"
+    if not (head.startswith(b"{") and head.endswith(b",")):
+        return None
+    return head + tail_members + b"}" if tail else head[:-1] + b"}"

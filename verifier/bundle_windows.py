@@ -1,0 +1,257 @@
+"""The position-independent work on an `all` bundle's entry lines, in worker processes.
+
+What one entry line costs that does not depend on the entries before it runs here, a window
+of raw lines at a time: the JSON, the record and entry fields, the entry's hash and Merkle
+leaf, and for an event its schema, its fields (`parse_credential`) and its signature by the
+key its verification method names. The verifying process keeps what must run in log order
+(`bundle_chain.HashChain`, the registry key valid at the position, the replay) and reads only
+the compact result of each line.
+
+A line earns a result only when everything checked here passed; any other line (malformed,
+re-serialized, a bad signature, an unknown shape) comes back as None and the verifying
+process checks it itself, in order, with the reference code of `bundle_verify`: failures are
+found and reported exactly as with one process. So this module is an accelerator, never a
+judge.
+
+With `processes` = n > 1, n - 1 forked workers take windows as the reader submits them; the
+verifying process replays each window once checked and, while the one it needs next is not,
+checks the last window no worker has started (work stealing), so both cores stay busy
+whatever the replay costs. Windows in flight are bounded (`AHEAD`): memory stays independent
+of the bundle's length.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import dataclasses
+import gc
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import pickle
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from batterytrace.credentials.data_integrity import verify_proofs
+from batterytrace.ledger import events, merkle
+from batterytrace.ledger.entry import ENTRY_VERSION, check_entry_fields
+from batterytrace.ledger.event_precheck import NamedKeyResolver
+from batterytrace.ledger.events import DteCredential, parse_credential, validate_dte_schema
+
+from .bundle import MAX_LINE
+from .bundle_bytes import compact, unsecured_canonical
+
+ENTRY_LINE_START = b'{"type":"entry","entry":'
+_LINE_END = b"}\n"
+_DOCUMENT_START = b'{"document":'
+WINDOW = 128  # lines per task: ~30 ms of work, against ~0.3 ms to hand it over
+AHEAD = 24  # windows in flight at most (~3,000 lines: ~5 MB of lines, ~15 MB of checks)
+# Windows not checked yet that this process leaves to the workers beyond one each: a worker
+# holds one it checks and one queued; the others keep it busy while this process checks one.
+KEEP = 3
+
+# (credential, verification method, public key that verified, digest of the document)
+EventCheck = tuple[DteCredential, str, bytes, str]
+# (seq, prev, kind, received, SHA-256 of the entry, Merkle leaf, event check | document)
+LineCheck = tuple[int, str, str, str, bytes, bytes, Any]
+
+
+def check_line(raw: bytes) -> LineCheck | None:
+    """What the verifying process needs of an entry line exported by the ledger, or None for
+    any line to be checked there, in order (see the module docstring).
+
+    The line must be `{"type":"entry","entry":<E>}\\n` with E the compact sorted-key JSON of
+    its parse (the ledger's canonical bytes: what the chain and the signed root cover). Its
+    parse is then the line's (the JSON of E delimits itself), and an event's document bytes
+    are a slice of E."""
+    if not (raw.startswith(ENTRY_LINE_START) and raw.endswith(_LINE_END)) or len(raw) > MAX_LINE:
+        return None
+    data = raw[len(ENTRY_LINE_START):-len(_LINE_END)]
+    try:
+        # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
+        entry = json.loads(data.decode("utf-8", "surrogatepass"))
+        if type(entry) is not dict or compact(entry).encode() != data:
+            return None
+        check_entry_fields(entry)
+        seq, prev, kind, received = entry["seq"], entry["prev"], entry["kind"], entry["received"]
+        result: Any = entry["document"]
+        if kind == "event":
+            result = _check_event(data, result, kind, prev, received, seq)
+            if result is None:
+                return None
+        return (seq, prev, kind, received, hashlib.sha256(data).digest(),
+                merkle.leaf_hash(data), result)
+    except Exception:  # whatever it is, the reference code meets it again, in order
+        return None
+
+
+def _check_event(data: bytes, document: dict[str, Any], kind: str, prev: str, received: str,
+                 seq: int) -> EventCheck | None:
+    """Schema, fields and the one proof of an event, as `_Replay._event` checks them."""
+    # The entry's other members need no escaping (check_entry_fields: a kind name, hex, an
+    # RFC 3339 time, an integer) and sort after "document": the document is what precedes.
+    tail = b'"kind":"%s","prev":"%s","received":"%s","seq":%d,"v":%d}' % (
+        kind.encode(), prev.encode(), received.encode(), seq, ENTRY_VERSION)
+    if not (data.startswith(_DOCUMENT_START) and data.endswith(b"," + tail)):
+        return None
+    secured = data[len(_DOCUMENT_START):-len(tail) - 1]
+    validate_dte_schema(document)
+    credential = parse_credential(document, check_schema=False)
+    resolver = NamedKeyResolver()
+    results = verify_proofs(document, resolver,
+                            unsecured_canonical=unsecured_canonical(document, secured))
+    if len(results) != 1 or results[0].controller != credential.issuer:
+        return None
+    method = results[0].verification_method
+    key = resolver.resolve_verification_method(method, "assertionMethod").public_key
+    return credential, method, key, hashlib.sha256(secured).hexdigest()
+
+
+def check_window(lines: list[bytes]) -> bytes:
+    """`check_line` of each line, pickled (the worker's task)."""
+    # The documents parsed here are trees, freed by reference counting: the cyclic
+    # collector's passes over them (each 700 allocations) find nothing, at ~10 % of the time.
+    # A worker process runs one task at a time; its collector is left as found.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        results = [check_line(raw) for raw in lines]
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _DISPATCH
+        pickler.dump(results)
+        return out.getvalue()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _state_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    # What pickle does for a dataclass (a new object, then its __dict__), without the generic
+    # __reduce_ex__ machinery: half the time per credential each way.
+    return lambda obj: (copyreg.__newobj__, (cls,), obj.__dict__)  # type: ignore[attr-defined]
+
+
+_DISPATCH = copyreg.dispatch_table.copy()
+for _cls in (events.DteCredential, events.TraceEvent, events.Quantity, events.LotDeclaration,
+             events.ItemDeclaration, events.Transport):
+    if dataclasses.is_dataclass(_cls) and not hasattr(_cls, "__slots__"):
+        _DISPATCH[_cls] = _state_reducer(_cls)
+
+
+# --- the windows in flight ------------------------------------------------------------------
+
+_POOLS: dict[tuple[int, int], Executor] = {}
+
+
+def _pool(workers: int) -> Executor:
+    """`workers` forked processes, created once per process (the key holds the pid)."""
+    key = (workers, os.getpid())
+    pool = _POOLS.get(key)
+    if pool is None:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+        _POOLS[key] = pool
+    return pool
+
+
+class _Window:
+    __slots__ = ("future", "lines", "results")
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.future: Future[bytes] | None = None
+        self.results: list[LineCheck | None] | None = None
+
+    def check_here(self) -> None:
+        self.results = [check_line(raw) for raw in self.lines]
+
+
+class WindowChecks:
+    """Windows of entry lines checked ahead of the replay: `submit` them in order, `take`
+    them back in the same order (lines and their checks). `processes` counts this one: with
+    1, every window is checked here, when taken."""
+
+    def __init__(self, processes: int) -> None:
+        self.workers = max(0, processes - 1)
+        self.size = WINDOW  # lines per window (the caller cuts them)
+        self.queue: deque[_Window] = deque()
+
+    def ready(self) -> tuple[list[bytes], list[LineCheck | None]] | None:
+        """The oldest window, when it is checked or must be waited for (`AHEAD` windows are
+        in flight); else None, after checking here the last window no worker has started, if
+        any: the caller reads on and submits more, so that neither process waits."""
+        if not self.queue:
+            return None
+        head = self.queue[0]
+        if head.results is None and head.future is not None and head.future.done():
+            self._collect(head)
+        if head.results is not None or not self.workers or len(self.queue) >= AHEAD:
+            return self.take()
+        self._steal(keep=self.workers + KEEP)
+        return None
+
+    def __bool__(self) -> bool:
+        return bool(self.queue)
+
+    def submit(self, lines: list[bytes]) -> None:
+        window = _Window(lines)
+        if self.workers:
+            if (self.workers, os.getpid()) not in _POOLS:
+                # Before forking, one event checked here: the workers start with the schema
+                # validators it compiled (~50 ms a process), and at once.
+                event = next((raw for raw in lines if b'"kind":"event"' in raw), None)
+                if event is not None:
+                    check_line(event)
+            try:
+                window.future = _pool(self.workers).submit(check_window, lines)
+            except BrokenProcessPool:  # a worker died earlier: checked here instead
+                _POOLS.pop((self.workers, os.getpid()), None)
+        self.queue.append(window)
+
+    def take(self) -> tuple[list[bytes], list[LineCheck | None]]:
+        """The oldest window's lines and their checks."""
+        head = self.queue[0]
+        while head.results is None:
+            future = head.future
+            if future is None or future.cancel():
+                head.check_here()
+            elif future.done():
+                self._collect(head)
+            elif not self._steal():
+                self._collect(head)  # every later window is taken: wait for this one
+        self.queue.popleft()
+        return head.lines, head.results
+
+    def _steal(self, keep: int = 0) -> bool:
+        """Check here the last window no worker has started, leaving the first `keep` windows
+        not checked yet to the workers (the ones they take next); False when there is none."""
+        waiting = [window for window in self.queue if window.results is None]
+        for window in reversed(waiting[keep:]):
+            if window.future is not None and window.future.cancel():
+                window.check_here()
+                return True
+        return False
+
+    def _collect(self, window: _Window) -> None:
+        assert window.future is not None
+        try:
+            window.results = pickle.loads(window.future.result())
+        except BrokenProcessPool:  # a worker died: this window here, a new pool next time
+            _POOLS.pop((self.workers, os.getpid()), None)
+            window.check_here()
+
+    def drain(self) -> list[bytes]:
+        """The lines of the windows not taken, in order (verification stopped early)."""
+        lines: list[bytes] = []
+        for window in self.queue:
+            if window.future is not None:
+                window.future.cancel()
+            lines.extend(window.lines)
+        self.queue.clear()
+        return lines
