@@ -24,7 +24,7 @@ from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import participant_did
 from batterytrace.ledger.replay import replay_verify
 
-from bench.limits import ed25519_verify_per_s, rfc8785_per_s
+from bench.limits import ed25519_verify_per_s, ed25519_verify_per_s_together, rfc8785_per_s
 from bench.run import row
 
 CACHE = Path(__file__).parent / ".cache"
@@ -151,9 +151,18 @@ def _replay_rows() -> list[dict[str, object]]:
         start = time.perf_counter()
         report = replay_verify(iter(entries), processes)
         rates[processes] = report.events / (time.perf_counter() - start)
+        # The raw verify rate of the cores used: one loop, or two loops running at once
+        # (see bench.limits; n x the lone rate overstates two vCPUs of this VM).
+        if processes == 1:
+            limit_name, limit = "ed25519_verify_per_s", verify
+            extra: dict[str, object] = {}
+        else:
+            limit_name = f"ed25519_verify_per_s_together({processes})"
+            limit = ed25519_verify_per_s_together(processes)
+            extra = {"ratio_to_n_times_lone": round(rates[processes] / (processes * verify), 4)}
         rows.append(row(f"custody_replay_verify_1e5_p{processes}_per_s", rates[processes],
-                        "events/s", f"ed25519_verify_per_s x {processes}", verify * processes,
-                        target_ratio=0.4, events=report.events))
+                        "events/s", limit_name, limit,
+                        target_ratio=0.4, events=report.events, **extra))
     rows.append(row("custody_replay_speedup_p2_vs_p1", rates[2] / rates[1], "x",
                     "target", 1.7))
     return rows

@@ -23,7 +23,7 @@ from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import parse_entry, verify_log
 from batterytrace.verifier import bundle_verify, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
-from batterytrace.verifier.bundle_bytes import compact_bytes
+from batterytrace.verifier.bundle_bytes import compact_bytes, surely_jcs
 from batterytrace.verifier.bundle_chain import HashChain
 from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
@@ -497,3 +497,36 @@ def test_windows_survive_dying_workers(world, tiny_windows, monkeypatch):
     assert pool.calls >= 6
     assert two.ok and (two.entries, two.replayed, two.signatures_verified) == (
         one.entries, one.replayed, one.signatures_verified)
+
+
+_risky_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=6)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=10,
+)
+
+
+@given(_risky_values)
+def test_surely_jcs_never_vouches_for_compact_json_that_is_not_jcs(value):
+    # Floats like 10.0 or 1e-05, integers beyond 2^53, astral keys: the C encoder's compact
+    # form differs from JCS (or JCS refuses the value); surely_jcs must say so.
+    encoded = compact_bytes(value)
+    if encoded is None or not surely_jcs(encoded):
+        return
+    assert canonicalize(value) == encoded
+
+
+@pytest.mark.parametrize("spelling", [b"10.0", b"1e-05", b"12345678901234567"])
+def test_a_non_jcs_number_in_an_exported_line_is_not_taken_as_is(spelling):
+    # A compact line whose numbers are not JCS (re-serialized by some tool): its bytes are
+    # not the ledger's, so neither path may hash them as they stand.
+    data = Entry.build(4, "ab" * 32, "event", {"n": 7}).canonical
+    line = b'{"type":"entry","entry":' + data.replace(b'"n":7', b'"n":' + spelling) + b"}\n"
+    assert bundle_windows.check_line(line) is None
+    record = _entry_record(line)
+    try:
+        assert bundle_verify.entry_bytes(record) != line[len(b'{"type":"entry","entry":'):-2]
+    except BatterytraceError:
+        pass  # beyond 2^53: JCS refuses the number (reported as an inclusion failure)

@@ -77,7 +77,7 @@ from .bundle import (
 )
 from .bundle_bytes import compact as _compact
 from .bundle_bytes import compact_bytes as _compact_bytes
-from .bundle_bytes import unsecured_canonical
+from .bundle_bytes import surely_jcs, unsecured_canonical
 from .bundle_chain import HashChain
 from .bundle_windows import ENTRY_LINE_START, EventCheck, LineCheck, WindowChecks
 from .report import Report
@@ -348,17 +348,15 @@ def entry_bytes(record: Record) -> bytes:
     """The canonical bytes of an entry record (what the inclusion proof covers).
 
     The exporter embeds them verbatim in an `all` bundle's entry line: the slice is taken
-    when the parsed entry encodes back to exactly it (sorted keys, no spaces), which costs one
-    C encoding instead of a canonicalization. The bytes are then hashed into the chain and
-    the signed root, so a slice that is not the ledger's canonical bytes fails there; only
-    a line re-serialized with non-JCS numbers (`1e+16`, `10.0`) would pass the comparison
-    and fail the chain where canonicalizing would have repaired it."""
+    when the parsed entry encodes back to exactly it (sorted keys, no spaces) and holds none
+    of the spellings where that encoding and JCS may differ (`surely_jcs`), which costs one
+    C encoding instead of a canonicalization; otherwise the entry is canonicalized."""
     raw = record.raw
     if ("proof" not in record.data and raw.startswith(_ENTRY_LINE_START)
             and raw.endswith(_ENTRY_LINE_END)):  # a closure entry's proof follows it
         sliced = raw[len(_ENTRY_LINE_START):-len(_ENTRY_LINE_END)]
         try:
-            if _compact(record.data["entry"]).encode() == sliced:
+            if _compact(record.data["entry"]).encode() == sliced and surely_jcs(sliced):
                 return sliced
         except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
             pass  # canonicalize reports it

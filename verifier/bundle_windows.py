@@ -44,7 +44,7 @@ from batterytrace.ledger.event_precheck import NamedKeyResolver
 from batterytrace.ledger.events import DteCredential, parse_credential, validate_dte_schema
 
 from .bundle import MAX_LINE
-from .bundle_bytes import compact, unsecured_canonical
+from .bundle_bytes import compact, surely_jcs, unsecured_canonical
 
 ENTRY_LINE_START = b'{"type":"entry","entry":'
 _LINE_END = b"}\n"
@@ -75,7 +75,7 @@ def check_line(raw: bytes) -> LineCheck | None:
     try:
         # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
         entry = json.loads(data.decode("utf-8", "surrogatepass"))
-        if type(entry) is not dict or compact(entry).encode() != data:
+        if type(entry) is not dict or compact(entry).encode() != data or not surely_jcs(data):
             return None
         check_entry_fields(entry)
         seq, prev, kind, received = entry["seq"], entry["prev"], entry["kind"], entry["received"]
