@@ -4,9 +4,9 @@ Workload: `all` bundles exported from the custody bench ledger (bench_custody.bu
 registry entries, then signed extraction credentials, one ObjectEvent each), cached in
 bench/.cache. Each bundle is verified by `verifier.bundle_verify.verify_bundle` in a fresh
 process, so its peak RSS (VmHWM) is its own (the window workers, forked from it, hold a few
-windows of lines and are not counted); the rate is entries per second against the raw
-Ed25519 verify rate of the cores used, measured beside it (one signature per entry; the mean
-of a measure just before and just after): one verify loop for 1 process, and for
+windows of lines and are not counted). The rate (entries per second, the best of ROUNDS runs)
+stands against the raw Ed25519 verify rate of the cores used, measured around the runs (one
+signature per entry; the best measure): one verify loop for 1 process, and for
 `default_processes()` (at most 2) that many loops running at once
 (`ed25519_verify_per_s_together`; the ratio to n x the lone rate is reported beside it).
 Targets: >= 40 % of raw verify per core used, peak memory under 300 MB at 10^5 entries.
@@ -24,6 +24,7 @@ from bench.run import row
 
 CACHE = Path(__file__).parent / ".cache"
 SIZES = (10_000, 100_000)
+ROUNDS = 2
 
 # Peak memory is VmHWM of the verifying process: ru_maxrss would not do, Linux carries the
 # parent's high-water mark across fork and exec (the bench runner holds ~1 GB by then).
@@ -101,14 +102,19 @@ def run() -> list[dict[str, object]]:
         bundle, trust = build_bundle(count)
         tag = "1e4" if count == 10_000 else "1e5"
         for processes in sorted({1, default_processes()}):
-            # Measured beside each run, before and after it (the cached figure of
-            # bench.limits was taken once, under whatever load there was then); with n > 1
-            # processes, n raw loops running at once (see bench.limits).
-            before = _raw_limit(processes)
-            result = measure(bundle, trust, processes)
-            raw = (before + _raw_limit(processes)) / 2
-            if not result["ok"]:
-                raise RuntimeError(f"the bench bundle does not verify: {result['failures']}")
+            # The raw rate is measured around each run (the cached figure of bench.limits
+            # was taken once, under whatever load there was then); with n > 1 processes, n
+            # raw loops running at once (see bench.limits). The best of ROUNDS runs against
+            # the best raw rate: the shared VM's load only ever slows either down.
+            raws, results = [_raw_limit(processes)], []
+            for _ in range(ROUNDS):
+                results.append(measure(bundle, trust, processes))
+                raws.append(_raw_limit(processes))
+            raw = max(raws)
+            failed = [r for r in results if not r["ok"]]
+            if failed:
+                raise RuntimeError(f"the bench bundle does not verify: {failed[0]['failures']}")
+            result = min(results, key=lambda r: float(r["seconds"]))  # type: ignore[arg-type]
             rate = int(result["entries"]) / float(result["seconds"])  # type: ignore[arg-type]
             extra: dict[str, object] = {}
             if processes > 1:
@@ -120,7 +126,8 @@ def run() -> list[dict[str, object]]:
                             target_ratio=0.4, entries=result["entries"],
                             bytes=bundle.stat().st_size, **extra))
             rows.append(row(f"bundle_verify_{tag}_p{processes}_peak_rss_mb",
-                            int(result["maxrss_kb"]) / 1024, "MB",  # type: ignore[arg-type]
+                            max(int(r["maxrss_kb"]) for r in results) / 1024,  # type: ignore[arg-type]
+                            "MB",
                             "target", 300, note="VmHWM (peak RSS) of the verifying process"))
     return rows
 

@@ -92,10 +92,13 @@ def _new_ledger(home: Path, processes: int | None = None) -> Ledger:
     return led
 
 
-def _append_rows() -> list[dict[str, object]]:
-    canon = rfc8785_per_s()
+def _append_rows(rounds: int = 3) -> list[dict[str, object]]:
+    """Single appends, then `rounds` rounds of 5 batches of 1,000 through `append_batches`
+    (the best round is reported, against the best of the raw rfc8785 rates measured beside
+    the rounds: the shared VM's load only ever slows a round down)."""
     singles = _submissions(200, "single")
-    batches = [_submissions(1000, f"batch{b}") for b in range(6)]
+    batches = [_submissions(1000, f"batch{b}") for b in range(1 + 5 * rounds)]
+    canon = rfc8785_per_s.__wrapped__()
     with tempfile.TemporaryDirectory() as tmp:
         led = _new_ledger(Path(tmp) / "h")
         led.append(batches[0])  # warm-up: starts the worker pool, compiles the schema
@@ -103,18 +106,23 @@ def _append_rows() -> list[dict[str, object]]:
         for sub in singles:
             led.append([sub])
         single = len(singles) / (time.perf_counter() - start)
-        start = time.perf_counter()
-        # append_batches: the next batch's signatures are checked while this one is written.
-        for _ in led.append_batches(batches[1:]):
-            pass
-        batch_rate = 5000 / (time.perf_counter() - start)
+        rates = []
+        for r in range(rounds):
+            start = time.perf_counter()
+            # append_batches: the next batch's signatures are checked while this one is written.
+            for _ in led.append_batches(batches[1 + 5 * r:6 + 5 * r]):
+                pass
+            rates.append(5000 / (time.perf_counter() - start))
+            canon = max(canon, rfc8785_per_s.__wrapped__())
         led.close()
     return [
         row("custody_append_single_per_s", single, "events/s", "rfc8785_per_s", canon,
             note="one transaction, signed checkpoint and fsynced checkpoint.txt per event"),
-        row("custody_append_batch1000_per_s", batch_rate, "events/s", "rfc8785_per_s", canon,
+        row("custody_append_batch1000_per_s", max(rates), "events/s", "rfc8785_per_s", canon,
             target=5000, verify_per_s=round(ed25519_verify_per_s(), 1),
-            note="Ledger.append_batches; signature checks on up to 2 processes"),
+            rounds=[round(x) for x in rates],
+            note="Ledger.append_batches, best of 3 rounds of 5 batches; signature checks on "
+                 "up to 2 processes"),
     ]
 
 
