@@ -88,6 +88,14 @@ def canonicalize(document: Any) -> bytes:
         raise CanonicalizationError("cannot canonicalize document: nested too deeply") from exc
 
 
+def compact_is_canonical(document: Any) -> bool:
+    """True when the standard library's compact, key-sorted JSON of `document` (what
+    `json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False)` writes) is
+    exactly its RFC 8785 form: a cheap walk, no encoding. For callers holding bytes that
+    should be that encoding (a verifier comparing a parse with the bytes it came from)."""
+    return _fast_path_safe(document)
+
+
 def _fast_canonical(document: Any) -> bytes | None:
     """The canonical bytes through the C encoder, or None when it cannot be sure of them."""
     if not _fast_path_safe(document):

@@ -10,7 +10,7 @@ import json
 import pickle
 
 import pytest
-from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.canonical import canonicalize, compact_is_canonical
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import decode_public_multibase, write_key_file
 from batterytrace.ledger import event_precheck, merkle
@@ -23,7 +23,7 @@ from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import parse_entry, verify_log
 from batterytrace.verifier import bundle_verify, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
-from batterytrace.verifier.bundle_bytes import compact_bytes, surely_jcs
+from batterytrace.verifier.bundle_bytes import compact_bytes
 from batterytrace.verifier.bundle_chain import HashChain
 from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
@@ -509,11 +509,11 @@ _risky_values = st.recursive(
 
 
 @given(_risky_values)
-def test_surely_jcs_never_vouches_for_compact_json_that_is_not_jcs(value):
+def test_compact_is_canonical_never_vouches_for_compact_json_that_is_not_jcs(value):
     # Floats like 10.0 or 1e-05, integers beyond 2^53, astral keys: the C encoder's compact
-    # form differs from JCS (or JCS refuses the value); surely_jcs must say so.
+    # form differs from JCS (or JCS refuses the value); compact_is_canonical must say so.
     encoded = compact_bytes(value)
-    if encoded is None or not surely_jcs(encoded):
+    if encoded is None or not compact_is_canonical(value):
         return
     assert canonicalize(value) == encoded
 

@@ -8,7 +8,6 @@ into the chain and the signed root), never trusted alone.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,23 +25,6 @@ if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring 
         return "".join(_c_compact(value, 0))
 else:  # pragma: no cover - CPython always has the accelerator
     compact = _compact_encoder.encode
-
-
-# Where the C encoder's compact JSON of a parsed document can differ from JCS (see
-# credentials/canonical.py): numbers written as `10.0`, `-0.0` or with an exponent (`1e+16`,
-# `1e-05`), integers beyond 2^53 (16 digits or more), and keys with characters beyond the BMP
-# (UTF-8 lead bytes F0-F4, which sort differently in UTF-16). A number token follows ":",
-# "," or "[" in compact JSON, which keeps UUIDs and hex digests inside strings out; a match
-# inside a string is a false alarm that only sends the line down the slower exact path.
-_NOT_SURELY_JCS = re.compile(
-    rb"(?:^|[:,\[])-?[0-9]+(?:\.0(?:[,}\]]|$)|(?:\.[0-9]+)?[eE][-+]|[0-9]{15})|[\xf0-\xf4]"
-)
-
-
-def surely_jcs(compact_utf8: bytes) -> bool:
-    """True when `compact_utf8`, the compact JSON of a parsed value (`compact`), is certainly
-    also its JCS form: it holds none of the spellings where the two may differ."""
-    return _NOT_SURELY_JCS.search(compact_utf8) is None
 
 
 def compact_bytes(value: Any) -> bytes | None:

@@ -29,7 +29,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.canonical import canonicalize, compact_is_canonical
 from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
 from batterytrace.credentials.errors import (
     BatterytraceError,
@@ -77,7 +77,7 @@ from .bundle import (
 )
 from .bundle_bytes import compact as _compact
 from .bundle_bytes import compact_bytes as _compact_bytes
-from .bundle_bytes import surely_jcs, unsecured_canonical
+from .bundle_bytes import unsecured_canonical
 from .bundle_chain import HashChain
 from .bundle_windows import ENTRY_LINE_START, EventCheck, LineCheck, WindowChecks
 from .report import Report
@@ -349,14 +349,15 @@ def entry_bytes(record: Record) -> bytes:
 
     The exporter embeds them verbatim in an `all` bundle's entry line: the slice is taken
     when the parsed entry encodes back to exactly it (sorted keys, no spaces) and holds none
-    of the spellings where that encoding and JCS may differ (`surely_jcs`), which costs one
+    of the values where that encoding and JCS differ (`compact_is_canonical`), which costs one
     C encoding instead of a canonicalization; otherwise the entry is canonicalized."""
     raw = record.raw
     if ("proof" not in record.data and raw.startswith(_ENTRY_LINE_START)
             and raw.endswith(_ENTRY_LINE_END)):  # a closure entry's proof follows it
         sliced = raw[len(_ENTRY_LINE_START):-len(_ENTRY_LINE_END)]
         try:
-            if _compact(record.data["entry"]).encode() == sliced and surely_jcs(sliced):
+            entry = record.data["entry"]
+            if compact_is_canonical(entry) and _compact(entry).encode() == sliced:
                 return sliced
         except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
             pass  # canonicalize reports it

@@ -37,6 +37,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from batterytrace.credentials.canonical import compact_is_canonical
 from batterytrace.credentials.data_integrity import verify_proofs
 from batterytrace.ledger import events, merkle
 from batterytrace.ledger.entry import ENTRY_VERSION, check_entry_fields
@@ -44,7 +45,7 @@ from batterytrace.ledger.event_precheck import NamedKeyResolver
 from batterytrace.ledger.events import DteCredential, parse_credential, validate_dte_schema
 
 from .bundle import MAX_LINE
-from .bundle_bytes import compact, surely_jcs, unsecured_canonical
+from .bundle_bytes import compact, unsecured_canonical
 
 ENTRY_LINE_START = b'{"type":"entry","entry":'
 _LINE_END = b"}\n"
@@ -75,7 +76,10 @@ def check_line(raw: bytes) -> LineCheck | None:
     try:
         # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
         entry = json.loads(data.decode("utf-8", "surrogatepass"))
-        if type(entry) is not dict or compact(entry).encode() != data or not surely_jcs(data):
+        # Compact sorted JSON is JCS only for values that encode alike both ways (no 10.0,
+        # 1e-05, integers beyond 2^53, keys beyond the BMP): else the exact path, in order.
+        if (type(entry) is not dict or not compact_is_canonical(entry)
+                or compact(entry).encode() != data):
             return None
         check_entry_fields(entry)
         seq, prev, kind, received = entry["seq"], entry["prev"], entry["kind"], entry["received"]
