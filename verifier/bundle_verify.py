@@ -21,9 +21,7 @@ import gc
 import hashlib
 import itertools
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -56,6 +54,7 @@ from batterytrace.ledger.checkpoint import (
     NoteVerifier,
     open_checkpoint,
 )
+from batterytrace.ledger.collector import automatic_collection_paused
 from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
@@ -183,7 +182,11 @@ def verify_bundle(
     tail: list[Record] = []
     trailer: Trailer | None = None
     presentation: Record | None = None
-    with _young_collections_only():
+    # The replay's state only grows, and the collector's full passes over it (each time it
+    # grew by a quarter) find no garbage there: ~12 % of the time at 10^5 entries. Its
+    # automatic passes are paused (main thread only) and `_Replay.apply` collects the young
+    # generations every REPLAY_WINDOW entries instead.
+    with automatic_collection_paused():
         if header.scope == "all":
             stash, line_iter = replay.verify_lines(reader, line_iter, ledger.note_verifier)
             entries = _EntryStream(_records(reader, line_iter, stash), True)
@@ -203,24 +206,6 @@ def verify_bundle(
     assert trailer is not None  # read_bundle raises when the end record is missing
     _check_presentation(presentation, trailer, challenge, replay, report)
     return report
-
-
-@contextmanager
-def _young_collections_only() -> Iterator[None]:
-    """The cyclic collector's automatic passes off while entries are replayed; `_Replay.apply`
-    collects the young generations every REPLAY_WINDOW entries instead. The replay's state only
-    grows, and the full passes the collector makes over it (each time it grew by a quarter)
-    find no garbage there: ~12 % of the time at 10^5 entries. Restored on the way out. Only
-    on the main thread (the command line): the collector is process-wide, and a server's
-    worker threads must not switch it off for each other."""
-    if not gc.isenabled() or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _records(
@@ -673,7 +658,7 @@ class _Replay:
         report = self.report
         report.entries += 1
         if report.entries % REPLAY_WINDOW == 0 and not gc.isenabled():
-            gc.collect(1)  # the young garbage (see _young_collections_only)
+            gc.collect(1)  # the young garbage (see verify_bundle)
         report.kinds[kind] = report.kinds.get(kind, 0) + 1
         return self.broken  # proofs only: a gap would make every rule after it fail
 
