@@ -1,6 +1,8 @@
-"""The collector pause used around batch appends: restored on every exit, main thread only."""
+"""Process-wide settings changed around bulk work (the collector, the GIL switch interval):
+restored on every exit, main thread only."""
 
 import gc
+import sys
 import threading
 
 import pytest
@@ -41,3 +43,23 @@ def test_an_append_leaves_the_collector_enabled(tmp_path):
         led.append([Submission("event", ["not", "an", "object"])])
     assert gc.isenabled()
     led.close()
+
+
+def test_quick_thread_switches_is_restored_and_main_thread_only():
+    from batterytrace.ledger.switch_interval import quick_thread_switches
+
+    before = sys.getswitchinterval()
+    with pytest.raises(RuntimeError), quick_thread_switches(0.0005):
+        assert sys.getswitchinterval() == pytest.approx(0.0005)
+        raise RuntimeError("boom")
+    assert sys.getswitchinterval() == before
+    seen = []
+
+    def work():
+        with quick_thread_switches(0.0005):
+            seen.append(sys.getswitchinterval())
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert seen == [before]

@@ -22,6 +22,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -64,6 +65,7 @@ from batterytrace.ledger.event_precheck import PrecheckedEvent, precheck_all
 from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
 from batterytrace.ledger.log_verify import EntryInput, _check_genesis, parse_entry, verify_log
 from batterytrace.ledger.registry import Registry, RegistryResolver
+from batterytrace.ledger.switch_interval import quick_thread_switches
 
 from .bundle import (
     BundleFormatError,
@@ -185,8 +187,10 @@ def verify_bundle(
     # The replay's state only grows, and the collector's full passes over it (each time it
     # grew by a quarter) find no garbage there: ~12 % of the time at 10^5 entries. Its
     # automatic passes are paused (main thread only) and `_Replay.apply` collects the young
-    # generations every REPLAY_WINDOW entries instead.
-    with automatic_collection_paused():
+    # generations every REPLAY_WINDOW entries instead. With worker processes, the threads
+    # that feed them get the GIL promptly (ledger/switch_interval.py).
+    feeding = quick_thread_switches() if processes > 1 else nullcontext()
+    with automatic_collection_paused(), feeding:
         if header.scope == "all":
             stash, line_iter = replay.verify_lines(reader, line_iter, ledger.note_verifier)
             entries = _EntryStream(_records(reader, line_iter, stash), True)
