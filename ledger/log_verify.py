@@ -18,7 +18,7 @@ once it is linked and its leaf counted, so a caller replays it without parsing i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -64,6 +64,102 @@ class LogSummary:
     checkpoints_checked: int
 
 
+class LogChain:
+    """The sequential checks of a log, fed each entry's hashes in log order: `link` each entry
+    (its fields already checked), then `end`. `verify_log` feeds it parsed entries; bundle
+    verification feeds it hashes computed in worker processes.
+
+    Raises a LogVerificationError subclass naming the first bad seq, or a checkpoint error
+    when a note does not verify: a broken link between j-1 and j is decided at entry j+1 (it
+    is entry j's prev or entry j-1's bytes), a root mismatch names the first entry after the
+    last checkpoint that matched."""
+
+    def __init__(self, checkpoints: Iterable[bytes], verifiers: Sequence[NoteVerifier],
+                 origin: str) -> None:
+        self.notes: Iterator[bytes] = iter(checkpoints)
+        self.verifiers = verifiers
+        self.origin = origin
+        self.trusted_vkeys = {v.vkey for v in verifiers}
+        self.stack: list[tuple[int, bytes]] = []  # (level, hash) of the range [0, count)
+        self.count = 0
+        self.matched = 0  # size of the last checkpoint that matched
+        self.last_checkpoint: Checkpoint | None = None
+        self.checked = 0
+        self.prev_hex = GENESIS_PREV
+        self.broken_link: int | None = None  # j whose link to j-1 is broken, decided at j+1
+        self.pending = self._next_checkpoint(0)
+        if self.pending is None:
+            raise CheckpointNotSignedError("the log has no signed checkpoint to verify against")
+
+    def _next_checkpoint(self, after: int) -> Checkpoint | None:
+        note = next(self.notes, None)
+        if note is None:
+            return None
+        cp = open_checkpoint(note, self.verifiers, self.origin)
+        if cp.size <= after:
+            raise LogRootMismatchError(after, f"checkpoint of size {cp.size} is out of order")
+        return cp
+
+    def link(self, seq: int, prev: str, entry_hash: bytes, leaf: bytes,
+             genesis: Entry | None = None) -> None:
+        """The next entry: its `seq` and `prev` fields, SHA-256 of its bytes and its Merkle
+        leaf hash; `genesis` is the parsed entry when it is entry 0 (its document checked)."""
+        position = self.count
+        if seq != position:
+            raise LogEntryError(position, f"entry in position {position} says seq {seq}")
+        links = prev == self.prev_hex
+        if self.broken_link is not None:
+            j = self.broken_link
+            if links:
+                raise LogChainError(j - 1, f"entry {j - 1} does not hash to the prev of entry {j}")
+            raise LogChainError(j, f"prev does not match the hash of entry {j - 1}")
+        if not links:
+            self.broken_link = position
+        if position == 0:
+            if genesis is None:  # cannot happen: entry 0, and only it, is of kind genesis
+                raise LogGenesisError(0, "entry 0 is not a LedgerGenesis document")
+            check_genesis(genesis, self.origin, self.trusted_vkeys)
+        self.prev_hex = entry_hash.hex()
+        stack = self.stack
+        level, h = 0, leaf
+        while stack and stack[-1][0] == level:
+            h = merkle.hash_children(stack.pop()[1], h)
+            level += 1
+        stack.append((level, h))
+        self.count = count = position + 1
+        while self.pending is not None and self.pending.size == count:
+            if merkle.fold_right([x for _, x in stack]) != self.pending.root:
+                if self.broken_link is not None:
+                    raise LogChainError(self.broken_link, "prev does not match the hash of "
+                                        f"entry {self.broken_link - 1}")
+                raise LogRootMismatchError(
+                    self.matched,
+                    f"entries {self.matched}..{count - 1} do not hash to the root of the "
+                    f"signed checkpoint of size {count}",
+                    checkpoint_size=count,
+                )
+            self.matched, self.last_checkpoint = count, self.pending
+            self.checked += 1
+            self.pending = self._next_checkpoint(count)
+
+    def end(self) -> LogSummary:
+        """After the last entry: a link left undecided, or a checkpoint beyond the log, raise;
+        else the summary."""
+        if self.broken_link is not None:
+            raise LogChainError(self.broken_link,
+                                f"prev does not match the hash of entry {self.broken_link - 1}")
+        if self.pending is not None:
+            raise LogRootMismatchError(
+                self.count,
+                f"the log ends after {self.count} entries but a checkpoint of size "
+                f"{self.pending.size} was signed",
+                checkpoint_size=self.pending.size,
+            )
+        assert self.last_checkpoint is not None  # the first one was either matched or raised
+        return LogSummary(self.count, merkle.fold_right([x for _, x in self.stack]),
+                          self.last_checkpoint, self.checked)
+
+
 def verify_log(
     entries: Iterable[EntryInput],
     checkpoints: Iterable[bytes],
@@ -76,94 +172,30 @@ def verify_log(
     """Check the entries (canonical bytes, or objects with them: see `parse_entry`; in order
     from 0) against the signed checkpoint notes (increasing sizes; at least one). Raises a
     LogVerificationError subclass naming the first bad seq, or a checkpoint error when a
-    note does not verify. `on_entry(entry)` is called for each entry after its link (as far
-    as it can be decided then) and the checkpoints it completes were checked."""
-    notes = iter(checkpoints)
-    trusted_vkeys = {v.vkey for v in verifiers}
-
-    def next_checkpoint(after: int) -> Checkpoint | None:
-        note = next(notes, None)
-        if note is None:
-            return None
-        cp = open_checkpoint(note, verifiers, origin)
-        if cp.size <= after:
-            raise LogRootMismatchError(after, f"checkpoint of size {cp.size} is out of order")
-        return cp
-
-    pending_cp = next_checkpoint(0)
-    if pending_cp is None:
-        raise CheckpointNotSignedError("the log has no signed checkpoint to verify against")
-    stack: list[tuple[int, bytes]] = []  # (level, hash) of the compact range [0, count)
-    matched = 0  # size of the last checkpoint that matched
-    last_cp: Checkpoint | None = None
-    checked = 0
-    count = 0
-    prev_hash = b""
-    broken_link: int | None = None  # j whose link to j-1 is broken, decided at j+1
-
+    note does not verify (`LogChain`). `on_entry(entry)` is called for each entry after its
+    link (as far as it can be decided then) and the checkpoints it completes were checked."""
+    chain = LogChain(checkpoints, verifiers, origin)
     for seq, item in enumerate(entries):
         try:
             entry = parse_entry(item)
         except BatterytraceError as exc:
             raise LogEntryError(seq, f"malformed entry: {exc.message}") from exc
-        if entry.seq != seq:
-            raise LogEntryError(seq, f"entry in position {seq} says seq {entry.seq}")
-        expected_prev = prev_hash.hex() if seq else GENESIS_PREV
-        links = entry.prev == expected_prev
-        if broken_link is not None:
-            j = broken_link
-            if links:
-                raise LogChainError(j - 1, f"entry {j - 1} does not hash to the prev of entry {j}")
-            raise LogChainError(j, f"prev does not match the hash of entry {j - 1}")
-        if not links:
-            broken_link = seq
-        if seq == 0:
-            _check_genesis(entry, origin, trusted_vkeys)
         data = entry.canonical
-        prev_hash = hashlib.sha256(data).digest()
-        level, h = 0, merkle.leaf_hash(data)
-        while stack and stack[-1][0] == level:
-            h = merkle.hash_children(stack.pop()[1], h)
-            level += 1
-        stack.append((level, h))
-        count = seq + 1
-        while pending_cp is not None and pending_cp.size == count:
-            if merkle.fold_right([x for _, x in stack]) != pending_cp.root:
-                if broken_link is not None:
-                    raise LogChainError(
-                        broken_link, f"prev does not match the hash of entry {broken_link - 1}"
-                    )
-                raise LogRootMismatchError(
-                    matched,
-                    f"entries {matched}..{count - 1} do not hash to the root of the signed "
-                    f"checkpoint of size {count}",
-                    checkpoint_size=count,
-                )
-            matched, last_cp, checked = count, pending_cp, checked + 1
-            pending_cp = next_checkpoint(count)
+        chain.link(entry.seq, entry.prev, hashlib.sha256(data).digest(), merkle.leaf_hash(data),
+                   entry if seq == 0 else None)
         if on_entry is not None:
             on_entry(entry)
-        if progress is not None and count % 1024 == 0:
-            progress(count)
-
-    if broken_link is not None:
-        raise LogChainError(
-            broken_link, f"prev does not match the hash of entry {broken_link - 1}"
-        )
-    if pending_cp is not None:
-        raise LogRootMismatchError(
-            count,
-            f"the log ends after {count} entries but a checkpoint of size {pending_cp.size} "
-            "was signed",
-            checkpoint_size=pending_cp.size,
-        )
+        if progress is not None and chain.count % 1024 == 0:
+            progress(chain.count)
+    summary = chain.end()
     if progress is not None:
-        progress(count)
-    assert last_cp is not None  # the first checkpoint was either matched or raised
-    return LogSummary(count, merkle.fold_right([x for _, x in stack]), last_cp, checked)
+        progress(summary.size)
+    return summary
 
 
-def _check_genesis(entry: Entry, origin: str, trusted_vkeys: set[str]) -> None:
+def check_genesis(entry: Entry, origin: str, trusted_vkeys: set[str]) -> None:
+    """Entry 0 must be the admin-signed LedgerGenesis of `origin` naming a trusted log key;
+    raises LogGenesisError."""
     doc = entry.document
     if doc.get("type") != "LedgerGenesis":
         raise LogGenesisError(0, "entry 0 is not a LedgerGenesis document")

@@ -20,11 +20,10 @@ from batterytrace.ledger.entry import GENESIS_PREV, Entry
 from batterytrace.ledger.errors import EntryFormatError, LogChainError, LogEntryError
 from batterytrace.ledger.events import parse_credential
 from batterytrace.ledger.log import Ledger, Submission
-from batterytrace.ledger.log_verify import parse_entry, verify_log
+from batterytrace.ledger.log_verify import LogChain, parse_entry, verify_log
 from batterytrace.verifier import bundle_verify, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
 from batterytrace.verifier.bundle_bytes import compact_bytes
-from batterytrace.verifier.bundle_chain import HashChain
 from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
@@ -257,7 +256,7 @@ def test_the_collector_is_left_as_found_and_untouched_off_the_main_thread(world,
     assert seen and all(seen) and gc.isenabled()  # a server thread never switches it off
 
 
-# --- an `all` bundle's lines checked in windows (bundle_windows), linked by HashChain ------
+# --- an `all` bundle's lines checked in windows (bundle_windows), linked by LogChain ------
 
 
 def _compact_line(record) -> bytes:
@@ -413,9 +412,9 @@ def test_window_results_cross_processes_intact(world):
 
 
 def _chain_outcome(items, notes, led):
-    """(error class, seq) or the size, from HashChain fed what the windows compute."""
+    """(error class, seq) or the size, from LogChain fed what the windows compute."""
     try:
-        chain = HashChain(notes, [led.verifier], led.origin)
+        chain = LogChain(notes, [led.verifier], led.origin)
         for position, data in enumerate(items):
             try:
                 entry = Entry.parse(data)

@@ -2,7 +2,7 @@
 
 Trust comes only from the trust file: the checkpoint must be signed by a ledger key it lists
 (fails closed). Then, streaming the entries: each inclusion proof against the checkpoint (or,
-for an `all` bundle, the whole log: verify_log's chain and root, `bundle_chain.HashChain`, fed
+for an `all` bundle, the whole log: verify_log's chain and root, `ledger.log_verify.LogChain`, fed
 by windows of lines parsed and checked in worker processes, `bundle_windows`); every entry's
 signature with the signer's keys valid at that log position (registry replay); the custody
 rules of `ledger.custody` replayed over the events; anchors replayed with `ledger.anchors`.
@@ -63,7 +63,13 @@ from batterytrace.ledger.entry import ENTRY_VERSION, Entry
 from batterytrace.ledger.errors import LogEntryError
 from batterytrace.ledger.event_precheck import PrecheckedEvent, precheck_all
 from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
-from batterytrace.ledger.log_verify import EntryInput, _check_genesis, parse_entry, verify_log
+from batterytrace.ledger.log_verify import (
+    EntryInput,
+    LogChain,
+    check_genesis,
+    parse_entry,
+    verify_log,
+)
 from batterytrace.ledger.registry import Registry, RegistryResolver
 from batterytrace.ledger.switch_interval import quick_thread_switches
 
@@ -79,7 +85,6 @@ from .bundle import (
 from .bundle_bytes import compact as _compact
 from .bundle_bytes import compact_bytes as _compact_bytes
 from .bundle_bytes import unsecured_canonical
-from .bundle_chain import HashChain
 from .bundle_windows import ENTRY_LINE_START, EventCheck, LineCheck, WindowChecks
 from .report import Report
 from .trust import TrustConfig, TrustedLedger
@@ -441,7 +446,7 @@ class _Replay:
         entry = parse_entry((record.data["entry"], data))  # included: written by the ledger
         if seq == 0:
             try:
-                _check_genesis(entry, self.header.origin, {self.vkey})
+                check_genesis(entry, self.header.origin, {self.vkey})
             except VerificationError as error:
                 self.report.fail(where, error, record.line, 0)
                 return
@@ -453,7 +458,7 @@ class _Replay:
         self, reader: BundleReader, lines: Iterator[bytes], verifier: NoteVerifier
     ) -> tuple[Record | Trailer | None, Iterator[bytes]]:
         """An `all` bundle's entry lines: checked a window at a time (`bundle_windows`, in
-        `processes` processes), then linked (`HashChain`: verify_log's decisions) and replayed
+        `processes` processes), then linked (`LogChain`: verify_log's decisions) and replayed
         here in log order. A line not laid out as the ledger exports it, or one the windows
         did not vouch for, is read and checked here, in its turn.
 
@@ -466,7 +471,7 @@ class _Replay:
         unread: list[bytes] = []  # a line waiting for those before it
         stash: Record | Trailer | None = None
         try:
-            chain = HashChain([self.header.checkpoint], [verifier], self.header.origin)
+            chain = LogChain([self.header.checkpoint], [verifier], self.header.origin)
             for raw in lines:
                 if raw.startswith(ENTRY_LINE_START):
                     window.append(raw)
@@ -504,7 +509,7 @@ class _Replay:
             left = rest + checks.drain() + window + unread
         return stash, itertools.chain(left, lines)
 
-    def _replay_window(self, reader: BundleReader, chain: HashChain,
+    def _replay_window(self, reader: BundleReader, chain: LogChain,
                        window: tuple[list[bytes], list[LineCheck | None]],
                        rest: list[bytes]) -> Record | Trailer | None:
         """Link and replay a window's entries. Returns the record that ended the entries,
@@ -533,7 +538,7 @@ class _Replay:
                 raise
         return None
 
-    def _entry_here(self, reader: BundleReader, chain: HashChain,
+    def _entry_here(self, reader: BundleReader, chain: LogChain,
                     raw: bytes) -> Record | Trailer | None:
         """A line the windows did not vouch for, read and checked here as `read_bundle` and
         verify_log do. Returns the record when it is not an entry (the entries end)."""

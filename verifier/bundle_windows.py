@@ -4,7 +4,7 @@ What one entry line costs that does not depend on the entries before it runs her
 of raw lines at a time: the JSON, the record and entry fields, the entry's hash and Merkle
 leaf, and for an event its schema, its fields (`parse_credential`) and its signature by the
 key its verification method names. The verifying process keeps what must run in log order
-(`bundle_chain.HashChain`, the registry key valid at the position, the replay) and reads only
+(`ledger.log_verify.LogChain`, the registry key valid at the position, the replay) and reads only
 the compact result of each line.
 
 A line earns a result only when everything checked here passed; any other line (malformed,
