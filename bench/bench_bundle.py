@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.limits import ed25519_verify_per_s, ed25519_verify_per_s_together
+from bench.limits import ed25519_verify_per_s, verify_limit
 from bench.run import row
 
 CACHE = Path(__file__).parent / ".cache"
@@ -82,18 +82,6 @@ def measure(bundle: Path, trust: Path, processes: int = 1) -> dict[str, object]:
     return json.loads(run.stdout)
 
 
-def _raw_limit(processes: int) -> float:
-    if processes == 1:
-        return ed25519_verify_per_s.__wrapped__()
-    return ed25519_verify_per_s_together(processes)
-
-
-def _limit_name(processes: int) -> str:
-    if processes == 1:
-        return "ed25519_verify_per_s"
-    return f"ed25519_verify_per_s_together({processes})"
-
-
 def run() -> list[dict[str, object]]:
     from batterytrace.ledger.event_precheck import default_processes
 
@@ -106,10 +94,11 @@ def run() -> list[dict[str, object]]:
             # was taken once, under whatever load there was then); with n > 1 processes, n
             # raw loops running at once (see bench.limits). The best of ROUNDS runs against
             # the best raw rate: the shared VM's load only ever slows either down.
-            raws, results = [_raw_limit(processes)], []
+            name, first = verify_limit(processes)
+            raws, results = [first], []
             for _ in range(ROUNDS):
                 results.append(measure(bundle, trust, processes))
-                raws.append(_raw_limit(processes))
+                raws.append(verify_limit(processes)[1])
             raw = max(raws)
             failed = [r for r in results if not r["ok"]]
             if failed:
@@ -122,7 +111,7 @@ def run() -> list[dict[str, object]]:
                 extra = {"ratio_to_n_times_lone": round(rate / (processes * lone), 4),
                          "lone_verify_per_s": round(lone, 1)}
             rows.append(row(f"bundle_verify_{tag}_p{processes}_entries_per_s", rate,
-                            "entries/s", _limit_name(processes), raw,
+                            "entries/s", name, raw,
                             target_ratio=0.4, entries=result["entries"],
                             bytes=bundle.stat().st_size, **extra))
             rows.append(row(f"bundle_verify_{tag}_p{processes}_peak_rss_mb",

@@ -24,7 +24,7 @@ from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import participant_did
 from batterytrace.ledger.replay import replay_verify
 
-from bench.limits import ed25519_verify_per_s, ed25519_verify_per_s_together, rfc8785_per_s
+from bench.limits import ed25519_verify_per_s, rfc8785_per_s, verify_limit
 from bench.run import row
 
 CACHE = Path(__file__).parent / ".cache"
@@ -147,14 +147,6 @@ def build_fixture(count: int = REPLAY_EVENTS, *, name: str = "custody",
     return home
 
 
-def _raw_verify(processes: int) -> float:
-    """The raw verify rate of the cores used: one loop, or that many loops running at once
-    (see bench.limits: n x the lone rate overstates two vCPUs of this VM)."""
-    if processes == 1:
-        return ed25519_verify_per_s.__wrapped__()
-    return ed25519_verify_per_s_together(processes)
-
-
 def _replay_rows() -> list[dict[str, object]]:
     home = build_fixture()
     led = Ledger.open(home)
@@ -163,17 +155,15 @@ def _replay_rows() -> list[dict[str, object]]:
     rows = []
     rates = {}
     for processes in (1, 2):
-        before = _raw_verify(processes)  # measured around each replay: the same host load
+        name, before = verify_limit(processes)  # measured around each replay: same host load
         start = time.perf_counter()
         report = replay_verify(iter(entries), processes)
         rates[processes] = report.events / (time.perf_counter() - start)
-        limit = max(before, _raw_verify(processes))
+        limit = max(before, verify_limit(processes)[1])
         extra: dict[str, object] = {}
         if processes > 1:
             lone = ed25519_verify_per_s.__wrapped__()
             extra = {"ratio_to_n_times_lone": round(rates[processes] / (processes * lone), 4)}
-        name = ("ed25519_verify_per_s" if processes == 1
-                else f"ed25519_verify_per_s_together({processes})")
         rows.append(row(f"custody_replay_verify_1e5_p{processes}_per_s", rates[processes],
                         "events/s", name, limit,
                         target_ratio=0.4, events=report.events, **extra))

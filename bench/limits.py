@@ -76,6 +76,15 @@ def ed25519_verify_per_s_together(processes: int = 2) -> float:
     return float(total)
 
 
+def verify_limit(processes: int) -> tuple[str, float]:
+    """(name, rate) of the raw verify limit of `processes` cores, measured now (not cached):
+    one loop for 1, that many loops running at once for more."""
+    if processes == 1:
+        return "ed25519_verify_per_s", ed25519_verify_per_s.__wrapped__()
+    return (f"ed25519_verify_per_s_together({processes})",
+            ed25519_verify_per_s_together(processes))
+
+
 @cache
 def ed25519_sign_per_s() -> float:
     key = Ed25519PrivateKey.generate()
