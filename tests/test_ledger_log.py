@@ -110,7 +110,13 @@ def test_submissions_are_checked(ledger):
         ledger.append([Submission("genesis", {})])
     with pytest.raises(InputError):
         ledger.append([Submission("event", {"n": 2**60})])  # not canonicalizable
+    with pytest.raises(EntryFormatError):
+        ledger.append([Submission("event", ["not", "an", "object"])])
+    # A bad document after good ones: the entries already spliced are not written either.
+    with pytest.raises(InputError):
+        ledger.append([Submission("event", {"n": 1}), Submission("event", {"x": float("nan")})])
     assert ledger.size == 1
+    assert ledger.append([Submission("event", {"n": 1})])[0].seq == 1  # the chain goes on
 
 
 class Rejecting:
