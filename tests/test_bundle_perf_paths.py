@@ -403,6 +403,27 @@ def test_check_line_vouches_only_for_exported_entry_lines(world):
         assert bundle_windows.check_line(other) is None, other[:80]
 
 
+def test_a_window_judges_each_line_as_alone(world):
+    # check_lines runs each step over the whole window: a line that fails one step (bad
+    # JSON, not canonical, a bad signature, a schema error) must not shift or spoil the
+    # verdicts of the lines around it.
+    _, _, lines = world
+    seq = _event_seq(lines)
+    good = [line for line in lines if line.startswith(bundle_windows.ENTRY_LINE_START)]
+    bad = [
+        b'{"type":"entry","entry":{"document":\n',
+        b'{"type":"entry","entry":[]}\n',
+        _TAMPERS["signature"](lines, seq)[seq + 1],
+        _TAMPERS["schema"](lines, seq)[seq + 1],
+        _TAMPERS["entry field"](lines, seq)[seq + 1],
+        lines[seq + 1].replace(b'"v":1}', b'"v":1 }'),
+    ]
+    window = [line for pair in zip(good, bad * len(good), strict=False) for line in pair]
+    verdicts = bundle_windows.check_lines(window)
+    assert verdicts == [bundle_windows.check_line(line) for line in window]
+    assert [verdict is None for verdict in verdicts] == [i % 2 == 1 for i in range(len(window))]
+
+
 def test_window_results_cross_processes_intact(world):
     _, _, lines = world
     entries = [line for line in lines if line.startswith(bundle_windows.ENTRY_LINE_START)]

@@ -32,7 +32,7 @@ import multiprocessing
 import os
 import pickle
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -70,61 +70,103 @@ def check_line(raw: bytes) -> LineCheck | None:
     its parse (the ledger's canonical bytes: what the chain and the signed root cover). Its
     parse is then the line's (the JSON of E delimits itself), and an event's document bytes
     are a slice of E."""
-    if not (raw.startswith(ENTRY_LINE_START) and raw.endswith(_LINE_END)) or len(raw) > MAX_LINE:
-        return None
-    data = raw[len(ENTRY_LINE_START):-len(_LINE_END)]
-    try:
-        # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
-        entry = json.loads(data.decode("utf-8", "surrogatepass"))
-        # Compact sorted JSON is JCS only for values that encode alike both ways (no 10.0,
-        # 1e-05, integers beyond 2^53, keys beyond the BMP): else the exact path, in order.
-        if (type(entry) is not dict or not compact_is_canonical(entry)
-                or compact(entry).encode() != data):
-            return None
-        check_entry_fields(entry)
-        seq, prev, kind, received = entry["seq"], entry["prev"], entry["kind"], entry["received"]
-        result: Any = entry["document"]
-        if kind == "event":
-            result = _check_event(data, result, kind, prev, received, seq)
+    return check_lines([raw])[0]
+
+
+def check_lines(lines: Sequence[bytes]) -> list[LineCheck | None]:
+    """`check_line` of each line, one step at a time over all of them.
+
+    The same checks as line by line, but each step's code (the JSON decoder, the canonical
+    walk, the schema validator, the field parser, the proof check) runs over the whole window
+    before the next: a step run on one line among all the others finds its code and branch
+    history evicted by them, and costs up to twice as much (`docs/performance.md`)."""
+    results: list[LineCheck | None] = [None] * len(lines)
+    parsed: list[tuple[int, bytes, dict[str, Any]]] = []
+    for index, raw in enumerate(lines):
+        if raw.startswith(ENTRY_LINE_START) and raw.endswith(_LINE_END) and len(raw) <= MAX_LINE:
+            data = raw[len(ENTRY_LINE_START):-len(_LINE_END)]
+            try:
+                # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
+                entry = json.loads(data.decode("utf-8", "surrogatepass"))
+            except Exception:  # whatever it is, the reference code meets it again, in order
+                continue
+            if type(entry) is dict:
+                parsed.append((index, data, entry))
+    entries = []
+    for item in parsed:
+        try:
+            # Compact sorted JSON is JCS only for values that encode alike both ways (no 10.0,
+            # 1e-05, integers beyond 2^53, keys beyond the BMP): else the exact path, in order.
+            if compact_is_canonical(item[2]) and compact(item[2]).encode() == item[1]:
+                check_entry_fields(item[2])
+                entries.append(item)
+        except Exception:
+            continue
+    events_ = [item for item in entries if item[2]["kind"] == "event"]
+    event_checks = _check_events(events_)
+    checked = {index for index, *_ in events_}
+    for index, data, entry in entries:
+        if index in checked:
+            result = event_checks.get(index)
             if result is None:
-                return None
-        return (seq, prev, kind, received, hashlib.sha256(data).digest(),
-                merkle.leaf_hash(data), result)
-    except Exception:  # whatever it is, the reference code meets it again, in order
-        return None
+                continue
+        else:
+            result = entry["document"]
+        results[index] = (entry["seq"], entry["prev"], entry["kind"], entry["received"],
+                          hashlib.sha256(data).digest(), merkle.leaf_hash(data), result)
+    return results
 
 
-def _check_event(data: bytes, document: dict[str, Any], kind: str, prev: str, received: str,
-                 seq: int) -> EventCheck | None:
-    """Schema, fields and the one proof of an event, as `_Replay._event` checks them."""
-    # The entry's other members need no escaping (check_entry_fields: a kind name, hex, an
-    # RFC 3339 time, an integer) and sort after "document": the document is what precedes.
-    tail = b'"kind":"%s","prev":"%s","received":"%s","seq":%d,"v":%d}' % (
-        kind.encode(), prev.encode(), received.encode(), seq, ENTRY_VERSION)
-    if not (data.startswith(_DOCUMENT_START) and data.endswith(b"," + tail)):
-        return None
-    secured = data[len(_DOCUMENT_START):-len(tail) - 1]
-    validate_dte_schema(document)
-    credential = parse_credential(document, check_schema=False)
+def _check_events(entries: list[tuple[int, bytes, dict[str, Any]]]) -> dict[int, EventCheck]:
+    """Schema, fields and the one proof of each event, as `_Replay._event` checks them, by
+    index; an event missing from the result is left to the reference code."""
+    secured: list[tuple[int, dict[str, Any], bytes]] = []
+    for index, data, entry in entries:
+        # The entry's other members need no escaping (check_entry_fields: a kind name, hex, an
+        # RFC 3339 time, an integer) and sort after "document": the document is what precedes.
+        tail = b',"kind":"event","prev":"%s","received":"%s","seq":%d,"v":%d}' % (
+            entry["prev"].encode(), entry["received"].encode(), entry["seq"], ENTRY_VERSION)
+        if data.startswith(_DOCUMENT_START) and data.endswith(tail):
+            secured.append((index, entry["document"], data[len(_DOCUMENT_START):-len(tail)]))
+    valid = []
+    for item in secured:
+        try:
+            validate_dte_schema(item[1])
+        except Exception:
+            continue
+        valid.append(item)
+    parsed = []
+    for index, document, secured_bytes in valid:
+        try:
+            credential = parse_credential(document, check_schema=False)
+            unsecured = unsecured_canonical(document, secured_bytes)
+        except Exception:
+            continue
+        parsed.append((index, document, secured_bytes, credential, unsecured))
+    checks: dict[int, EventCheck] = {}
     resolver = NamedKeyResolver()
-    results = verify_proofs(document, resolver,
-                            unsecured_canonical=unsecured_canonical(document, secured))
-    if len(results) != 1 or results[0].controller != credential.issuer:
-        return None
-    method = results[0].verification_method
-    key = resolver.resolve_verification_method(method, "assertionMethod").public_key
-    return credential, method, key, hashlib.sha256(secured).hexdigest()
+    for index, document, secured_bytes, credential, unsecured in parsed:
+        try:
+            results = verify_proofs(document, resolver, unsecured_canonical=unsecured)
+        except Exception:
+            continue
+        if len(results) != 1 or results[0].controller != credential.issuer:
+            continue
+        method = results[0].verification_method
+        key = resolver.resolve_verification_method(method, "assertionMethod").public_key
+        checks[index] = (credential, method, key, hashlib.sha256(secured_bytes).hexdigest())
+    return checks
 
 
 def check_window(lines: list[bytes]) -> bytes:
-    """`check_line` of each line, pickled (the worker's task)."""
+    """`check_lines` of a window, pickled (the worker's task)."""
     # The documents parsed here are trees, freed by reference counting: the cyclic
     # collector's passes over them (each 700 allocations) find nothing, at ~10 % of the time.
     # A worker process runs one task at a time; its collector is left as found.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        results = [check_line(raw) for raw in lines]
+        results = check_lines(lines)
         out = io.BytesIO()
         pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
         pickler.dispatch_table = _DISPATCH
@@ -173,7 +215,7 @@ class _Window:
         self.results: list[LineCheck | None] | None = None
 
     def check_here(self) -> None:
-        self.results = [check_line(raw) for raw in self.lines]
+        self.results = check_lines(self.lines)
 
 
 class WindowChecks:
