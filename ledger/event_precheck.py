@@ -68,15 +68,16 @@ class NamedKeyResolver:
     """Resolves `<did>#<multibase>` to the key it names (the registry is consulted later)."""
 
     def resolve_verification_method(self, vm_id: str, relationship: str) -> VerificationMethod:
-        did, _, fragment = vm_id.partition("#")
-        if not did.startswith("did:") or not fragment.startswith("z"):
-            raise DidResolutionError(f"{vm_id:.120} does not name a registered key")
-        return VerificationMethod(vm_id, did, "Multikey", _public_key(fragment))
+        return _named_method(vm_id)
 
 
 @lru_cache(maxsize=4096)
-def _public_key(multibase: str) -> bytes:
-    return decode_public_multibase(multibase)
+def _named_method(vm_id: str) -> VerificationMethod:
+    # Frozen, so one object per method serves every event it signed (a bundle has few).
+    did, _, fragment = vm_id.partition("#")
+    if not did.startswith("did:") or not fragment.startswith("z"):
+        raise DidResolutionError(f"{vm_id:.120} does not name a registered key")
+    return VerificationMethod(vm_id, did, "Multikey", decode_public_multibase(fragment))
 
 
 def precheck_event(
