@@ -417,6 +417,8 @@ def test_a_window_judges_each_line_as_alone(world):
         _TAMPERS["schema"](lines, seq)[seq + 1],
         _TAMPERS["entry field"](lines, seq)[seq + 1],
         lines[seq + 1].replace(b'"v":1}', b'"v":1 }'),
+        b'{"type":"entry","entry":{"document":"\xff"}}\n',  # not UTF-8
+        b'{"type":"entry","entry":' + b"[" * 100_000 + b"]" * 100_000 + b"}\n",  # too deep
     ]
     window = [line for pair in zip(good, bad * len(good), strict=False) for line in pair]
     verdicts = bundle_windows.check_lines(window)

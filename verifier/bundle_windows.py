@@ -102,16 +102,13 @@ def check_lines(lines: Sequence[bytes]) -> list[LineCheck | None]:
                 entries.append(item)
         except Exception:
             continue
-    events_ = [item for item in entries if item[2]["kind"] == "event"]
-    event_checks = _check_events(events_)
-    checked = {index for index, *_ in events_}
+    event_checks = _check_events([item for item in entries if item[2]["kind"] == "event"])
     for index, data, entry in entries:
-        if index in checked:
+        result: Any = entry["document"]
+        if entry["kind"] == "event":
             result = event_checks.get(index)
-            if result is None:
+            if result is None:  # left to the reference code
                 continue
-        else:
-            result = entry["document"]
         results[index] = (entry["seq"], entry["prev"], entry["kind"], entry["received"],
                           hashlib.sha256(data).digest(), merkle.leaf_hash(data), result)
     return results
