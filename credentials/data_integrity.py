@@ -9,9 +9,10 @@ the proofs it names, set as the document's `proof` list.
 
 Verification is the hot path of the whole system, so it avoids deep copies (the unsecured
 document is a shallow copy without `proof`), caches did:key decodes (in did.py) and the
-verifier object of each public key, and decodes base58 with the plain-integer codec of did.py.
-Signatures are checked with libsodium (PyNaCl), about twice as fast as OpenSSL's Ed25519 here;
-it is also the stricter of the two (it refuses small-order keys and non-canonical points).
+per-key strictness decisions (in keys.py), and decodes base58 with the plain-integer codec of
+did.py. Signatures are checked by `keys.verify_ed25519`, the project's one Ed25519 path: RFC 8032
+strict (S < L, no small-order or non-canonical key or R), then libsodium (PyNaCl), about twice
+as fast as OpenSSL's Ed25519 here.
 """
 
 from __future__ import annotations
@@ -24,13 +25,11 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from nacl.exceptions import CryptoError
-from nacl.signing import VerifyKey
-
 from .canonical import canonicalize
 from .did import DID_KEY_PREFIX, Resolver, b58decode, b58encode, did_key_from_public_key
 from .errors import (
     BatterytraceError,
+    Ed25519SignatureError,
     InvalidChallengeError,
     InvalidDomainError,
     MalformedProofError,
@@ -39,7 +38,7 @@ from .errors import (
     ProofGenerationError,
     ProofVerificationError,
 )
-from .keys import Ed25519Key
+from .keys import REASON_MISMATCH, Ed25519Key, verify_ed25519
 
 DATA_INTEGRITY_PROOF = "DataIntegrityProof"
 EDDSA_JCS_2022 = "eddsa-jcs-2022"
@@ -196,16 +195,18 @@ def _hash_data(
     raise MalformedProofError(f"unknown cryptosuite {suite!r:.60}")
 
 
-@lru_cache(maxsize=4096)
-def _verify_key(public_key: bytes) -> VerifyKey:
-    return VerifyKey(public_key)
-
-
 def _check_signature(hash_data: bytes, signature: bytes, public_key: bytes) -> None:
+    """The proof's Ed25519 signature over hashData, through the one strict path
+    (`keys.verify_ed25519`); a refusal is a PROOF_VERIFICATION_ERROR whose details name the
+    reason (MISMATCH for a plain bad signature)."""
     try:
-        _verify_key(public_key).verify(hash_data, signature)
-    except (CryptoError, ValueError, TypeError):
-        raise ProofVerificationError("the signature does not match the document") from None
+        verify_ed25519(public_key, signature, hash_data)
+    except Ed25519SignatureError as exc:
+        if exc.reason == REASON_MISMATCH:
+            message = "the signature does not match the document"
+        else:
+            message = f"the signature is refused: {exc.message}"
+        raise ProofVerificationError(message, reason=exc.reason) from None
 
 
 def _decode_proof_value(value: Any) -> bytes:

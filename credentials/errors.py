@@ -231,6 +231,19 @@ class ProofExpiredError(ProofVerificationError):
     title = "Proof expired"
 
 
+class Ed25519SignatureError(VerificationError):
+    """An Ed25519 signature is refused by `keys.verify_ed25519`: it does not verify, or it
+    breaks the documented strictness (non-canonical S, small-order or non-canonical public key
+    or R, wrong length). `reason` (also in `details`) is one of `keys.ED25519_REASONS`."""
+
+    code = "ED25519_SIGNATURE_ERROR"
+    title = "Ed25519 signature refused"
+
+    def __init__(self, message: str, reason: str, **details: Any) -> None:
+        super().__init__(message, reason=reason, **details)
+        self.reason = reason
+
+
 def all_error_classes() -> list[type[BatterytraceError]]:
     """Every BatterytraceError subclass currently imported (for the uniqueness test)."""
     seen: list[type[BatterytraceError]] = []

@@ -17,8 +17,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from batterytrace.credentials.errors import InputError, VerificationError
-from batterytrace.credentials.keys import Ed25519Key, verify_raw
+from batterytrace.credentials.errors import Ed25519SignatureError, InputError, VerificationError
+from batterytrace.credentials.keys import Ed25519Key, verify_ed25519, verify_raw
 
 from .merkle import HASH_SIZE, MAX_TREE_SIZE
 
@@ -195,13 +195,21 @@ class NoteVerifier:
         return f"{self.name}+{self.key_id.hex()}+{encoded}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
-        """True when `signature` is this key's Ed25519 signature of `message`."""
-        if len(signature) != 64:
-            return False
+        """True when `signature` is this key's Ed25519 signature of `message`, under the
+        project's one strict Ed25519 path (`credentials.keys.verify_ed25519`)."""
+        return verify_raw(self.public_key, signature, message)
+
+    def check(self, message: bytes, signature: bytes) -> None:
+        """Raise BadSignatureError (its details name the strictness reason) unless
+        `signature` is this key's Ed25519 signature of `message`."""
         try:
-            return verify_raw(self.public_key, signature, message)
-        except ValueError:  # a public key that is not a curve point
-            return False
+            verify_ed25519(self.public_key, signature, message)
+        except Ed25519SignatureError as exc:
+            raise BadSignatureError(
+                f"signature by {self.name} does not verify ({exc.message})",
+                key=self.vkey,
+                reason=exc.reason,
+            ) from None
 
 
 def note_verifier_key(name: str, public_key: bytes) -> str:
@@ -289,8 +297,7 @@ def open_note(note: bytes, verifiers: Sequence[NoteVerifier]) -> bytes:
         if ident in seen:
             raise NoteMalformedError(f"signature line {number} repeats key {name}")
         seen.add(ident)
-        if not verifier.verify(message, signature[4:]):
-            raise BadSignatureError(f"signature by {name} does not verify", key=verifier.vkey)
+        verifier.check(message, signature[4:])
         verified += 1
     if not verified:
         if not verifiers:
