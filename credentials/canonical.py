@@ -59,8 +59,9 @@ def _make_encoder() -> Callable[[Any], str]:
         sort_keys=True,
         separators=(",", ":"),
     )
-    make = json.encoder.c_make_encoder
-    escape = json.encoder.c_encode_basestring
+    # The C accelerators are private names of json.encoder (None without the C module).
+    make = getattr(json.encoder, "c_make_encoder", None)
+    escape = getattr(json.encoder, "c_encode_basestring", None)
     if make is None or escape is None:  # no C accelerator: the pure-Python encoder
         return encoder.encode
     c_encoder = make(None, encoder.default, escape, None, ":", ",", True, False, False)

@@ -188,6 +188,8 @@ def _jwk_key(jwk: Any) -> bytes | None:
     if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
         return None  # X25519 or another curve: not an Ed25519 signing key
     x = jwk.get("x")
+    if not isinstance(x, str):
+        raise KeyFormatError("publicKeyJwk x is not base64url")
     try:
         raw = base64.urlsafe_b64decode(x + "=" * (-len(x) % 4))
     except (TypeError, ValueError):

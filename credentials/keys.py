@@ -285,6 +285,8 @@ class Ed25519Key:
             if public_mb is not None and decode_public_multibase(public_mb) != key.public_key:
                 raise KeyFormatError("publicKeyMultibase does not match the secret key")
             return key
+        if not isinstance(public_mb, str):
+            raise KeyFormatError("publicKeyMultibase must be a string")
         return cls(public_key=decode_public_multibase(public_mb), controller=controller, id=key_id)
 
 

@@ -253,7 +253,7 @@ def _options() -> dict[str, Any]:
 
 def _unwrap(exc: BaseException) -> VerificationError | None:
     """The project error that PyLD wrapped (our loader raises inside it), if any."""
-    seen = exc
+    seen: BaseException | None = exc
     while seen is not None:
         if isinstance(seen, VerificationError):
             return seen

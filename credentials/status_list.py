@@ -130,7 +130,7 @@ class StatusList:
 
     def set_indexes(self) -> list[int]:
         """Every index whose bit is set, ascending."""
-        found = []
+        found: list[int] = []
         for byte_index, byte in enumerate(self._bits):
             if byte:
                 base = byte_index * 8
@@ -145,7 +145,7 @@ class StatusList:
         return encode_list(bytes(self._bits))
 
     @classmethod
-    def decode(cls, encoded: str) -> StatusList:
+    def decode(cls, encoded: object) -> StatusList:
         """Read an `encodedList`; raises StatusListEncodingError / StatusListLengthError."""
         raw = decode_list(encoded)
         return cls(len(raw) * 8, data=raw)
@@ -166,7 +166,7 @@ def encode_list(raw: bytes) -> str:
     return "u" + base64.urlsafe_b64encode(packed).rstrip(b"=").decode("ascii")
 
 
-def decode_list(encoded: str) -> bytes:
+def decode_list(encoded: object) -> bytes:
     """Raw list bytes of an `encodedList`, decompressed to at most MAX_BITS."""
     if not isinstance(encoded, str) or not encoded.startswith("u"):
         raise StatusListEncodingError("encodedList must be a string starting with 'u'")
