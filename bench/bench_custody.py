@@ -18,11 +18,11 @@ from typing import Any
 
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.events import DTE_CONTEXTS, BizStep
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import participant_did
 from batterytrace.ledger.replay import replay_verify
+from batterytrace.ledger.validators import validators_for
 
 from bench.limits import ed25519_verify_per_s, rfc8785_per_s, verify_limit
 from bench.run import row

@@ -26,9 +26,9 @@ from typing import Any
 from batterytrace.api.demo_network import STANDARD_PARTICIPANTS, Builders, item_id
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.events import BizStep
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier.bundle_verify import verify_bundle
 from batterytrace.verifier.provenance import trace_provenance
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger, dump_trust, load_trust

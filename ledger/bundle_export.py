@@ -20,25 +20,32 @@ This module imports no storage library: it reads through a `Ledger` handed in.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from batterytrace.credentials.errors import BatterytraceError, InputError
 
+from .bundle_format import (
+    BUNDLE_VERSION,
+    CREDENTIAL,
+    DID_DOCUMENT,
+    END,
+    HEADER,
+    REDACTED,
+    STATUS_LIST,
+    b64,
+    credential_subject_ids,
+    entry_line,
+    event_subjects,
+    record_line,
+)
+from .custody_graph import CustodyGraph
 from .events import TraceEvent, parse_credential
 
 if TYPE_CHECKING:
     from .log import Ledger
 
-BUNDLE_VERSION = 1
-HEADER, ENTRY, CREDENTIAL, REDACTED, STATUS_LIST, DID_DOCUMENT, END, PRESENTATION = (
-    "header", "entry", "credential", "redacted-credential", "status-list", "did-document",
-    "end", "presentation",
-)
-SCOPE_KINDS = ("item", "lot", "all")
 ACCREDITATION = "AccreditationCredential"
 # Kinds every closure bundle carries up to its last selected entry (replayed by the verifier).
 CONTEXT_KINDS = frozenset({"genesis", "registry", "settings"})
@@ -65,86 +72,11 @@ class ExportSummary:
     records: int
 
 
-@dataclass
-class CustodyGraph:
-    """Links between lots and items, read from every event of the log (one pass)."""
-
-    sources: dict[str, set[str]] = field(default_factory=dict)  # product -> inputs
-    products: dict[str, set[str]] = field(default_factory=dict)  # input -> products
-    components: dict[str, set[str]] = field(default_factory=dict)  # parent -> children ever
-    containers: dict[str, set[str]] = field(default_factory=dict)  # child -> parents ever
-    known: set[str] = field(default_factory=set)
-
-    def add(self, event: TraceEvent) -> None:
-        self.known.update(event_subjects(event))
-        inputs = [q.lot for q in event.input_quantities] + list(event.input_items)
-        outputs = [q.lot for q in event.output_quantities] + list(event.output_items)
-        for product in outputs:
-            self.sources.setdefault(product, set()).update(inputs)
-        for source in inputs:
-            self.products.setdefault(source, set()).update(outputs)
-        if event.parent is not None and event.kind in ("AggregationEvent", "AssociationEvent"):
-            self.components.setdefault(event.parent, set()).update(event.children)
-            for child in event.children:
-                self.containers.setdefault(child, set()).add(event.parent)
-
-    def closure(self, subject: str) -> set[str]:
-        """Upstream sources and components, downstream products of the subject and of its
-        components, and every item any of those was assembled into (what happens to a pack
-        happens to its cells, so the replay needs the containers' custody too)."""
-        upstream = _walk([subject], self.sources, self.components)
-        parts = _walk([subject], self.components)
-        downstream = _walk(parts, self.products)
-        return _walk(upstream | downstream, self.containers)
-
-
-def _walk(start: Iterable[str], *links: Mapping[str, set[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(start)
-    while stack:
-        node = stack.pop()
-        if node in seen:
-            continue
-        seen.add(node)
-        for link in links:
-            stack.extend(link.get(node, ()))
-    return seen
-
-
-def event_subjects(event: TraceEvent) -> set[str]:
-    """Every lot and item URI an event names."""
-    lots = [q.lot for q in (*event.quantities, *event.input_quantities, *event.output_quantities)]
-    items = [*event.epcs, *event.input_items, *event.output_items, *event.children]
-    if event.parent is not None:
-        items.append(event.parent)
-    return set(lots) | set(items)
-
-
 def _events_of(document: Mapping[str, Any]) -> Sequence[TraceEvent]:
     try:
         return parse_credential(document, check_schema=False).events
     except BatterytraceError:  # the ledger accepted it; a reader should not stop on it
         return ()
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def _line(record: Mapping[str, Any]) -> bytes:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
-
-
-def _entry_line(canonical: bytes, proof: Sequence[bytes] | None) -> bytes:
-    # The entry's canonical bytes are embedded as they are (canonical JSON is JSON).
-    tail = b"" if proof is None else b',"proof":' + json.dumps([b64(h) for h in proof]).encode()
-    return b'{"type":"entry","entry":' + canonical + tail + b"}\n"
-
-
-def credential_subject_ids(credential: Mapping[str, Any]) -> set[str]:
-    subjects = credential.get("credentialSubject")
-    subjects = subjects if isinstance(subjects, list) else [subjects]
-    return {s["id"] for s in subjects if isinstance(s, dict) and isinstance(s.get("id"), str)}
 
 
 def _types(credential: Mapping[str, Any]) -> list[str]:
@@ -234,28 +166,28 @@ def export_bundle(
                 f"--consistency-from {consistency_from} must be between 1 and {size}")
         proof = ledger.consistency_proof(consistency_from, size)
         header["consistency"] = {"oldSize": consistency_from, "proof": [b64(h) for h in proof]}
-    out.write(_line(header))
+    out.write(record_line(header))
     records, entries, redacted = 1, 0, 0
     for entry in _selected_entries(ledger, size, selected, last):
         proof = None if selected is None else ledger.inclusion_proof(entry.seq, size)
-        out.write(_entry_line(entry.canonical, proof))
+        out.write(entry_line(entry.canonical, proof))
         records, entries = records + 1, entries + 1
     for credential in kept:
         if redacted_types & set(_types(credential)):
-            out.write(_line({"type": REDACTED, "id": credential.get("id"),
+            out.write(record_line({"type": REDACTED, "id": credential.get("id"),
                              "credentialType": _types(credential),
                              "digest": credential_digest(credential)}))
             redacted += 1
         else:
-            out.write(_line({"type": CREDENTIAL, "credential": dict(credential)}))
+            out.write(record_line({"type": CREDENTIAL, "credential": dict(credential)}))
         records += 1
     for status_list in status_lists:
-        out.write(_line({"type": STATUS_LIST, "credential": dict(status_list)}))
+        out.write(record_line({"type": STATUS_LIST, "credential": dict(status_list)}))
         records += 1
     for document in did_documents:
-        out.write(_line({"type": DID_DOCUMENT, "document": dict(document)}))
+        out.write(record_line({"type": DID_DOCUMENT, "document": dict(document)}))
         records += 1
-    out.write(_line({"type": END, "records": records}))
+    out.write(record_line({"type": END, "records": records}))
     return ExportSummary(scope, subject, size, entries, len(closure), len(kept) - redacted,
                          redacted, records + 1)
 

@@ -183,7 +183,8 @@ class CredentialStore:
         return store
 
     def __init__(self, ledger: Any) -> None:
-        from .custody_store import ensure_schema, validators_for
+        from .custody_store import ensure_schema
+        from .validators import validators_for
 
         self.ledger = ledger
         self._pending: dict[str, _Pending] = {}

@@ -149,6 +149,20 @@ def envelope_bytes(seq: int, prev: str, kind: str, received: str, document_bytes
     return envelope_template(received) % (document_bytes, kind.encode(), prev.encode(), seq)
 
 
+_DOCUMENT_START = b'{"document":'
+
+
+def document_slice(canonical: bytes, seq: int, prev: str, kind: str, received: str) -> bytes | None:
+    """The document's canonical bytes inside an entry's (the inverse of `envelope_bytes`), or
+    None when `canonical` is not laid out so with these members."""
+    empty = envelope_bytes(seq, prev, kind, received, b"")
+    tail = empty[len(_DOCUMENT_START):]
+    if (len(canonical) > len(empty) and canonical.startswith(_DOCUMENT_START)
+            and canonical.endswith(tail)):
+        return canonical[len(_DOCUMENT_START):len(canonical) - len(tail)]
+    return None
+
+
 def envelope_template(received: str) -> bytes:
     """A bytes %-template of the canonical entry received at `received` (an RFC 3339 time as
     `utc_now` writes it), taking the document's canonical bytes, kind, prev (hex) and seq.

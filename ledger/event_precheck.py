@@ -1,32 +1,21 @@
-"""The position-independent half of checking an event credential, runnable in worker processes.
-
-Checking a DTE credential is (a) schema, digest and signature, which depend on the document
-alone, and (b) the key's validity at the entry's log position and the custody rules, which
-depend on the state left by the entries before it. (a) is most of the CPU and runs here, in a
-small process pool for batches large enough to pay for it; (b) stays in order in the caller.
+"""The engine's position-independent event checks (`engine.check_event_documents`) for long
+batches, in a small pool of worker processes; the in-order half stays with the caller.
 
 The pool (forked workers, created once per process) is handed a whole batch as one job; the
 workers claim its chunks from the front and the caller, whenever the chunk it needs next is
 not ready, claims the last unclaimed one (work stealing), so both cores stay busy whatever
 the rules cost. Results carry each document's canonical bytes (the ledger entry reuses
 them), or none for a replay.
-
-The signature is checked against the key named by the proof's verification method
-(`<did>#<publicKeyMultibase>`, how the registry names keys); the caller then requires the
-registry to hold that very key, valid at the position, for the issuer (`PrecheckedEvent`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 import pickle
 import queue
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -35,17 +24,9 @@ try:
 except ImportError:  # not POSIX: pipes keep their default size
     fcntl = None  # type: ignore[assignment]
 
-from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
-from batterytrace.credentials.did import VerificationMethod
-from batterytrace.credentials.errors import (
-    BatterytraceError,
-    DidResolutionError,
-    MalformedProofError,
-    ProofVerificationError,
-)
-from batterytrace.credentials.keys import decode_public_multibase
+from batterytrace.credentials.errors import BatterytraceError
 
-from .events import validate_dte_schema
+from .engine import EventCheck, check_event_documents
 
 # Below this many documents a batch is checked in-process: handing work to the pool costs
 # about a millisecond of latency, worth paying only when the batch is long.
@@ -53,73 +34,11 @@ POOL_THRESHOLD = 64
 _CHUNK = 32
 
 
-@dataclass(frozen=True)
-class PrecheckedEvent:
-    """An event credential whose schema and signature verified: its digest and signer, and
-    its canonical bytes (RFC 8785), computed once here and reused for the ledger entry."""
-
-    digest: str
-    verification_method: str
-    public_multibase: str
-    canonical: bytes = field(default=b"", repr=False, compare=False)
-
-
-class NamedKeyResolver:
-    """Resolves `<did>#<multibase>` to the key it names (the registry is consulted later)."""
-
-    def resolve_verification_method(self, vm_id: str, relationship: str) -> VerificationMethod:
-        return _named_method(vm_id)
-
-
-@lru_cache(maxsize=4096)
-def _named_method(vm_id: str) -> VerificationMethod:
-    # Frozen, so one object per method serves every event it signed (a bundle has few).
-    did, _, fragment = vm_id.partition("#")
-    if not did.startswith("did:") or not fragment.startswith("z"):
-        raise DidResolutionError(f"{vm_id:.120} does not name a registered key")
-    return VerificationMethod(vm_id, did, "Multikey", decode_public_multibase(fragment))
-
-
-def precheck_event(
-    document: dict[str, Any], *, check_schema: bool = True, canonical: bool = True
-) -> PrecheckedEvent:
-    """Schema, digest, and the single proof's signature by the key its method names.
-
-    The document is canonicalized once for both the digest and the signature (the signed
-    bytes are the document without its proof); `canonical=False` leaves the bytes out of the
-    result (the digest is still computed: replay and bundles compare it).
-    """
-    if check_schema:
-        validate_dte_schema(document)
-    if not isinstance(document, dict):
-        raise MalformedProofError("a secured document must be a JSON object")
-    unsecured, whole = secured_canonical_parts(document)
-    results = verify_proofs(document, NamedKeyResolver(), unsecured_canonical=unsecured)
-    issuer = document.get("issuer")
-    issuer_id = issuer.get("id") if isinstance(issuer, dict) else None
-    if len(results) != 1 or results[0].controller != issuer_id:
-        raise ProofVerificationError(
-            "a traceability event carries one proof, by a key of its issuer"
-        )
-    vm = results[0].verification_method
-    return PrecheckedEvent(
-        hashlib.sha256(whole).hexdigest(), vm, vm.partition("#")[2], whole if canonical else b""
-    )
-
-
-def _precheck_or_error(
-    document: dict[str, Any], canonical: bool = True
-) -> PrecheckedEvent | BatterytraceError:
-    # Errors travel back as values: the caller raises the first one in log order.
-    try:
-        # Without the bytes (replay needs none) a result is ~150 bytes instead of ~2 KB.
-        return precheck_event(document, canonical=canonical)
-    except BatterytraceError as exc:
-        return exc
-
-
 def _precheck_chunk(documents: list[dict[str, Any]], canonical: bool = True) -> list[Any]:
-    return [_precheck_or_error(d, canonical) for d in documents]
+    # Errors travel back as values: the caller raises the first one in log order. The parse
+    # is not sent back: the caller parses anyway (prefetch), cheaper than unpickling it.
+    return check_event_documents([(d, None) for d in documents], canonical=canonical,
+                                 keep_credential=False)
 
 
 # --- the pool ---------------------------------------------------------------------------
@@ -332,7 +251,7 @@ def _in_order(
     documents: list[dict[str, Any]],
     chunks: int,
     canonical: bool,
-) -> Iterator[PrecheckedEvent | BatterytraceError]:
+) -> Iterator[EventCheck | BatterytraceError]:
     """The results of a job in order. For each chunk: its result if a worker sent it; else
     this process checks it if no worker claimed it, or checks the last unclaimed chunk
     (work stealing) while the worker finishes it, or, with nothing left to claim, waits."""
@@ -371,7 +290,7 @@ def default_processes() -> int:
 
 def precheck_all(
     documents: Sequence[dict[str, Any]], processes: int | None = None, *, canonical: bool = True
-) -> Iterator[PrecheckedEvent | BatterytraceError]:
+) -> Iterator[EventCheck | BatterytraceError]:
     """`precheck_event` of each document, in order, errors as values.
 
     `processes` counts this process: with n > 1, a pool of n - 1 workers takes chunks of the
@@ -383,7 +302,7 @@ def precheck_all(
     """
     processes = default_processes() if processes is None else processes
     if processes <= 1 or len(documents) < POOL_THRESHOLD:
-        return (_precheck_or_error(document, canonical) for document in documents)
+        return iter(check_event_documents([(d, None) for d in documents], canonical=canonical))
     documents = list(documents)
     chunks = -(-len(documents) // _CHUNK)
     # Submitted now, so the workers start while the caller prepares (parsing, prefetch).
@@ -392,5 +311,5 @@ def precheck_all(
         job = pool.submit(documents, chunks, canonical)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
         # Not plain JSON data: checked here, each document's error in its place.
-        return (_precheck_or_error(document, canonical) for document in documents)
+        return iter(check_event_documents([(d, None) for d in documents], canonical=canonical))
     return _in_order(pool, job, pool.inbox[job], documents, chunks, canonical)

@@ -4,17 +4,22 @@ What `ledger verify` adds to the hash chain and Merkle checks: each registry ent
 (and participant) proofs, each event credential's schema, signature by a key of its issuer
 valid at its log position, and the custody rules, replayed in log order from the genesis
 entry (which names the admin key and public URL). Pure: no database, so the verifier can run
-it over exported entries. Signatures are checked on `processes` cores (event_precheck).
+it over exported entries. Event checks run on `processes` cores (event_precheck), a window
+at a time.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from .custody_store import replay
+from .engine import Replay, replay_log
 from .errors import LogEntryError
+from .event_precheck import precheck_all
+
+REPLAY_WINDOW = 4096  # entries whose event checks run together (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,47 @@ class ReplayReport:
             "items": self.items,
             "processes": self.processes,
         }
+
+
+def replay_entries(
+    entries: Iterable[tuple[int, str, dict[str, Any]]], processes: int = 1,
+    replay: Replay | None = None,
+) -> Replay:
+    """The engine's replay of (seq, kind, document) entries in log order, from entry 0.
+    Raises the first rule's error, with the seq in its details.
+
+    Event checks run a window at a time on `processes` processes (this one included); the
+    next window's are queued in the workers while this process applies the current one."""
+    replay = replay or Replay()
+    windows = _windows(entries, REPLAY_WINDOW)
+    current = next(windows, None)
+    checks = _start_checks(current or [], processes)
+    while current is not None:
+        upcoming = next(windows, None)
+        # Queued behind this window's chunks, so the workers never wait for the rules.
+        following = _start_checks(upcoming, processes) if upcoming is not None else None
+        replay_log(((seq, kind, doc, next(checks) if kind == "event" else None)
+                    for seq, kind, doc in current), replay)
+        current, checks = upcoming, following
+    return replay
+
+
+def _windows(
+    entries: Iterable[tuple[int, str, dict[str, Any]]], size: int
+) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
+    window: list[tuple[int, str, dict[str, Any]]] = []
+    for entry in entries:
+        window.append(entry)
+        if len(window) >= size:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def _start_checks(window: list[tuple[int, str, dict[str, Any]]], processes: int) -> Any:
+    documents = [doc for _, kind, doc in window if kind == "event"]
+    return precheck_all(documents, processes, canonical=False)
 
 
 def _as_tuple(entry: Any) -> tuple[int, str, dict[str, Any]]:
@@ -71,9 +117,8 @@ def replay_verify(ledger_entries: Iterable[Any], processes: int = 1) -> ReplayRe
                 counts[item[1]] += 1
             yield item
 
-    registry, state = replay(
-        counted(), genesis["adminKey"], genesis["publicUrl"], processes=processes
-    )
+    done = replay_entries(itertools.chain([(seq, kind, genesis)], counted()), processes)
+    registry, state = done.started()
     return ReplayReport(
         entries=counts["entries"],
         events=counts["event"],

@@ -11,7 +11,7 @@ from .log import Ledger
 def attach_validators(ledger: Ledger) -> Ledger:
     """Attach the custody and anchor validators to an opened ledger and return it."""
     from .anchors import anchor_validators
-    from .custody_store import validators_for
+    from .validators import validators_for
 
     ledger.validators.update(validators_for(ledger))
     ledger.validators.update(anchor_validators(ledger))

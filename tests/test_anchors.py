@@ -9,9 +9,10 @@ import pytest
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.ledger import anchors as an
-from batterytrace.ledger.custody_store import check_registry, validators_for
+from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import Registry
+from batterytrace.ledger.validators import validators_for
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,

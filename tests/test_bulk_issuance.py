@@ -17,7 +17,7 @@ from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.credentials.status_list import read_list_credential, status_entries
 from batterytrace.ledger import anchors as an
 from batterytrace.ledger.credential_store import CredentialNotFoundError, CredentialStore
-from batterytrace.ledger.custody_store import check_registry
+from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import Registry, RegistryResolver
 from custody_factory import ADMIN_KEY, PUBLIC_URL, did_for, key_for, participant_doc, sign_admin

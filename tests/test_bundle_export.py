@@ -8,8 +8,8 @@ import json
 import pytest
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import BundleExportError, export_bundle
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,

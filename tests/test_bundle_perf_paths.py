@@ -13,17 +13,19 @@ import pytest
 from batterytrace.credentials.canonical import canonicalize, compact_is_canonical
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import decode_public_multibase, write_key_file
+from batterytrace.credentials.secured_bytes import compact_bytes
 from batterytrace.ledger import event_precheck, merkle
 from batterytrace.ledger.bundle_export import export_bundle
-from batterytrace.ledger.custody_store import digest, validators_for
+from batterytrace.ledger.bundle_format import ENTRY_LINE_START
+from batterytrace.ledger.engine import digest
 from batterytrace.ledger.entry import GENESIS_PREV, Entry
 from batterytrace.ledger.errors import EntryFormatError, LogChainError, LogEntryError
 from batterytrace.ledger.events import parse_credential
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import LogChain, parse_entry, verify_log
+from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier import bundle_verify, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
-from batterytrace.verifier.bundle_bytes import compact_bytes
 from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
@@ -181,7 +183,7 @@ def test_verify_entries_with_processes(world, small_pool):
 @given(document=st.dictionaries(st.text(max_size=8), json_values, max_size=5),
        proof=json_values)
 def test_unsecured_canonical_is_the_document_without_its_proof(document, proof):
-    from batterytrace.verifier.bundle_verify import unsecured_canonical
+    from batterytrace.credentials.secured_bytes import unsecured_canonical
 
     secured = {**document, "proof": proof}
     unsecured = {k: v for k, v in secured.items() if k != "proof"}
@@ -195,7 +197,7 @@ def test_unsecured_canonical_is_the_document_without_its_proof(document, proof):
 
 
 def test_unsecured_canonical_refuses_bytes_not_laid_out_as_jcs():
-    from batterytrace.verifier.bundle_verify import unsecured_canonical
+    from batterytrace.credentials.secured_bytes import unsecured_canonical
 
     doc = {"a": 1, "proof": {"x": 1}, "type": ["T"]}
     assert unsecured_canonical(doc, b'{"a":1,"proof":{"x":1},"type":["T"]}') == (
@@ -373,10 +375,13 @@ def test_check_line_vouches_only_for_exported_entry_lines(world):
     _, _, lines = world
     seq = _event_seq(lines)
     line = lines[seq + 1]
-    data = line[len(bundle_windows.ENTRY_LINE_START):-2]
+    data = line[len(ENTRY_LINE_START):-2]
     check = bundle_windows.check_line(line)
     assert check is not None
-    found_seq, prev, kind, received, entry_hash, leaf, (credential, method, key, sha) = check
+    found_seq, prev, kind, received, entry_hash, leaf, event_check = check
+    credential, method, sha = (event_check.credential, event_check.verification_method,
+                               event_check.digest)
+    key = decode_public_multibase(event_check.public_multibase)
     entry = json.loads(data)
     assert (found_seq, prev, kind, received) == (seq, entry["prev"], "event", entry["received"])
     assert entry_hash == hashlib.sha256(data).digest() and leaf == merkle.leaf_hash(data)
@@ -409,7 +414,7 @@ def test_a_window_judges_each_line_as_alone(world):
     # verdicts of the lines around it.
     _, _, lines = world
     seq = _event_seq(lines)
-    good = [line for line in lines if line.startswith(bundle_windows.ENTRY_LINE_START)]
+    good = [line for line in lines if line.startswith(ENTRY_LINE_START)]
     bad = [
         b'{"type":"entry","entry":{"document":\n',
         b'{"type":"entry","entry":[]}\n',
@@ -428,7 +433,7 @@ def test_a_window_judges_each_line_as_alone(world):
 
 def test_window_results_cross_processes_intact(world):
     _, _, lines = world
-    entries = [line for line in lines if line.startswith(bundle_windows.ENTRY_LINE_START)]
+    entries = [line for line in lines if line.startswith(ENTRY_LINE_START)]
     here = [bundle_windows.check_line(line) for line in entries]
     assert pickle.loads(bundle_windows.check_window(entries)) == here
     assert sum(check is not None for check in here) == len(entries)

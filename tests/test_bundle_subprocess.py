@@ -16,8 +16,8 @@ import pytest
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger, write_trust
 from custody_factory import (
     ADMIN_KEY,

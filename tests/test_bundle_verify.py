@@ -11,8 +11,8 @@ import pytest
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier.bundle import BundleTruncatedError, BundleVersionError
 from batterytrace.verifier.bundle_verify import present_bundle, verify_bundle
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger

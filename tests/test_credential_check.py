@@ -18,7 +18,7 @@ from batterytrace.credentials.status_list import (
     status_entry,
 )
 from batterytrace.ledger.anchors import AnchorRecord, credential_digest
-from batterytrace.ledger.custody_store import check_registry
+from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.registry import RegistryResolver
 from batterytrace.verifier.credential_check import (
     NOT_EVALUATED,

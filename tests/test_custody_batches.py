@@ -10,12 +10,11 @@ from batterytrace.ledger.custody_store import (
     StoredRegistry,
     StoredState,
     dump_state,
-    validate_in_order,
-    validators_for,
 )
 from batterytrace.ledger.event_precheck import POOL_THRESHOLD, precheck_all
-from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.log import Ledger, Submission, validate_runs
 from batterytrace.ledger.replay import replay_verify
+from batterytrace.ledger.validators import validators_for
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,
@@ -138,7 +137,7 @@ def test_mixed_batch_positions_are_exact_when_validated_in_order(ledger):
     other = Submission("note", {"type": "Note"})  # a kind without a validator
     batch = [other, event, other, event]  # the second event is a duplicate of the first
     with ledger.storage.write() as (session, head):
-        decisions = validate_in_order(ledger.validators, session, head.size, batch)
+        decisions = validate_runs(ledger.validators, session, head.size, batch)
         credential_id = event.document["id"]
         row = session.connection().execute(
             custody_store._select_value(), {"tbl": "credential", "key": credential_id}

@@ -9,11 +9,11 @@ from batterytrace.ledger.custody_store import (
     dump_state,
     open_state,
     rebuild,
-    replay,
     rows_with_prefix,
-    validators_for,
 )
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.replay import replay_entries
+from batterytrace.ledger.validators import validators_for
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,
@@ -156,7 +156,7 @@ def test_rebuild_matches_live_state_and_replay(ledger):
     with ledger.storage.engine.connect() as conn:
         assert dump_state(conn) == live
     entries = ((e.seq, e.kind, e.document) for e in ledger.iter_entries())
-    _, state = replay(entries, ledger.admin_did, ledger.public_url)
+    _, state = replay_entries(entries).started()
     assert state.holding(lot_id("ore"), did_for("refiner")) == 400
 
 
@@ -182,5 +182,5 @@ def test_documented_lifecycle_appends_and_replays(ledger):
     results = ledger.append(events(*docs))
     assert not any(r.duplicate for r in results)
     entries = ((e.seq, e.kind, e.document) for e in ledger.iter_entries())
-    _, state = replay(entries, ledger.admin_did, ledger.public_url)
+    _, state = replay_entries(entries).started()
     assert state.holding(lot_id("recovered-co-2031-001"), did_for("recycler")) > 0

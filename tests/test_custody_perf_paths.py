@@ -18,13 +18,13 @@ from batterytrace.ledger.custody_store import (
     dump_state,
     encode_value,
     plain_json,
-    replay,
-    validators_for,
 )
+from batterytrace.ledger.engine import check_event_document as precheck_event
 from batterytrace.ledger.entry import Entry
-from batterytrace.ledger.event_precheck import POOL_THRESHOLD, precheck_all, precheck_event
+from batterytrace.ledger.event_precheck import POOL_THRESHOLD, precheck_all
 from batterytrace.ledger.log import Ledger, Submission
-from batterytrace.ledger.replay import replay_verify
+from batterytrace.ledger.replay import replay_entries, replay_verify
+from batterytrace.ledger.validators import validators_for
 from custody_factory import (
     ADMIN_KEY,
     PUBLIC_URL,
@@ -85,13 +85,12 @@ def test_precheck_returns_the_documents_canonical_bytes():
 
 def test_state_encoder_writes_what_plain_json_wrote():
     stages = lifecycle()
-    registry, state = replay(
-        [(0, "genesis", {})]
+    registry, state = replay_entries(
+        [(0, "genesis", {"adminKey": ADMIN_KEY.did_key, "publicUrl": PUBLIC_URL})]
         + [(i + 1, "registry", d) for i, d in enumerate(standard_registry_docs())]
         + [(1000 + i, "event", signed_credential(issuer, [event]))
            for i, (_, issuer, event) in enumerate(stages)],
-        ADMIN_KEY.did_key, PUBLIC_URL,
-    )
+    ).started()
     values = [v for t in (registry, state) for rows in t.tables.values() for v in rows.values()
               if v is not None]
     assert len(values) > 50
@@ -231,12 +230,11 @@ def test_state_rows_written_with_driver_executemany(tmp_path, database_url):
     led = _ledger(tmp_path, 2, database_url=database_url)
     led.append(_extractions(POOL_THRESHOLD + 1))
     rows = _state(led)
-    registry, state = replay(
-        ((e.seq, e.kind, e.document) for e in led.iter_entries()), led.admin_did, PUBLIC_URL
-    )
+    registry, state = replay_entries(
+        (e.seq, e.kind, e.document) for e in led.iter_entries()).started()
     rebuilt = {(t, k if isinstance(k, str) else "\x1f".join(k)): encode_value(v)
-               for (t, k), v in {**registry.changed(), **state.changed()}.items()
-               if v is not None}
+               for tables in (registry, state) for t, rows in tables.tables.items()
+               for k, v in rows.items() if v is not None}
     assert rows == rebuilt
     led.close()
 
@@ -257,13 +255,13 @@ def test_a_dead_worker_costs_speed_not_results():
 
 
 def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, monkeypatch):
-    from batterytrace.ledger import custody_store
+    from batterytrace.ledger import validators
 
     led = _ledger(tmp_path, 2)
     batches = [_extractions(POOL_THRESHOLD, f"b{b}") for b in range(3)]
     tags = {id(s.document): f"b{b}" for b, batch in enumerate(batches) for s in batch}
     calls = []
-    checks, writes = custody_store.precheck_all, custody_store.write_changes
+    checks, writes = validators.precheck_all, validators.write_changes
 
     def spy_checks(documents, processes=None, **kw):
         calls.append("check " + tags.get(id(documents[0]), "?"))
@@ -273,8 +271,8 @@ def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, 
         calls.append("write")
         return writes(connection, changes)
 
-    monkeypatch.setattr(custody_store, "precheck_all", spy_checks)
-    monkeypatch.setattr(custody_store, "write_changes", spy_writes)
+    monkeypatch.setattr(validators, "precheck_all", spy_checks)
+    monkeypatch.setattr(validators, "write_changes", spy_writes)
     list(led.append_batches(batches))
     assert calls == ["check b0", "check b1", "write", "check b2", "write", "write"]
     assert led.size == 1 + len(standard_registry_docs()) + 3 * POOL_THRESHOLD

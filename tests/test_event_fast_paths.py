@@ -156,20 +156,22 @@ def test_precheck_digest_and_bytes_are_the_documents_jcs():
     import hashlib
 
     from batterytrace.credentials.canonical import canonicalize
-    from batterytrace.ledger.event_precheck import precheck_event
+    from batterytrace.ledger.engine import check_event_document as precheck_event
 
     for document in _corpus()[:5]:
         check = precheck_event(document)
         assert check.canonical == canonicalize(document)
         assert check.digest == hashlib.sha256(check.canonical).hexdigest()
-        bare = precheck_event(document, canonical=False)
+        from batterytrace.ledger.engine import check_event_documents
+
+        bare = check_event_documents([(document, None)], canonical=False)[0]
         assert bare.canonical == b"" and bare.digest == check.digest
 
 
 def test_verify_proofs_signs_over_the_given_unsecured_bytes():
     from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
     from batterytrace.credentials.errors import ProofVerificationError
-    from batterytrace.ledger.event_precheck import NamedKeyResolver
+    from batterytrace.ledger.engine import NamedKeyResolver
 
     document = _corpus()[0]
     unsecured, _ = secured_canonical_parts(document)

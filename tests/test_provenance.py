@@ -12,9 +12,9 @@ import re
 import pytest
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
-from batterytrace.ledger.custody_store import validators_for
 from batterytrace.ledger.events import BizStep
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier.bundle_verify import verify_bundle
 from batterytrace.verifier.provenance import ProvenanceSubjectError, trace_provenance
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger

@@ -17,35 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batterytrace.credentials.errors import InputError
-from batterytrace.ledger.bundle_export import (
+from batterytrace.ledger.bundle_format import (
     BUNDLE_VERSION,
-    CREDENTIAL,
-    DID_DOCUMENT,
     END,
     ENTRY,
     HEADER,
+    MAX_LINE,
+    MEMBERS,
     PRESENTATION,
-    REDACTED,
     SCOPE_KINDS,
-    STATUS_LIST,
 )
 from batterytrace.ledger.checkpoint import b64decode_strict
-
-MAX_LINE = 32 * 1024 * 1024  # one entry or credential; far above anything the ledger writes
-
-# record type -> (required members, optional members)
-_MEMBERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    HEADER: (frozenset({"type", "version", "origin", "scope", "checkpoint"}),
-             frozenset({"consistency"})),
-    ENTRY: (frozenset({"type", "entry"}), frozenset({"proof"})),
-    CREDENTIAL: (frozenset({"type", "credential"}), frozenset()),
-    REDACTED: (frozenset({"type", "id", "credentialType", "digest"}), frozenset()),
-    STATUS_LIST: (frozenset({"type", "credential"}), frozenset()),
-    DID_DOCUMENT: (frozenset({"type", "document"}), frozenset()),
-    END: (frozenset({"type", "records"}), frozenset()),
-    PRESENTATION: (frozenset({"type", "presentation"}), frozenset()),
-}
-_TAIL = frozenset({CREDENTIAL, REDACTED, STATUS_LIST, DID_DOCUMENT})
 
 
 class BundleFormatError(InputError):
@@ -117,9 +99,9 @@ def decode_hashes(value: Any, line: int, what: str) -> tuple[bytes, ...]:
 
 def _check_members(obj: dict[str, Any], line: int) -> str:
     kind = obj.get("type")
-    if not isinstance(kind, str) or kind not in _MEMBERS:
+    if not isinstance(kind, str) or kind not in MEMBERS:
         raise BundleFormatError(line, f"unknown record type {kind!r}")
-    required, optional = _MEMBERS[kind]
+    required, optional = MEMBERS[kind]
     keys = set(obj)
     if not required <= keys or keys - required - optional:
         raise BundleFormatError(

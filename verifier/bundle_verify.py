@@ -32,21 +32,23 @@ from batterytrace.credentials.canonical import canonicalize, compact_is_canonica
 from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
 from batterytrace.credentials.errors import (
     BatterytraceError,
-    ProofVerificationError,
-    SchemaValidationError,
     VerificationError,
 )
+from batterytrace.credentials.secured_bytes import compact as _compact
 from batterytrace.ledger import merkle
-from batterytrace.ledger.anchors import AnchorBook, AnchorRecord, IssuerResolver, check_anchor
-from batterytrace.ledger.bundle_export import (
+from batterytrace.ledger.anchors import AnchorBook, AnchorRecord, IssuerResolver
+from batterytrace.ledger.bundle_format import (
     BUNDLE_VERSION,
     CREDENTIAL,
     DID_DOCUMENT,
     ENTRY,
+    ENTRY_LINE_END,
+    ENTRY_LINE_START,
     PRESENTATION,
     REDACTED,
     STATUS_LIST,
     credential_subject_ids,
+    entry_of_line,
     event_subjects,
 )
 from batterytrace.ledger.checkpoint import (
@@ -58,11 +60,16 @@ from batterytrace.ledger.checkpoint import (
 from batterytrace.ledger.collector import automatic_collection_paused
 from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
-from batterytrace.ledger.custody_store import check_registry, digest, tolerance_of
-from batterytrace.ledger.entry import ENTRY_VERSION, Entry
+from batterytrace.ledger.engine import (
+    EventCheck,
+    Replay,
+    digest,
+    verified_event,
+)
+from batterytrace.ledger.entry import Entry, document_slice
 from batterytrace.ledger.errors import LogEntryError
-from batterytrace.ledger.event_precheck import PrecheckedEvent, precheck_all
-from batterytrace.ledger.events import DteCredential, TraceEvent, parse_credential
+from batterytrace.ledger.event_precheck import precheck_all
+from batterytrace.ledger.events import DteCredential, TraceEvent
 from batterytrace.ledger.log_verify import (
     EntryInput,
     LogChain,
@@ -70,7 +77,7 @@ from batterytrace.ledger.log_verify import (
     parse_entry,
     verify_log,
 )
-from batterytrace.ledger.registry import Registry, RegistryResolver
+from batterytrace.ledger.registry import Registry
 from batterytrace.ledger.switch_interval import quick_thread_switches
 
 from .bundle import (
@@ -82,10 +89,7 @@ from .bundle import (
     decode_hashes,
     read_bundle,
 )
-from .bundle_bytes import compact as _compact
-from .bundle_bytes import compact_bytes as _compact_bytes
-from .bundle_bytes import unsecured_canonical
-from .bundle_windows import ENTRY_LINE_START, EventCheck, LineCheck, WindowChecks
+from .bundle_windows import LineCheck, WindowChecks
 from .report import Report
 from .trust import TrustConfig, TrustedLedger
 
@@ -118,11 +122,6 @@ class BundleConsistencyError(VerificationError):
 class BundleClosureError(VerificationError):
     code = "BUNDLE_CLOSURE_INCOMPLETE"
     title = "The bundle does not trace its subject back to extraction"
-
-
-class EntrySignatureError(VerificationError):
-    code = "BUNDLE_ENTRY_SIGNATURE"
-    title = "Entry not signed by the right key"
 
 
 class CredentialSubjectMismatchError(VerificationError):
@@ -334,10 +333,6 @@ class _EntryStream:
         yield from self.records  # type: ignore[misc]
 
 
-_ENTRY_LINE_START = b'{"type":"entry","entry":'
-_ENTRY_LINE_END = b"}\n"
-
-
 def entry_bytes(record: Record) -> bytes:
     """The canonical bytes of an entry record (what the inclusion proof covers).
 
@@ -345,10 +340,8 @@ def entry_bytes(record: Record) -> bytes:
     when the parsed entry encodes back to exactly it (sorted keys, no spaces) and holds none
     of the values where that encoding and JCS differ (`compact_is_canonical`), which costs one
     C encoding instead of a canonicalization; otherwise the entry is canonicalized."""
-    raw = record.raw
-    if ("proof" not in record.data and raw.startswith(_ENTRY_LINE_START)
-            and raw.endswith(_ENTRY_LINE_END)):  # a closure entry's proof follows it
-        sliced = raw[len(_ENTRY_LINE_START):-len(_ENTRY_LINE_END)]
+    sliced = entry_of_line(record.raw)  # None for a closure entry (its proof follows)
+    if sliced is not None:
         try:
             entry = record.data["entry"]
             if compact_is_canonical(entry) and _compact(entry).encode() == sliced:
@@ -361,23 +354,9 @@ def entry_bytes(record: Record) -> bytes:
         raise BundleInclusionError(f"entry cannot be canonicalized: {error.message}") from error
 
 
-_DOCUMENT_START = b'{"document":'
-
-
 def document_bytes(entry: Entry) -> bytes | None:
-    """The canonical bytes of the entry's document, sliced out of the entry's: in the entry's
-    canonical bytes the document comes first (members sort by name) and the other members
-    after it are known. None when the entry's bytes were not built that way (cannot happen)."""
-    data = entry.canonical
-    # Matched against the entry's canonical bytes below: the C encoder's guess is enough.
-    rest = _compact_bytes({"kind": entry.kind, "prev": entry.prev, "received": entry.received,
-                           "seq": entry.seq, "v": ENTRY_VERSION})
-    if rest is None:
-        return None
-    end = len(data) - len(rest)  # rest without its "{", after the document's ","
-    if data.startswith(_DOCUMENT_START) and data.endswith(rest[1:]) and data[end] == 44:
-        return data[len(_DOCUMENT_START):end]
-    return None
+    """The canonical bytes of the entry's document, a slice of the entry's."""
+    return document_slice(entry.canonical, entry.seq, entry.prev, entry.kind, entry.received)
 
 
 def document_digest(entry: Entry) -> str:
@@ -399,14 +378,11 @@ class _Replay:
         self.processes = processes
         # A window submitted to the precheck pool, applied after the next one is submitted.
         self.pending: tuple[list[tuple[Entry, int | None]],
-                            Iterator[PrecheckedEvent | BatterytraceError]] | None = None
+                            Iterator[EventCheck | BatterytraceError]] | None = None
         self.vkey = vkey
         self.checkpoint = checkpoint
         self.report = report
-        self.registry: Registry | None = None
-        self.state: CustodyState | None = None
-        self.anchors = AnchorBook()
-        self.settings: dict[str, Any] = {}
+        self.engine = Replay()
         self.last_seq = -1
         self.last_received = ""
         self.closure_mode = header.scope != "all"
@@ -415,6 +391,18 @@ class _Replay:
         self.broken = False
         self.first_use: dict[str, tuple[int, str]] = {}  # subject -> (seq, received)
         self.foreign_sources: dict[str, set[str]] = {}
+
+    @property
+    def registry(self) -> Registry | None:
+        return self.engine.registry
+
+    @property
+    def state(self) -> CustodyState | None:
+        return self.engine.state
+
+    @property
+    def anchors(self) -> AnchorBook:
+        return self.engine.anchors
 
     # --- closure bundles: one inclusion proof per entry
 
@@ -527,10 +515,10 @@ class _Replay:
                 seq, prev, kind, received, entry_hash, leaf, payload = check
                 if kind == "event":
                     chain.link(seq, prev, entry_hash, leaf)
-                    self.apply_event(seq, received, payload, raw, reader.number)
+                    self.apply_event(seq, received, payload, reader.number)
                 else:
                     entry = Entry(seq, prev, kind, received, payload,
-                                  raw[len(ENTRY_LINE_START):-2])
+                                  raw[len(ENTRY_LINE_START):-len(ENTRY_LINE_END)])
                     chain.link(seq, prev, entry_hash, leaf, entry)
                     self.apply(entry, reader.number)
             except BaseException:
@@ -620,7 +608,7 @@ class _Replay:
 
     def apply(
         self, entry: Entry, line: int | None,
-        check: PrecheckedEvent | BatterytraceError | None = None,
+        check: EventCheck | BatterytraceError | None = None,
     ) -> None:
         """Replay one entry (`check`: its event's precheck, when made beforehand)."""
         if self._count(entry.seq, entry.received, entry.kind):
@@ -631,35 +619,19 @@ class _Replay:
             self.report.fail(f"entry {entry.seq}", error, line, entry.seq)
         self._clear_journals()
 
-    def apply_event(self, seq: int, received: str, check: EventCheck, raw: bytes,
-                    line: int) -> None:
+    def apply_event(self, seq: int, received: str, check: EventCheck, line: int) -> None:
         """Replay an event entry whose line a window checked (`bundle_windows.check_line`):
-        its fields and signature by the key its method names. Here, in order: that key is
-        the registry's for that method at this position, as `RegistryResolver` decides for
-        the in-order check. When it is not, the in-order check itself runs (from `raw`), so
-        the failure reported is the one a single process reports."""
+        its schema, fields and signature by the key its method names. The rest of the
+        engine's check, in order here: that key is its issuer's, valid at this position."""
         if self._count(seq, received, "event"):
             return
         try:
-            credential, method, key, sha = check
-            if not self._same_key(method, key, credential.issuer, seq):
-                obj = json.loads(raw)["entry"]
-                self._apply(parse_entry((obj, raw[len(ENTRY_LINE_START):-2])), None)
-            else:
-                self._replay_credential(credential, seq, received, sha)
+            registry, _ = self.engine.started()
+            credential, sha = verified_event(registry, None, seq, check)
+            self._replay_credential(credential, seq, received, sha)
         except BatterytraceError as error:
             self.report.fail(f"entry {seq}", error, line, seq)
         self._clear_journals()
-
-    def _same_key(self, method: str, key: bytes, issuer: str, seq: int) -> bool:
-        if self.registry is None or self.state is None:
-            return False  # no genesis before: the in-order check says so
-        try:
-            found = RegistryResolver(self.registry, seq).resolve_verification_method(
-                method, "assertionMethod")
-        except BatterytraceError:
-            return False
-        return found.controller == issuer and found.public_key == key
 
     def _count(self, seq: int, received: str, kind: str) -> bool:
         """Count an entry; True when it is not to be replayed (after a bad entry)."""
@@ -672,74 +644,25 @@ class _Replay:
         return self.broken  # proofs only: a gap would make every rule after it fail
 
     def _clear_journals(self) -> None:
-        # The undo journals serve transactions inside one entry; the replay never persists
-        # `changed()`, so between entries they would only grow with the log (~35 MB at 10^5).
-        if self.state is not None:
-            self.state.journal.clear()
-        self.anchors.journal.clear()
+        self.engine.forget_undo()
 
-    def _apply(self, entry: Entry, check: PrecheckedEvent | BatterytraceError | None) -> None:
-        doc, seq = entry.document, entry.seq
-        if entry.kind == "genesis":
-            self.registry = Registry(doc["adminKey"], doc["publicUrl"])
-            self.state = CustodyState(self.registry)
-            self.report.signatures_verified += 1
-            return
-        if self.registry is None or self.state is None:
+    def _apply(self, entry: Entry, check: EventCheck | BatterytraceError | None) -> None:
+        doc, seq, kind = entry.document, entry.seq, entry.kind
+        if self.registry is None and kind != "genesis":
             if self.broken:
                 return  # entry 0 itself failed: already reported
             raise BundleClosureError("the bundle does not start with entry 0")
-        if entry.kind == "settings":
-            results = verify_proofs(doc, RegistryResolver(self.registry, seq, admin=True))
-            if not results:
-                raise EntrySignatureError("settings are signed by the admin key")
-            self.settings.update(doc.get("settings", {}))
-            self.state.tolerance = tolerance_of(self.settings)
-        elif entry.kind == "registry":
-            check_registry(self.registry, doc, seq)
-        elif entry.kind == "anchor":
-            check_anchor(self.registry, self.anchors, doc, seq)
-        elif entry.kind == "event":
-            self._event(entry, check)
+        if kind == "event":
+            assert self.registry is not None
+            credential, sha = verified_event(self.registry, doc, seq, check,
+                                             document_bytes(entry))
+            self._replay_credential(credential, seq, entry.received, sha)
             return
-        else:
-            self.report.notes.append(f"entry {seq}: kind {entry.kind} not checked")
+        if kind not in ("genesis", "settings", "registry", "anchor"):
+            self.report.notes.append(f"entry {seq}: kind {kind} not checked")
             return
+        self.engine.apply(seq, kind, doc)
         self.report.signatures_verified += 1
-
-    def _event(self, entry: Entry, check: PrecheckedEvent | BatterytraceError | None) -> None:
-        assert self.registry is not None and self.state is not None
-        doc, seq, received = entry.document, entry.seq, entry.received
-        if check is None:
-            credential = parse_credential(doc)
-            # The document's canonical bytes are a slice of the entry's (already hashed into
-            # the chain): the signed bytes and the digest come from them, not a second JCS.
-            secured = document_bytes(entry)
-            unsecured = unsecured_canonical(doc, secured) if secured is not None else None
-            results = verify_proofs(doc, RegistryResolver(self.registry, seq),
-                                    unsecured_canonical=unsecured)
-            if len(results) != 1 or results[0].controller != credential.issuer:
-                raise ProofVerificationError("a traceability event carries one proof, by a "
-                                             "key of its issuer")
-            sha = (hashlib.sha256(secured).hexdigest() if secured is not None
-                   else digest(entry.document))
-        else:
-            # Checked in a worker: the same errors in the same order (schema, then the
-            # document's fields, then the signature) as the in-process path above.
-            if isinstance(check, SchemaValidationError):
-                raise check
-            credential = parse_credential(doc, check_schema=False)
-            if isinstance(check, BatterytraceError):
-                raise check
-            # The signature verified against the key its method names: the registry must
-            # hold that very key for the issuer, valid at this position.
-            key = self.registry.key_at(check.verification_method, seq)
-            if key.controller != credential.issuer or (
-                    key.public_multibase != check.public_multibase):
-                raise ProofVerificationError("a traceability event carries one proof, by a "
-                                             "key of its issuer")
-            sha = check.digest
-        self._replay_credential(credential, seq, received, sha)
 
     def _replay_credential(self, credential: DteCredential, seq: int, received: str,
                            sha: str) -> None:

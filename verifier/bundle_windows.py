@@ -38,26 +38,18 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from batterytrace.credentials.canonical import compact_is_canonical
-from batterytrace.credentials.data_integrity import verify_proofs
-from batterytrace.ledger import events, merkle
-from batterytrace.ledger.entry import ENTRY_VERSION, check_entry_fields
-from batterytrace.ledger.event_precheck import NamedKeyResolver
-from batterytrace.ledger.events import DteCredential, parse_credential, validate_dte_schema
+from batterytrace.credentials.secured_bytes import compact
+from batterytrace.ledger import engine, events, merkle
+from batterytrace.ledger.bundle_format import MAX_LINE, entry_of_line
+from batterytrace.ledger.engine import EventCheck, check_event_documents
+from batterytrace.ledger.entry import check_entry_fields, document_slice
 
-from .bundle import MAX_LINE
-from .bundle_bytes import compact, unsecured_canonical
-
-ENTRY_LINE_START = b'{"type":"entry","entry":'
-_LINE_END = b"}\n"
-_DOCUMENT_START = b'{"document":'
 WINDOW = 128  # lines per task: ~30 ms of work, against ~0.3 ms to hand it over
 AHEAD = 24  # windows in flight at most (~3,000 lines: ~5 MB of lines, ~15 MB of checks)
 # Windows not checked yet that this process leaves to the workers beyond one each: a worker
 # holds one it checks and one queued; the others keep it busy while this process checks one.
 KEEP = 3
 
-# (credential, verification method, public key that verified, digest of the document)
-EventCheck = tuple[DteCredential, str, bytes, str]
 # (seq, prev, kind, received, SHA-256 of the entry, Merkle leaf, event check | document)
 LineCheck = tuple[int, str, str, str, bytes, bytes, Any]
 
@@ -83,8 +75,8 @@ def check_lines(lines: Sequence[bytes]) -> list[LineCheck | None]:
     results: list[LineCheck | None] = [None] * len(lines)
     parsed: list[tuple[int, bytes, dict[str, Any]]] = []
     for index, raw in enumerate(lines):
-        if raw.startswith(ENTRY_LINE_START) and raw.endswith(_LINE_END) and len(raw) <= MAX_LINE:
-            data = raw[len(ENTRY_LINE_START):-len(_LINE_END)]
+        data = entry_of_line(raw) if len(raw) <= MAX_LINE else None
+        if data is not None:
             try:
                 # json.loads(bytes) would guess the encoding of the slice; the line's is UTF-8.
                 entry = json.loads(data.decode("utf-8", "surrogatepass"))
@@ -115,44 +107,17 @@ def check_lines(lines: Sequence[bytes]) -> list[LineCheck | None]:
 
 
 def _check_events(entries: list[tuple[int, bytes, dict[str, Any]]]) -> dict[int, EventCheck]:
-    """Schema, fields and the one proof of each event, as `_Replay._event` checks them, by
-    index; an event missing from the result is left to the reference code."""
+    """The engine's position-independent check of each event (its document's bytes sliced
+    out of the entry's), by index; an event that fails is left to the reference code, in
+    order, which reports it."""
     secured: list[tuple[int, dict[str, Any], bytes]] = []
     for index, data, entry in entries:
-        # The entry's other members need no escaping (check_entry_fields: a kind name, hex, an
-        # RFC 3339 time, an integer) and sort after "document": the document is what precedes.
-        tail = b',"kind":"event","prev":"%s","received":"%s","seq":%d,"v":%d}' % (
-            entry["prev"].encode(), entry["received"].encode(), entry["seq"], ENTRY_VERSION)
-        if data.startswith(_DOCUMENT_START) and data.endswith(tail):
-            secured.append((index, entry["document"], data[len(_DOCUMENT_START):-len(tail)]))
-    valid = []
-    for item in secured:
-        try:
-            validate_dte_schema(item[1])
-        except Exception:
-            continue
-        valid.append(item)
-    parsed = []
-    for index, document, secured_bytes in valid:
-        try:
-            credential = parse_credential(document, check_schema=False)
-            unsecured = unsecured_canonical(document, secured_bytes)
-        except Exception:
-            continue
-        parsed.append((index, document, secured_bytes, credential, unsecured))
-    checks: dict[int, EventCheck] = {}
-    resolver = NamedKeyResolver()
-    for index, document, secured_bytes, credential, unsecured in parsed:
-        try:
-            results = verify_proofs(document, resolver, unsecured_canonical=unsecured)
-        except Exception:
-            continue
-        if len(results) != 1 or results[0].controller != credential.issuer:
-            continue
-        method = results[0].verification_method
-        key = resolver.resolve_verification_method(method, "assertionMethod").public_key
-        checks[index] = (credential, method, key, hashlib.sha256(secured_bytes).hexdigest())
-    return checks
+        document = document_slice(data, entry["seq"], entry["prev"], "event", entry["received"])
+        if document is not None:
+            secured.append((index, entry["document"], document))
+    results = check_event_documents([(doc, data) for _, doc, data in secured], canonical=False)
+    return {index: result for (index, _, _), result in zip(secured, results, strict=True)
+            if isinstance(result, EventCheck)}
 
 
 def check_window(lines: list[bytes]) -> bytes:
@@ -181,8 +146,8 @@ def _state_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
 
 
 _DISPATCH = copyreg.dispatch_table.copy()
-for _cls in (events.DteCredential, events.TraceEvent, events.Quantity, events.LotDeclaration,
-             events.ItemDeclaration, events.Transport):
+for _cls in (engine.EventCheck, events.DteCredential, events.TraceEvent, events.Quantity,
+             events.LotDeclaration, events.ItemDeclaration, events.Transport):
     if dataclasses.is_dataclass(_cls) and not hasattr(_cls, "__slots__"):
         _DISPATCH[_cls] = _state_reducer(_cls)
 

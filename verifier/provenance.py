@@ -28,7 +28,8 @@ from datetime import date, datetime
 from typing import Any
 
 from batterytrace.credentials.errors import InputError
-from batterytrace.ledger.bundle_export import CREDENTIAL, ENTRY, CustodyGraph
+from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
+from batterytrace.ledger.custody_graph import CustodyGraph, reachable
 from batterytrace.ledger.events import BizStep, TraceEvent, parse_credential
 
 from .bundle import Header, Record, read_bundle
@@ -370,17 +371,6 @@ def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None) -> list[di
             and (ids is None or _subject(c).get("id") in ids)]
 
 
-def _walk(start: Iterable[str], links: Mapping[str, set[str]]) -> set[str]:
-    seen: set[str] = set()
-    stack = list(start)
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(links.get(node, ()))
-    return seen
-
-
 def _round(value: float) -> float:
     """Nine significant digits: float noise off, small masses (grams of a cell) kept."""
     return float(f"{value:.9g}") + 0.0
@@ -484,8 +474,8 @@ def _legal_name(tracer: _Tracer, did: str) -> str:
 
 def _names(tracer: _Tracer, subject: str) -> tuple[set[str], set[str]]:
     """The subject with its components ever, and the items it was ever assembled into."""
-    parts = _walk([subject], tracer.graph.components)
-    containers = _walk([subject], tracer.graph.containers) - {subject}
+    parts = reachable([subject], tracer.graph.components)
+    containers = reachable([subject], tracer.graph.containers) - {subject}
     return parts, containers
 
 

@@ -1,8 +1,9 @@
-"""Canonical bytes recognised rather than recomputed (RFC 8785 is the slow part of a check).
+"""The canonical bytes of a secured document recognised rather than recomputed.
 
-The C JSON encoder with sorted keys and no spaces writes most JSON exactly as RFC 8785 does;
-its output is only ever compared with bytes already known to be canonical (an entry hashed
-into the chain and the signed root), never trusted alone.
+RFC 8785 is the slow part of checking a signed document, and the bytes are often already at
+hand (an entry hashed into the chain holds its document's canonical bytes). The C JSON encoder
+with sorted keys and no spaces writes most JSON exactly as RFC 8785 does; its output is only
+ever compared with bytes already known to be canonical, never trusted alone.
 """
 
 from __future__ import annotations
