@@ -29,9 +29,9 @@ from typing import Any
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key
-from batterytrace.ledger.custody import CustodyState, apply_credential
-from batterytrace.ledger.events import DTE_CONTEXTS, BizStep, parse_credential
-from batterytrace.ledger.registry import Registry, apply_registry, participant_did
+from batterytrace.ledger.engine import Replay
+from batterytrace.ledger.events import DTE_CONTEXTS, BizStep
+from batterytrace.ledger.registry import apply_registry, participant_did
 
 # The ledger default public URL: the demo's participant DIDs derive from it.
 PUBLIC_URL = "http://127.0.0.1:8000"
@@ -339,14 +339,18 @@ class Builders:
 
 
 class MemoryNetwork:
-    """Registry + custody state in memory, with log positions counted as documents apply.
-    Subclasses set `builders` (the keys and base URL the documents were made with)."""
+    """The engine's replay (`ledger.engine.Replay`) in memory, log positions counted as
+    documents apply. Documents are signed here with the builders' keys (the admin key for
+    registry documents, the issuer's key for events) and then judged by the engine like any
+    entry. Subclasses set `builders` (the keys and base URL the documents were made with)."""
 
     builders: Builders = Builders()
 
     def __init__(self, tolerance: Decimal | str = "0") -> None:
-        self.registry = Registry(self.builders.admin_key.did_key, self.builders.public_url)
-        self.state = CustodyState(self.registry, Decimal(tolerance))
+        self.replay = Replay()
+        self.replay.start(self.builders.admin_key.did_key, self.builders.public_url)
+        self.registry, self.state = self.replay.started()
+        self.state.tolerance = Decimal(tolerance)
         self.position = 0
 
     @classmethod
@@ -357,18 +361,33 @@ class MemoryNetwork:
         return net
 
     def register(self, document: Mapping[str, Any], signers: Iterable[str] | None = None) -> Any:
+        """Apply a registry document signed by the admin key (`sign_admin` unless it carries a
+        proof). `signers`: the registry rule alone with that signer list taken as given, for
+        tests of who may sign what (no proof is made or checked)."""
         self.position += 1
-        if signers is None:
-            signers = [self.builders.admin_key.verification_method]
-        return apply_registry(self.registry, document, self.position, signers,
-                              digest_of(document))
+        if signers is not None:
+            return apply_registry(self.registry, document, self.position, list(signers),
+                                  digest_of(document))
+        signed = document if "proof" in document else self.builders.sign_admin(dict(document))
+        return self._apply("registry", signed)
 
     def apply(self, document: Mapping[str, Any]) -> int | None:
-        """Parse and apply a credential as its issuer (signatures are the store's concern)."""
+        """Apply an event credential, signed as its issuer unless it carries a proof."""
         self.position += 1
-        parsed = parse_credential(document)
-        return apply_credential(self.state, parsed, parsed.issuer, self.position,
-                                digest_of(document))
+        signed = dict(document)
+        if "proof" not in signed:
+            issuer = signed.get("issuer")
+            did = issuer.get("id") if isinstance(issuer, Mapping) else None
+            name = str(did).rsplit(":", 1)[-1]
+            if did == self.builders.did_for(name):
+                signed = self.builders.sign_as(signed, name)
+        return self._apply("event", signed)
+
+    def _apply(self, kind: str, document: dict[str, Any]) -> int | None:
+        try:
+            return self.replay.apply(self.position, kind, document)
+        finally:
+            self.replay.forget_undo()
 
     def events(self, issuer: str, *events: Mapping[str, Any]) -> int | None:
         return self.apply(self.builders.credential(issuer, events))

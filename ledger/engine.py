@@ -251,24 +251,26 @@ class Replay:
 
     def apply(self, seq: int, kind: str, document: dict[str, Any],
               check: EventCheck | BatterytraceError | None = None,
-              secured: bytes | None = None) -> None:
-        """Judge and apply one entry (`check`, `secured`: see `verified_event`)."""
+              secured: bytes | None = None) -> int | None:
+        """Judge and apply one entry (`check`, `secured`: see `verified_event`). Returns
+        None, or for a repeat of an earlier registry document or event credential the
+        position of the entry it repeats (a ledger answers a repeat with that entry)."""
         if kind == "genesis":
             self.start(document["adminKey"], document["publicUrl"])
-            return
+            return None
         registry, state = self.started()
         if kind == "settings":
             check_settings(registry, document, seq)
             self.settings.update(document.get("settings", {}))
             state.tolerance = tolerance_of(self.settings)
-        elif kind == "registry":
-            check_registry(registry, document, seq)
-        elif kind == "anchor":
-            check_anchor(registry, self.anchors, document, seq)
-        elif kind == "event":
-            check_event(registry, state, document, seq, check, secured)
-        else:
-            raise UnknownKindError(f"entry kind {kind} has no rules")
+            return None
+        if kind == "registry":
+            return check_registry(registry, document, seq)
+        if kind == "anchor":
+            return check_anchor(registry, self.anchors, document, seq)[1]
+        if kind == "event":
+            return check_event(registry, state, document, seq, check, secured)
+        raise UnknownKindError(f"entry kind {kind} has no rules")
 
     def forget_undo(self) -> None:
         """Drop the undo journals: they serve transactions inside one entry, and a replay

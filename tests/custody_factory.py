@@ -2,7 +2,7 @@
 
 A thin layer over `batterytrace.api.demo_network` (the one implementation), bound to the test
 ledger's public URL and to test keys derived from names (public, insecure, for tests and
-benches only). A `Network` holds an in-memory Registry and CustodyState to apply documents to
+benches only). A `Network` is the engine's replay in memory: documents signed and applied
 without a database; the same documents append through the Ledger in the integration tests.
 
     net = Network.standard()            # miner, trader, refiner, ... with their facilities

@@ -61,8 +61,8 @@ def test_participant_and_facility_unique():
     net = Network.standard()
     with pytest.raises(errors.ParticipantExistsError):
         net.register(participant_doc("miner", "Other", ["miner"], "CD", [key_for("x")]))
-    with pytest.raises(errors.FacilityExistsError):
-        net.register(facility_doc("kolwezi-mine", "miner", "mine", "CD"))
+    with pytest.raises(errors.FacilityExistsError):  # (an identical document is a repeat)
+        net.register(facility_doc("kolwezi-mine", "miner", "plant", "CD"))
     with pytest.raises(errors.UnknownParticipantError):
         net.register(facility_doc("new-mine", "ghost", "mine", "CD"))
 
