@@ -21,76 +21,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from batterytrace.credentials.errors import InputError, VerificationError
+from .errors import (
+    AccreditationCycleError,
+    AccreditationError,
+    AccreditationExpiredError,
+    AccreditationFormatError,
+    AccreditationNotDelegableError,
+    AccreditationOutOfMineralError,
+    AccreditationOutOfRegionError,
+    AccreditationOutOfTypeError,
+    AccreditationRevokedError,
+    AccreditationTooDeepError,
+    UntrustedIssuerError,
+)
 
 ACCREDITATION_TYPE = "AccreditationCredential"
 SUBJECT_TYPE = "Accreditation"
 DEFAULT_MAX_DEPTH = 4  # links from the issuer to a governance root
-
-
-class AccreditationError(VerificationError):
-    """The issuer has no valid accreditation path to a governance root."""
-
-    code = "ACCREDITATION_ERROR"
-    title = "Accreditation check failed"
-
-
-class UntrustedIssuerError(AccreditationError):
-    """No accreditation names the issuer (or a link of its chain), and it is not a root."""
-
-    code = "UNTRUSTED_ISSUER"
-    title = "Issuer is not trusted"
-
-
-class AccreditationOutOfTypeError(AccreditationError):
-    code = "ACCREDITATION_OUT_OF_TYPE"
-    title = "Credential type outside the accreditation"
-
-
-class AccreditationOutOfMineralError(AccreditationError):
-    code = "ACCREDITATION_OUT_OF_MINERAL"
-    title = "Mineral outside the accreditation"
-
-
-class AccreditationOutOfRegionError(AccreditationError):
-    code = "ACCREDITATION_OUT_OF_REGION"
-    title = "Region outside the accreditation"
-
-
-class AccreditationExpiredError(AccreditationError):
-    """The accreditation is not in force at the time (expired, or not yet valid)."""
-
-    code = "ACCREDITATION_EXPIRED"
-    title = "Accreditation not in force"
-
-
-class AccreditationRevokedError(AccreditationError):
-    code = "ACCREDITATION_REVOKED"
-    title = "Accreditation revoked"
-
-
-class AccreditationNotDelegableError(AccreditationError):
-    """A link above the issuer was not allowed to accredit others (`mayAccredit` false)."""
-
-    code = "ACCREDITATION_NOT_DELEGABLE"
-    title = "Accreditor may not accredit"
-
-
-class AccreditationCycleError(AccreditationError):
-    code = "ACCREDITATION_CYCLE"
-    title = "Accreditation chain has a cycle"
-
-
-class AccreditationTooDeepError(AccreditationError):
-    code = "ACCREDITATION_TOO_DEEP"
-    title = "Accreditation chain too long"
-
-
-class AccreditationFormatError(InputError):
-    """An AccreditationCredential is malformed."""
-
-    code = "ACCREDITATION_MALFORMED"
-    title = "Malformed accreditation credential"
 
 
 def parse_time(value: Any, what: str) -> datetime:

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from batterytrace.credentials.errors import InputError
 from batterytrace.ledger.bundle_format import (
     BUNDLE_VERSION,
     END,
@@ -29,28 +28,11 @@ from batterytrace.ledger.bundle_format import (
 )
 from batterytrace.ledger.checkpoint import b64decode_strict
 
-
-class BundleFormatError(InputError):
-    """The bundle is not a well-formed version 1 bundle (exit 2)."""
-
-    code = "BUNDLE_FORMAT"
-    title = "Malformed bundle"
-
-    def __init__(self, line: int, reason: str, **details: Any) -> None:
-        super().__init__(f"line {line}: {reason}", line=line, **details)
-        self.line = line
-
-
-class BundleVersionError(BundleFormatError):
-    code = "BUNDLE_VERSION"
-    title = "Unsupported bundle version"
-
-
-class BundleTruncatedError(BundleFormatError):
-    """The bundle ends before its `end` record, or the count in `end` is wrong."""
-
-    code = "BUNDLE_TRUNCATED"
-    title = "Bundle truncated"
+from .errors import (
+    BundleFormatError,
+    BundleTruncatedError,
+    BundleVersionError,
+)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,16 @@ from .bundle import (
     read_bundle,
 )
 from .bundle_windows import LineCheck, WindowChecks
+from .errors import (
+    BundleClosureError,
+    BundleConsistencyError,
+    BundleEntryOrderError,
+    BundleInclusionError,
+    BundleUntrustedLedgerError,
+    CredentialAnchorError,
+    CredentialSubjectMismatchError,
+    PresentationError,
+)
 from .report import Report
 from .trust import TrustConfig, TrustedLedger
 
@@ -97,46 +107,6 @@ BUNDLE_DIGEST = "bundleDigest"
 # Entries replayed together: with more than one process, their event schemas and signatures
 # are checked in one run of the precheck pool. Bounds the documents held (~1.5 KB each).
 REPLAY_WINDOW = 1024
-
-
-class BundleUntrustedLedgerError(VerificationError):
-    code = "BUNDLE_UNTRUSTED_LEDGER"
-    title = "The trust file does not list the bundle's ledger"
-
-
-class BundleInclusionError(VerificationError):
-    code = "BUNDLE_INCLUSION_PROOF"
-    title = "Entry not included in the checkpoint"
-
-
-class BundleEntryOrderError(VerificationError):
-    code = "BUNDLE_ENTRY_ORDER"
-    title = "Entries out of log order"
-
-
-class BundleConsistencyError(VerificationError):
-    code = "BUNDLE_CONSISTENCY"
-    title = "Checkpoint not consistent with the auditor's earlier checkpoint"
-
-
-class BundleClosureError(VerificationError):
-    code = "BUNDLE_CLOSURE_INCOMPLETE"
-    title = "The bundle does not trace its subject back to extraction"
-
-
-class CredentialSubjectMismatchError(VerificationError):
-    code = "CREDENTIAL_SUBJECT_MISMATCH"
-    title = "Credential is about nothing the events use"
-
-
-class CredentialAnchorError(VerificationError):
-    code = "CREDENTIAL_ANCHOR_MISMATCH"
-    title = "Credential does not match its anchor"
-
-
-class PresentationError(VerificationError):
-    code = "BUNDLE_PRESENTATION"
-    title = "Bundle presentation does not verify"
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from batterytrace.credentials.errors import InputError
 from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
 from batterytrace.ledger.custody_graph import CustodyGraph, reachable
 from batterytrace.ledger.events import BizStep, TraceEvent, parse_credential
 
 from .bundle import Header, Record, read_bundle
+from .errors import (
+    ProvenanceSubjectError,
+)
 
 Share = float
 # A transformation a source went through: (custody model, facility country, operator DID).
@@ -47,13 +49,6 @@ USE_STEPS = frozenset({BizStep.SENSOR_REPORTING, BizStep.INSPECTING, BizStep.REP
                        BizStep.INSTALLING})
 END_OF_LIFE_STEPS = frozenset({BizStep.REMOVING, BizStep.COLLECTING, BizStep.REPURPOSING,
                                BizStep.DISASSEMBLING, BizStep.DESTROYING})
-
-
-class ProvenanceSubjectError(InputError):
-    """The bundle never names the subject asked for."""
-
-    code = "PROVENANCE_SUBJECT"
-    title = "Subject not in the bundle"
 
 
 @dataclass(frozen=True)

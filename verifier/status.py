@@ -21,7 +21,7 @@ from typing import Any
 
 from batterytrace.credentials.data_integrity import verify_proofs
 from batterytrace.credentials.did import Resolver
-from batterytrace.credentials.errors import BatterytraceError, VerificationError
+from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.status_list import (
     StatusEntry,
     StatusRetrievalError,
@@ -32,25 +32,10 @@ from batterytrace.credentials.status_list import (
 from batterytrace.credentials.vc import controlled_by, issuer_id
 from batterytrace.ledger.anchors import AnchorRecord
 
+from .errors import AnchorMismatchError, CredentialRevokedError, CredentialSuspendedError
+
 LIST = "list"
 ANCHORS = "anchors"
-
-
-class CredentialRevokedError(VerificationError):
-    code = "CREDENTIAL_STATUS_REVOKED"
-    title = "Credential revoked"
-
-
-class CredentialSuspendedError(VerificationError):
-    code = "CREDENTIAL_STATUS_SUSPENDED"
-    title = "Credential suspended"
-
-
-class AnchorMismatchError(VerificationError):
-    """The anchor record is of another credential (id, issuer or digest differ)."""
-
-    code = "ANCHOR_MISMATCH"
-    title = "Anchor does not match the credential"
 
 
 @dataclass(frozen=True)

@@ -34,36 +34,21 @@ from pathlib import Path
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.errors import BatterytraceError, InputError, VerificationError
+from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import decode_public_multibase
 from batterytrace.ledger.checkpoint import NoteVerifier, parse_verifier_key
+
+from .errors import (
+    PinnedDocumentMismatchError,
+    TrustFileError,
+    TrustFileVersionError,
+)
 
 TRUST_FILE_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({TRUST_FILE_VERSION})
 
 _DID = re.compile(r"did:[a-z0-9]+:[A-Za-z0-9._:%\-]+")
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-
-
-class TrustFileError(InputError):
-    """The trust file is malformed (unknown key, wrong type, duplicate, bad value)."""
-
-    code = "TRUST_FILE_ERROR"
-    title = "Malformed trust file"
-
-
-class TrustFileVersionError(TrustFileError):
-    """The trust file declares no version or one this verifier does not know."""
-
-    code = "TRUST_FILE_VERSION_ERROR"
-    title = "Unsupported trust file version"
-
-
-class PinnedDocumentMismatchError(VerificationError):
-    """A DID document does not match the SHA-256 pinned for its DID (or none is pinned)."""
-
-    code = "PINNED_DID_DOCUMENT_MISMATCH"
-    title = "DID document not pinned by the trust file"
 
 
 def did_document_sha256(document: Mapping[str, Any]) -> str:
