@@ -24,9 +24,10 @@ from batterytrace.ledger.events import parse_credential
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import LogChain, parse_entry, verify_log
 from batterytrace.ledger.validators import validators_for
-from batterytrace.verifier import bundle_verify, bundle_windows
+from batterytrace.verifier import bundle_replay, bundle_verify, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
-from batterytrace.verifier.bundle_verify import document_digest, verify_bundle, verify_entries
+from batterytrace.verifier.bundle_replay import document_digest
+from batterytrace.verifier.bundle_verify import verify_bundle, verify_entries
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
     ADMIN_KEY,
@@ -207,26 +208,26 @@ def test_unsecured_canonical_refuses_bytes_not_laid_out_as_jcs():
     assert unsecured_canonical(doc, b'"a":1,"proof":{"x":1},"type":["T"]}') is None
 
 
-def _entry_record(line: bytes) -> bundle_verify.Record:
-    return bundle_verify.Record(2, "entry", json.loads(line), line)
+def _entry_record(line: bytes) -> bundle_replay.Record:
+    return bundle_replay.Record(2, "entry", json.loads(line), line)
 
 
 def test_entry_bytes_slices_the_exported_line_and_canonicalizes_any_other():
     data = Entry.build(4, "ab" * 32, "event", {"b": [1, "é"], "a": {"z": None}}).canonical
     exported = b'{"type":"entry","entry":' + data + b"}\n"
-    assert bundle_verify.entry_bytes(_entry_record(exported)) == data
+    assert bundle_replay.entry_bytes(_entry_record(exported)) == data
     # Re-serialized with spaces and escapes: the slice is not taken, JCS repairs it.
     spaced = json.dumps({"type": "entry", "entry": json.loads(data)}).encode() + b"\n"
-    assert bundle_verify.entry_bytes(_entry_record(spaced)) == data
+    assert bundle_replay.entry_bytes(_entry_record(spaced)) == data
     reordered = b'{"entry":' + data + b',"type":"entry"}\n'
-    assert bundle_verify.entry_bytes(_entry_record(reordered)) == data
+    assert bundle_replay.entry_bytes(_entry_record(reordered)) == data
     # Compact but keys out of order: not the encoding of its parse, so canonicalized.
     obj = json.loads(data)
     unsorted = json.dumps(dict(reversed(obj.items())), separators=(",", ":"),
                           ensure_ascii=False).encode()
     assert unsorted != data
     line = b'{"type":"entry","entry":' + unsorted + b"}\n"
-    assert bundle_verify.entry_bytes(_entry_record(line)) == data
+    assert bundle_replay.entry_bytes(_entry_record(line)) == data
 
 
 def test_the_collector_is_left_as_found_and_untouched_off_the_main_thread(world, monkeypatch):
@@ -235,13 +236,13 @@ def test_the_collector_is_left_as_found_and_untouched_off_the_main_thread(world,
 
     _, trust, lines = world
     seen: list[bool] = []
-    real_apply = bundle_verify._Replay.apply
+    real_apply = bundle_replay.BundleReplay.apply
 
     def spying_apply(self, *args, **kwargs):
         seen.append(gc.isenabled())
         return real_apply(self, *args, **kwargs)
 
-    monkeypatch.setattr(bundle_verify._Replay, "apply", spying_apply)
+    monkeypatch.setattr(bundle_replay.BundleReplay, "apply", spying_apply)
     assert gc.isenabled()
     assert verify_bundle(lines, trust).ok
     assert gc.isenabled() and seen and not any(seen)  # off while replaying, then restored
@@ -554,6 +555,6 @@ def test_a_non_jcs_number_in_an_exported_line_is_not_taken_as_is(spelling):
     assert bundle_windows.check_line(line) is None
     record = _entry_record(line)
     try:
-        assert bundle_verify.entry_bytes(record) != line[len(b'{"type":"entry","entry":'):-2]
+        assert bundle_replay.entry_bytes(record) != line[len(b'{"type":"entry","entry":'):-2]
     except BatterytraceError:
         pass  # beyond 2^53: JCS refuses the number (reported as an inclusion failure)
