@@ -42,6 +42,7 @@ from .events import DteCredential, parse_credential, validate_dte_schema
 from .registry import Registry, RegistryResolver, apply_registry
 
 TOLERANCE_SETTING = "massBalanceTolerance"
+RULED_KINDS = frozenset({"genesis", "settings", "registry", "anchor", "event"})  # `Replay.apply`
 ONE_PROOF = "a traceability event carries one proof, by a key of its issuer"
 
 
@@ -53,6 +54,11 @@ class EntrySignatureError(VerificationError):
 class MissingGenesisError(VerificationError):
     code = "LOG_NO_GENESIS"
     title = "The entries do not start with entry 0"
+
+
+class UnknownKindError(VerificationError):
+    code = "ENTRY_KIND_WITHOUT_RULES"
+    title = "Entry kind without rules"
 
 
 def digest(document: Mapping[str, Any]) -> str:
@@ -278,11 +284,6 @@ class Replay:
         if self.state is not None:
             self.state.journal.clear()
         self.anchors.journal.clear()
-
-
-class UnknownKindError(VerificationError):
-    code = "ENTRY_KIND_WITHOUT_RULES"
-    title = "Entry kind without rules"
 
 
 def replay_log(

@@ -42,6 +42,7 @@ from batterytrace.ledger.custody import CustodyState, apply_credential
 from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_graph import reachable
 from batterytrace.ledger.engine import (
+    RULED_KINDS,
     EventCheck,
     Replay,
     digest,
@@ -406,7 +407,7 @@ class BundleReplay:
                                              document_bytes(entry))
             self._replay_credential(credential, seq, entry.received, sha)
             return
-        if kind not in ("genesis", "settings", "registry", "anchor"):
+        if kind not in RULED_KINDS:
             self.report.notes.append(f"entry {seq}: kind {kind} not checked")
             return
         self.engine.apply(seq, kind, doc)
