@@ -69,6 +69,7 @@ def _make_encoder() -> Callable[[Any], str]:
 
 
 _encode = _make_encoder()
+compact_json = _encode  # compact sorted-key JSON by the C encoder (not JCS by itself)
 
 
 def canonicalize(document: Any) -> bytes:

@@ -8,24 +8,14 @@ ever compared with bytes already known to be canonical, never trusted alone.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
-# The C encoder alone (no JCS safety walk): only to recognise bytes already in this form.
-_compact_encoder = json.JSONEncoder(ensure_ascii=False, check_circular=False, allow_nan=False,
-                                    sort_keys=True, separators=(",", ":"))
-if json.encoder.c_make_encoder is not None and json.encoder.c_encode_basestring is not None:
-    # The C encoder called directly: `JSONEncoder.encode` adds a Python frame per call.
-    _c_compact = json.encoder.c_make_encoder(
-        None, _compact_encoder.default, json.encoder.c_encode_basestring, None, ":", ",",
-        True, False, False)
+from .canonical import compact_json
 
-    def compact(value: Any) -> str:
-        """`value` as compact JSON with sorted keys (the C encoder's output)."""
-        return "".join(_c_compact(value, 0))
-else:  # pragma: no cover - CPython always has the accelerator
-    compact = _compact_encoder.encode
+# `value` as compact JSON with sorted keys (the C encoder's output: JCS for most values, see
+# `canonical.compact_is_canonical`); an alias, as a wrapper's frame costs on the hot path.
+compact = compact_json
 
 
 def compact_bytes(value: Any) -> bytes | None:

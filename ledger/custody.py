@@ -199,6 +199,20 @@ class CustodyState(Tables):
     def item(self, item_id: str) -> ItemState | None:
         return self.get("item", item_id)
 
+    def known_item(self, item_id: str) -> ItemState:
+        """An item the state must hold (a parent, a child or a shipped item of its records)."""
+        item = self.item(item_id)
+        if item is None:
+            raise UnknownItemError(f"item {item_id} is unknown", item=item_id)
+        return item
+
+    def known_lot(self, lot_id: str) -> LotState:
+        """A lot the state must hold (one with a holding or in a shipment)."""
+        lot = self.lot(lot_id)
+        if lot is None:
+            raise UnknownLotError(f"lot {lot_id} is unknown", lot=lot_id)
+        return lot
+
     def shipment(self, event_id: str) -> Shipment | None:
         return self.get("shipment", event_id)
 
@@ -471,21 +485,21 @@ def _assembly(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> N
             if child_id in ancestors:
                 raise AssemblyError(f"item {child_id} cannot contain itself", item=child_id)
             state.put("item", child_id, replace(child, parent=parent.id, holder=None))
-            parent = replace(state.item(parent.id), children=(*state.item(parent.id).children,
-                                                              child_id))
+            current = state.known_item(parent.id)
+            parent = replace(current, children=(*current.children, child_id))
             state.put("item", parent.id, parent)
             _touch(state, child_id, event, seq)
         return
     if event.action == "delete":
-        current = state.item(parent.id)
+        current = state.known_item(parent.id)
         children = event.children or current.children
         root = state.root(current)
         for child_id in children:
-            child = state.item(child_id)
-            if child is None or child.parent != parent.id:
+            found = state.item(child_id)
+            if found is None or found.parent != parent.id:
                 raise AssemblyError(f"item {child_id} is not a child of {parent.id}",
                                     item=child_id)
-            state.put("item", child_id, replace(child, parent=None, holder=root.holder,
+            state.put("item", child_id, replace(found, parent=None, holder=root.holder,
                                                 status=ACTIVE))
             current = replace(current, children=tuple(c for c in current.children
                                                       if c != child_id))
@@ -559,7 +573,8 @@ def _receive(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> No
         state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
         _touch(state, lot_id, event, seq)
     for item_id in shipment.items:
-        state.put("item", item_id, replace(state.item(item_id), status=ACTIVE, holder=actor))
+        state.put("item", item_id, replace(state.known_item(item_id), status=ACTIVE,
+                                           holder=actor))
         _touch(state, item_id, event, seq)
     state.put("shipment", shipment.id, replace(shipment, received_by=event.id))
 
@@ -582,11 +597,11 @@ def element_totals(state: CustodyState) -> dict[str, Decimal]:
     total: dict[str, Decimal] = {}
     for (lot_id, _holder), kg in state.tables["holding"].items():
         if kg:
-            _add_mass(total, kg, state.lot(lot_id).composition)
+            _add_mass(total, kg, state.known_lot(lot_id).composition)
     for shipment in state.tables["shipment"].values():
         if shipment is not None and shipment.received_by is None:
             for lot_id, kg in shipment.lots:
-                _add_mass(total, kg, state.lot(lot_id).composition)
+                _add_mass(total, kg, state.known_lot(lot_id).composition)
     for item in state.tables["item"].values():
         if item is not None and state.root(item).status in (ACTIVE, IN_TRANSIT):
             _add_mass(total, item.mass_kg, item.composition)

@@ -17,7 +17,7 @@ run of one kind; the Ledger calls the validators run by run (`log.validate_runs`
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -173,7 +173,7 @@ class EventValidator:
         self.admin_did = admin_did
         self.public_url = public_url
         # settings(seq) -> dict: the ledger settings in force before `seq`.
-        self.settings = settings or (lambda seq: {})
+        self.settings: Callable[[int], Mapping[str, Any]] = settings or (lambda seq: {})
         self.cache = cache or RegistryCache()
         # Processes for the signature checks of long batches (None: up to 2 cores).
         self.processes = processes

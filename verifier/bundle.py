@@ -111,7 +111,8 @@ def parse_header(obj: dict[str, Any], line: int = 1) -> Header:
     if set(scope) != expected or (scope["kind"] != "all" and (
             not isinstance(subject, str) or not subject)):
         raise BundleFormatError(line, "scope is {kind: all} or {kind: item|lot, id: URI}")
-    old, proof = None, ()
+    old: int | None = None
+    proof: tuple[bytes, ...] = ()
     if "consistency" in obj:
         cons = obj["consistency"]
         if not isinstance(cons, dict) or set(cons) != {"oldSize", "proof"}:

@@ -130,7 +130,9 @@ def credential_scope(subject: Mapping[str, Any]) -> tuple[list[str | None], str 
         if isinstance(subject.get(name), list):
             minerals.extend(m for m in subject[name] if isinstance(m, str))
     region = None
-    facility = subject.get("facility") if isinstance(subject.get("facility"), Mapping) else {}
+    facility = subject.get("facility")
+    if not isinstance(facility, Mapping):
+        facility = {}
     for value in (subject.get("countryOfOrigin"), subject.get("countryOfOperation"),
                   facility.get("countryOfOperation"), subject.get("countryOfRegistration")):
         if isinstance(value, str):

@@ -190,6 +190,8 @@ def trace_provenance(lines: Iterable[bytes], subject: str | None = None) -> Prov
 
 def _entry(tracer: _Tracer, entry: Mapping[str, Any], subject: str | None) -> None:
     kind, doc, seq = entry.get("kind"), entry.get("document") or {}, entry.get("seq")
+    if not isinstance(seq, int):
+        return  # the verifier checked every entry before; nothing to trace without a seq
     tracer.received[seq] = entry.get("received", "")
     if kind == "genesis":
         tracer.public_url = doc.get("publicUrl", "")
@@ -237,8 +239,8 @@ def _event(tracer: _Tracer, event: TraceEvent, seq: int, subject: str | None,
             tracer.sources[q.lot] = _Source(q.lot, event.biz_location, seq,
                                             tracer.received.get(seq, ""), lot=q.lot,
                                             details=details)
-            profile = {e: {q.lot: (1.0, frozenset())} for e in composition}
-            tracer.lots[q.lot] = (composition, profile, details, float(q.kg))
+            first: Profile = {e: {q.lot: (1.0, frozenset())} for e in composition}
+            tracer.lots[q.lot] = (composition, first, details, float(q.kg))
         return
     if event.kind == "ObjectEvent" and event.biz_step == BizStep.RETAIL_SELLING:
         if subject is not None and tracer.frozen is None and _touches(tracer, event, subject):
@@ -325,7 +327,8 @@ def _transformation(tracer: _Tracer, event: TraceEvent, seq: int, raw: Mapping[s
         key = f"recycled:{event.id}"
         tracer.sources[key] = _Source(key, event.biz_location, seq, tracer.received.get(seq, ""),
                                       recycled=True)
-        elements = {e for d in (*event.lots, *event.items) for e in d.composition}
+        elements = ({e for lot in event.lots for e in lot.composition}
+                    | {e for item in event.items for e in item.composition})
         profile: Profile = {e: {key: (1.0, frozenset())} for e in elements}
     else:
         profile = _normalised(pool, _step(tracer, event))
@@ -361,7 +364,8 @@ def _subject(credential: Mapping[str, Any]) -> dict[str, Any]:
     return subject if isinstance(subject, dict) else {}
 
 
-def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None) -> list[dict[str, Any]]:
+def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None
+             ) -> list[Mapping[str, Any]]:
     return [c for c in tracer.credentials if name in _types(c)
             and (ids is None or _subject(c).get("id") in ids)]
 

@@ -186,10 +186,14 @@ def decide_status(
 
 def _reconcile(entry: StatusEntry, list_value: bool | None, anchor_value: bool | None,
                anchor_seq: int | None, warnings: list[str]) -> StatusDecision:
-    common = {"list_url": entry.status_list_credential, "index": entry.status_list_index,
-              "list_value": list_value, "anchor_value": anchor_value, "anchor_seq": anchor_seq}
+    def decision(value: bool, source: str) -> StatusDecision:
+        return StatusDecision(entry.status_purpose, value, source,
+                              list_url=entry.status_list_credential,
+                              index=entry.status_list_index, list_value=list_value,
+                              anchor_value=anchor_value, anchor_seq=anchor_seq)
+
     if anchor_value is None:
-        return StatusDecision(entry.status_purpose, bool(list_value), LIST, **common)
+        return decision(bool(list_value), LIST)
     if list_value is not None and list_value != anchor_value:
         said = "set" if list_value else "clear"
         anchored = (f"{entry.status_purpose} anchored at log position {anchor_seq}"
@@ -198,7 +202,7 @@ def _reconcile(entry: StatusEntry, list_value: bool | None, anchor_value: bool |
             f"STATUS_ANCHOR_DISAGREEMENT: list {entry.status_list_credential} has bit "
             f"{entry.status_list_index} {said} but the ledger has {anchored}; the anchors win"
         )
-    return StatusDecision(entry.status_purpose, anchor_value, ANCHORS, **common)
+    return decision(anchor_value, ANCHORS)
 
 
 __all__ = [
