@@ -33,7 +33,6 @@ from .checkpoint import (
     parse_verifier_key,
     sign_checkpoint,
 )
-from .collector import automatic_collection_paused
 from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_template, utc_now
 from .errors import (
     CheckpointNotSignedError,
@@ -46,6 +45,7 @@ from .errors import (
 )
 from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
+from .pool import bulk_work
 from .storage import CHECKPOINTS, ENTRIES, Head, SqlStorage
 from .tlog_proof import format_proof
 from .tree_store import TreeStore, extend
@@ -243,7 +243,7 @@ class Ledger:
 
         `upcoming`: the batch the caller appends next, announced to the validators'
         `prepare` (see `append_batches`)."""
-        with automatic_collection_paused():
+        with bulk_work():
             return self._append(submissions, upcoming)
 
     def _append(

@@ -7,14 +7,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import pickle
 
 import pytest
 from batterytrace.credentials.canonical import canonicalize, compact_is_canonical
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import decode_public_multibase, write_key_file
 from batterytrace.credentials.secured_bytes import compact_bytes
-from batterytrace.ledger import event_precheck, merkle
+from batterytrace.ledger import event_precheck, merkle, pool
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.bundle_format import ENTRY_LINE_START
 from batterytrace.ledger.engine import digest
@@ -24,7 +23,7 @@ from batterytrace.ledger.events import parse_credential
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.log_verify import LogChain, parse_entry, verify_log
 from batterytrace.ledger.validators import validators_for
-from batterytrace.verifier import bundle_replay, bundle_verify, bundle_windows
+from batterytrace.verifier import bundle_replay, bundle_windows
 from batterytrace.verifier.bundle import BundleFormatError
 from batterytrace.verifier.bundle_replay import document_digest
 from batterytrace.verifier.bundle_verify import verify_bundle, verify_entries
@@ -436,7 +435,7 @@ def test_window_results_cross_processes_intact(world):
     _, _, lines = world
     entries = [line for line in lines if line.startswith(ENTRY_LINE_START)]
     here = [bundle_windows.check_line(line) for line in entries]
-    assert pickle.loads(bundle_windows.check_window(entries)) == here
+    assert list(pool.ordered_map(bundle_windows.check_lines, entries, 2, chunk=3)) == here
     assert sum(check is not None for check in here) == len(entries)
 
 
@@ -486,45 +485,75 @@ def test_hash_chain_decides_as_verify_log(world, data):
     assert _chain_outcome(items, notes, led) == _log_outcome(items, notes, led)
 
 
+class _LostJob:
+    """A job whose worker died: nothing will come, the window is checked here."""
+
+    def __init__(self, fn, items) -> None:
+        self.fn, self.items = fn, items
+
+    def done(self, index):
+        return True
+
+    def steal(self):
+        return False
+
+    def take(self, index, idle=None):
+        return self.fn(self.items)
+
+    def close(self):
+        pass
+
+
+class _DoneJob(_LostJob):
+    """A job a worker did (synchronously, through the real task function)."""
+
+    def __init__(self, fn, items) -> None:
+        super().__init__(fn, items)
+        self.results = fn(items)
+
+    def take(self, index, idle=None):
+        return self.results
+
+
 class _FlakyPool:
-    """An executor whose workers die now and then: a task refused at submission, a task
-    lost, a task done (synchronously, through the real task function)."""
+    """A pool whose workers die now and then: a job refused at submission, a job lost, a
+    job done."""
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def submit(self, fn, *args):
-        from concurrent.futures import Future
-        from concurrent.futures.process import BrokenProcessPool
-
+    def submit(self, fn, items, chunk, args=()):
         self.calls += 1
         if self.calls % 3 == 1:
-            raise BrokenProcessPool("refused")
-        future: Future = Future()
-        if self.calls % 3 == 2:
-            future.set_exception(BrokenProcessPool("lost"))
-        else:
-            future.set_result(fn(*args))
-        return future
+            return None
+        return (_LostJob if self.calls % 3 == 2 else _DoneJob)(fn, items)
 
 
 def test_windows_survive_dying_workers(world, tiny_windows, monkeypatch):
-    import os
-
     _, trust, lines = world
-    pool = _FlakyPool()
-
-    def flaky(workers):
-        bundle_windows._POOLS[(workers, os.getpid())] = pool
-        return pool
-
-    monkeypatch.setattr(bundle_windows, "_POOLS", {})
-    monkeypatch.setattr(bundle_windows, "_pool", flaky)
+    flaky = _FlakyPool()
+    monkeypatch.setattr(pool, "has_pool", lambda workers: True)
+    monkeypatch.setattr(pool, "get_pool", lambda workers: flaky)
     one = verify_bundle(lines, trust, processes=1)
     two = verify_bundle(lines, trust, processes=2)
-    assert pool.calls >= 6
+    assert flaky.calls >= 6
     assert two.ok and (two.entries, two.replayed, two.signatures_verified) == (
         one.entries, one.replayed, one.signatures_verified)
+
+
+def test_windows_on_a_pool_whose_workers_were_killed(world, tiny_windows):
+    _, trust, lines = world
+    one = verify_bundle(lines, trust, processes=1)
+    assert verify_bundle(lines, trust, processes=2).ok
+    workers = pool.get_pool(1)
+    for process in workers.processes:
+        process.kill()
+        process.join()
+    for _ in range(2):  # on the dead pool, then on a new one
+        two = verify_bundle(lines, trust, processes=2)
+        assert two.ok and (two.entries, two.replayed, two.signatures_verified) == (
+            one.entries, one.replayed, one.signatures_verified)
+    assert pool.get_pool(1) is not workers
 
 
 _risky_values = st.recursive(

@@ -12,7 +12,7 @@ import json
 import pytest
 from batterytrace.credentials.errors import BatterytraceError, ProofVerificationError
 from batterytrace.credentials.keys import write_key_file
-from batterytrace.ledger import event_precheck
+from batterytrace.ledger import event_precheck, pool
 from batterytrace.ledger.custody_errors import LotExistsError
 from batterytrace.ledger.custody_store import (
     dump_state,
@@ -245,13 +245,13 @@ def test_a_dead_worker_costs_speed_not_results():
     docs = [s.document for s in _extractions(POOL_THRESHOLD * 2)]
     expected = [c.digest for c in precheck_all(docs, 1)]
     list(precheck_all(docs, 2))
-    pool = event_precheck._POOLS[(1, os.getpid())]
-    for process in pool.processes:
+    workers = pool._POOLS[(1, os.getpid())]
+    for process in workers.processes:
         process.kill()
         process.join()
     assert [c.digest for c in precheck_all(docs, 2)] == expected
     assert [c.digest for c in precheck_all(docs, 2)] == expected  # on a new pool
-    assert event_precheck._POOLS[(1, os.getpid())] is not pool
+    assert pool._POOLS[(1, os.getpid())] is not workers
 
 
 def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, monkeypatch):
@@ -286,7 +286,7 @@ def test_a_run_left_open_past_its_slot_still_gives_every_result():
     expected = [c.digest for c in precheck_all(docs, 1)]
     left_open = precheck_all(docs, 2)
     first = next(left_open)
-    for _ in range(event_precheck._SLOTS + 1):
+    for _ in range(pool._SLOTS + 1):
         assert [c.digest for c in precheck_all(docs[:POOL_THRESHOLD], 2)] == expected[
             :POOL_THRESHOLD]
     assert [first.digest] + [c.digest for c in left_open] == expected
@@ -304,9 +304,9 @@ def test_two_workers_and_an_unexpected_worker_failure(monkeypatch):
     key = (2, os.getpid())
 
     def drop_pool():
-        pool = event_precheck._POOLS.get(key)
-        if pool is not None:
-            pool._break()  # ends its workers, forgets it
+        workers = pool._POOLS.get(key)
+        if workers is not None:
+            workers.close()  # ends its workers, forgets it
 
     drop_pool()
     try:
@@ -315,14 +315,14 @@ def test_two_workers_and_an_unexpected_worker_failure(monkeypatch):
         assert [r.digest for r in pooled if not isinstance(r, BatterytraceError)] == [
             r.digest for r in inline if not isinstance(r, BatterytraceError)]
         poison = docs[40]
-        chunk = event_precheck._precheck_chunk
+        check = event_precheck.check_event_documents
 
-        def failing_chunk(documents, canonical=True):
-            if any(d is poison or d == poison for d in documents):
+        def failing_check(pairs, **kwargs):
+            if any(d is poison or d == poison for d, _ in pairs):
                 raise RuntimeError("not a verdict")
-            return chunk(documents, canonical)
+            return check(pairs, **kwargs)
 
-        monkeypatch.setattr(event_precheck, "_precheck_chunk", failing_chunk)
+        monkeypatch.setattr(event_precheck, "check_event_documents", failing_check)
         drop_pool()  # new workers, forked with the failing chunk
         with pytest.raises(RuntimeError, match="not a verdict"):
             list(precheck_all(docs, 3))

@@ -12,7 +12,6 @@ extraction inside the bundle (`finish`). Failures go into the Report.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -25,7 +24,7 @@ from batterytrace.credentials.errors import (
     VerificationError,
 )
 from batterytrace.credentials.secured_bytes import compact as _compact
-from batterytrace.ledger import merkle
+from batterytrace.ledger import merkle, pool
 from batterytrace.ledger.anchors import AnchorBook
 from batterytrace.ledger.bundle_format import (
     ENTRY,
@@ -387,8 +386,8 @@ class BundleReplay:
         self.last_seq, self.last_received = seq, received
         report = self.report
         report.entries += 1
-        if report.entries % REPLAY_WINDOW == 0 and not gc.isenabled():
-            gc.collect(1)  # the young garbage (see verify_bundle)
+        if report.entries % REPLAY_WINDOW == 0:
+            pool.collect_young()  # the young garbage (see verify_bundle)
         report.kinds[kind] = report.kinds.get(kind, 0) + 1
         return self.broken  # proofs only: a gap would make every rule after it fail
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
 from typing import Any
 
 from batterytrace.credentials.data_integrity import sign, verify_proofs
@@ -34,9 +33,8 @@ from batterytrace.ledger.checkpoint import (
     CheckpointError,
     open_checkpoint,
 )
-from batterytrace.ledger.collector import automatic_collection_paused
+from batterytrace.ledger.pool import bulk_work
 from batterytrace.ledger.registry import Registry
-from batterytrace.ledger.switch_interval import quick_thread_switches
 
 from .bundle import (
     BundleFormatError,
@@ -93,10 +91,8 @@ def verify_bundle(
     # The replay's state only grows, and the collector's full passes over it (each time it
     # grew by a quarter) find no garbage there: ~12 % of the time at 10^5 entries. Its
     # automatic passes are paused (main thread only) and `_Replay.apply` collects the young
-    # generations every REPLAY_WINDOW entries instead. With worker processes, the threads
-    # that feed them get the GIL promptly (ledger/switch_interval.py).
-    feeding = quick_thread_switches() if processes > 1 else nullcontext()
-    with automatic_collection_paused(), feeding:
+    # generations every REPLAY_WINDOW entries instead.
+    with bulk_work():
         if header.scope == "all":
             stash, line_iter = replay.verify_lines(reader, line_iter, ledger.note_verifier)
             entries = _EntryStream(_records(reader, line_iter, stash), True)

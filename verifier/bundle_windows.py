@@ -22,24 +22,15 @@ of the bundle's length.
 
 from __future__ import annotations
 
-import copyreg
-import dataclasses
-import gc
 import hashlib
-import io
 import json
-import multiprocessing
-import os
-import pickle
 from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Sequence
 from typing import Any
 
 from batterytrace.credentials.canonical import compact_is_canonical
 from batterytrace.credentials.secured_bytes import compact
-from batterytrace.ledger import engine, events, merkle
+from batterytrace.ledger import merkle, pool
 from batterytrace.ledger.bundle_format import MAX_LINE, entry_of_line
 from batterytrace.ledger.engine import EventCheck, check_event_documents
 from batterytrace.ledger.entry import check_entry_fields, document_slice
@@ -120,64 +111,16 @@ def _check_events(entries: list[tuple[int, bytes, dict[str, Any]]]) -> dict[int,
             if isinstance(result, EventCheck)}
 
 
-def check_window(lines: list[bytes]) -> bytes:
-    """`check_lines` of a window, pickled (the worker's task)."""
-    # The documents parsed here are trees, freed by reference counting: the cyclic
-    # collector's passes over them (each 700 allocations) find nothing, at ~10 % of the time.
-    # A worker process runs one task at a time; its collector is left as found.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        results = check_lines(lines)
-        out = io.BytesIO()
-        pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = _DISPATCH
-        pickler.dump(results)
-        return out.getvalue()
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _state_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
-    # What pickle does for a dataclass (a new object, then its __dict__), without the generic
-    # __reduce_ex__ machinery: half the time per credential each way.
-    return lambda obj: (copyreg.__newobj__, (cls,), obj.__dict__)  # type: ignore[attr-defined]
-
-
-_DISPATCH = copyreg.dispatch_table.copy()
-for _cls in (engine.EventCheck, events.DteCredential, events.TraceEvent, events.Quantity,
-             events.LotDeclaration, events.ItemDeclaration, events.Transport):
-    if dataclasses.is_dataclass(_cls) and not hasattr(_cls, "__slots__"):
-        _DISPATCH[_cls] = _state_reducer(_cls)
-
-
 # --- the windows in flight ------------------------------------------------------------------
-
-_POOLS: dict[tuple[int, int], Executor] = {}
-
-
-def _pool(workers: int) -> Executor:
-    """`workers` forked processes, created once per process (the key holds the pid)."""
-    key = (workers, os.getpid())
-    pool = _POOLS.get(key)
-    if pool is None:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
-        _POOLS[key] = pool
-    return pool
 
 
 class _Window:
-    __slots__ = ("future", "lines", "results")
+    __slots__ = ("job", "lines", "results")
 
     def __init__(self, lines: list[bytes]) -> None:
         self.lines = lines
-        self.future: Future[bytes] | None = None
+        self.job: pool.Job | None = None
         self.results: list[LineCheck | None] | None = None
-
-    def check_here(self) -> None:
-        self.results = check_lines(self.lines)
 
 
 class WindowChecks:
@@ -197,9 +140,8 @@ class WindowChecks:
         if not self.queue:
             return None
         head = self.queue[0]
-        if head.results is None and head.future is not None and head.future.done():
-            self._collect(head)
-        if head.results is not None or not self.workers or len(self.queue) >= AHEAD:
+        if (head.results is not None or head.job is None or len(self.queue) >= AHEAD
+                or head.job.done(0)):
             return self.take()
         self._steal(keep=self.workers + KEEP)
         return None
@@ -210,30 +152,24 @@ class WindowChecks:
     def submit(self, lines: list[bytes]) -> None:
         window = _Window(lines)
         if self.workers:
-            if (self.workers, os.getpid()) not in _POOLS:
+            if not pool.has_pool(self.workers):
                 # Before forking, one event checked here: the workers start with the schema
                 # validators it compiled (~50 ms a process), and at once.
                 event = next((raw for raw in lines if b'"kind":"event"' in raw), None)
                 if event is not None:
                     check_line(event)
-            try:
-                window.future = _pool(self.workers).submit(check_window, lines)
-            except BrokenProcessPool:  # a worker died earlier: checked here instead
-                _POOLS.pop((self.workers, os.getpid()), None)
+            window.job = pool.get_pool(self.workers).submit(check_lines, lines, len(lines) or 1)
         self.queue.append(window)
 
     def take(self) -> tuple[list[bytes], list[LineCheck | None]]:
         """The oldest window's lines and their checks."""
-        head = self.queue[0]
-        while head.results is None:
-            future = head.future
-            if future is None or future.cancel():
-                head.check_here()
-            elif future.done():
-                self._collect(head)
-            elif not self._steal():
-                self._collect(head)  # every later window is taken: wait for this one
-        self.queue.popleft()
+        head = self.queue.popleft()
+        if head.results is None:
+            if head.job is None:
+                head.results = check_lines(head.lines)
+            else:
+                head.results = head.job.take(0, idle=self._steal)
+                head.job.close()
         return head.lines, head.results
 
     def _steal(self, keep: int = 0) -> bool:
@@ -241,25 +177,18 @@ class WindowChecks:
         not checked yet to the workers (the ones they take next); False when there is none."""
         waiting = [window for window in self.queue if window.results is None]
         for window in reversed(waiting[keep:]):
-            if window.future is not None and window.future.cancel():
-                window.check_here()
+            if window.job is not None and window.job.steal():
+                window.results = window.job.take(0)
+                window.job.close()
                 return True
         return False
-
-    def _collect(self, window: _Window) -> None:
-        assert window.future is not None
-        try:
-            window.results = pickle.loads(window.future.result())
-        except BrokenProcessPool:  # a worker died: this window here, a new pool next time
-            _POOLS.pop((self.workers, os.getpid()), None)
-            window.check_here()
 
     def drain(self) -> list[bytes]:
         """The lines of the windows not taken, in order (verification stopped early)."""
         lines: list[bytes] = []
         for window in self.queue:
-            if window.future is not None:
-                window.future.cancel()
+            if window.job is not None:
+                window.job.close()
             lines.extend(window.lines)
         self.queue.clear()
         return lines
