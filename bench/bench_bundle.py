@@ -90,7 +90,7 @@ def measure(bundle: Path, trust: Path, processes: int = 1) -> dict[str, object]:
 
 
 def run() -> list[dict[str, object]]:
-    from batterytrace.ledger.event_precheck import default_processes
+    from batterytrace.ledger.pool import default_processes
 
     rows = []
     for count in SIZES:

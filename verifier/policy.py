@@ -20,6 +20,7 @@ from typing import Any
 
 from batterytrace.credentials.errors import InputError
 
+from .policy_rules import RULE_TYPES
 from .provenance import Provenance, parse_day
 
 POLICY_VERSION = 1
@@ -163,8 +164,6 @@ def _date(value: Any, where: str) -> date | None:
 
 
 def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
-    from .policy_rules import RULE_TYPES
-
     if not isinstance(raw, dict):
         raise PolicyFormatError(f"{where} must be a table")
     rid = raw.get("id")
@@ -208,7 +207,9 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
                 tuple(sorted(tiers, key=lambda t: t[0])), (), str(raw.get("description", "")))
     if kind in RULE_TYPES:  # every tier, as it will be merged at its dates
         for merged in ([{**params, **t[1]} for t in tiers] or [params]):
-            RULE_TYPES[kind].check_params(merged, where)
+            problem = RULE_TYPES[kind].validate(merged)
+            if problem:
+                raise PolicyFormatError(f"{where}: {problem}")
     if kind in COMBINATORS:
         parts = raw.get("rules", [])
         if not isinstance(parts, list):
@@ -241,8 +242,6 @@ def _outcome(rule: Rule, status: str, reason: str, evidence: Mapping[str, Any] |
 
 def evaluate_rule(rule: Rule, data: Mapping[str, Any], when: date | None) -> RuleOutcome:
     """One rule's outcome (combinators evaluate their parts first)."""
-    from .policy_rules import RULE_TYPES
-
     if rule.type in COMBINATORS:
         return _combine(rule, [evaluate_rule(r, data, when) for r in rule.rules])
     if when is None:

@@ -1,7 +1,7 @@
 """The rule types a policy file can use, each a check over the provenance JSON.
 
 A check returns (status, reason, evidence). Parameters come from the rule table merged with the
-tier in force at the policy date (policy.py); `check_params` rejects a malformed value when the
+tier in force at the policy date (policy.py); `validate` names a malformed value when the
 file is loaded. Percentages in policy files are percent (as in the regulations); shares in the
 provenance are fractions.
 """
@@ -32,14 +32,8 @@ WASTE_OPERATORS = frozenset({"collector", "dismantler", "recycler"})
 class RuleType:
     params: frozenset[str]
     check: Callable[[Mapping[str, Any], Mapping[str, Any], date], Result]
+    # What is wrong with a rule's parameters (the policy parser reports it), or None.
     validate: Callable[[Mapping[str, Any]], str | None] = lambda p: None
-
-    def check_params(self, params: Mapping[str, Any], where: str) -> None:
-        from .policy import PolicyFormatError
-
-        problem = self.validate(params)
-        if problem:
-            raise PolicyFormatError(f"{where}: {problem}")
 
 
 def _number(value: Any, low: float = 0, high: float = float("inf")) -> bool:
