@@ -1,43 +1,66 @@
 """`batterytrace demo`: the example network, mine to recycler and back, on embedded SQLite.
 
-Reproducible: every key comes from `keys_example/` (public, insecure demo keys), every event and
-credential from `api/demo_network.py`. The run builds the ledger, verifies it, issues the
-accredited credentials, exports the first-life pack's bundle, verifies it offline against the
-demo's trust file, prints its provenance, checks it against the EU 2031 rules (one rule fails,
-on purpose) and shows a tampered bundle rejected. Expected failures are part of the script: the
-demo itself exits 0.
+Reproducible: every key comes from `keys_example/` (public, insecure demo keys), every event from
+`api/demo_story.py` and every credential from `api/demo_credentials.py`. The run builds the
+ledger, verifies it, issues the accredited credentials, exports the first-life pack's bundle,
+verifies it offline against the demo's trust file, prints its provenance, checks it against the
+EU 2031 rules (one rule fails, on purpose) and shows a tampered bundle rejected. Expected
+failures are part of the script: the demo itself exits 0.
 """
 
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from itertools import groupby
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from batterytrace.credentials.credential_types import build_credential
 from batterytrace.credentials.errors import InputError
+from batterytrace.credentials.keys import load_key_file, write_key_file
+from batterytrace.ledger.bundle_export import export_bundle
+from batterytrace.ledger.credential_store import CredentialStore
+from batterytrace.ledger.log import Ledger, Submission, verify_ledger
+from batterytrace.verifier.bundle import iter_file_lines
+from batterytrace.verifier.bundle_verify import verify_bundle
+from batterytrace.verifier.policy import evaluate_policy, load_policy
+from batterytrace.verifier.provenance import render_provenance, trace_provenance
+from batterytrace.verifier.trust import (
+    GovernanceRoot,
+    TrustConfig,
+    TrustedLedger,
+    load_trust,
+    write_trust,
+)
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from . import demo_network as net
+from .demo_builders import DEMO, DEMO_PARTICIPANTS, PUBLIC_URL, item_id, key_for
+from .demo_credentials import (
+    ACCREDITED_TYPES,
+    OFF_LEDGER_ISSUERS,
+    accreditation,
+    demo_issuances,
+    party,
+)
+from .demo_story import PACK_1, story
 
 KEYS_EXAMPLE = Path(__file__).resolve().parent.parent / "keys_example"
 ORIGIN = "demo.batterytrace.dev/ledger"
 POLICY = "eu-2023-1542"
 POLICY_DATE = "2031-09-01"
-SUBJECT = net.item_id(net.PACK_1)
+SUBJECT = item_id(PACK_1)
 
 
 def _key(name: str) -> Any:
     """A demo key: the keys_example/ file when the repository is there, else its seed."""
-    from batterytrace.credentials.keys import load_key_file
-
     path = KEYS_EXAMPLE / f"{name}.json"
     if not path.exists():
-        return net.key_for(name)
+        return key_for(name)
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)  # git keeps no file modes; these keys are public demo keys anyway
     return load_key_file(path)
@@ -46,11 +69,9 @@ def _key(name: str) -> Any:
 def _place_keys(home: Path) -> None:
     """The demo runs with the example keys (operator and participants), so it is
     reproducible; the home keeps them for the commands a user runs next."""
-    from batterytrace.credentials.keys import write_key_file
-
     keys = home / "keys"
     keys.mkdir(parents=True, exist_ok=True)
-    names = ["admin", "log", *net.DEMO_PARTICIPANTS, *net.OFF_LEDGER_ISSUERS]
+    names = ["admin", "log", *DEMO_PARTICIPANTS, *OFF_LEDGER_ISSUERS]
     for name in names:
         target = keys / f"{name}.json"
         if target.exists():
@@ -59,7 +80,7 @@ def _place_keys(home: Path) -> None:
         if source.exists():
             shutil.copyfile(source, target)
         else:  # an installed package without the repository's keys_example/
-            write_key_file(net.key_for(name), target)
+            write_key_file(key_for(name), target)
         target.chmod(0o600)
 
 
@@ -68,28 +89,25 @@ def _timestamp(moment: datetime) -> str:
 
 
 def _build_ledger(home: Path, console: Console) -> None:
-    from batterytrace.ledger.credential_store import CredentialStore
-    from batterytrace.ledger.log import Ledger, Submission
-
     if (home / "checkpoint.txt").exists():
         raise InputError(f"{home} already holds a ledger: give an empty --demo-home")
     _place_keys(home)
-    Ledger.init(home, None, origin=ORIGIN, public_url=net.PUBLIC_URL).close()
+    Ledger.init(home, None, origin=ORIGIN, public_url=PUBLIC_URL).close()
     ledger = Ledger.open(home)
     try:
         CredentialStore(ledger)  # installs the custody and anchor validators
-        registry = net.DEMO.registry_docs()
+        registry = DEMO.registry_docs()
         ledger.append([Submission("registry", doc) for doc in registry])
-        console.print(f"registered {len(net.DEMO_PARTICIPANTS)} participants and their "
+        console.print(f"registered {len(DEMO_PARTICIPANTS)} participants and their "
                       f"facilities ({len(registry)} admin-signed entries)")
         table = Table("chapter", "entries", "events", "signed by",
                       title="custody events, mines to a second pack (one batch per chapter)")
-        for chapter, group in groupby(net.story(), key=lambda step: step.chapter):
+        for chapter, group in groupby(story(), key=lambda step: step.chapter):
             steps = list(group)
             results = ledger.append([
-                Submission("event", net.DEMO.signed_credential(s.issuer, s.events))
+                Submission("event", DEMO.signed_credential(s.issuer, s.events))
                 for s in steps])
-            signers = sorted({net.DEMO_PARTICIPANTS[s.issuer][0] for s in steps})
+            signers = sorted({DEMO_PARTICIPANTS[s.issuer][0] for s in steps})
             table.add_row(chapter, f"{results[0].seq}-{results[-1].seq}",
                           str(sum(len(s.events) for s in steps)), ", ".join(signers))
         console.print(table)
@@ -98,8 +116,6 @@ def _build_ledger(home: Path, console: Console) -> None:
 
 
 def _verify_ledger(home: Path, console: Console) -> None:
-    from batterytrace.ledger.log import verify_ledger
-
     summary, _ = verify_ledger(home)
     console.print(
         f"[green]VERIFIED[/] ledger: {summary.size} entries, every link and leaf, root "
@@ -111,10 +127,6 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
     """Accreditations (governance root -> accreditation body -> issuers), then the domain
     credentials; each stored off the log, anchored, with revocation and suspension entries in
     its issuer's status lists, which are then published."""
-    from batterytrace.credentials.credential_types import build_credential
-    from batterytrace.ledger.credential_store import CredentialStore
-    from batterytrace.ledger.log import Ledger
-
     valid_from = _timestamp(start - timedelta(days=1))
 
     def until(years: int) -> str:
@@ -123,14 +135,14 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
     ledger = Ledger.open(home)
     try:
         store = CredentialStore(ledger)
-        chain = [net.accreditation(net.DEMO, "governance", "accreditation-body",
-                                   sorted({t for ts in net.ACCREDITED_TYPES.values() for t in ts}),
-                                   may_accredit=True, valid_from=valid_from,
-                                   valid_until=until(10))]
-        for issuer, types in net.ACCREDITED_TYPES.items():
-            chain.append(net.accreditation(net.DEMO, "accreditation-body", issuer, types,
-                                           may_accredit=False, valid_from=valid_from,
-                                           valid_until=until(5)))
+        chain = [accreditation(DEMO, "governance", "accreditation-body",
+                               sorted({t for ts in ACCREDITED_TYPES.values() for t in ts}),
+                               may_accredit=True, valid_from=valid_from,
+                               valid_until=until(10))]
+        for accredited, types in ACCREDITED_TYPES.items():
+            chain.append(accreditation(DEMO, "accreditation-body", accredited, types,
+                                       may_accredit=False, valid_from=valid_from,
+                                       valid_until=until(5)))
         accreditations = [store.issue(doc, _key(issuer))[0] for doc, issuer in
                           zip(chain, ["governance"] + ["accreditation-body"] * (len(chain) - 1),
                               strict=True)]
@@ -139,8 +151,8 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
         for doc in accreditations:
             table.add_row("AccreditationCredential", _short(doc["credentialSubject"]["id"]),
                           _short(doc["issuer"]), "anchored")
-        for issuance in net.demo_issuances():
-            issuer = net.party(net.DEMO, issuance.issuer)
+        for issuance in demo_issuances():
+            issuer = party(DEMO, issuance.issuer)
             unsigned = build_credential(
                 issuance.type_name, issuance.subject, issuer=issuer["id"],
                 issuer_name=issuer["name"], valid_from=valid_from,
@@ -160,8 +172,8 @@ def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
 
 
 def _issuer_name(did: str) -> str:
-    for name in [*net.OFF_LEDGER_ISSUERS, *net.DEMO_PARTICIPANTS]:
-        if net.party(net.DEMO, name)["id"] == did:
+    for name in [*OFF_LEDGER_ISSUERS, *DEMO_PARTICIPANTS]:
+        if party(DEMO, name)["id"] == did:
             return name
     raise InputError(f"no demo key for {did}")
 
@@ -173,36 +185,23 @@ def _short(uri: str) -> str:
 def _write_trust(home: Path, console: Console) -> Any:
     """The verifier's own configuration: the demo ledger's checkpoint key and the governance
     root. The only source of trust (never the bundle itself)."""
-    from batterytrace.ledger.log import Ledger
-    from batterytrace.verifier.trust import (
-        GovernanceRoot,
-        TrustConfig,
-        TrustedLedger,
-        load_trust,
-        write_trust,
-    )
-
     ledger = Ledger.open(home)
     try:
         info = ledger.info()
     finally:
         ledger.close()
-    root = net.key_for("governance")
+    root = key_for("governance")
     write_trust(TrustConfig(
         ledgers=(TrustedLedger(info["origin"], info["verifierKey"]),),
         governance_roots=(GovernanceRoot(root.did_key, (root.public_multibase,),
-                                         net.OFF_LEDGER_ISSUERS["governance"]),),
+                                         OFF_LEDGER_ISSUERS["governance"]),),
     ), home / "trust.toml")
     console.print("wrote trust.toml: the demo ledger's checkpoint key and the governance root "
-                  f"({net.OFF_LEDGER_ISSUERS['governance']})")
+                  f"({OFF_LEDGER_ISSUERS['governance']})")
     return load_trust(home / "trust.toml")
 
 
 def _export(home: Path, console: Console) -> Path:
-    from batterytrace.ledger.bundle_export import export_bundle
-    from batterytrace.ledger.credential_store import CredentialStore
-    from batterytrace.ledger.log import Ledger
-
     ledger = Ledger.open(home)
     bundle = home / "bundle.jsonl"
     try:
@@ -212,15 +211,12 @@ def _export(home: Path, console: Console) -> Path:
                                     lists_for=store.lists_for)
     finally:
         ledger.close()
-    console.print(f"exported {bundle.name}: {summary.entries} entries of {net.PACK_1}'s "
+    console.print(f"exported {bundle.name}: {summary.entries} entries of {PACK_1}'s "
                   f"history with inclusion proofs, {summary.credentials} credentials")
     return bundle
 
 
 def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
-    from batterytrace.verifier.bundle import iter_file_lines
-    from batterytrace.verifier.bundle_verify import verify_bundle
-
     report = verify_bundle(iter_file_lines(str(bundle)), trust)
     report.render(console)
     if not report.ok:  # pragma: no cover - the demo exists to show it verifies
@@ -228,35 +224,24 @@ def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
 
 
 def _provenance_and_policy(home: Path, bundle: Path, console: Console) -> None:
-    from datetime import date
-
-    from batterytrace.verifier.bundle import iter_file_lines
-    from batterytrace.verifier.policy import evaluate_policy, load_policy
-    from batterytrace.verifier.provenance import render_provenance, trace_provenance
-
     provenance = trace_provenance(iter_file_lines(str(bundle)))
     render_provenance(provenance, console)
     policy = load_policy(POLICY)
     # The policy file used goes into the home, for `bundle verify --policy` afterwards.
     shutil.copyfile(_policy_file(POLICY), home / f"{POLICY}.toml")
     result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE))
-    console.print(f"\n[bold]Would {net.PACK_1} comply if placed on the EU market on "
+    console.print(f"\n[bold]Would {PACK_1} comply if placed on the EU market on "
                   f"{POLICY_DATE}?[/] (its first-life cathode holds 8 % recycled cobalt, from "
                   "manufacturing scrap; Art. 8 asks 16 % from 18 Aug 2031)")
     result.render(console)
 
 
 def _policy_file(name: str) -> Path:
-    from importlib import resources
-
     return Path(str(resources.files("batterytrace.verifier") / "data" / "policies"
                     / f"{name}.toml"))
 
 
 def _tampered(bundle: Path, trust: Any, console: Console) -> None:
-    from batterytrace.verifier.bundle import iter_file_lines
-    from batterytrace.verifier.bundle_verify import verify_bundle
-
     lines = bundle.read_text(encoding="utf-8").splitlines()
     tampered = bundle.with_name("bundle-tampered.jsonl")
     tampered.write_text("\n".join(_tamper_quantity(line) for line in lines) + "\n",
@@ -292,7 +277,7 @@ def next_commands(home: Path) -> list[str]:
 
 
 def passport_url() -> str:
-    return f"{net.PUBLIC_URL}/passports/{quote(SUBJECT, safe='')}"
+    return f"{PUBLIC_URL}/passports/{quote(SUBJECT, safe='')}"
 
 
 def run_demo(home: Path, console: Console) -> None:
@@ -314,6 +299,6 @@ def run_demo(home: Path, console: Console) -> None:
                   f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")
     for command in next_commands(home):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
-    console.print(f"\nPassport of {net.PACK_1}: {passport_url()}", highlight=False,
+    console.print(f"\nPassport of {PACK_1}: {passport_url()}", highlight=False,
                   soft_wrap=True)
     console.print(f"served by: batterytrace --home {home} serve", highlight=False)

@@ -23,7 +23,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
-from batterytrace.api.demo_network import STANDARD_PARTICIPANTS, Builders, item_id
+from batterytrace.api.demo_builders import STANDARD_PARTICIPANTS, Builders, item_id
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.events import BizStep

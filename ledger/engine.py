@@ -38,7 +38,8 @@ from batterytrace.credentials.secured_bytes import unsecured_canonical
 
 from .anchors import AnchorBook, check_anchor
 from .custody import CustodyState, apply_credential
-from .events import DteCredential, parse_credential, validate_dte_schema
+from .event_schema import validate_dte_schema
+from .events import DteCredential, parse_credential
 from .registry import Registry, RegistryResolver, apply_registry
 
 TOLERANCE_SETTING = "massBalanceTolerance"

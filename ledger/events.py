@@ -15,6 +15,11 @@ events accept extra properties, so the project's fields sit on the event (docs/e
 
 Numbers are read as Decimal. A number is accepted only when its Decimal equals the number that
 JCS signs (the IEEE double's shortest form), so what is signed is exactly what is counted.
+
+Here: the DTE vocabulary (contexts, `BizStep`, units), exact numbers (`decimal_of`,
+`loads_exact`), the typed events (`TraceEvent`, `DteCredential`) and their reading
+(`parse_credential`, `parse_event`). The UNTP schema check that `parse_credential` runs first is
+`event_schema.validate_dte_schema`.
 """
 
 from __future__ import annotations
@@ -25,11 +30,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
-from importlib import resources
-from typing import Any
+from typing import Any, TypeGuard
 
-from batterytrace.credentials.errors import SchemaValidationError
+from batterytrace.credentials.errors import ParsingError
 
 from .custody_errors import (
     BatteryCodeError,
@@ -38,6 +41,7 @@ from .custody_errors import (
     QuantityPrecisionError,
     UnsupportedUnitError,
 )
+from .event_schema import EVENT_KINDS, validate_dte_schema
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 DTE_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dte/working/"
@@ -73,13 +77,6 @@ class BizStep:
     DESTROYING = CBV_BIZSTEP + "destroying"
 
 
-EVENT_KINDS = (
-    "ObjectEvent",
-    "TransformationEvent",
-    "AggregationEvent",
-    "AssociationEvent",
-    "TransactionEvent",
-)
 CUSTODY_MODELS = ("segregated", "massBalance")
 TRANSPORT_MODES = ("road", "rail", "sea", "air")
 TRANSPORT_PURPOSES = ("sale", "secondUse", "repair", "recycling", "disposal")
@@ -106,10 +103,9 @@ _MAX_SAFE_INT = 2**53
 # Element names already matched by _ELEMENT: composition_of runs for every declared lot.
 _ELEMENTS_SEEN: set[str] = set()
 _ZERO, _ONE = Decimal(0), Decimal(1)
-_DRAFT7 = "http://json-schema.org/draft-07/schema#"
 
 
-def _is_mapping(value: Any) -> bool:
+def _is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
     # A JSON object is a dict: the exact type test first spares the ABC check (~1 us, and
     # a simple event makes half a dozen of them).
     return type(value) is dict or isinstance(value, Mapping)
@@ -166,169 +162,8 @@ def loads_exact(text: str | bytes) -> Any:
     try:
         raw = json.loads(text, parse_float=Decimal)
     except (json.JSONDecodeError, RecursionError, UnicodeDecodeError) as exc:
-        from batterytrace.credentials.errors import ParsingError
-
         raise ParsingError(f"not valid JSON: {exc}") from exc
     return _exact(raw, "$")
-
-
-# --- schema -------------------------------------------------------------------------------
-
-
-def _schema_text() -> str:
-    return (
-        resources.files(__package__)
-        .joinpath("data/untp/untp-dte-schema.json")
-        .read_text(encoding="utf-8")
-    )
-
-
-@lru_cache(maxsize=1)
-def _dte_validator() -> Any:
-    """The reference validator (jsonschema, Draft 2020-12): slow, used for error messages."""
-    from jsonschema import Draft202012Validator
-
-    schema = json.loads(_schema_text())
-    Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
-
-
-def draft7_equivalent(schema: Any) -> Any:
-    """The schema with its 2020-12-only keywords rewritten for a Draft 7 validator.
-
-    fastjsonschema knows Draft 7 and silently ignores `prefixItems`; in Draft 7 the same
-    constraint is `items` as a list plus `additionalItems`. (`minContains` in this schema sits
-    inside `contains` subschemas, where it is inert, so it needs no rewrite.)
-    """
-    if isinstance(schema, list):
-        return [draft7_equivalent(v) for v in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: draft7_equivalent(v) for k, v in schema.items() if k != "$schema"}
-    if "prefixItems" in out:
-        out["additionalItems"] = out.pop("items", True)
-        out["items"] = out.pop("prefixItems")
-    return out
-
-
-@lru_cache(maxsize=1)
-def _fast_validator() -> Any:
-    """The UNTP DTE schema compiled once by fastjsonschema (Draft 7 form of the schema).
-
-    Formats are not asserted, as jsonschema does not assert them by default: both validators
-    must accept exactly the same documents (tests/test_events_schema.py checks they agree).
-    """
-    import fastjsonschema
-
-    schema = draft7_equivalent(json.loads(_schema_text()))
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
-    # use_default=False: fastjsonschema would otherwise write `default` values INTO the
-    # document it checks, changing what was signed.
-    return fastjsonschema.compile(schema, use_default=False, use_formats=False)
-
-
-def _draft7_schema() -> dict[str, Any]:
-    """A fresh copy of the schema in Draft 7 form (each compile gets its own)."""
-    return draft7_equivalent(json.loads(_schema_text()))
-
-
-@lru_cache(maxsize=1)
-def _fast_shell() -> Any:
-    """The credential shell compiled by fastjsonschema: events checked only as objects, each
-    then checked by its kind's validator (`_kind_validator`)."""
-    import fastjsonschema
-
-    schema = _draft7_schema()
-    defs = schema["$defs"]
-    shell_defs = {**defs, "Event": {k: v for k, v in defs["Event"].items() if k != "oneOf"}}
-    return fastjsonschema.compile(
-        {**schema, "$schema": _DRAFT7, "$defs": shell_defs}, use_default=False,
-        use_formats=False,
-    )
-
-
-@lru_cache(maxsize=8)  # one per event kind
-def _kind_validator(kind: str) -> Any:
-    """One event kind's branch of the schema, compiled by fastjsonschema on first use (each
-    compile costs ~40 ms: a bundle of one kind should not pay for all five).
-
-    The schema picks an event's branch with `oneOf` over the five kinds; every branch
-    requires its own kind in `type` (`contains`), so an event naming exactly one kind can
-    match that branch only, and `oneOf` holds exactly when that branch does. Trying all five
-    costs fastjsonschema about a dozen internal exceptions per event; this checks one.
-    """
-    import fastjsonschema
-
-    defs = _draft7_schema()["$defs"]
-    return fastjsonschema.compile(
-        {**defs[kind], "$schema": _DRAFT7, "$defs": defs}, use_default=False, use_formats=False
-    )
-
-
-def _single_kind(event: Any) -> str | None:
-    """The one event kind `event` names in its `type` list, or None (none, several, no list)."""
-    types = event.get("type") if isinstance(event, dict) else None
-    if not isinstance(types, list):
-        return None
-    kinds = [kind for kind in EVENT_KINDS if kind in types]
-    return kinds[0] if len(kinds) == 1 else None
-
-
-def _validate_by_kind(credential: Mapping[str, Any]) -> bool:
-    """Validate through the per-kind validators; False (nothing checked) when some event does
-    not name exactly one kind, for the full schema to judge. Raises JsonSchemaValueException."""
-    subjects = credential.get("credentialSubject") if isinstance(credential, dict) else None
-    if not isinstance(subjects, list):
-        return False
-    kinds = [_single_kind(event) for event in subjects]
-    if None in kinds:
-        return False
-    _fast_shell()(credential)
-    for kind, event in zip(kinds, subjects, strict=True):
-        _kind_validator(kind)(event)
-    return True
-
-
-def dte_schema() -> dict[str, Any]:
-    """The packaged UNTP DTE JSON Schema (working data model)."""
-    return _dte_validator().schema
-
-
-def validate_dte_schema(credential: Mapping[str, Any]) -> None:
-    """Raise SchemaValidationError when the credential does not conform to the UNTP schema.
-
-    The compiled validators decide (the event kind's branch alone when each event names one
-    kind, else the whole schema); only a rejected document pays for jsonschema, which names
-    the failing field in the message.
-    """
-    from fastjsonschema import JsonSchemaValueException
-
-    try:
-        if not _validate_by_kind(credential):
-            _fast_validator()(credential)
-        return
-    except JsonSchemaValueException as fast_error:
-        detail = fast_error
-    _raise_detailed(credential, detail)
-
-
-def _raise_detailed(credential: Mapping[str, Any], fast_error: Any) -> None:
-    from jsonschema.exceptions import best_match
-
-    validator = _dte_validator()
-    error = best_match(validator.iter_errors(credential))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        raise SchemaValidationError(
-            f"credential does not conform to the UNTP DTE schema at {where}: {error.message}",
-            path=where,
-        )
-    # The validators disagree (a bug in the rewrite): reject, naming what the fast one saw.
-    where = str(getattr(fast_error, "name", "data")).replace("data", "(root)", 1)
-    raise SchemaValidationError(
-        f"credential does not conform to the UNTP DTE schema at {where}: {fast_error.message}",
-        path=where,
-    )
 
 
 # --- typed events -------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Builders of valid custody test data: registry documents and signed UNTP DTE credentials.
 
-A thin layer over `batterytrace.api.demo_network` (the one implementation), bound to the test
+A thin layer over `batterytrace.api.demo_builders` (the one implementation), bound to the test
 ledger's public URL and to test keys derived from names (public, insecure, for tests and
 benches only). A `Network` is the engine's replay in memory: documents signed and applied
 without a database; the same documents append through the Ledger in the integration tests.
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from batterytrace.api import demo_network as _net
-from batterytrace.api.demo_network import (  # noqa: F401 (re-exported for the tests)
+from batterytrace.api import demo_lifecycle
+from batterytrace.api.demo_builders import (  # noqa: F401 (re-exported for the tests)
     CREATED,
-    NMC811,
     STANDARD_PARTICIPANTS,
+    Builders,
     digest_of,
     event_id,
     item_id,
@@ -25,9 +25,11 @@ from batterytrace.api.demo_network import (  # noqa: F401 (re-exported for the t
     lot_id,
     quantity,
 )
+from batterytrace.api.demo_lifecycle import NMC811  # noqa: F401 (re-exported for the tests)
+from batterytrace.api.demo_network import MemoryNetwork
 
 PUBLIC_URL = "https://ledger.example"
-BUILDERS = _net.Builders(PUBLIC_URL, "batterytrace-test", STANDARD_PARTICIPANTS)
+BUILDERS = Builders(PUBLIC_URL, "batterytrace-test", STANDARD_PARTICIPANTS)
 
 key_for = BUILDERS.key_for
 ADMIN_KEY = BUILDERS.admin_key
@@ -48,7 +50,7 @@ credential = BUILDERS.credential
 signed_credential = BUILDERS.signed_credential
 
 
-class Network(_net.MemoryNetwork):
+class Network(MemoryNetwork):
     """The in-memory network of the test builders (`Network.standard()` registers
     STANDARD_PARTICIPANTS)."""
 
@@ -57,4 +59,4 @@ class Network(_net.MemoryNetwork):
 
 def lifecycle() -> list[tuple[str, str, dict[str, Any]]]:
     """(stage, issuer, event) for every stage of REQUIREMENTS 3.3 (docs/events.md)."""
-    return _net.lifecycle(BUILDERS)
+    return demo_lifecycle.lifecycle(BUILDERS)

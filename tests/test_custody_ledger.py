@@ -172,7 +172,7 @@ def doc_examples() -> list[tuple[str, dict]]:
 
 
 def test_documented_lifecycle_appends_and_replays(ledger):
-    from batterytrace.ledger.events import validate_dte_schema
+    from batterytrace.ledger.event_schema import validate_dte_schema
 
     examples = doc_examples()
     assert len(examples) >= 25

@@ -11,8 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from batterytrace.api import demo_network as net
 from batterytrace.api.demo import next_commands, passport_url
+from batterytrace.api.demo_builders import DEMO_PARTICIPANTS, Builders, item_id
+from batterytrace.api.demo_credentials import ACCREDITED_TYPES, demo_issuances
+from batterytrace.api.demo_lifecycle import lifecycle
+from batterytrace.api.demo_story import PACK_1, PACK_2, recycled_shares, story
 
 CLI = [sys.executable, "-m", "batterytrace.api.cli"]
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -32,15 +35,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_demo_builds_and_verifies_the_network(demo: tuple[Path, str]) -> None:
     home, out = demo
-    registry = sum(1 + len(p[3]) for p in net.DEMO_PARTICIPANTS.values())
-    assert f"registered {len(net.DEMO_PARTICIPANTS)} participants" in out
+    registry = sum(1 + len(p[3]) for p in DEMO_PARTICIPANTS.values())
+    assert f"registered {len(DEMO_PARTICIPANTS)} participants" in out
     assert f"({registry} admin-signed entries)" in out
     # genesis + registry + one entry per story step + accreditations, credentials, anchors
-    events = len(net.story())
-    issued = len(net.demo_issuances()) + 1 + len(net.ACCREDITED_TYPES)
+    events = len(story())
+    issued = len(demo_issuances()) + 1 + len(ACCREDITED_TYPES)
     size = 1 + registry + events + issued
     assert f"VERIFIED ledger: {1 + registry + events} entries" in out
-    assert f"VERIFIED bundle of item {net.item_id(net.PACK_1)}" in out
+    assert f"VERIFIED bundle of item {item_id(PACK_1)}" in out
     info = json.loads(_run(["--home", str(home), "ledger", "info", "--json"]).stdout)
     assert info["size"] == size
 
@@ -57,7 +60,7 @@ def test_demo_credentials_and_provenance(demo: tuple[Path, str]) -> None:
                        str(home / "trust.toml"), "--json"])
     assert provenance.returncode == 0, provenance.stderr
     data = json.loads(provenance.stdout)
-    assert data["subject"] == net.item_id(net.PACK_1)
+    assert data["subject"] == item_id(PACK_1)
     cobalt = {s["country"]: s for s in data["elements"]["Co"]["sources"] if not s["recycled"]}
     assert cobalt["CD"]["irma_level"] in ("IRMA 75", None)  # industrial and artisanal sites
     assert 0 < data["elements"]["Co"]["artisanal_share"] < 0.1
@@ -96,7 +99,7 @@ def test_demo_catches_the_tampered_bundle_and_leaves_a_usable_home(
     assert oct((home / "keys" / "admin.json").stat().st_mode & 0o777) == "0o600"
     assert passport_url() in out
     assert passport_url().endswith("/passports/https%3A%2F%2Fid.example.com%2Fitems%2F"
-                                   f"{net.PACK_1}")
+                                   f"{PACK_1}")
     assert f"batterytrace --home {home} serve" in out
 
 
@@ -110,7 +113,7 @@ def test_every_suggested_command_works(demo: tuple[Path, str]) -> None:
         assert result.returncode == expected, (command, result.stderr)
     assert _run(["--home", str(home), "serve", "--help"]).returncode == 0  # printed last
     replayed = json.loads(_run(["--home", str(home), "ledger", "verify", "--json"]).stdout)
-    assert replayed["replay"]["events"] >= len(net.story())
+    assert replayed["replay"]["events"] >= len(story())
 
 
 def test_demo_refuses_a_home_that_already_holds_a_ledger(demo: tuple[Path, str]) -> None:
@@ -120,13 +123,13 @@ def test_demo_refuses_a_home_that_already_holds_a_ledger(demo: tuple[Path, str])
 
 
 def test_story_recycled_shares_follow_its_quantities() -> None:
-    shares = net.recycled_shares()
-    assert shares[net.PACK_1] == {"Cobalt": 8.0, "Lithium": 8.0, "Nickel": 8.0}
-    assert shares[net.PACK_2]["Cobalt"] >= 26  # the 2036 tier, from pack 1's cobalt
+    shares = recycled_shares()
+    assert shares[PACK_1] == {"Cobalt": 8.0, "Lithium": 8.0, "Nickel": 8.0}
+    assert shares[PACK_2]["Cobalt"] >= 26  # the 2036 tier, from pack 1's cobalt
 
 
 def test_lifecycle_keeps_the_documented_stages() -> None:
-    b = net.Builders("https://ledger.example", "batterytrace-test")
-    stages = net.lifecycle(b)
+    b = Builders("https://ledger.example", "batterytrace-test")
+    stages = lifecycle(b)
     assert len(stages) >= 25
     assert stages[0][2]["bizLocation"] == "https://ledger.example/facilities/kolwezi-mine"

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from batterytrace.credentials.errors import SchemaValidationError
-from batterytrace.ledger.events import (
+from batterytrace.ledger.event_schema import (
     EVENT_KINDS,
     _dte_validator,
     _validate_by_kind,

@@ -9,12 +9,12 @@ import pytest
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.errors import SchemaValidationError
 from batterytrace.ledger import custody_errors as errors
+from batterytrace.ledger.event_schema import validate_dte_schema
 from batterytrace.ledger.events import (
     GBT_34014_CODE,
     decimal_of,
     loads_exact,
     parse_credential,
-    validate_dte_schema,
 )
 from conftest import DOMAIN_SAMPLES, load_json
 from custody_factory import credential, extraction, transformation
@@ -25,7 +25,7 @@ UNTP = DOMAIN_SAMPLES / "untp" / "data-models-working"
 
 
 def test_packaged_schema_is_the_pinned_untp_schema():
-    from batterytrace.ledger.events import dte_schema
+    from batterytrace.ledger.event_schema import dte_schema
 
     assert dte_schema() == load_json(UNTP / "untp-dte-schema.json")
 

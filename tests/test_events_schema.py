@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from batterytrace.credentials.errors import SchemaValidationError
-from batterytrace.ledger.events import (
+from batterytrace.ledger.event_schema import (
     _dte_validator,
     _fast_validator,
     draft7_equivalent,

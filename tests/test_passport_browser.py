@@ -114,7 +114,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     bundle = (home / "bundle.jsonl").read_bytes()
     item = json.loads(bundle.splitlines()[0])["scope"]["id"]
     if b"BatteryPassportCredential" not in bundle:  # a demo without the battery's credentials
-        from batterytrace.api.demo_network import key_for
+        from batterytrace.api.demo_builders import key_for
         from test_passport import issue_item_credentials
 
         issue_item_credentials(home, item, key_for)
