@@ -67,9 +67,15 @@ def verify(
     policy_date: str | None = typer.Option(
         None, "--policy-date", help="Judge the rules at YYYY-MM-DD [default: placing on the "
         "market]."),
+    as_of_use: bool = typer.Option(
+        False, "--as-of-use", help="Judge each credential only at the entry relying on it "
+        "(a revocation or suspension after that use is a note, not a failure)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Verify a bundle offline: checkpoint, proofs, signatures, custody, credentials."""
+    """Verify a bundle offline: checkpoint, proofs, signatures, custody, credentials.
+
+    A credential revoked or suspended at the bundle's checkpoint fails it (exit 1), unless
+    --as-of-use asks for the verdict at its use."""
     from batterytrace.credentials.errors import ParsingError
     from batterytrace.verifier.bundle import iter_file_lines
     from batterytrace.verifier.bundle_verify import verify_bundle
@@ -79,7 +85,7 @@ def verify(
     try:
         since_note = since.read_bytes() if since else None
         report = verify_bundle(iter_file_lines(str(file)), config, since=since_note,
-                               challenge=challenge)
+                               challenge=challenge, as_of_use=as_of_use)
     except OSError as exc:
         raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 

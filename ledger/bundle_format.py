@@ -35,8 +35,6 @@ MEMBERS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     END: (frozenset({"type", "records"}), frozenset()),
     PRESENTATION: (frozenset({"type", "presentation"}), frozenset()),
 }
-# Records after the entries, before `end`.
-TAIL_TYPES = frozenset({CREDENTIAL, REDACTED, STATUS_LIST, DID_DOCUMENT})
 
 # An entry line as the exporter writes it: the entry's canonical bytes embedded verbatim
 # (canonical JSON is JSON), then a closure entry's inclusion proof.

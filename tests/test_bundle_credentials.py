@@ -29,6 +29,7 @@ from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.credential_store import CredentialStore
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.verifier.bundle_verify import verify_bundle
+from batterytrace.verifier.errors import BundleFormatError
 from batterytrace.verifier.trust import GovernanceRoot, TrustConfig, TrustedLedger, write_trust
 from custody_factory import (
     ADMIN_KEY,
@@ -48,6 +49,7 @@ SCHEME = Ed25519Key.from_seed(b"\x32" * 32)  # accredited by the root, may accre
 BODY = Ed25519Key.from_seed(b"\x33" * 32)  # certification body accredited by the scheme
 BODY2 = Ed25519Key.from_seed(b"\x34" * 32)  # its accreditation is revoked before the events
 STRANGER = Ed25519Key.from_seed(b"\x35" * 32)  # accredited by nobody
+BODY3 = Ed25519Key.from_seed(b"\x37" * 32)  # accredited until after the events, then revoked
 MINE_A = facility_id("kolwezi-mine")
 PACK = item_id("pack-p1")
 LISTS = "https://body.example/status/revocation/0"
@@ -119,6 +121,7 @@ def world(tmp_path_factory):
             issue(accreditation(ROOT, SCHEME, 1, mayAccredit=True), ROOT),
             issue(accreditation(SCHEME, BODY, 2), SCHEME),
             issue(accreditation(SCHEME, BODY2, 3), SCHEME),
+            issue(accreditation(SCHEME, BODY3, 4), SCHEME),
         ]
         store.change_status(w["accreditations"][2]["id"], "revocation", SCHEME)
         w["irma"] = issue(irma(BODY, 1), BODY)
@@ -129,6 +132,7 @@ def world(tmp_path_factory):
         w["revoked_after_use"] = issue(irma(BODY, 5), BODY)
         w["revoked_accreditation"] = issue(irma(BODY2, 6), BODY2)
         w["stranger"] = issue(irma(STRANGER, 7), STRANGER)
+        w["issued_while_accredited"] = issue(irma(BODY3, 10), BODY3)
         w["expired_at_position"] = issue(footprint(BODY, 8, valid_from=-300, valid_until=100),
                                          BODY)
         w["valid_only_later"] = issue(footprint(BODY, 9, valid_from=100, valid_until=300), BODY)
@@ -137,6 +141,10 @@ def world(tmp_path_factory):
                 clock["now"] = received(200)
             led.append([Submission("event", signed_credential(issuer, [event]))])
         store.change_status(w["revoked_after_use"]["id"], "revocation", BODY)
+        # BODY3's accreditation ends after the events; then it issues, backdated.
+        store.change_status(w["accreditations"][3]["id"], "revocation", SCHEME)
+        w["issued_after_accreditation_ended"] = issue(irma(BODY3, 11, valid_from=-300), BODY3)
+        w["issued_later"] = issue(irma(BODY, 12), BODY)  # after the events that rely on it
     w["ledger"], w["home"] = led, home
     w["trust"] = TrustConfig(ledgers=(TrustedLedger(led.origin, led.verifier.vkey),),
                              governance_roots=(GovernanceRoot(ROOT.did_key),))
@@ -264,9 +272,19 @@ def test_anchored_revocation_before_its_use_fails(world):
 
 
 def test_revocation_anchored_after_its_use_does_not_reach_back(world):
-    report = verify(world, bundle(world, world["revoked_after_use"]))
+    # The point-in-time verdict (--as-of-use): valid when the entry relied on it.
+    lines = bundle(world, world["revoked_after_use"])
+    report = verify_bundle(lines, world["trust"], as_of_use=True)
     assert report.ok, report.failures
     assert any("revoked at" in note for note in report.notes)
+
+
+def test_revocation_after_its_use_is_shown_first_and_fails_at_the_checkpoint(world):
+    cred = world["revoked_after_use"]
+    report = verify(world, bundle(world, cred))
+    assert failing(report, cred) == {"CREDENTIAL_STATUS_REVOKED"}
+    [standing] = [c for c in report.credentials if c.id == cred["id"]]
+    assert standing.status == "REVOKED" and standing.since > standing.used_at
 
 
 def test_credential_differing_from_its_anchor_fails(world):
@@ -296,6 +314,25 @@ def test_chain_to_a_root_the_trust_file_does_not_name_fails(world):
 def test_accreditation_revoked_before_the_use_fails(world):
     cred = world["revoked_accreditation"]
     assert failing(verify(world, bundle(world, cred)), cred) == {"ACCREDITATION_REVOKED"}
+
+
+def test_issuer_is_judged_when_it_issued_not_when_its_credential_is_used(world):
+    # Anchored after its issuer's accreditation was revoked, used by an earlier event, its
+    # validFrom backdated: untrusted (judged at the issuance anchor, not at the use).
+    late = world["issued_after_accreditation_ended"]
+    report = verify(world, bundle(world, late))
+    assert failing(report, late) == {"ACCREDITATION_REVOKED"}
+    # Issued while accredited: still trusted after the accreditation ended.
+    assert verify(world, bundle(world, world["issued_while_accredited"])).ok
+
+
+def test_a_credential_issued_after_its_use_is_said_in_words(world):
+    report = verify(world, bundle(world, world["issued_later"]))
+    assert report.ok, report.failures
+    [note] = [n for n in report.notes if "ISSUED_LATER" in n]
+    assert "IRMAAuditCredential about " + MINE_A in note
+    assert "after the entry at position" in note and "validity period" in note
+    assert "covers that entry's time" in note
 
 
 def test_forged_accreditation_in_the_bundle_adds_no_trust(world):
@@ -372,3 +409,36 @@ def test_bundle_present_and_verify_with_the_challenge(world, tmp_path):
     assert wrong.exit_code == 1
     assert {f["code"] for f in json.loads(wrong.stdout)["failures"]} == {
         "INVALID_CHALLENGE_ERROR"}
+
+
+# --- a bundle says everything it must, once -----------------------------------------------------
+
+
+def _without_line(lines: list[bytes], index: int) -> list[bytes]:
+    """`lines` without line `index`, the count of `end` fixed (a careful attacker's edit)."""
+    out = [line for i, line in enumerate(lines[:-1]) if i != index]
+    return [*out, json.dumps({"type": "end", "records": len(out)}).encode() + b"\n"]
+
+
+def test_a_dropped_credential_whose_anchor_is_in_the_bundle_is_named(world):
+    cred = world["irma"]
+    lines = bundle(world, cred)
+    index = next(i for i, line in enumerate(lines) if line.startswith(b'{"type":"credential"')
+                 and cred["id"].encode() in line)
+    report = verify(world, _without_line(lines, index))
+    assert codes(report) == {"BUNDLE_INCOMPLETE"}
+    assert [f.record for f in report.failures] == [f"credential {cred['id']}"]
+
+
+def test_a_duplicated_credential_line_is_refused(world):
+    lines = bundle(world, world["irma"])
+    index = next(i for i, line in enumerate(lines) if line.startswith(b'{"type":"credential"'))
+    with pytest.raises(BundleFormatError, match="appears twice"):
+        verify(world, with_record(lines, json.loads(lines[index])))
+
+
+def test_crlf_lines_are_refused_with_their_number(world):
+    lines = [line[:-1] + b"\r\n" for line in bundle(world, world["irma"])]
+    with pytest.raises(BundleFormatError) as caught:
+        verify(world, lines)
+    assert caught.value.line == 1 and "CRLF" in caught.value.message

@@ -18,12 +18,14 @@ from typing import Any
 
 from batterytrace.ledger.bundle_format import (
     BUNDLE_VERSION,
+    CREDENTIAL,
     END,
     ENTRY,
     HEADER,
     MAX_LINE,
     MEMBERS,
     PRESENTATION,
+    REDACTED,
     SCOPE_KINDS,
 )
 from batterytrace.ledger.checkpoint import b64decode_strict
@@ -135,6 +137,7 @@ class BundleReader:
         self.number = 0
         self.phase = HEADER  # header -> entries -> tail -> ended -> presented
         self.trailer: Trailer | None = None
+        self.tail_ids: set[tuple[str, str]] = set()  # (record type, id) of the tail records
 
     def accept_entry(self, raw: bytes) -> None:
         """Count an entry line whose record was checked elsewhere exactly as `feed` would
@@ -152,6 +155,8 @@ class BundleReader:
             raise BundleFormatError(number, f"line longer than {MAX_LINE} bytes")
         if not raw.endswith(b"\n"):
             raise BundleTruncatedError(number, "the last line has no newline")
+        if raw.endswith(b"\r\n"):
+            raise BundleFormatError(number, "lines end in LF, not CRLF")
         try:
             obj = json.loads(raw)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
@@ -188,7 +193,20 @@ class BundleReader:
             self.trailer = Trailer(number, number - 1, self.digest.digest())
             return self.trailer
         self.phase = "tail"
+        self._once(kind, obj, number)
         return Record(number, kind, obj)
+
+    def _once(self, kind: str, obj: dict[str, Any], number: int) -> None:
+        """A credential, status list or DID document appears once (a copy would be counted
+        twice, or hide which of two versions the verifier judged)."""
+        body = obj.get("credential", obj.get("document", obj))
+        ident = body.get("id") if isinstance(body, dict) else None
+        if not isinstance(ident, str):
+            return  # judged (and reported) by the checks of the record
+        key = ("credential" if kind in (CREDENTIAL, REDACTED) else kind, ident)
+        if key in self.tail_ids:
+            raise BundleFormatError(number, f"{kind} {ident} appears twice")
+        self.tail_ids.add(key)
 
     def finish(self) -> None:
         """After the last line: raises unless the bundle had lines and its end record."""

@@ -131,6 +131,7 @@ class BundleReplay:
         self.checkpoint = checkpoint
         self.report = report
         self.engine = Replay()
+        self.anchor_received: dict[int, str] = {}  # anchor entry seq -> its `received`
         self.last_seq = -1
         self.last_received = ""
         self.closure_mode = header.scope != "all"
@@ -410,6 +411,8 @@ class BundleReplay:
             self.report.notes.append(f"entry {seq}: kind {kind} not checked")
             return
         self.engine.apply(seq, kind, doc)
+        if kind == "anchor":
+            self.anchor_received[seq] = entry.received
         self.report.signatures_verified += 1
 
     def _replay_credential(self, credential: DteCredential, seq: int, received: str,

@@ -65,6 +65,7 @@ def verify_bundle(
     challenge: str | None = None,
     credential_check: CredentialCheck | None = None,
     processes: int = 1,
+    as_of_use: bool = False,
 ) -> Report:
     """Verify a bundle (its raw lines) against the trust configuration. Returns the report;
     raises BundleFormatError (exit 2) when the bundle cannot be read. `processes` (this one
@@ -108,7 +109,8 @@ def verify_bundle(
         else:
             tail.append(item)
     replay.finish()
-    check_credentials(tail, replay, trust, credential_check or default_credential_check)
+    check_credentials(tail, replay, trust, credential_check or default_credential_check,
+                      as_of_use=as_of_use)
     assert trailer is not None  # read_bundle raises when the end record is missing
     _check_presentation(presentation, trailer, challenge, replay, report)
     return report

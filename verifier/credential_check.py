@@ -24,7 +24,7 @@ from batterytrace.credentials.credential_types import (
     credential_types,
     validate_credential_document,
 )
-from batterytrace.credentials.data_integrity import verify_proofs
+from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
 from batterytrace.credentials.did import (
     DID_KEY_PREFIX,
     OfflineResolver,
@@ -204,10 +204,16 @@ def check_credential(
     position: int | None = None,
     require_trust: bool = False,
     require_status: bool = False,
+    anchor_times: Mapping[int, datetime] | None = None,
 ) -> CredentialCheck:
     """Decide whether a credential can be relied on, at time `at` (default now) and, when
     judged against the ledger, at log `position` (`resolver` is then the registry at that
     position and `anchors` the anchor records by credential id).
+
+    The issuer is judged when it issued: with an issuance anchor, its accreditation path is
+    judged at the anchor's log position (and time, from `anchor_times`: position -> the
+    anchor entry's `received`), so an issuer whose accreditation ended before it anchored
+    the credential is untrusted whatever the credential's `validFrom` says.
 
     Raises the first failure as a typed error (proof, structure, schema, validity, status,
     trust); returns the checks made, the issuer's standing, the trust path and warnings.
@@ -236,7 +242,8 @@ def check_credential(
         else:
             check_anchor_record(doc, record, credential_digest(doc))
             if position is not None and record.issued_at > position:
-                warnings.append(f"anchored at {record.issued_at}, after position {position}")
+                warnings.append(_issued_later(doc, result.types, record.issued_at, position,
+                                              moment))
             checks.append("anchor")
     status: StatusResult = decide_status(doc, status_lists or {}, resolver, anchors=record,
                                          position=position, require_status=require_status)
@@ -246,15 +253,19 @@ def check_credential(
     warnings.extend(status.warnings)
 
     issuer_status, path = NOT_EVALUATED, None
+    trust_position, trust_moment = position, moment
+    if record is not None:  # the issuer is judged when it issued
+        trust_position = record.issued_at
+        trust_moment = (anchor_times or {}).get(record.issued_at, moment)
     if trust is None:
         if require_trust:
             raise UntrustedIssuerError(f"{result.issuer} cannot be trusted without a trust file")
         warnings.append(f"NOT_EVALUATED: issuer {result.issuer} (no trust file)")
     else:
         try:
-            path = evaluate_trust(doc, trust, accreditations, resolver, moment,
+            path = evaluate_trust(doc, trust, accreditations, resolver, trust_moment,
                                   status_lists=status_lists, anchors=anchors,
-                                  position=position, warnings=warnings)
+                                  position=trust_position, warnings=warnings)
             issuer_status = TRUSTED
             checks.append("trust")
         except UntrustedIssuerError as exc:
@@ -283,3 +294,30 @@ __all__ = [
     "credential_scope",
     "evaluate_trust",
 ]
+
+
+def _issued_later(doc: Mapping[str, Any], types: Iterable[str], anchored: int, position: int,
+                  moment: datetime) -> str:
+    """The words for a credential anchored after an entry that relies on it: which claim it
+    backs, that it was issued later, and whether its validity period covers that entry."""
+    claim = _registered_type(doc) or next(
+        (t for t in reversed(list(types)) if t != "VerifiableCredential"), "credential")
+    subjects = sorted({str(s.get("id")) for s in as_list(doc.get("credentialSubject"))
+                       if isinstance(s, Mapping) and s.get("id")})
+    start, end = doc.get("validFrom"), doc.get("validUntil")
+    covered = _covers(start, end, moment)
+    period = (f"its validity period ({start or 'no start'} to {end or 'no end'}) "
+              f"{'covers' if covered else 'does not cover'} that entry's time "
+              f"{moment.isoformat().replace('+00:00', 'Z')}")
+    return (f"ISSUED_LATER: the {claim} about {', '.join(subjects) or 'its subject'} was "
+            f"issued (anchored) at log position {anchored}, after the entry at position "
+            f"{position} that relies on it; {period}")
+
+
+def _covers(start: Any, end: Any, moment: datetime) -> bool:
+    try:
+        after_start = start is None or parse_date_time(str(start)) <= moment
+        before_end = end is None or moment <= parse_date_time(str(end))
+    except BatterytraceError:
+        return False
+    return after_start and before_end

@@ -122,6 +122,11 @@ class BundleClosureError(VerificationError):
     title = "The bundle does not trace its subject back to extraction"
 
 
+class BundleIncompleteError(VerificationError):
+    code = "BUNDLE_INCOMPLETE"
+    title = "The bundle leaves out a credential it anchors"
+
+
 class CredentialSubjectMismatchError(VerificationError):
     code = "CREDENTIAL_SUBJECT_MISMATCH"
     title = "Credential is about nothing the events use"

@@ -26,6 +26,22 @@ class Failure:
         return cls(record, error.code, error.message, line, seq)
 
 
+VALID, REVOKED, SUSPENDED = "VALID", "REVOKED", "SUSPENDED"
+
+
+@dataclass(frozen=True)
+class CredentialStanding:
+    """A credential's status at the bundle's checkpoint (what a report shows first), with
+    the log positions of its issuance anchor, its first use and the status change."""
+
+    id: str
+    claim: str
+    status: str  # VALID, REVOKED or SUSPENDED
+    since: int | None = None
+    used_at: int | None = None
+    anchored_at: int | None = None
+
+
 @dataclass
 class Report:
     """The result of verifying a bundle. `ok` when no check failed."""
@@ -40,6 +56,7 @@ class Report:
     replayed: int = 0
     outside_closure: int = 0  # verified cryptographically, not (fully) replayed
     credentials_verified: int = 0
+    credentials: list[CredentialStanding] = field(default_factory=list)  # status at checkpoint
     not_shown: list[str] = field(default_factory=list)  # redacted credentials
     notes: list[str] = field(default_factory=list)
     presented_by: str | None = None
@@ -94,6 +111,11 @@ class Report:
         if self.presented_by:
             summary.add_row("presented by", self.presented_by)
         console.print(summary)
+        for standing in self.credentials:
+            if standing.status != VALID:
+                console.print(f"[bold red]{standing.status}[/] {standing.claim} "
+                              f"{standing.id} at log position {standing.since}",
+                              highlight=False, markup=True)
         for text in self.not_shown:
             console.print(f"[yellow]not shown[/] {text}", highlight=False)
         for text in self.notes:
@@ -105,4 +127,4 @@ class Report:
             console.print(table)
 
 
-__all__ = ["Failure", "Report"]
+__all__ = ["REVOKED", "SUSPENDED", "VALID", "CredentialStanding", "Failure", "Report"]
