@@ -30,7 +30,7 @@ from typing import Any
 from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
 from batterytrace.credentials.did import OfflineResolver
 from batterytrace.credentials.errors import InputError, VerificationError
-from batterytrace.ledger.service_tables import ADMIN_NONCES
+from batterytrace.ledger.service import record_nonces, used_nonce
 
 MAX_LIFETIME = timedelta(hours=24)
 SETTINGS_TYPE = "LedgerSettings"
@@ -97,26 +97,21 @@ class AdminRequestGuard:
 
     def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
-        from sqlalchemy import insert, select
-
         now = self.clock()
         requests = [check_admin_request(sub.document, now) for sub in submissions]
         nonces = [r.nonce for r in requests]
         if len(set(nonces)) != len(nonces):
             raise AdminRequestReplayedError("a nonce is used twice in one batch")
-        table = ADMIN_NONCES
-        connection = session.connection()
-        seen = connection.execute(
-            select(table.c.nonce).where(table.c.nonce.in_(nonces)).limit(1)).first()
+        seen = used_nonce(session, nonces)
         if seen is not None:
-            raise AdminRequestReplayedError(f"nonce {seen[0]} was already used", nonce=seen[0])
+            raise AdminRequestReplayedError(f"nonce {seen} was already used", nonce=seen)
         answers = list(self.inner.validate(session, first_seq, submissions))
         rows, seq = [], first_seq
         for request, answer in zip(requests, answers, strict=True):
             rows.append({"nonce": request.nonce, "expires": request.expires,
                          "seq": seq if answer is None else answer})
             seq += answer is None
-        connection.execute(insert(table), rows)
+        record_nonces(session, rows)
         return answers
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import typer
 
 from .console import emit
-from .custody_views import all_rows, item_view, lot_view, trace
 
 participant_app = typer.Typer(help="Register participants and manage their keys.",
                               no_args_is_help=True)
@@ -136,13 +135,13 @@ def participant_revoke(
 
 
 def _with_state(ctx: typer.Context, fn: Any) -> Any:
-    from batterytrace.ledger.custody_store import open_state
+    """`fn(ledger, view, registry, state)` over the ledger's read-only state views."""
+    from batterytrace.ledger.queries import read_state
 
     ledger = _ledger(ctx)
     try:
-        with ledger.storage.engine.connect() as conn:
-            registry, state = open_state(conn, ledger)
-            return fn(ledger, conn, registry, state)
+        with read_state(ledger) as view:
+            return fn(ledger, view, view.registry, view.state)
     finally:
         ledger.close()
 
@@ -151,8 +150,8 @@ def _with_state(ctx: typer.Context, fn: Any) -> Any:
 @participant_app.command("list")
 def participant_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Registered participants."""
-    data = _with_state(ctx, lambda _l, conn, _r, _s: [p.to_json() for p in
-                                                      all_rows(conn, "participant")])
+    data = _with_state(ctx, lambda _l, view, _r, _s: [p.to_json() for p in
+                                                      view.rows("participant")])
     emit(data, as_json, lambda c: [c.print(f"{p['id']}  {p['legalName']}  "
                                            f"{','.join(p['roles'])}  {p['country']}")
                                    for p in data])
@@ -200,8 +199,8 @@ def facility_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Registered facilities."""
     from dataclasses import asdict
 
-    data = _with_state(ctx, lambda _l, conn, _r, _s: [asdict(f) for f in
-                                                      all_rows(conn, "facility")])
+    data = _with_state(ctx, lambda _l, view, _r, _s: [asdict(f) for f in
+                                                      view.rows("facility")])
     emit(data, as_json, lambda c: [c.print(f"{f['id']}  {f['kind']}  {f['name']}  "
                                            f"{f['operator']}") for f in data])
 
@@ -299,28 +298,28 @@ def event_append(
 @lot_app.command("show")
 def lot_show(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """Holders, quantities, composition and history of a lot."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: lot_view(conn, state, lot_id)), as_json)
+    emit(_with_state(ctx, lambda _l, view, _r, _s: view.lot(lot_id)), as_json)
 
 
 @lot_app.command("trace")
 def lot_trace(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """A lot with everything upstream and downstream of it."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: {
-        **lot_view(conn, state, lot_id), **trace(conn, lot_id)}), as_json)
+    emit(_with_state(ctx, lambda _l, view, _r, _s: {
+        **view.lot(lot_id), **view.trace(lot_id)}), as_json)
 
 
 @item_app.command("show")
 def item_show(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """Holder, mass, composition, assembly and history of an item."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: item_view(conn, state, item_id)),
+    emit(_with_state(ctx, lambda _l, view, _r, _s: view.item(item_id)),
          as_json)
 
 
 @item_app.command("trace")
 def item_trace(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """An item with everything upstream and downstream of it."""
-    emit(_with_state(ctx, lambda _l, conn, _r, state: {
-        **item_view(conn, state, item_id), **trace(conn, item_id)}), as_json)
+    emit(_with_state(ctx, lambda _l, view, _r, _s: {
+        **view.item(item_id), **view.trace(item_id)}), as_json)
 
 
 def register(app: typer.Typer) -> None:

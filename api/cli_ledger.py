@@ -153,21 +153,17 @@ def verify(
     and custody rule with the offline bundle verifier; exit 1 on any fault, naming the first
     bad entry."""
     from batterytrace.ledger.log import Ledger, verify_ledger
-    from batterytrace.ledger.storage import SqlStorage
+    from batterytrace.ledger.queries import stored_log_size
     from batterytrace.verifier.bundle_verify import verify_entries
     from batterytrace.verifier.trust import TrustedLedger
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     settings: Settings = ctx.obj
-    storage = SqlStorage(settings.database_url)
-    try:
-        head = storage.head() if storage.has_schema() else None
-    finally:
-        storage.close()
+    size = stored_log_size(settings.database_url)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err_console, transient=True,
                   disable=as_json) as progress:
-        task = progress.add_task("verifying", total=head.size if head else None)
+        task = progress.add_task("verifying", total=size)
         summary, claimed = verify_ledger(
             settings.home, settings.database_url,
             progress=lambda n: progress.update(task, completed=n),

@@ -36,9 +36,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.data_integrity import (
+    format_date_time,
+    parse_date_time,
+    sign,
+    verify_proofs,
+)
 from batterytrace.credentials.errors import BatterytraceError, InputError, VerificationError
+from batterytrace.ledger.anchors import IssuerResolver
+from batterytrace.ledger.queries import StateView, read_state
+from batterytrace.ledger.registry import RegistryResolver
 
 Tier = Literal["public", "legitimate-interest"]
 PUBLIC: Tier = "public"
@@ -180,7 +190,6 @@ def decode_grant(text: str) -> dict[str, Any]:
 
 def _parse_time(value: Any, name: str,
                 error: type[InputError] = PassportGrantFormatError) -> datetime:
-    from batterytrace.credentials.data_integrity import parse_date_time
 
     what = "grant" if error is PassportGrantFormatError else "proof"
     if not isinstance(value, str):
@@ -203,7 +212,6 @@ def build_access_proof(grant_text: str, path: str, key: Any, verification_method
     with the grant `grant_text` (its header form): a PassportAccessProof signed with the
     grantee's `key` (an `Ed25519Key`) as `verification_method` (a DID URL of the grantee),
     base64url-encoded. `created` defaults to now."""
-    from batterytrace.credentials.data_integrity import format_date_time, sign
 
     stamp = format_date_time(created or datetime.now(UTC))
     doc = {"type": PROOF_TYPE, "grant": grant_digest(decode_grant(grant_text)), "path": path,
@@ -223,7 +231,6 @@ def decode_access_proof(text: str) -> dict[str, Any]:
 
 def _same_path(a: str, b: str) -> bool:
     # Clients may percent-encode the item segment differently; compare the decoded paths.
-    from urllib.parse import unquote
 
     return unquote(a) == unquote(b)
 
@@ -256,7 +263,6 @@ def verify_access_proof(
     if created > moment + PROOF_FUTURE_SKEW:
         raise PassportProofStaleError(
             f"the access proof was created at {doc['created']}, in the future")
-    from batterytrace.credentials.data_integrity import verify_proofs
 
     grantee = grant["grantee"]
     try:
@@ -294,7 +300,6 @@ def verify_grant(
     if doc["issuer"] != holder:
         raise PassportGrantNotHolderError(
             f"the grant is issued by {doc['issuer']}, the holder is {holder}")
-    from batterytrace.credentials.data_integrity import verify_proofs
 
     try:
         results = verify_proofs(doc, resolver, now=moment)
@@ -308,20 +313,18 @@ def verify_grant(
                        signer.verification_method)
 
 
-def item_holder(ledger: Any, connection: Any, item_id: str) -> str | None:
+def item_holder(ledger: Any, view: StateView, item_id: str) -> str | None:
     """The DID of the item's holder: whoever holds the top of the assembly it sits in, or,
     once it has left the ledger (disposed, consumed), the signer of its last event. None for
-    an item no event names."""
-    from batterytrace.ledger.custody_store import open_state, rows_with_prefix
-
-    _, state = open_state(connection, ledger)
+    an item no event names. `view`: the ledger's state (`ledger.queries.read_state`)."""
+    state = view.state
     item = state.item(item_id)
     if item is None:
         return None
     holder = state.root(item).holder
     if holder is not None:
         return holder
-    seqs = [seq for _, seq in rows_with_prefix(connection, "history", item_id)]
+    seqs = view.history_positions(item_id)
     if not seqs:
         return item.created_by
     issuer = ledger.entry(max(seqs)).document.get("issuer")
@@ -341,15 +344,11 @@ def access_for(
             raise PassportProofError("an access proof came without its grant")
         return PUBLIC, None
     grant = decode_grant(grant_text)
-    from batterytrace.ledger.anchors import IssuerResolver
-    from batterytrace.ledger.custody_store import open_state
-    from batterytrace.ledger.registry import RegistryResolver
-
-    with ledger.storage.engine.connect() as connection:
-        holder = item_holder(ledger, connection, item_id)
+    with read_state(ledger) as view:
+        holder = item_holder(ledger, view, item_id)
         if holder is None:
             raise PassportGrantNotHolderError(f"{item_id} has no holder to grant access")
-        registry, _ = open_state(connection, ledger)
+        registry = view.registry
         # The key must be valid at the current log position: retired keys grant nothing.
         resolver = RegistryResolver(registry, ledger.size)
         verified = verify_grant(grant, item=item_id, holder=holder, resolver=resolver, now=now)

@@ -19,18 +19,17 @@ only its issuer revokes, suspends or reinstates it, naming the same digest; revo
 irreversible; suspension is reversible (reinstatement); a replay of the same signed anchor is
 answered with the existing entry, a conflicting one is rejected.
 
-This module imports no storage library at import time: the verifier uses the pure part.
+This module is pure (no storage library): the engine and the verifier use it. The stored
+anchor book and the "anchor" validator are in `anchor_store`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
 from typing import Any
 
 from batterytrace.credentials.base58 import b58encode
@@ -420,184 +419,6 @@ def replay_anchors(
     return book
 
 
-# --- storage (the validator) ----------------------------------------------------------------
-
-ANCHOR_TABLE = "credential_anchor"
-
-
-@lru_cache(maxsize=1)
-def _table() -> Any:
-    """The `credential_anchor (tbl, key, value)` table: records by credential id and anchor
-    documents by digest, as JSON."""
-    from sqlalchemy import Column, MetaData, String, Table, Text
-
-    return Table(
-        ANCHOR_TABLE, MetaData(),
-        Column("tbl", String(16), primary_key=True),
-        Column("key", String(1024), primary_key=True),
-        Column("value", Text, nullable=False),
-    )
-
-
-class StoredAnchorBook(AnchorBook):
-    """An AnchorBook reading its rows lazily through a connection."""
-
-    def __init__(self, connection: Any) -> None:
-        super().__init__()
-        self.connection = connection
-
-    def _load(self, table: str, key: Any) -> Any:
-        from sqlalchemy import select
-
-        t = _table()
-        text = self.connection.execute(
-            select(t.c.value).where(t.c.tbl == table, t.c.key == key)
-        ).scalar()
-        if text is None:
-            return None
-        data = json.loads(text)
-        return AnchorRecord.from_json(data) if table == "record" else data
-
-    def prefetch(self, table: str, keys: Iterable[str]) -> None:
-        """Load the rows of `keys` in one query (a batch reads them all anyway)."""
-        from sqlalchemy import select
-
-        t = _table()
-        wanted = [k for k in set(keys) if k not in self.tables[table]]
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start:start + 500]
-            rows = dict(self.connection.execute(
-                select(t.c.key, t.c.value).where(t.c.tbl == table, t.c.key.in_(chunk))).all())
-            for key in chunk:
-                text = rows.get(key)
-                data = None if text is None else json.loads(text)
-                if data is not None and table == "record":
-                    data = AnchorRecord.from_json(data)
-                self.tables[table][key] = data
-
-    def write(self) -> None:
-        """Write back the rows changed since the book was opened."""
-        from sqlalchemy import delete, insert
-
-        changes = self.changed()
-        if not changes:
-            return
-        t = _table()
-        # Only rows that were stored before are deleted (a batch of issuances adds new rows
-        # only): the journal's first entry for a key holds the value loaded from storage.
-        stored: set[tuple[str, Any]] = set()
-        seen: set[tuple[str, Any]] = set()
-        for tbl, key, old in self.journal:
-            if (tbl, key) not in seen:
-                seen.add((tbl, key))
-                if old is not None:
-                    stored.add((tbl, key))
-        for table in self.table_names:
-            keys = [k for (tbl, k) in changes if tbl == table and (tbl, k) in stored]
-            for start in range(0, len(keys), 500):
-                self.connection.execute(delete(t).where(
-                    t.c.tbl == table, t.c.key.in_(keys[start:start + 500])))
-        rows = [
-            {"tbl": tbl, "key": key, "value": json.dumps(
-                value.to_json() if isinstance(value, AnchorRecord) else value)}
-            for (tbl, key), value in changes.items() if value is not None
-        ]
-        if rows:
-            self.connection.execute(insert(t), rows)
-
-
-def open_book(connection: Any) -> StoredAnchorBook:
-    """The stored anchor book (creating its table if needed)."""
-    _table().create(connection, checkfirst=True)
-    return StoredAnchorBook(connection)
-
-
-class AnchorValidator:
-    """Validator of "anchor" entries (see `ledger.log.Validator`).
-
-    `on_applied(connection, [(anchor, document, position), ...])`, when set, runs once per batch
-    with the new anchors, in the same transaction (the credential store writes credentials and
-    status bits there, so a rejected batch writes nothing).
-
-    `signed_here` holds the anchors that THIS process has just signed and hands over without
-    letting go of them (the credential store fills it around its own appends): by `id()` of
-    the document object, (that object, its `document_digest`, the public key that signed it).
-    For such a document (the very object, not an equal one) the digest is not recomputed and
-    the Ed25519 equation is not re-run, as it could only succeed. Everything else still is:
-    the proof's shape, purpose and times, and that its method resolves, at the anchor's log
-    position, to that very key of the issuer. Every other anchor is verified in full.
-
-    `signed_bytes` holds, by the same `id()`, the canonical bytes of such a document when the
-    signer computed them (its digest was taken from them): `canonical` hands them to the log
-    so that the entry does not canonicalize the anchor again.
-    """
-
-    def __init__(self, admin_did: str, public_url: str, on_applied: Any = None) -> None:
-        self.admin_did = admin_did
-        self.public_url = public_url
-        self.on_applied = on_applied
-        self.signed_here: dict[int, tuple[dict[str, Any], str, bytes]] = {}
-        self.signed_bytes: dict[int, bytes] = {}
-
-    def canonical(self, document: dict[str, Any]) -> bytes | None:
-        """The RFC 8785 bytes of an anchor signed here (see `ledger.log.Preparing`), else
-        None. Only the very object handed over counts, as for `signed_here`."""
-        mine = self.signed_here.get(id(document))
-        if mine is None or mine[0] is not document:
-            return None
-        return self.signed_bytes.get(id(document))
-
-    def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
-                 ) -> list[int | None]:
-        from .custody_store import StoredRegistry, ensure_schema
-
-        connection = session.connection()
-        ensure_schema(connection)
-        registry = StoredRegistry(connection, self.admin_did, self.public_url)
-        book = open_book(connection)
-        documents = [sub.document for sub in submissions]
-        # Each document is hashed once (or not at all when signed here), for the prefetch
-        # and the dedupe.
-        shas: list[str | None] = []
-        keys: list[bytes | None] = []
-        for d in documents:
-            mine = self.signed_here.get(id(d))
-            if mine is not None and mine[0] is d:
-                shas.append(mine[1])
-                keys.append(mine[2])
-            else:
-                shas.append(document_digest(d) if isinstance(d, dict) else None)
-                keys.append(None)
-        book.prefetch("document", [s for s in shas if s is not None])
-        book.prefetch("record", [d.get("credentialId") for d in documents
-                                 if isinstance(d, dict) and isinstance(d.get("credentialId"), str)])
-        answers: list[int | None] = []
-        applied: list[tuple[Anchor, dict[str, Any], int]] = []
-        position = first_seq
-        for document, sha, key in zip(documents, shas, keys, strict=True):
-            anchor, seen = check_anchor(registry, book, document, position, sha=sha,
-                                        signed_here_by=key)
-            answers.append(seen)
-            if seen is None:
-                applied.append((anchor, document, position))
-                position += 1  # a deduplicated anchor takes no position
-        book.write()
-        if self.on_applied is not None and applied:
-            self.on_applied(connection, applied)
-        return answers
-
-
-def anchor_validators(ledger: Any, on_applied: Any = None) -> dict[str, AnchorValidator]:
-    """{"anchor": AnchorValidator} for a ledger (add to `ledger.validators`)."""
-    return {ANCHOR_KIND: AnchorValidator(ledger.admin_did, ledger.public_url, on_applied)}
-
-
-def read_record(ledger: Any, credential_id: str) -> AnchorRecord | None:
-    """The stored anchor record of a credential (None if never anchored)."""
-    with ledger.storage.engine.begin() as connection:
-        return open_book(connection).record(credential_id)
-
-
 __all__ = [
     "ACTIONS",
     "ANCHOR_KIND",
@@ -608,14 +429,11 @@ __all__ = [
     "AnchorRecord",
     "AnchorSignerError",
     "AnchorStateError",
-    "AnchorValidator",
-    "anchor_validators",
     "apply_anchor",
     "build_anchor",
     "check_anchor",
     "credential_digest",
     "document_digest",
-    "read_record",
     "replay_anchors",
     "sign_anchor",
     "sign_canonical",

@@ -26,6 +26,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from batterytrace.credentials.errors import BatterytraceError, InputError
 
+from .anchors import credential_digest
 from .bundle_format import (
     BUNDLE_VERSION,
     CREDENTIAL,
@@ -102,8 +103,6 @@ def export_bundle(
     """Write the bundle of an item, a lot or the whole log to `out` (binary), streaming the
     entries. `credentials` are candidates: those about a lot, item or facility of the closure
     are written (content left out for the types in `redact`, keeping their digest)."""
-    from .anchors import credential_digest
-
     chosen = [x for x in (item, lot) if x is not None]
     if len(chosen) + bool(all_entries) != 1:
         raise BundleExportError("export exactly one of --item, --lot or --all")

@@ -21,7 +21,6 @@ import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
@@ -45,9 +44,13 @@ from batterytrace.credentials.status_list import (
     StatusRetrievalError,
     allocate_index,
     build_status_list_credential,
+    status_entries,
 )
 from batterytrace.credentials.vc import as_list, check_credential, controlled_by, issuer_id
+from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy.engine import Connection
 
+from .anchor_store import AnchorValidator
 from .anchors import (
     ACTION_PURPOSE,
     ISSUANCE,
@@ -56,14 +59,16 @@ from .anchors import (
     SUSPENSION,
     Anchor,
     AnchorFormatError,
-    AnchorValidator,
     IssuerResolver,
     build_anchor,
     sign_anchor,
     sign_canonical,
     signing_method,
 )
-from .log import AppendResult, Submission
+from .custody_store import StoredRegistry, ensure_schema
+from .log import AppendResult, Ledger, Submission
+from .tables import CREDENTIAL_RECORD, CREDENTIAL_SUBJECT, CREDENTIAL_TABLES, STATUS_LIST
+from .validators import validators_for
 
 
 class CredentialNotFoundError(InputError):
@@ -89,46 +94,8 @@ class IssuerKeyError(InputError):
 # --- tables ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Tables:
-    credential: Any
-    subject: Any
-    status_list: Any
-
-
-@lru_cache(maxsize=1)
-def tables() -> _Tables:
-    from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, Text
-
-    meta = MetaData()
-    return _Tables(
-        Table("credential_record", meta,
-              Column("id", String(1024), primary_key=True),
-              Column("issuer", String(1024), nullable=False, index=True),
-              Column("types", Text, nullable=False),
-              Column("digest", String(64), nullable=False),
-              Column("anchored_at", Integer, nullable=False),
-              Column("body", Text, nullable=False)),
-        Table("credential_subject", meta,
-              Column("subject_id", String(1024), primary_key=True),
-              Column("credential_id", String(1024), primary_key=True)),
-        Table("status_list", meta,
-              Column("url", String(1024), primary_key=True),
-              Column("issuer", String(1024), nullable=False, index=True),
-              Column("purpose", String(16), nullable=False),
-              Column("number", Integer, nullable=False),
-              Column("length", Integer, nullable=False),
-              Column("bits", LargeBinary, nullable=False),
-              Column("allocated", LargeBinary, nullable=False),
-              Column("allocated_count", Integer, nullable=False),
-              Column("published", Text, nullable=True),
-              Column("stale", Integer, nullable=False)),
-    )
-
-
-def ensure_tables(connection: Any) -> None:
-    t = tables()
-    for table in (t.credential, t.subject, t.status_list):
+def ensure_tables(connection: Connection) -> None:
+    for table in CREDENTIAL_TABLES:
         table.create(connection, checkfirst=True)
 
 
@@ -173,6 +140,14 @@ class CredentialStore:
     """
 
     @classmethod
+    def stored_reader(cls, ledger: Ledger) -> CredentialStore | None:
+        """`reader`, or None when the ledger's database has no credential tables (no store
+        was ever opened on it)."""
+        if not inspect(ledger.storage.engine).has_table(CREDENTIAL_RECORD.name):
+            return None
+        return cls.reader(ledger)
+
+    @classmethod
     def reader(cls, ledger: Any) -> CredentialStore:
         """A store that only reads (finding credentials, anchors, status lists): unlike the
         constructor it installs no validators on `ledger` and writes no schema, so a service
@@ -183,9 +158,6 @@ class CredentialStore:
         return store
 
     def __init__(self, ledger: Any) -> None:
-        from .custody_store import ensure_schema
-        from .validators import validators_for
-
         self.ledger = ledger
         self._pending: dict[str, _Pending] = {}
         ledger.validators.update(validators_for(ledger))
@@ -332,8 +304,6 @@ class CredentialStore:
                 "duplicate": result.duplicate, "statusLists": lists}
 
     def _check_key(self, issuer: str, key: Ed25519Key) -> None:
-        from .custody_store import StoredRegistry
-
         if issuer.startswith("did:key:"):
             if key.did_key != issuer:
                 raise IssuerKeyError(f"the key is {key.did_key}, not the issuer {issuer}")
@@ -348,9 +318,6 @@ class CredentialStore:
 
     def _on_applied(self, connection: Any,
                     applied: list[tuple[Anchor, dict[str, Any], int]]) -> None:
-        from sqlalchemy import insert
-
-        t = tables()
         credentials, subjects = [], []
         for anchor, _document, position in applied:
             if anchor.action != ISSUANCE:
@@ -376,14 +343,12 @@ class CredentialStore:
                 for s in {s["id"] for s in as_list(credential.get("credentialSubject"))
                           if isinstance(s, dict) and isinstance(s.get("id"), str)})
         if credentials:
-            connection.execute(insert(t.credential), credentials)
+            connection.execute(insert(CREDENTIAL_RECORD), credentials)
         if subjects:
-            connection.execute(insert(t.subject), subjects)
+            connection.execute(insert(CREDENTIAL_SUBJECT), subjects)
 
     def _check_credential_proof(self, connection: Any, credential: dict[str, Any],
                                 position: int) -> None:
-        from .custody_store import StoredRegistry
-
         registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
         issuer = issuer_id(credential) or ""
         results = verify_proofs(credential, IssuerResolver(registry, position))
@@ -392,9 +357,7 @@ class CredentialStore:
                                           f"{issuer}")
 
     def _set_bit(self, connection: Any, entry: StatusEntry, value: bool) -> None:
-        from sqlalchemy import select, update
-
-        t = tables().status_list
+        t = STATUS_LIST
         row = connection.execute(
             select(t.c.bits, t.c.length, t.c.purpose).where(t.c.url == entry.status_list_credential)
         ).first()
@@ -408,8 +371,6 @@ class CredentialStore:
     # --- status lists -----------------------------------------------------------------------
 
     def _issuer_slug(self, connection: Any, issuer: str) -> str:
-        from .custody_store import StoredRegistry
-
         registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
         if registry.is_participant(issuer):
             return registry.participant(issuer).name
@@ -421,14 +382,12 @@ class CredentialStore:
             return self._create_list(connection, issuer, purpose, length)
 
     def _create_list(self, connection: Any, issuer: str, purpose: str, length: int) -> str:
-        from sqlalchemy import func, insert, select
-
         if purpose not in STATUS_PURPOSES:
             raise InputError(f"status purpose must be one of {sorted(STATUS_PURPOSES)}")
         if not isinstance(issuer, str) or not issuer.startswith("did:"):
             raise InputError("a status list issuer is a DID")
         empty = StatusList(length).to_bytes()
-        t = tables().status_list
+        t = STATUS_LIST
         number = connection.execute(
             select(func.count()).select_from(t).where(t.c.issuer == issuer,
                                                      t.c.purpose == purpose)
@@ -455,9 +414,7 @@ class CredentialStore:
 
     def _allocate(self, connection: Any, issuer: str, purpose: str, count: int
                   ) -> list[StatusEntry]:
-        from sqlalchemy import select, update
-
-        t = tables().status_list
+        t = STATUS_LIST
         entries: list[StatusEntry] = []
         while len(entries) < count:
             row = connection.execute(
@@ -485,8 +442,6 @@ class CredentialStore:
                             valid_until: str | None = None) -> dict[str, Any]:
         """Sign the list's current bits as a BitstringStatusListCredential and keep it as the
         published version (what `status_list_credential` serves)."""
-        from sqlalchemy import update
-
         row = self._list_row(url)
         if row is None:
             raise StatusListNotFoundError(f"no status list {url}", url=url)
@@ -497,7 +452,7 @@ class CredentialStore:
             valid_from=_now(), valid_until=valid_until,
         )
         signed = sign(unsigned, key, verification_method=signing_method(row.issuer, key))
-        t = tables().status_list
+        t = STATUS_LIST
         with self.ledger.storage.engine.begin() as connection:
             connection.execute(update(t).where(t.c.url == url).values(
                 published=json.dumps(signed), stale=0))
@@ -512,9 +467,7 @@ class CredentialStore:
 
     def status_lists(self, issuer: str | None = None) -> list[dict[str, Any]]:
         """The lists kept here: url, issuer, purpose, length, allocated, set bits, stale."""
-        from sqlalchemy import select
-
-        t = tables().status_list
+        t = STATUS_LIST
         query = select(t).order_by(t.c.issuer, t.c.purpose, t.c.number)
         if issuer is not None:
             query = query.where(t.c.issuer == issuer)
@@ -528,9 +481,7 @@ class CredentialStore:
         } for r in rows]
 
     def _list_row(self, url: str) -> Any:
-        from sqlalchemy import select
-
-        t = tables().status_list
+        t = STATUS_LIST
         with self.ledger.storage.engine.begin() as connection:
             return connection.execute(select(t).where(t.c.url == url)).first()
 
@@ -538,9 +489,7 @@ class CredentialStore:
 
     def get(self, credential_id: str) -> dict[str, Any]:
         """The stored credential (CredentialNotFoundError if absent)."""
-        from sqlalchemy import select
-
-        t = tables().credential
+        t = CREDENTIAL_RECORD
         with self.ledger.storage.engine.begin() as connection:
             body = connection.execute(select(t.c.body).where(t.c.id == credential_id)).scalar()
         if body is None:
@@ -550,9 +499,7 @@ class CredentialStore:
 
     def record(self, credential_id: str) -> dict[str, Any]:
         """Where the credential was anchored, its digest and type (without the document)."""
-        from sqlalchemy import select
-
-        t = tables().credential
+        t = CREDENTIAL_RECORD
         with self.ledger.storage.engine.begin() as connection:
             row = connection.execute(
                 select(t.c.id, t.c.issuer, t.c.types, t.c.digest, t.c.anchored_at)
@@ -564,21 +511,17 @@ class CredentialStore:
 
     def find(self, subject: str) -> list[dict[str, Any]]:
         """The stored credentials about `subject` (a credentialSubject.id), in anchor order."""
-        from sqlalchemy import select
-
-        t = tables()
-        query = (select(t.credential.c.body)
-                 .join(t.subject, t.subject.c.credential_id == t.credential.c.id)
-                 .where(t.subject.c.subject_id == subject)
-                 .order_by(t.credential.c.anchored_at))
+        record, subjects = CREDENTIAL_RECORD, CREDENTIAL_SUBJECT
+        query = (select(record.c.body)
+                 .join(subjects, subjects.c.credential_id == record.c.id)
+                 .where(subjects.c.subject_id == subject)
+                 .order_by(record.c.anchored_at))
         with self.ledger.storage.engine.begin() as connection:
             return [json.loads(b) for b in connection.execute(query).scalars()]
 
     def lists_for(self, credential: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         """The published list credentials the credential's status entries point to (those this
         ledger keeps and has published)."""
-        from batterytrace.credentials.status_list import status_entries
-
         found = {}
         for entry in status_entries(credential):
             try:
@@ -595,5 +538,4 @@ __all__ = [
     "IssuerKeyError",
     "StatusListNotFoundError",
     "ensure_tables",
-    "tables",
 ]

@@ -18,8 +18,10 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.engine import Connection
 
 from .custody import (
     CustodyState,
@@ -32,8 +34,9 @@ from .custody import (
 from .engine import tolerance_of
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
+from .tables import CUSTODY_STATE
 
-TABLE_NAME = "custody_state"
+TABLE_NAME = CUSTODY_STATE.name
 SEP = "\x1f"
 
 # Logical table -> the dataclass of its values (None: a scalar).
@@ -144,33 +147,21 @@ def decode_value(table: str, text: str) -> Any:
 # --- the table ----------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def state_table() -> Any:
-    from sqlalchemy import Column, MetaData, String, Table, Text
-
-    return Table(
-        TABLE_NAME,
-        MetaData(),
-        Column("tbl", String(16), primary_key=True),
-        Column("key", String(1024), primary_key=True),
-        Column("value", Text, nullable=False),
-    )
+def ensure_schema(connection: Connection) -> None:
+    CUSTODY_STATE.create(connection, checkfirst=True)
 
 
-def ensure_schema(connection: Any) -> None:
-    state_table().create(connection, checkfirst=True)
-
-
-def drop_state(connection: Any) -> None:
+def drop_state(connection: Connection) -> None:
     """Drop the custody tables (they are rebuilt from the log)."""
-    state_table().drop(connection, checkfirst=True)
+    CUSTODY_STATE.drop(connection, checkfirst=True)
 
 
-@lru_cache(maxsize=1)
+# A plain, pre-built statement: building a select() per lookup costs more than the lookup.
+_SELECT_VALUE = text(f"SELECT value FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key")
+
+
 def _select_value() -> Any:
-    from sqlalchemy import text
-
-    return text(f"SELECT value FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key")
+    return _SELECT_VALUE
 
 
 class _Loader:
@@ -183,7 +174,7 @@ class _Loader:
         # A plain, pre-built statement: building a select() per lookup costs more than the
         # lookup itself.
         text = self.connection.execute(
-            _select_value(), {"tbl": table, "key": encode_key(key)}
+            _SELECT_VALUE, {"tbl": table, "key": encode_key(key)}
         ).scalar()
         return None if text is None else decode_value(table, text)
 
@@ -260,23 +251,26 @@ def write_changes(connection: Any, changes: Mapping[tuple[str, Any], Any]) -> No
 
 def dump_state(connection: Any) -> dict[tuple[str, str], str]:
     """Every stored row (for the rebuild comparison and exports)."""
-    from sqlalchemy import select
-
-    t = state_table()
+    t = CUSTODY_STATE
     return {(r.tbl, r.key): r.value for r in connection.execute(select(t))}
 
 
 def rows_with_prefix(connection: Any, table: str, prefix: str) -> list[tuple[Any, Any]]:
     """(key, value) rows of a logical table whose key starts with `prefix` + SEP."""
-    from sqlalchemy import select
-
-    t = state_table()
+    t = CUSTODY_STATE
     low = prefix + SEP
     result = connection.execute(
         select(t.c.key, t.c.value).where(t.c.tbl == table, t.c.key >= low,
                                          t.c.key < prefix + "\x20")
     )
     return [(decode_key(table, k), decode_value(table, v)) for k, v in result]
+
+
+def all_values(connection: Any, table: str) -> list[Any]:
+    """Every value of a logical table, ordered by key."""
+    t = CUSTODY_STATE
+    rows = connection.execute(select(t.c.value).where(t.c.tbl == table).order_by(t.c.key))
+    return [decode_value(table, v) for (v,) in rows]
 
 
 # --- replay and rebuild -------------------------------------------------------------------

@@ -16,14 +16,15 @@ from __future__ import annotations
 import json
 from binascii import hexlify
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol
+from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.data_integrity import sign
 from sqlmodel import Session
 
 from . import merkle
+from .batch import AppendResult, Preparing, Submission, Validator, validate_runs
 from .checkpoint import (
     Checkpoint,
     NoteVerifier,
@@ -46,56 +47,15 @@ from .errors import (
 from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
 from .pool import bulk_work
-from .storage import CHECKPOINTS, ENTRIES, Head, SqlStorage
+from .storage import Head, SqlStorage
+from .tables import CHECKPOINTS, ENTRIES
 from .tlog_proof import format_proof
-from .tree_store import TreeStore, extend
+from .tree_store import BatchOverlay, TreeStore, extend
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
-
-
-@dataclass(frozen=True)
-class Submission:
-    """A signed document to append, and the kind of entry it becomes."""
-
-    kind: str
-    document: dict[str, Any]
-
-
-class AppendResult(NamedTuple):
-    """Where a submission landed; `duplicate` when a validator matched an existing entry."""
-
-    seq: int
-    entry_hash: bytes
-    duplicate: bool = False
-
-
-class Validator(Protocol):
-    """Checks the submissions of one kind inside the write transaction.
-
-    `first_seq` is the log size before the batch (the seq its first new entry gets). Return,
-    per submission in order, None (append it) or the seq of an existing identical entry
-    (not appended: a duplicate). Raise a BatterytraceError to reject the whole batch. The
-    validator may write its own tables through `session` (same transaction).
-    """
-
-    def validate(
-        self, session: Session, first_seq: int, submissions: Sequence[Submission]
-    ) -> list[int | None]: ...
-
-
-class Preparing(Protocol):
-    """What a validator may add (both optional, found with getattr):
-
-    `prepare(submissions)`: announce the batch validated after the current one, so that its
-    position-independent checks (signatures in a process pool) run while this one is
-    checked and written.
-    `canonical(document)`: the RFC 8785 bytes of a document it validated in the batch being
-    appended, when it computed them anyway (the entry then reuses them), else None.
-    """
-
-    def prepare(self, submissions: Sequence[Submission]) -> None: ...
-
-    def canonical(self, document: dict[str, Any]) -> bytes | None: ...
+# Re-exported: what callers of the ledger import from here.
+__all__ = ["DEFAULT_PUBLIC_URL", "ENTRY_COLUMNS", "AppendResult", "Ledger", "Preparing",
+           "Submission", "Validator", "sqlite_url", "validate_runs", "verify_ledger"]
 
 
 def sqlite_url(home: Path) -> str:
@@ -299,7 +259,7 @@ class Ledger:
                 touched = self.storage.store_nodes(session, created, leaves, head.size)
                 self.storage.set_head(session, new_head)
                 if log_key is not None:
-                    overlay = _BatchOverlay(head.size, leaves, created)
+                    overlay = BatchOverlay(head.size, leaves, created)
                     signed = self._sign_locked(session, new_head, log_key, overlay)
         self.tree.forget_tiles(touched)
         if signed is not None:
@@ -507,70 +467,11 @@ class Ledger:
         return size
 
 
-def validate_runs(
-    validators: Mapping[str, Validator],
-    session: Any,
-    first_seq: int,
-    submissions: Sequence[Submission],
-) -> list[int | None]:
-    """Validate a batch run by run (maximal runs of one kind, in batch order), so that each
-    validator is told the exact log position its run starts at, even in a mixed batch.
-    Kinds without a validator are appended as they are."""
-    decisions: list[int | None] = []
-    seq = first_seq
-    start = 0
-    while start < len(submissions):
-        kind = submissions[start].kind
-        end = start
-        while end < len(submissions) and submissions[end].kind == kind:
-            end += 1
-        run = list(submissions[start:end])
-        validator = validators.get(kind)
-        answers = [None] * len(run) if validator is None else list(
-            validator.validate(session, seq, run))
-        if len(answers) != len(run):
-            raise EntryFormatError(
-                f"the {kind} validator answered {len(answers)} times for {len(run)}"
-            )
-        decisions.extend(answers)
-        seq += sum(1 for a in answers if a is None)  # deduplicated entries take no position
-        start = end
-    return decisions
-
-
 ENTRY_COLUMNS = ("seq", "kind", "hash", "body")
-
-
-class _BatchOverlay(Mapping[tuple[int, int], bytes]):
-    """The subtree hashes of a batch not yet committed, for the consistency proof that
-    precedes signing: leaves by position, the new complete subtrees on first use."""
-
-    def __init__(self, first: int, leaves: list[bytes], created: list[tuple[int, int, bytes]]):
-        self.first, self.leaves, self.created = first, leaves, created
-        self._nodes: dict[tuple[int, int], bytes] | None = None
-
-    def __getitem__(self, key: tuple[int, int]) -> bytes:
-        level, index = key
-        if level == 0:
-            if self.first <= index < self.first + len(self.leaves):
-                return self.leaves[index - self.first]
-            raise KeyError(key)
-        if self._nodes is None:
-            self._nodes = {(lv, i): h for lv, i, h in self.created}
-        return self._nodes[key]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        yield from ((0, self.first + j) for j in range(len(self.leaves)))
-        yield from ((lv, i) for lv, i, _ in self.created)
-
-    def __len__(self) -> int:
-        return len(self.leaves) + len(self.created)
 
 
 def _admin_sign(document: dict[str, Any], admin_key: Any) -> dict[str, Any]:
     """Sign an administrative document with the admin key (Data Integrity eddsa-jcs-2022)."""
-    from batterytrace.credentials.data_integrity import sign
-
     return sign(document, admin_key)
 
 

@@ -1,8 +1,9 @@
 """Storage of the log behind one small interface, implemented once with SQLModel/SQLAlchemy.
 
-Tables: `ledger_entries` (seq, kind, hash, leaf, canonical body), `ledger_tree_tiles` (the
-hashes of every complete subtree, packed in tiles: see `tile_slot`), `ledger_checkpoints`
-(every signed checkpoint note) and `ledger_sequencer` (one row: size, head entry hash, root).
+Tables (declared in `tables.py`): `ledger_entries` (seq, kind, hash, canonical body),
+`ledger_tree_tiles` (the hashes of every complete subtree, packed in tiles: see `tile_slot`),
+`ledger_checkpoints` (every signed checkpoint note) and `ledger_sequencer` (one row: size, head
+entry hash, root).
 Writers lock the sequencer row: SQLite opens the write transaction with BEGIN IMMEDIATE (the
 database's one writer lock), PostgreSQL takes `SELECT ... FOR UPDATE` on the row (see
 docs/operations.md). SQLite specifics sit in `_setup_sqlite` and `_Readers`. The schema is made
@@ -24,24 +25,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import (
-    BigInteger,
-    Index,
-    Integer,
-    LargeBinary,
-    create_engine,
-    event,
-    func,
-    select,
-    text,
-)
+from sqlalchemy import create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session
 
 from .db_errors import StorageSchemaError, StorageUnavailableError, translate_db_errors
+from .migrations.schema import current_revision, upgrade
+from .tables import CHECKPOINTS, ENTRIES, LEDGER_TABLES, SEQUENCER, TILES
 
-# SQLite only makes "INTEGER PRIMARY KEY" the rowid (the fast clustered key), not BIGINT.
-_BIGINT = BigInteger().with_variant(Integer(), "sqlite")
 LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
 SEQUENCER_ID = 1
 TILE_HEIGHT = 8
@@ -82,53 +74,6 @@ def _pack_slots(
             tile = tiles[key] = bytearray(TILE_BYTES)
         tile[off:off + len(h)] = h
     return tiles
-
-
-class EntryRow(SQLModel, table=True):
-    __tablename__ = "ledger_entries"
-
-    seq: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
-    kind: str
-    hash: bytes = Field(sa_type=LargeBinary)
-    body: bytes = Field(sa_type=LargeBinary)
-
-    # The one lookup by kind is the settings in force at a position (`iter_settings`): a
-    # partial index, so that appending an event touches no index but the primary key.
-    __table_args__ = (
-        Index("ix_ledger_entries_settings", "seq", sqlite_where=text("kind = 'settings'"),
-              postgresql_where=text("kind = 'settings'")),
-    )
-
-
-class TreeTileRow(SQLModel, table=True):
-    __tablename__ = "ledger_tree_tiles"
-
-    key: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
-    hashes: bytes = Field(sa_type=LargeBinary)
-
-
-class CheckpointRow(SQLModel, table=True):
-    __tablename__ = "ledger_checkpoints"
-
-    size: int = Field(primary_key=True, sa_type=_BIGINT, sa_column_kwargs={"autoincrement": False})
-    root: bytes = Field(sa_type=LargeBinary)
-    note: bytes = Field(sa_type=LargeBinary)
-
-
-class SequencerRow(SQLModel, table=True):
-    __tablename__ = "ledger_sequencer"
-
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    size: int = Field(sa_type=BigInteger)
-    head: bytes = Field(sa_type=LargeBinary)
-    root: bytes = Field(sa_type=LargeBinary)
-
-
-ENTRIES = EntryRow.__table__
-TILES = TreeTileRow.__table__
-CHECKPOINTS = CheckpointRow.__table__
-SEQUENCER = SequencerRow.__table__
-LEDGER_TABLES = [ENTRIES, TILES, CHECKPOINTS, SEQUENCER]
 
 
 @dataclass(frozen=True)
@@ -178,9 +123,7 @@ class SqlStorage:
 
     def create_schema(self) -> None:
         """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
-        from alembic.util.exc import CommandError
-
-        from .migrations.schema import upgrade
+        from alembic.util.exc import CommandError  # alembic: loaded when a schema is made
 
         with translate_db_errors(self.url):
             try:
@@ -305,9 +248,6 @@ class SqlStorage:
         return Head(row.size, bytes(row.head), bytes(row.root)) if row else None
 
     def has_schema(self) -> bool:
-        from sqlalchemy import inspect
-        from sqlalchemy.exc import OperationalError
-
         try:
             return inspect(self.engine).has_table(SEQUENCER.name)
         except OperationalError as exc:
@@ -318,8 +258,6 @@ class SqlStorage:
 
     def schema_revision(self) -> str | None:
         """The Alembic revision of the database (None before any migration ran)."""
-        from .migrations.schema import current_revision
-
         with translate_db_errors(self.url), self.engine.connect() as conn:
             return current_revision(conn)
 
@@ -514,6 +452,10 @@ class _Readers:
             except Exception:  # closing a broken connection
                 pass
         self.local = threading.local()
+
+
+__all__ = ["CHECKPOINTS", "ENTRIES", "LEDGER_TABLES", "SEQUENCER", "TILES", "Head", "SqlStorage",
+           "Storage", "make_engine", "node_key", "pack_tiles", "tile_slot"]
 
 
 def make_engine(url: str) -> Engine:

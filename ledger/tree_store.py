@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from . import merkle
 from .errors import LedgerForkError
@@ -254,3 +254,29 @@ def extend(
         stack.append((level, index, h))
     root = merkle.fold_right([h for _, _, h in stack]) if stack else merkle.EMPTY_ROOT
     return created, stack, root
+
+
+class BatchOverlay(Mapping[tuple[int, int], bytes]):
+    """The subtree hashes of a batch not yet committed, for the consistency proof that
+    precedes signing: leaves by position, the new complete subtrees on first use."""
+
+    def __init__(self, first: int, leaves: list[bytes], created: list[tuple[int, int, bytes]]):
+        self.first, self.leaves, self.created = first, leaves, created
+        self._nodes: dict[tuple[int, int], bytes] | None = None
+
+    def __getitem__(self, key: tuple[int, int]) -> bytes:
+        level, index = key
+        if level == 0:
+            if self.first <= index < self.first + len(self.leaves):
+                return self.leaves[index - self.first]
+            raise KeyError(key)
+        if self._nodes is None:
+            self._nodes = {(lv, i): h for lv, i, h in self.created}
+        return self._nodes[key]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        yield from ((0, self.first + j) for j in range(len(self.leaves)))
+        yield from ((lv, i) for lv, i, _ in self.created)
+
+    def __len__(self) -> int:
+        return len(self.leaves) + len(self.created)

@@ -9,6 +9,7 @@ import pytest
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.ledger import anchors as an
+from batterytrace.ledger.anchor_store import anchor_validators, read_record
 from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.registry import Registry
@@ -256,7 +257,7 @@ def ledger(tmp_path):
     write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
     led = Ledger.init(home, None, "ledger.example/test", PUBLIC_URL)
     led.validators.update(validators_for(led))
-    led.validators.update(an.anchor_validators(led))
+    led.validators.update(anchor_validators(led))
     led.append([Submission("registry", sign_admin(participant_doc(AUDITOR, "Auditor Inc",
                                                                   ["auditor"], "CA")))])
     yield led
@@ -275,6 +276,6 @@ def test_ledger_appends_dedupes_and_rejects_atomically(ledger) -> None:
     with pytest.raises(an.AnchorStateError):
         ledger.append([Submission("anchor", anchor(two, an.ISSUANCE, key)),
                        Submission("anchor", anchor(two, an.REINSTATEMENT, key))])
-    assert ledger.size == size and an.read_record(ledger, two["id"]) is None
-    record = an.read_record(ledger, one["id"])
+    assert ledger.size == size and read_record(ledger, two["id"]) is None
+    record = read_record(ledger, one["id"])
     assert record is not None and record.issued_at == first.seq

@@ -60,7 +60,7 @@ def admin_request(document: dict[str, Any], *, nonce: str | None = None,
 def db_state(home: Path, database_url: str | None) -> tuple[int, bytes, int]:
     """(log size, head hash, admin nonces used): what a failed request must not change."""
     from batterytrace.ledger.log import sqlite_url
-    from batterytrace.ledger.service_tables import ADMIN_NONCES
+    from batterytrace.ledger.tables import ADMIN_NONCES
     from sqlalchemy import func, select
 
     storage = SqlStorage(database_url or sqlite_url(home))

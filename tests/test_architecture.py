@@ -52,3 +52,91 @@ def test_credentials_know_nothing_of_the_ledger_or_storage():
         capture_output=True, text=True, timeout=120,
     )
     assert check.returncode == 0, check.stderr
+
+
+# --- storage behind one interface; no imports hidden in functions ---------------------------
+
+import ast  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+STORAGE_LIBRARIES = ("sqlalchemy", "sqlmodel")
+
+
+def _modules(*folders: str) -> list[Path]:
+    return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
+
+
+def _storage_uses(path: Path) -> list[str]:
+    """Where a module imports a storage library, builds SQL text or reaches an engine."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        where = f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
+        if isinstance(node, ast.Import):
+            found += [f"{where} import {a.name}" for a in node.names
+                      if a.name.split(".")[0] in STORAGE_LIBRARIES]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module.split(".")[0] in STORAGE_LIBRARIES:
+                found.append(f"{where} from {node.module}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id == "text":
+            found.append(f"{where} text(...)")
+        elif isinstance(node, ast.Attribute) and node.attr == "engine" \
+                and isinstance(node.value, ast.Attribute) and node.value.attr == "storage":
+            found.append(f"{where} .storage.engine")
+    return found
+
+
+def test_the_api_never_touches_an_engine_or_writes_sql():
+    """api/ reads and writes through the ledger (`ledger.queries`, `ledger.service`, the
+    stores), never through SQLAlchemy, SQLModel or an engine of its own."""
+    found = [use for path in _modules("api") for use in _storage_uses(path)]
+    assert not found, found
+
+
+def _function_level_imports(path: Path) -> list[str]:
+    """Imports of project modules placed inside a function (to dodge an import circle)."""
+    found = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef))
+            if in_function and isinstance(child, ast.ImportFrom):
+                if child.level or (child.module or "").startswith("batterytrace"):
+                    found.append(f"{path.relative_to(ROOT)}:{child.lineno}")
+            elif in_function and isinstance(child, ast.Import):
+                if any(a.name.startswith("batterytrace") for a in child.names):
+                    found.append(f"{path.relative_to(ROOT)}:{child.lineno}")
+            visit(child, inside)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+# Modules of other parts of the redesign (the engine and pool, the verifier, credentials) that
+# still import project modules inside functions: their owners remove them; the xfail test
+# below then passes and its mark goes.
+_NOT_YET = ("verifier/", "credentials/data_integrity.py", "ledger/events.py",
+            "ledger/log_verify.py", "ledger/event_precheck.py", "ledger/engine.py")
+
+
+def _hidden_imports(mine: bool) -> list[str]:
+    found = [use for path in _modules("ledger", "verifier", "credentials")
+             for use in _function_level_imports(path)]
+    return [use for use in found if use.startswith(_NOT_YET) != mine]
+
+
+def test_no_project_import_is_hidden_in_a_function():
+    """Every module but those of `_NOT_YET` (whose owners are still at it)."""
+    found = _hidden_imports(mine=True)
+    assert not found, found
+
+
+@pytest.mark.xfail(strict=False, reason="verifier/, credentials/data_integrity.py, "
+                   "ledger/events.py and ledger/log_verify.py still import project modules "
+                   "inside functions (other parts of issue 16)")
+def test_no_project_import_is_hidden_in_a_function_in_the_other_modules():
+    found = _hidden_imports(mine=False)
+    assert not found, found

@@ -16,6 +16,7 @@ from batterytrace.credentials.errors import (
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.credentials.status_list import read_list_credential, status_entries
 from batterytrace.ledger import anchors as an
+from batterytrace.ledger.anchor_store import read_record
 from batterytrace.ledger.credential_store import CredentialNotFoundError, CredentialStore
 from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.log import Ledger, Submission
@@ -87,7 +88,7 @@ def test_bulk_anchors_replay_offline_exactly_like_single_ones(store) -> None:
         assert store.get(credential["id"]) == credential  # the stored body is the signed one
         [proof] = verify_proofs(credential, resolver)
         assert proof.controller == issuer
-    stored = an.read_record(store.ledger, bulk[-1][0]["id"])
+    stored = read_record(store.ledger, bulk[-1][0]["id"])
     assert stored == book.record(bulk[-1][0]["id"])  # the ledger's view is the replay's
 
 
@@ -113,7 +114,7 @@ def test_a_bulk_batch_with_one_bad_credential_is_refused_and_changes_nothing(
         for n in (0, 5, 9):
             with pytest.raises(CredentialNotFoundError):
                 store.get(unsigned(issuer, n)["id"])
-            assert an.read_record(store.ledger, unsigned(issuer, n)["id"]) is None
+            assert read_record(store.ledger, unsigned(issuer, n)["id"]) is None
         assert store.find("https://id.example.com/lots/lot-0") == []
         issued = store.issue_many(batch[:6], key)  # the good ones go through afterwards
         assert [r.seq for _, r in issued] == list(range(size, size + 6))

@@ -10,6 +10,7 @@ from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import Ed25519Key, write_key_file
 from batterytrace.credentials.status_list import read_list_credential, status_entries
 from batterytrace.ledger import anchors as an
+from batterytrace.ledger.anchor_store import read_record
 from batterytrace.ledger.credential_store import (
     CredentialNotFoundError,
     CredentialStore,
@@ -101,7 +102,7 @@ def test_status_changes_flip_bits_and_republish_signed_lists(store) -> None:
     assert bit(revocation) and out["statusLists"] == [revocation.status_list_credential]
     with pytest.raises(an.AnchorStateError):
         store.change_status(signed["id"], an.REINSTATEMENT, key)
-    assert an.read_record(store.ledger, signed["id"]).revoked_at() == out["seq"]
+    assert read_record(store.ledger, signed["id"]).revoked_at() == out["seq"]
 
 
 def _registry_resolver(store):

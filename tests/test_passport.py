@@ -141,10 +141,11 @@ def client(network: dict[str, Any]) -> Any:
 
 def holder_of(client: Any, item: str) -> str:
     from batterytrace.api.passport_access import item_holder
+    from batterytrace.ledger.queries import read_state
 
     ledger = client.app.state.ledger
-    with ledger.storage.engine.connect() as connection:
-        holder = item_holder(ledger, connection, item)
+    with read_state(ledger) as view:
+        holder = item_holder(ledger, view, item)
     assert holder is not None
     return holder
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
+from batterytrace.ledger.queries import StateView, read_state
 from fastapi import Path, Query, Request
 from fastapi.responses import JSONResponse
 
@@ -39,24 +40,17 @@ def store_of(request: Request) -> Any:
     return request.app.state.store
 
 
-def with_state(request: Request, fn: Callable[[Any, Any, Any, Any], T]) -> T:
-    """Run `fn(ledger, connection, registry, state)` over read-only registry and custody
-    views (the same `open_state` the CLI's show and trace commands use)."""
-    from batterytrace.ledger.custody_store import open_state
-
+def with_state(request: Request, fn: Callable[[Any, StateView, Any, Any], T]) -> T:
+    """Run `fn(ledger, view, registry, state)` over the ledger's read-only registry and
+    custody views (`ledger.queries.read_state`, as the CLI's show and trace commands)."""
     ledger = ledger_of(request)
-    with ledger.storage.engine.connect() as conn:
-        registry, state = open_state(conn, ledger)
-        return fn(ledger, conn, registry, state)
+    with read_state(ledger) as view:
+        return fn(ledger, view, view.registry, view.state)
 
 
 def all_rows(request: Request, table: str) -> list[Any]:
     """Every value of a registry or custody table, ordered by key."""
-    from ..custody_views import all_rows as rows_of_table
-
-    ledger = ledger_of(request)
-    with ledger.storage.engine.connect() as conn:
-        return rows_of_table(conn, table)
+    return with_state(request, lambda _l, view, _r, _s: view.rows(table))
 
 
 def results_json(results: list[Any]) -> list[dict[str, Any]]:

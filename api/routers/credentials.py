@@ -14,7 +14,7 @@ from typing import Any
 
 from batterytrace.credentials.errors import InputError
 from batterytrace.ledger.credential_store import CredentialNotFoundError
-from batterytrace.ledger.service_tables import CREDENTIAL_VISIBILITY
+from batterytrace.ledger.service import is_public, set_public
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
@@ -40,21 +40,11 @@ class PublishRequest(BaseModel):
 
 
 def _set_public(request: Request, credential_id: str, public: bool) -> None:
-    from sqlalchemy import delete, insert
-
-    t = CREDENTIAL_VISIBILITY
-    with ledger_of(request).storage.engine.begin() as conn:
-        conn.execute(delete(t).where(t.c.credential_id == credential_id))
-        conn.execute(insert(t), [{"credential_id": credential_id, "public": public}])
+    set_public(ledger_of(request), credential_id, public)
 
 
 def _is_public(request: Request, credential_id: str) -> bool:
-    from sqlalchemy import select
-
-    t = CREDENTIAL_VISIBILITY
-    with ledger_of(request).storage.engine.connect() as conn:
-        return bool(conn.execute(select(t.c.public).where(t.c.credential_id == credential_id))
-                    .scalar())
+    return is_public(ledger_of(request), credential_id)
 
 
 @router.post("", status_code=201, summary="Publish a signed credential with its issuer-signed "
@@ -94,7 +84,7 @@ def change_status(request: Request, credential_id: str,
 @router.get("/{credential_id:path}/anchors",
             summary="The credential's anchor record and anchor entries (always public)")
 def anchors(request: Request, credential_id: str) -> dict[str, Any]:
-    from batterytrace.ledger.anchors import read_record
+    from batterytrace.ledger.anchor_store import read_record
 
     ledger = ledger_of(request)
     record = read_record(ledger, credential_id)

@@ -72,17 +72,15 @@ def events_of(
     lot: str | None = Query(None, description="Lot URI"),
     item: str | None = Query(None, description="Item URI"),
 ) -> list[dict[str, Any]]:
-    from ..custody_views import history
-
     if (lot is None) == (item is None):
         raise InputError("give exactly one of ?lot= or ?item=")
 
-    def rows_of(_l: Any, conn: Any, _r: Any, state: Any) -> list[dict[str, Any]]:
+    def rows_of(_l: Any, view: Any, _r: Any, state: Any) -> list[dict[str, Any]]:
         if lot is not None and state.lot(lot) is None:
             raise UnknownLotError(f"lot {lot} is unknown")
         if item is not None and state.item(item) is None:
             raise UnknownItemError(f"item {item} is unknown")
-        return history(conn, lot or item)
+        return view.history(lot or item)
 
     rows = with_state(request, rows_of)
     ledger = ledger_of(request)

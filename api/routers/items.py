@@ -14,9 +14,7 @@ router = APIRouter(prefix="/items", tags=["items"], responses=PROBLEMS)
 
 
 def item_view(request: Request, item_id: str) -> dict[str, Any]:
-    from ..custody_views import item_view as view
-
-    return with_state(request, lambda _l, conn, _r, state: view(conn, state, item_id))
+    return with_state(request, lambda _l, view, _r, _s: view.item(item_id))
 
 
 @router.get("/{item_id:path}/holders", summary="The holder of an item (its assembly root's)")
@@ -32,10 +30,8 @@ def item_history(request: Request, item_id: str) -> list[dict[str, Any]]:
 
 @router.get("/{item_id:path}/trace", summary="An item with everything upstream and downstream")
 def item_trace(request: Request, item_id: str) -> dict[str, Any]:
-    from ..custody_views import trace
-
     view = item_view(request, item_id)
-    return {**view, **with_state(request, lambda _l, conn, _r, _s: trace(conn, item_id))}
+    return {**view, **with_state(request, lambda _l, state, _r, _s: state.trace(item_id))}
 
 
 @router.get("/{item_id:path}", summary="Holder, mass, composition, assembly and history")

@@ -15,9 +15,7 @@ router = APIRouter(prefix="/lots", tags=["lots"], responses=PROBLEMS)
 
 
 def lot_view(request: Request, lot_id: str) -> dict[str, Any]:
-    from ..custody_views import lot_view as view
-
-    return with_state(request, lambda _l, conn, _r, state: view(conn, state, lot_id))
+    return with_state(request, lambda _l, view, _r, _s: view.lot(lot_id))
 
 
 @router.get("/{lot_id:path}/holders", summary="Who holds how much of a lot (kg, exact)")
@@ -32,10 +30,8 @@ def lot_history(request: Request, lot_id: str) -> list[dict[str, Any]]:
 
 @router.get("/{lot_id:path}/trace", summary="A lot with everything upstream and downstream")
 def lot_trace(request: Request, lot_id: str) -> dict[str, Any]:
-    from ..custody_views import trace
-
     view = lot_view(request, lot_id)
-    return {**view, **with_state(request, lambda _l, conn, _r, _s: trace(conn, lot_id))}
+    return {**view, **with_state(request, lambda _l, state, _r, _s: state.trace(lot_id))}
 
 
 @router.get("/{lot_id:path}", summary="Holders, composition and history of a lot")

@@ -7,12 +7,11 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from batterytrace.ledger.migrations.schema import target_metadata
+from sqlalchemy import create_engine
 
 
 def _run() -> None:
-    from batterytrace.ledger.migrations.schema import target_metadata
-    from sqlalchemy import create_engine
-
     config = context.config
     metadata = target_metadata()
     connection = config.attributes.get("connection")
