@@ -41,6 +41,7 @@ from .custody import CustodyState, apply_credential
 from .event_schema import validate_dte_schema
 from .events import DteCredential, parse_credential
 from .registry import Registry, RegistryResolver, apply_registry
+from .settings import check_settings_document
 
 TOLERANCE_SETTING = "massBalanceTolerance"
 RULED_KINDS = frozenset({"genesis", "settings", "registry", "anchor", "event"})  # `Replay.apply`
@@ -224,7 +225,9 @@ def check_registry(registry: Registry, document: dict[str, Any], position: int) 
 
 
 def check_settings(registry: Registry, document: dict[str, Any], position: int) -> None:
-    """A settings document must be signed by the admin key."""
+    """A settings document: known settings in range (`settings.py`), signed by the admin
+    key."""
+    check_settings_document(document)
     if not verify_proofs(document, RegistryResolver(registry, position, admin=True)):
         raise EntrySignatureError("settings are signed by the admin key")
 

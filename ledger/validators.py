@@ -28,7 +28,7 @@ from .custody_store import (
     ensure_schema,
     write_changes,
 )
-from .engine import EventCheck, check_event, check_registry, tolerance_of
+from .engine import EventCheck, check_event, check_registry, check_settings, tolerance_of
 from .event_precheck import precheck_all
 from .events import DteCredential, parse_credential
 
@@ -246,11 +246,28 @@ def _same(a: list[Any], b: list[Any]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
+class SettingsValidator:
+    """Validator of "settings" entries: known settings in range, signed by the admin key."""
+
+    def __init__(self, admin_did: str, public_url: str) -> None:
+        self.admin_did = admin_did
+        self.public_url = public_url
+
+    def validate(
+        self, session: Any, first_seq: int, submissions: Sequence[Any]
+    ) -> list[int | None]:
+        registry = StoredRegistry(session.connection(), self.admin_did, self.public_url)
+        for offset, sub in enumerate(submissions):
+            check_settings(registry, sub.document, first_seq + offset)
+        return [None] * len(submissions)
+
+
 def validators_for(ledger: Any, processes: int | None = None) -> dict[str, Any]:
     """The custody validators of a ledger (its admin key, public URL and settings)."""
     cache = RegistryCache()
     return {
         "registry": RegistryValidator(ledger.admin_did, ledger.public_url, cache),
+        "settings": SettingsValidator(ledger.admin_did, ledger.public_url),
         "event": EventValidator(ledger.admin_did, ledger.public_url, ledger.settings_at,
                                 cache, processes),
     }

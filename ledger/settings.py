@@ -1,0 +1,67 @@
+"""The ledger settings an admin may sign: a closed list, each with its type and range.
+
+A settings entry (`{"type": "LedgerSettings", "settings": {...}}`) changes how later entries are
+judged, so an admin key alone must not be able to switch a rule off: a key not listed here, a
+value of the wrong type or out of range is refused with a typed error, at append and at every
+replay (the engine calls `check_settings_document`). docs/formats.md lists the settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from batterytrace.credentials.errors import InputError
+
+SETTINGS_TYPE = "LedgerSettings"
+
+
+class SettingsError(InputError):
+    code = "SETTINGS_INVALID"
+    title = "Ledger settings refused"
+
+
+@dataclass(frozen=True)
+class NumberSetting:
+    """A number in [minimum, maximum], given as a JSON number or a decimal string."""
+
+    minimum: Decimal
+    maximum: Decimal
+    meaning: str
+
+    def check(self, name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise SettingsError(f"setting {name} must be a number, not {type(value).__name__}")
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            raise SettingsError(f"setting {name} must be a number") from None
+        if not number.is_finite() or not self.minimum <= number <= self.maximum:
+            raise SettingsError(f"setting {name} must be within [{self.minimum}, "
+                                f"{self.maximum}] ({self.meaning})", setting=name)
+
+
+SETTINGS: Mapping[str, NumberSetting] = {
+    # A measurement tolerance, not a licence: 5 % covers weighing and assay uncertainty of
+    # bulk material; more would let a transformation create metal.
+    "massBalanceTolerance": NumberSetting(
+        Decimal(0), Decimal("0.05"),
+        "the fraction by which a transformation's output of an element may exceed its input"),
+}
+
+
+def check_settings_document(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The settings of a LedgerSettings document, each known and in range; raises
+    SettingsError naming the first that is not."""
+    values = document.get("settings")
+    if document.get("type") != SETTINGS_TYPE or not isinstance(values, dict) or not values:
+        raise SettingsError(f"a settings document is a {SETTINGS_TYPE} with non-empty `settings`")
+    for name, value in values.items():
+        setting = SETTINGS.get(name)
+        if setting is None:
+            raise SettingsError(f"unknown setting {name!r:.80} (known: {sorted(SETTINGS)})",
+                                setting=str(name)[:80])
+        setting.check(name, value)
+    return values
