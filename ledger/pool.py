@@ -104,15 +104,15 @@ def _state_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
 def _plain(cls: type) -> bool:
     """A dataclass that pickles by its __dict__ alone (no slots, no custom reduction)."""
     return (dataclasses.is_dataclass(cls) and "__slots__" not in vars(cls)
-            and cls.__reduce_ex__ is object.__reduce_ex__  # type: ignore[comparison-overlap]
-            and cls.__reduce__ is object.__reduce__  # type: ignore[comparison-overlap]
+            and cls.__reduce_ex__ is object.__reduce_ex__
+            and cls.__reduce__ is object.__reduce__
             and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None))
 
 
-class _Reducers(dict):  # type: ignore[type-arg]
+class _Reducers(dict[type, Callable[[Any], Any]]):
     """copyreg's dispatch table, plus the state reducer of each plain dataclass met."""
 
-    def __missing__(self, cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    def __missing__(self, cls: type) -> Callable[[Any], Any]:
         if isinstance(cls, type) and _plain(cls):
             reducer = self[cls] = _state_reducer(cls)
             return reducer
@@ -222,7 +222,7 @@ class Pool:
 
     def __init__(self, workers: int) -> None:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)  # fork: compiled schemas come along
+        context: Any = multiprocessing.get_context(method)  # fork: compiled schemas along
         # Per slot: the job id, its next unclaimed chunk from the front, its end (exclusive).
         self.claims = context.Array("q", 3 * _SLOTS)
         self.next_job = 0
@@ -349,7 +349,8 @@ def _loads(message: bytes) -> list[Any] | None:
     if message[12:_HEADER] != b"\x01":
         return None
     try:
-        return pickle.loads(memoryview(message)[_HEADER:])  # type: ignore[no-any-return]
+        results: list[Any] = pickle.loads(memoryview(message)[_HEADER:])
+        return results
     except Exception:
         return None
 

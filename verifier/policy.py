@@ -192,17 +192,19 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
     start = _date(values["effective_from"], f"{where}.effective_from")
     if start is None and kind not in COMBINATORS:
         raise PolicyFormatError(f"{where}: effective_from is required (every rule is dated)")
-    tiers = []
+    tiers: list[tuple[date, Mapping[str, Any]]] = []
     for i, tier in enumerate(raw.get("tier", [])):
         if not isinstance(tier, dict) or "from" not in tier:
             raise PolicyFormatError(f"{where}: tier {i + 1} needs `from`")
         bad = set(tier) - _TIER_COMMON - allowed
         if bad:
             raise PolicyFormatError(f"{where}: tier {i + 1}: unknown keys {sorted(bad)}")
-        tiers.append((_date(tier["from"], f"{where}.tier.from"),
-                      {k: v for k, v in tier.items() if k != "from"}))
+        tier_from = _date(tier["from"], f"{where}.tier.from")
+        if tier_from is None:  # TOML has no null: unreachable from a policy file
+            raise PolicyFormatError(f"{where}: tier {i + 1} needs `from`")
+        tiers.append((tier_from, {k: v for k, v in tier.items() if k != "from"}))
     params = {k: v for k, v in raw.items() if k in allowed}
-    rule = Rule(rid, kind, raw["title"], values["jurisdiction"], values["source"], start,
+    rule = Rule(rid, kind, raw["title"], str(values["jurisdiction"]), str(values["source"]), start,
                 _date(values["effective_until"], f"{where}.effective_until"), params,
                 tuple(sorted(tiers, key=lambda t: t[0])), (), str(raw.get("description", "")))
     if kind in RULE_TYPES:  # every tier, as it will be merged at its dates
