@@ -146,7 +146,7 @@ class AnchorValidator:
                 shas.append(document_digest(d) if isinstance(d, dict) else None)
                 keys.append(None)
         book.prefetch("document", [s for s in shas if s is not None])
-        book.prefetch("record", [d.get("credentialId") for d in documents
+        book.prefetch("record", [d["credentialId"] for d in documents
                                  if isinstance(d, dict) and isinstance(d.get("credentialId"), str)])
         answers: list[int | None] = []
         applied: list[tuple[Anchor, dict[str, Any], int]] = []

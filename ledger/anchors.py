@@ -293,8 +293,8 @@ class AnchorRecord:
         return cls(
             credential_id=data["credential_id"], issuer=data["issuer"], digest=data["digest"],
             types=tuple(data["types"]), issued_at=data["issued_at"],
-            status=tuple(tuple(s) for s in data["status"]),  # type: ignore[misc]
-            history=tuple(tuple(h) for h in data["history"]),  # type: ignore[misc]
+            status=tuple(tuple(s) for s in data["status"]),
+            history=tuple(tuple(h) for h in data["history"]),
         )
 
 

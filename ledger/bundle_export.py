@@ -123,7 +123,7 @@ def export_bundle(
         if subject not in graph.known:
             raise BundleExportError(f"no event names {subject} in the first {size} entries",
                                     subject=subject)
-        closure = graph.closure(subject)  # type: ignore[arg-type]
+        closure = graph.closure(subject)
         selected = set()
         for entry in ledger.iter_entries(0, size):
             if entry.kind != "event":
@@ -163,8 +163,9 @@ def export_bundle(
         if not 1 <= consistency_from <= size:
             raise BundleExportError(
                 f"--consistency-from {consistency_from} must be between 1 and {size}")
-        proof = ledger.consistency_proof(consistency_from, size)
-        header["consistency"] = {"oldSize": consistency_from, "proof": [b64(h) for h in proof]}
+        old_proof = ledger.consistency_proof(consistency_from, size)
+        header["consistency"] = {"oldSize": consistency_from,
+                                 "proof": [b64(h) for h in old_proof]}
     out.write(record_line(header))
     records, entries, redacted = 1, 0, 0
     for entry in _selected_entries(ledger, size, selected, last):

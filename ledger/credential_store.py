@@ -318,7 +318,8 @@ class CredentialStore:
 
     def _on_applied(self, connection: Any,
                     applied: list[tuple[Anchor, dict[str, Any], int]]) -> None:
-        credentials, subjects = [], []
+        credentials: list[dict[str, Any]] = []
+        subjects: list[dict[str, str]] = []
         for anchor, _document, position in applied:
             if anchor.action != ISSUANCE:
                 value = anchor.action != REINSTATEMENT
