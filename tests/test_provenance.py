@@ -233,6 +233,31 @@ def test_carbon_footprint_of_the_battery_or_its_model_never_another_model(world)
     assert p["carbon_footprint"]["value"] == 65.0
 
 
+def _with_anchor(lines: list[bytes], action: str, credential_id: str) -> list[bytes]:
+    """`lines` with a status anchor entry after the last entry (provenance reads, never
+    checks: the verifier checked the bundle before)."""
+    last = max(i for i, line in enumerate(lines) if line.startswith(b'{"type":"entry"'))
+    seq = json.loads(lines[last])["entry"]["seq"] + 1
+    entry = {"type": "entry", "entry": {"seq": seq, "kind": "anchor", "received":
+                                        "2031-01-01T00:00:00Z", "document": {
+                                            "action": action, "credentialId": credential_id}}}
+    out = [*lines[:last + 1], json.dumps(entry).encode() + b"\n", *lines[last + 1:-1]]
+    return [*out, json.dumps({"type": "end", "records": len(out)}).encode() + b"\n"]
+
+
+@pytest.mark.parametrize("action, status", [("revocation", "REVOKED"),
+                                            ("suspension", "SUSPENDED")])
+def test_a_credential_not_in_force_at_the_checkpoint_is_evidence_for_nothing(world, action,
+                                                                              status):
+    own = carbon(item_id("pack-1"), "WCW-60Ah", 65.0)
+    lines = bundle(world[0], item=item_id("pack-1"), credentials=[own])
+    assert trace_provenance(lines)["carbon_footprint"]["value"] == 65.0
+    p = trace_provenance(_with_anchor(lines, action, own["id"]))
+    assert p["carbon_footprint"] is None  # no policy rule can use its 65.0
+    [standing] = p["not_in_force"]
+    assert standing["id"] == own["id"] and standing["status"] == status
+
+
 def test_ira_foreign_entity_named_by_legal_name_through_a_processor(world):
     from datetime import date
 

@@ -100,6 +100,7 @@ class _Tracer:
     graph: CustodyGraph = field(default_factory=CustodyGraph)
     received: dict[int, str] = field(default_factory=dict)
     revoked: dict[str, int] = field(default_factory=dict)  # credential id -> position
+    suspended: dict[str, int] = field(default_factory=dict)  # in force at the checkpoint
     events: list[tuple[int, TraceEvent, Mapping[str, Any]]] = field(default_factory=list)
     credentials: list[Mapping[str, Any]] = field(default_factory=list)
     frozen: dict[str, float] | None = None
@@ -197,9 +198,14 @@ def _entry(tracer: _Tracer, entry: Mapping[str, Any], subject: str | None) -> No
         tracer.public_url = doc.get("publicUrl", "")
     elif kind == "registry":
         _registry(tracer, doc)
-    elif kind == "anchor":
-        if doc.get("action") == "revocation" and isinstance(doc.get("credentialId"), str):
-            tracer.revoked.setdefault(doc["credentialId"], seq)
+    elif kind == "anchor" and isinstance(doc.get("credentialId"), str):
+        action, credential_id = doc.get("action"), doc["credentialId"]
+        if action == "revocation":
+            tracer.revoked.setdefault(credential_id, seq)
+        elif action == "suspension":
+            tracer.suspended[credential_id] = seq
+        elif action == "reinstatement":
+            tracer.suspended.pop(credential_id, None)
     elif kind == "event":
         credential = parse_credential(doc, check_schema=False)
         raw = doc.get("credentialSubject") or []
@@ -364,10 +370,31 @@ def _subject(credential: Mapping[str, Any]) -> dict[str, Any]:
     return subject if isinstance(subject, dict) else {}
 
 
-def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None
-             ) -> list[Mapping[str, Any]]:
+def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None, *,
+             in_force: bool = True) -> list[Mapping[str, Any]]:
+    """The bundle's credentials of a type (about `ids`); by default only those in force at
+    the checkpoint: a revoked or suspended credential is evidence for nothing."""
     return [c for c in tracer.credentials if name in _types(c)
-            and (ids is None or _subject(c).get("id") in ids)]
+            and (ids is None or _subject(c).get("id") in ids)
+            and not (in_force and _not_in_force(tracer, c))]
+
+
+def _not_in_force(tracer: _Tracer, credential: Mapping[str, Any]) -> bool:
+    credential_id = str(credential.get("id"))
+    return credential_id in tracer.revoked or credential_id in tracer.suspended
+
+
+def _standing(tracer: _Tracer) -> list[dict[str, Any]]:
+    """The credentials of the bundle not in force at its checkpoint, with the position."""
+    out = []
+    for credential in tracer.credentials:
+        credential_id = str(credential.get("id"))
+        for status, table in (("REVOKED", tracer.revoked), ("SUSPENDED", tracer.suspended)):
+            if credential_id in table:
+                out.append({"id": credential_id, "types": _types(credential),
+                            "status": status, "since": table[credential_id]})
+                break
+    return out
 
 
 def _round(value: float) -> float:
@@ -381,7 +408,8 @@ def _irma_level(tracer: _Tracer, source: _Source) -> tuple[str | None, str | Non
     audit wins (a surveillance or recertification audit supersedes the earlier one)."""
     when = parse_day(source.received)
     best: tuple[str, str, str] | None = None
-    for credential in _of_type(tracer, "IRMAAuditCredential", {source.site}):
+    # Judged at the extraction (its own revocation test below), not at the checkpoint.
+    for credential in _of_type(tracer, "IRMAAuditCredential", {source.site}, in_force=False):
         subject = _subject(credential)
         start, end = parse_day(credential.get("validFrom")), parse_day(credential.get("validUntil"))
         period = subject.get("certificationPeriod") or {}
@@ -717,6 +745,7 @@ def _build(tracer: _Tracer, subject: str) -> dict[str, Any]:
     passports = _of_type(tracer, "BatteryPassportCredential", names)
     data["passport_credential"] = passports[-1].get("id") if passports else None
     data["passport_fields"] = _passport_fields(tracer, names, data)
+    data["not_in_force"] = _standing(tracer)
     return data
 
 
