@@ -29,6 +29,7 @@ from batterytrace.credentials.errors import BatterytraceError, InputError
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.credential_store import CredentialStore
 from batterytrace.ledger.queries import read_state
+from batterytrace.verifier.report import VALID
 
 from .passport_access import LEGITIMATE_INTEREST, PUBLIC, TIERS, Tier, item_holder
 from .passport_facts import (
@@ -255,9 +256,10 @@ def _build_full(ledger: Any, item_id: str, trust_path: Path, size: int) -> Passp
     provenance_json = _trace(lines, item_id, notes)
 
     components = facts.components(item_id)
-    passport_cred = facts.about(item_id, "BatteryPassportCredential")
-    carbon_cred = facts.about(item_id, "CarbonFootprintCredential")
-    recycled_cred = facts.about(item_id, "RecycledContentCredential")
+    not_in_force = {cid for cid, s in statuses.items() if s["status"] in NOT_IN_FORCE}
+    passport_cred = facts.about(item_id, "BatteryPassportCredential", not_in_force)
+    carbon_cred = facts.about(item_id, "CarbonFootprintCredential", not_in_force)
+    recycled_cred = facts.about(item_id, "RecycledContentCredential", not_in_force)
     traced_model = (provenance_json or {}).get("model")
     traced_model = traced_model if isinstance(traced_model, Mapping) else {}
     identity = identity_of(item_id, item_state, status, passport_cred, facts, components)
@@ -286,6 +288,9 @@ def _build_full(ledger: Any, item_id: str, trust_path: Path, size: int) -> Passp
 # --- verification and provenance ----------------------------------------------------------
 
 
+NOT_IN_FORCE = frozenset({"revoked", "suspended"})  # credential statuses that back nothing
+
+
 def _verify(lines: list[bytes], trust_path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The verification result and each credential's status ({id: {status, code, reason}})."""
     from batterytrace.verifier.bundle_verify import default_credential_check, verify_bundle
@@ -312,6 +317,15 @@ def _verify(lines: list[bytes], trust_path: Path) -> tuple[dict[str, Any], dict[
         if failure.record.startswith("credential "):
             statuses[failure.record[len("credential "):]] = {
                 "status": "failed", "code": failure.code, "reason": failure.reason}
+    # Its status at the checkpoint comes first: a revoked or suspended credential is shown
+    # struck out with the date, and backs none of the passport's facts.
+    for standing in report.credentials:
+        if standing.status != VALID:
+            statuses[standing.id] = {
+                "status": standing.status.lower(), "since": standing.since,
+                "sinceDate": (standing.since_received or "")[:10] or None,
+                "code": f"CREDENTIAL_STATUS_{standing.status}",
+                "reason": f"{standing.status.lower()} at log position {standing.since}"}
     result = {
         "status": "verified" if report.ok else "failed",
         "origin": report.origin, "checkpointSize": report.checkpoint_size,

@@ -7,7 +7,7 @@ puts them together."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -73,11 +73,14 @@ class BundleFacts:
                         facts.events.append((seq, actor, event))
         return facts
 
-    def about(self, subject: str, type_name: str) -> dict[str, Any] | None:
-        """The last credential of `type_name` whose subject is `subject`."""
+    def about(self, subject: str, type_name: str, excluded: Set[str] = frozenset()
+              ) -> dict[str, Any] | None:
+        """The last credential of `type_name` whose subject is `subject`, leaving out the
+        `excluded` ids (revoked or suspended: evidence for nothing)."""
         found = None
         for credential in self.credentials:
-            if type_name in _types(credential) and subject in _subject_ids(credential):
+            if (type_name in _types(credential) and subject in _subject_ids(credential)
+                    and str(credential.get("id")) not in excluded):
                 found = credential
         return found
 

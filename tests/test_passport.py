@@ -556,3 +556,38 @@ def test_a_participant_grantee_proves_with_its_registered_key(
     rogue = client.get(api_path(item), headers=granted(grant, api_path(item),
                                                        key_for("rogue"), grantee))
     assert rogue.status_code == 403 and rogue.json()["code"] == "PASSPORT_PROOF_INVALID"
+
+
+# --- a revocation is never hidden ---------------------------------------------------------
+
+
+def test_a_revoked_credential_is_struck_out_with_its_date_and_backs_no_fact(
+        tmp_path: Path) -> None:
+    from batterytrace.api.app import create_app
+    from batterytrace.ledger.credential_store import CredentialStore
+    from batterytrace.ledger.service import open_ledger
+    from fastapi.testclient import TestClient
+
+    built = build_network(tmp_path, None)
+    ledger = open_ledger(built["home"], None)
+    try:
+        store = CredentialStore(ledger)
+        before = build_passport(ledger, built["item"], tier="legitimate-interest")
+        carbon_id = before.carbon_footprint["credential"]
+        assert before.carbon_footprint["value"] is not None
+        store.change_status(carbon_id, "revocation", participant_key(built["maker"]))
+    finally:
+        ledger.close()
+    clear_cache()
+    app = create_app(built["home"], None, checkpoint_interval=3600)
+    with TestClient(app) as test_client:
+        test_client.app.state.ledger.sign_checkpoint()
+        body = test_client.get(api_path(built["item"])).json()
+        page = test_client.get(page_path(built["item"])).text
+    clear_cache()
+    [row] = [c for c in body["credentials"] if c["id"] == carbon_id]
+    assert row["status"] == "revoked" and row["sinceDate"] and row["since"] > 0
+    assert body["carbonFootprint"] is None  # its value backs nothing any more
+    assert body["verification"]["status"] == "failed"
+    assert "<del>CarbonFootprintCredential</del>" in page
+    assert f"revoked on {row['sinceDate']}" in page

@@ -215,7 +215,8 @@ def _standing(credential: Mapping[str, Any], used_at: int | None, replay: Bundle
                      (SUSPENDED, suspended) if suspended is not None else (VALID, None))
     report.credentials.append(CredentialStanding(
         credential_id, _claim(types), status, since, used_at,
-        anchor.issued_at if anchor is not None else None))
+        anchor.issued_at if anchor is not None else None,
+        replay.anchor_received.get(since) if since is not None else None))
     if since is None:
         return
     where = f"credential {credential_id}"

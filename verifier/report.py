@@ -40,6 +40,7 @@ class CredentialStanding:
     since: int | None = None
     used_at: int | None = None
     anchored_at: int | None = None
+    since_received: str | None = None  # the ledger's time of the status change
 
 
 @dataclass
