@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from batterytrace.credentials.data_integrity import parse_date_time, verify_proofs
-from batterytrace.credentials.did import OfflineResolver
+from batterytrace.credentials.data_integrity import parse_date_time
 from batterytrace.credentials.errors import InputError, VerificationError
 from batterytrace.ledger.service import record_nonces, used_nonce
 
@@ -116,10 +115,13 @@ class AdminRequestGuard:
 
 
 class AdminSettingsValidator:
-    """Validator of "settings" entries: a LedgerSettings document signed by the admin key."""
+    """Validator of "settings" requests: signed by the admin key and nobody else (refused
+    with ADMIN_SIGNATURE_REQUIRED before anything is resolved), then the ledger's own
+    settings validator (the engine's check: known settings in range, the admin proof)."""
 
-    def __init__(self, admin_did: str) -> None:
+    def __init__(self, admin_did: str, inner: Any) -> None:
         self.admin_did = admin_did
+        self.inner = inner
 
     def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
@@ -137,12 +139,12 @@ class AdminSettingsValidator:
             if not all(isinstance(m, str) and m.split("#", 1)[0] == self.admin_did
                        for m in methods):
                 raise AdminSignatureError("settings must be signed by the ledger's admin key")
-            verify_proofs(doc, OfflineResolver())
-        return [None] * len(submissions)
+        return list(self.inner.validate(session, first_seq, submissions))
 
 
 def install_admin_guard(ledger: Any) -> None:
     """Put the nonce guard in front of the ledger's registry validator and admit admin-signed
     settings: what the API appends as "registry" or "settings" is an administrative request."""
     ledger.validators["registry"] = AdminRequestGuard(ledger.validators["registry"])
-    ledger.validators["settings"] = AdminRequestGuard(AdminSettingsValidator(ledger.admin_did))
+    ledger.validators["settings"] = AdminRequestGuard(AdminSettingsValidator(
+        ledger.admin_did, ledger.validators["settings"]))

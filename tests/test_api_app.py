@@ -93,9 +93,17 @@ def test_facilities_and_settings(api):
     assert api.get(f"/facilities/{fid}").json()["operator"] == did_for("trader")
     assert fid in [f["id"] for f in api.get("/facilities").json()]
     assert_problem(api.get("/facilities/https://nowhere.example/x"), 404, "UNKNOWN_FACILITY")
-    settings = admin_request({"type": "LedgerSettings", "settings": {"massTolerance": "0.01"}})
+    settings = admin_request({"type": "LedgerSettings",
+                              "settings": {"massBalanceTolerance": "0.01"}})
     assert api.post("/settings", json=settings).status_code == 201
-    assert api.get("/settings").json()["massTolerance"] == "0.01"
+    assert api.get("/settings").json()["massBalanceTolerance"] == "0.01"
+    # Admin-signed, but not a setting, or out of range: refused, nothing appended.
+    for values in ({"evil": 1}, {"massBalanceTolerance": 1000}):
+        before = api.state()
+        refused = api.post("/settings", json=admin_request({"type": "LedgerSettings",
+                                                            "settings": values}))
+        assert_problem(refused, 400, "SETTINGS_INVALID")
+        assert api.state() == before
     # Settings signed by a participant instead of the admin key.
     forged = sign_as({"type": "LedgerSettings", "settings": {"x": 1},
                       "nonce": uuid.uuid4().hex, "expires": expires_in(60)}, "miner")
