@@ -39,6 +39,7 @@ from .errors import (
     ProofVerificationError,
 )
 from .keys import REASON_MISMATCH, Ed25519Key, verify_ed25519
+from .rdfc import rdfc_hash_data
 
 DATA_INTEGRITY_PROOF = "DataIntegrityProof"
 EDDSA_JCS_2022 = "eddsa-jcs-2022"
@@ -187,11 +188,7 @@ def _hash_data(
             raise ProofVerificationError("the document @context differs from the proof's")
         return jcs_hash_data(unsecured, proof_config, canonical)
     if suite == EDDSA_RDFC_2022:
-        try:
-            from .rdfc import rdfc_hash_data
-        except ImportError as exc:
-            raise MalformedProofError("eddsa-rdfc-2022 is not available in this build") from exc
-        return rdfc_hash_data(unsecured, proof_config)
+        return rdfc_hash_data(unsecured, proof_config)  # PyLD is loaded there, on first use
     raise MalformedProofError(f"unknown cryptosuite {suite!r:.60}")
 
 

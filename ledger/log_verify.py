@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
+from batterytrace.credentials.data_integrity import verify_proofs
+from batterytrace.credentials.did import OfflineResolver
 from batterytrace.credentials.errors import BatterytraceError
 
 from . import merkle
@@ -203,9 +205,6 @@ def check_genesis(entry: Entry, origin: str, trusted_vkeys: set[str]) -> None:
         raise LogGenesisError(0, f"genesis origin {doc.get('origin')!r} is not {origin!r}")
     if doc.get("logKey") not in trusted_vkeys:
         raise LogGenesisError(0, "genesis logKey is not a trusted log key")
-    from batterytrace.credentials.data_integrity import verify_proofs
-    from batterytrace.credentials.did import OfflineResolver
-
     try:
         results = verify_proofs(doc, OfflineResolver())
     except BatterytraceError as exc:

@@ -59,8 +59,6 @@ def test_credentials_know_nothing_of_the_ledger_or_storage():
 import ast  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import pytest  # noqa: E402
-
 ROOT = Path(__file__).resolve().parent.parent
 STORAGE_LIBRARIES = ("sqlalchemy", "sqlmodel")
 
@@ -115,28 +113,9 @@ def _function_level_imports(path: Path) -> list[str]:
     return found
 
 
-# Modules of other parts of the redesign (the engine and pool, the verifier, credentials) that
-# still import project modules inside functions: their owners remove them; the xfail test
-# below then passes and its mark goes.
-_NOT_YET = ("verifier/", "credentials/data_integrity.py", "ledger/events.py",
-            "ledger/log_verify.py", "ledger/event_precheck.py", "ledger/engine.py")
-
-
-def _hidden_imports(mine: bool) -> list[str]:
+def test_no_project_import_is_hidden_in_a_function():
+    """No module of ledger/, verifier/ or credentials/ imports a project module inside a
+    function (the way an import circle hides)."""
     found = [use for path in _modules("ledger", "verifier", "credentials")
              for use in _function_level_imports(path)]
-    return [use for use in found if use.startswith(_NOT_YET) != mine]
-
-
-def test_no_project_import_is_hidden_in_a_function():
-    """Every module but those of `_NOT_YET` (whose owners are still at it)."""
-    found = _hidden_imports(mine=True)
-    assert not found, found
-
-
-@pytest.mark.xfail(strict=False, reason="verifier/, credentials/data_integrity.py, "
-                   "ledger/events.py and ledger/log_verify.py still import project modules "
-                   "inside functions (other parts of issue 16)")
-def test_no_project_import_is_hidden_in_a_function_in_the_other_modules():
-    found = _hidden_imports(mine=False)
     assert not found, found

@@ -27,9 +27,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from batterytrace.credentials.domain_models import MATERIAL_SYMBOL
 from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
 from batterytrace.ledger.custody_graph import CustodyGraph, reachable
 from batterytrace.ledger.events import BizStep, TraceEvent, parse_credential
+from batterytrace.ledger.registry import participant_did
 
 from .bundle import Header, Record, read_bundle
 from .errors import (
@@ -216,8 +218,6 @@ def _entry(tracer: _Tracer, entry: Mapping[str, Any], subject: str | None) -> No
 
 
 def _registry(tracer: _Tracer, doc: Mapping[str, Any]) -> None:
-    from batterytrace.ledger.registry import participant_did
-
     if doc.get("type") == "FacilityRegistration" and isinstance(doc.get("id"), str):
         tracer.facilities.setdefault(doc["id"], dict(doc))
     elif doc.get("type") == "ParticipantRegistration" and isinstance(doc.get("name"), str):
@@ -628,8 +628,6 @@ def _carbon(tracer: _Tracer, names: set[str], model: str | None) -> dict[str, An
 
 def _recycled_content(tracer: _Tracer, names: set[str], elements: Mapping[str, Any]
                       ) -> dict[str, Any]:
-    from batterytrace.credentials.domain_models import MATERIAL_SYMBOL
-
     found = _of_type(tracer, "RecycledContentCredential", names)
     claimed = None
     backing: list[str] = []
@@ -651,8 +649,6 @@ def _recycled_content(tracer: _Tracer, names: set[str], elements: Mapping[str, A
 
 
 def _efficiency(tracer: _Tracer) -> list[dict[str, Any]]:
-    from batterytrace.credentials.domain_models import MATERIAL_SYMBOL
-
     out = []
     for credential in _of_type(tracer, "RecyclingEfficiencyCredential"):
         s = _subject(credential)
