@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.engine import Replay
-from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.settings import SETTINGS, SettingsError, check_settings_document
 from batterytrace.ledger.validators import validators_for
 from custody_factory import ADMIN_KEY, PUBLIC_URL, sign_admin
