@@ -138,6 +138,35 @@ def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPT
     emit(data, as_json, human)
 
 
+@ledger_app.command("settings")
+def settings_command(
+    ctx: typer.Context,
+    values: list[str] = typer.Argument(
+        None, help="NAME=VALUE to set (admin-signed; docs/formats.md lists the settings); "
+        "none: print the settings in force."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print the ledger settings in force, or set some (an admin-signed settings entry).
+
+    Unknown settings and values out of range are refused (exit 2), nothing appended."""
+    from batterytrace.ledger.settings import SettingsError
+
+    changes: dict[str, str] = {}
+    for item in values or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SettingsError(f"expected NAME=VALUE, got {item!r:.80}")
+        changes[name] = value
+    ledger = _open(ctx)
+    try:
+        if changes:
+            ledger.update_settings(changes)
+        data = ledger.settings_at(ledger.size)
+    finally:
+        ledger.close()
+    emit(data, as_json)
+
+
 @ledger_app.command("verify")
 def verify(
     ctx: typer.Context,

@@ -92,3 +92,19 @@ def test_errors_have_exit_codes(tmp_path):
     result = _run(home, "ledger", "verify", "--no-replay")
     assert result.exception.exit_code == 1 and result.exception.seq == 2
     assert "LOG_CHAIN_BROKEN: entry 2" in str(result.exception)
+
+
+def test_settings_are_shown_set_and_refused_when_unknown_or_out_of_range(tmp_path):
+    home = tmp_path / "home"
+    assert _run(home, "init").exit_code == 0
+    assert _json(home, "ledger", "settings") == {}
+    size = _json(home, "ledger", "info")["size"]
+    for bad in ("evil=1", "massBalanceTolerance=1000", "massBalanceTolerance=abc", "noequals"):
+        result = _run(home, "ledger", "settings", bad)
+        assert isinstance(result.exception, BatterytraceError), result.output
+        assert (result.exception.code, result.exception.exit_code) == ("SETTINGS_INVALID", 2)
+    assert _json(home, "ledger", "info")["size"] == size  # nothing appended
+    assert _json(home, "ledger", "settings", "massBalanceTolerance=0.02") == {
+        "massBalanceTolerance": "0.02"}
+    assert _json(home, "ledger", "info")["size"] == size + 1
+    assert _run(home, "ledger", "verify").exit_code == 0

@@ -133,3 +133,36 @@ def test_lifecycle_keeps_the_documented_stages() -> None:
     stages = lifecycle(b)
     assert len(stages) >= 25
     assert stages[0][2]["bizLocation"] == "https://ledger.example/facilities/kolwezi-mine"
+
+
+def test_a_revocation_after_use_fails_the_bundle_unless_the_point_in_time_verdict_is_asked(
+        demo: tuple[Path, str], tmp_path: Path) -> None:
+    """The attack on a copy of the demo home: the carbon verifier revokes its credential after
+    the pack's events relied on it; `bundle verify` must not say VERIFIED with only a note."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(demo[0], home)
+    pack = item_id(PACK_1)
+    carbon = next(json.loads(line)["credential"] for line in
+                  (home / "bundle.jsonl").read_text("utf-8").splitlines()
+                  if '"CarbonFootprintCredential"' in line and '"type":"credential"' in line)
+    revoked = _run(["--home", str(home), "credential", "revoke", carbon["id"], "--key",
+                    str(home / "keys" / "certifier-carbon.json")])
+    assert revoked.returncode == 0, revoked.stderr
+    out = tmp_path / "b.jsonl"
+    exported = _run(["--home", str(home), "bundle", "export", "--item", pack, "--out", str(out)])
+    assert exported.returncode == 0, exported.stderr
+    verify = ["--home", str(home), "bundle", "verify", str(out), "--trust",
+              str(home / "trust.toml"), "--json"]
+    result = _run(verify)
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    [standing] = [c for c in report["credentials"] if c["id"] == carbon["id"]]
+    assert standing["status"] == "REVOKED" and standing["since"] > standing["used_at"]
+    assert {f["code"] for f in report["failures"]} == {"CREDENTIAL_STATUS_REVOKED"}
+    human = _run(verify[:-1])
+    assert "REVOKED CarbonFootprintCredential" in human.stdout
+    point_in_time = _run([*verify, "--as-of-use"])
+    assert point_in_time.returncode == 0, point_in_time.stdout
+    assert any("revoked at log position" in n for n in json.loads(point_in_time.stdout)["notes"])
