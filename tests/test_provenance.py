@@ -256,6 +256,15 @@ def test_a_credential_not_in_force_at_the_checkpoint_is_evidence_for_nothing(wor
     assert p["carbon_footprint"] is None  # no policy rule can use its 65.0
     [standing] = p["not_in_force"]
     assert standing["id"] == own["id"] and standing["status"] == status
+    # and so no policy rule judges with it: the carbon rule finds no declaration
+    from datetime import date
+
+    from batterytrace.verifier.policy import PASS, evaluate_policy, load_policy
+
+    outcomes = evaluate_policy(load_policy("eu-2023-1542"), p,
+                               policy_date=date(2031, 1, 1)).outcomes
+    [carbon_rule] = [o for o in outcomes if o.rule_id == "eu-art7-carbon-footprint"]
+    assert carbon_rule.status != PASS and "65" not in carbon_rule.reason
 
 
 def test_ira_foreign_entity_named_by_legal_name_through_a_processor(world):
