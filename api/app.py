@@ -1,11 +1,13 @@
 """The ledger service: `create_app` builds the FastAPI application over one ledger home.
 
 On startup it opens the ledger with every validator (`ledger.service.open_ledger`), the
-credential store, and the admin-request guard (api/admin_auth.py); appends do not sign a
-checkpoint each: a background task signs one every `checkpoint_interval` seconds when the
-tree grew (and once more at shutdown). Every router of api/routers/ is included; errors are
-RFC 9457 problems (api/problems.py); body size and JSON shape limits come first
-(api/limits.py). OpenAPI at /openapi.json, docs at /docs.
+credential store, the admin-request guard (api/admin_auth.py) and the app's one writer
+(api/write_queue.py: event appends queue in order behind it, at most `write_queue_size`
+waiting, then 503). Appends do not sign a checkpoint each: a background task has the writer
+sign one every `checkpoint_interval` seconds when the tree grew (and once more at shutdown,
+after the queued writes). Every router of api/routers/ is included; errors are RFC 9457
+problems with a request id (api/problems.py, `ProblemGuard` outermost); body size and JSON
+shape limits come next (api/limits.py). OpenAPI at /openapi.json, docs at /docs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import problems
 from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
+from .write_queue import DEFAULT_MAX_GROUP, DEFAULT_MAX_WAITING, WriteQueue
 
 CHECKPOINT_INTERVAL_ENV = "BATTERYTRACE_CHECKPOINT_INTERVAL"
 log = logging.getLogger("batterytrace.api")
@@ -37,8 +40,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_depth: int = DEFAULT_MAX_DEPTH,
     max_elements: int = DEFAULT_MAX_ELEMENTS,
+    write_queue_size: int = DEFAULT_MAX_WAITING,
+    write_group: int = DEFAULT_MAX_GROUP,
 ) -> FastAPI:
-    """The HTTP API over the ledger in `home` (database `database_url`, default its SQLite)."""
+    """The HTTP API over the ledger in `home` (database `database_url`, default its SQLite).
+
+    `write_queue_size`: appends that may wait for the writer (one more is a 503);
+    `write_group`: at most this many documents of waiting appends written as one batch."""
     from .routers import (
         bundles,
         checkpoints,
@@ -58,9 +66,11 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger, store = await run_in_threadpool(_open, Path(home), database_url)
+        writer = WriteQueue(ledger, max_waiting=write_queue_size, max_group=write_group)
         app.state.ledger = ledger
         app.state.store = store
-        task = asyncio.create_task(_checkpoints(ledger, checkpoint_interval))
+        app.state.writer = writer
+        task = asyncio.create_task(_checkpoints(writer, ledger, checkpoint_interval))
         try:
             yield
         finally:
@@ -68,8 +78,9 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             try:
-                await run_in_threadpool(_sign_if_grown, ledger)
+                await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
             finally:
+                await run_in_threadpool(writer.close)
                 ledger.close()
 
     app = FastAPI(
@@ -90,6 +101,7 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)
+    app.add_middleware(problems.ProblemGuard)  # added last: the outermost
     return app
 
 
@@ -130,10 +142,10 @@ def _sign_if_grown(ledger: Any) -> bool:
     return True
 
 
-async def _checkpoints(ledger: Any, interval: float) -> None:
+async def _checkpoints(writer: WriteQueue, ledger: Any, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        try:
-            await run_in_threadpool(_sign_if_grown, ledger)
+        try:  # on the writer: in order with the appends, never competing with them
+            await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
         except Exception:  # keep signing later; the failure is in the server log
             log.exception("signing a checkpoint failed")

@@ -17,6 +17,8 @@ from typing import Any
 
 from batterytrace.credentials.errors import BatterytraceError, InputError
 
+from .problems import problem_body
+
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ELEMENTS = 1_000_000
@@ -147,7 +149,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_problem(scope: Scope, send: Send, error: BatterytraceError) -> None:
-    body = json.dumps(error.to_problem(scope.get("path"))).encode("utf-8")
+    body = json.dumps(problem_body(error, scope)).encode("utf-8")
     await send({"type": "http.response.start", "status": error.http_status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode()),

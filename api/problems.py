@@ -4,21 +4,46 @@ A `BatterytraceError` becomes its own problem (`type` from its stable code, `sta
 class); FastAPI's request validation errors, unknown routes, wrong methods and any unexpected
 exception become problems with stable codes too. No stack trace ever reaches a client: an
 unexpected exception is logged on the server and answered with INTERNAL_ERROR.
+
+`ProblemGuard` (the outermost middleware) gives every request an id: the client's
+`X-Request-Id` when it is a short token, else a new one; it is sent back in the
+`X-Request-Id` header of every response and in the `requestId` member of every problem. It
+catches any exception nothing else answered, logs it ONCE with the request id and answers the
+500 problem itself (the server never sees it, so it is not logged twice). A 503 always
+carries `Retry-After`. A database that is busy or unreachable is a 503, never a 500:
+SQLAlchemy's pool timeout (`STORAGE_BUSY`) and driver errors such as SQLite's "database is
+locked" (`STORAGE_UNAVAILABLE`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from batterytrace.credentials.errors import BatterytraceError, InputError, ParsingError
+from batterytrace.ledger.storage import transient_storage_error
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+REQUEST_ID_HEADER = "X-Request-Id"
+REQUEST_ID_KEY = "batterytrace.request_id"  # where the id sits in the ASGI scope
+RETRY_AFTER_SECONDS = 1  # the Retry-After of a 503 that does not name its own
 log = logging.getLogger("batterytrace.api")
+
+_CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # On a read (GET/HEAD), an unknown subject is a missing resource: 404 with the CLI's code.
 NOT_FOUND_ON_READ = frozenset(
@@ -61,14 +86,46 @@ class InternalProblem(BatterytraceError):
     http_status = 500
 
 
+def request_id(scope: Scope) -> str:
+    """The id of the request of `scope`, given on first use (the client's `X-Request-Id`
+    when it is a short token of letters, digits and `._:-`, else a new random one)."""
+    rid = scope.get(REQUEST_ID_KEY)
+    if rid is None:
+        given = ""
+        for key, value in scope.get("headers", ()):
+            if key.lower() == b"x-request-id":
+                given = value.decode("latin-1")
+                break
+        rid = given if _CLIENT_REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        scope[REQUEST_ID_KEY] = rid
+    return str(rid)
+
+
+def problem_body(error: BatterytraceError, scope: Scope | None,
+                 status: int | None = None) -> dict[str, Any]:
+    """The RFC 9457 body of `error` (with `instance` and `requestId` when in a request)."""
+    body = error.to_problem(scope.get("path") if scope is not None else None)
+    if status is not None:
+        body["status"] = status
+    if scope is not None:
+        body["requestId"] = request_id(scope)
+    return body
+
+
+def retry_after(error: BatterytraceError | None) -> str:
+    """Seconds a client should wait before retrying after a 503 of `error`."""
+    seconds = (error.details.get("retry_after") if error is not None else None)
+    return str(seconds if isinstance(seconds, int) and seconds > 0 else RETRY_AFTER_SECONDS)
+
+
 def problem_response(error: BatterytraceError, request: Request | None = None,
                      status: int | None = None,
                      headers: dict[str, str] | None = None) -> JSONResponse:
-    """The problem-details response of `error` (status from its class unless given)."""
-    instance = request.url.path if request is not None else None
-    body = error.to_problem(instance)
-    if status is not None:
-        body["status"] = status
+    """The problem-details response of `error` (status from its class unless given); a 503
+    says when to retry (`Retry-After`)."""
+    body = problem_body(error, request.scope if request is not None else None, status)
+    if body["status"] == 503:
+        headers = {"Retry-After": retry_after(error), **(headers or {})}
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
                         headers=headers)
 
@@ -106,15 +163,75 @@ def _http(request: Request, error: Exception) -> JSONResponse:
     return problem_response(problem, request, error.status_code, headers or None)
 
 
-def _unexpected(request: Request, error: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path,
-                  exc_info=error)
-    return problem_response(InternalProblem("the server failed to answer this request"),
-                            request)
+def _answer_unexpected(scope: Scope, error: Exception) -> tuple[BatterytraceError, bytes]:
+    """Log `error` once (a database that is busy or unreachable as a one-line warning, any
+    other fault with its traceback) and give the problem to answer: a 503 storage problem
+    or INTERNAL_ERROR (500). Returns (problem, JSON body)."""
+    rid = request_id(scope)
+    problem: BatterytraceError | None = transient_storage_error(error)
+    if problem is not None:
+        log.warning("%s on %s %s [request %s]: %s", problem.code, scope.get("method"),
+                    scope.get("path"), rid, problem.message)
+    else:
+        log.error("unexpected error on %s %s [request %s]", scope.get("method"),
+                  scope.get("path"), rid, exc_info=error)
+        problem = InternalProblem("the server failed to answer this request")
+    return problem, json.dumps(problem_body(problem, scope)).encode("utf-8")
+
+
+def _problem_headers(problem: BatterytraceError, rid: str) -> list[tuple[bytes, bytes]]:
+    headers = [(b"content-type", PROBLEM_JSON.encode()),
+               (REQUEST_ID_HEADER.lower().encode(), rid.encode("latin-1"))]
+    if problem.http_status == 503:
+        headers.append((b"retry-after", retry_after(problem).encode()))
+    return headers
+
+
+def _unexpected(request: Request, error: Exception) -> Response:
+    # Reached only without ProblemGuard (which answers first): the same answer, logged once.
+    problem, body = _answer_unexpected(request.scope, error)
+    return Response(body, status_code=problem.http_status, headers={
+        k.decode(): v.decode() for k, v in _problem_headers(problem, request_id(request.scope))})
+
+
+class ProblemGuard:
+    """ASGI middleware, outermost: the request id (header on every response), and the one
+    place an unexpected exception is logged and answered (a 500 problem with the id)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(scope)
+        header = (REQUEST_ID_HEADER.lower().encode(), rid.encode("latin-1"))
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as error:
+            problem, body = _answer_unexpected(scope, error)
+            if started:  # the status is already sent: the connection just ends
+                return
+            headers = _problem_headers(problem, rid)
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({"type": "http.response.start", "status": problem.http_status,
+                        "headers": headers})
+            await send({"type": "http.response.body", "body": body})
 
 
 def install(app: FastAPI) -> None:
-    """Register the problem-details exception handlers on `app`."""
+    """Register the problem-details exception handlers on `app` (add `ProblemGuard` as the
+    outermost middleware too: `create_app` does)."""
     app.add_exception_handler(BatterytraceError, _batterytrace)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)

@@ -19,18 +19,27 @@ usually cached).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from batterytrace.credentials.errors import InputError
 from sqlalchemy import create_engine, event, func, inspect, select, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
 
-from .db_errors import StorageSchemaError, StorageUnavailableError, translate_db_errors
+from .db_errors import (
+    StorageSchemaError,
+    StorageUnavailableError,
+    _reason,
+    _safe,
+    translate_db_errors,
+)
 from .migrations.schema import current_revision, upgrade
 from .tables import CHECKPOINTS, ENTRIES, LEDGER_TABLES, SEQUENCER, TILES
 
@@ -454,17 +463,106 @@ class _Readers:
         self.local = threading.local()
 
 
-__all__ = ["CHECKPOINTS", "ENTRIES", "LEDGER_TABLES", "SEQUENCER", "TILES", "Head", "SqlStorage",
-           "Storage", "make_engine", "node_key", "pack_tiles", "tile_slot"]
+__all__ = ["CHECKPOINTS", "ENTRIES", "LEDGER_TABLES", "SEQUENCER", "TILES", "Head",
+           "PoolSettingError", "PoolSettings", "SqlStorage", "Storage", "StorageBusyError",
+           "make_engine", "node_key", "pack_tiles", "pool_settings", "tile_slot",
+           "transient_storage_error"]
+
+POOL_SIZE_ENV = "BATTERYTRACE_DB_POOL_SIZE"
+MAX_OVERFLOW_ENV = "BATTERYTRACE_DB_MAX_OVERFLOW"
+POOL_TIMEOUT_ENV = "BATTERYTRACE_DB_POOL_TIMEOUT"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`, with the SQLite settings the ledger relies on when it is SQLite."""
+class PoolSettingError(InputError):
+    """A BATTERYTRACE_DB_POOL_* variable that is not a number in range."""
+
+    code = "POOL_SETTING_INVALID"
+    title = "Invalid database pool setting"
+
+
+class StorageBusyError(StorageUnavailableError):
+    """Every pooled connection of this process stayed checked out for the pool timeout: the
+    process is overloaded; nothing was done, retry shortly."""
+
+    code = "STORAGE_BUSY"
+    title = "Database busy"
+    http_status = 503
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """SQLAlchemy QueuePool sizing: `size` connections kept, up to `size + max_overflow` open
+    at once; a checkout waits at most `timeout` seconds for one, then StorageBusyError."""
+
+    size: int
+    max_overflow: int
+    timeout: float
+
+
+# A server answers at most 40 requests at once in worker threads (AnyIO's default limiter)
+# and writes through one writer thread: 40 connections cover every thread, also the few that
+# hold two at once briefly. SQLite connections are a file handle: keep them all. A PostgreSQL
+# connection is a server process: keep 10, open up to 40 under load, per service process.
+SQLITE_POOL = PoolSettings(size=40, max_overflow=20, timeout=10.0)
+POSTGRES_POOL = PoolSettings(size=10, max_overflow=30, timeout=10.0)
+
+
+def pool_settings(url: str, environ: Mapping[str, str] | None = None) -> PoolSettings:
+    """The pool of `url`: the engine's defaults above, each overridden by
+    BATTERYTRACE_DB_POOL_SIZE, BATTERYTRACE_DB_MAX_OVERFLOW, BATTERYTRACE_DB_POOL_TIMEOUT."""
+    env = os.environ if environ is None else environ
+    base = SQLITE_POOL if url.startswith("sqlite") else POSTGRES_POOL
+
+    def number(name: str, default: float, kind: type) -> Any:
+        raw = env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise PoolSettingError(f"{name}={raw!r} is not a number") from None
+        if value < 0 or (name != MAX_OVERFLOW_ENV and value == 0):
+            raise PoolSettingError(f"{name}={raw!r} is out of range")
+        return value
+
+    return PoolSettings(size=number(POOL_SIZE_ENV, base.size, int),
+                        max_overflow=number(MAX_OVERFLOW_ENV, base.max_overflow, int),
+                        timeout=number(POOL_TIMEOUT_ENV, base.timeout, float))
+
+
+def make_engine(url: str, pool: PoolSettings | None = None) -> Engine:
+    """An engine for `url`, with the SQLite settings the ledger relies on when it is SQLite,
+    and its connection pool sized by `pool` (default `pool_settings(url)`)."""
+    pool = pool or pool_settings(url)
+    sizing: dict[str, Any] = {"pool_size": pool.size, "max_overflow": pool.max_overflow,
+                              "pool_timeout": pool.timeout}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+        if ":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:"):
+            sizing = {}  # an in-memory database has its own (single-connection) pool
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False},
+                               **sizing)
         _setup_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **sizing)
+
+
+def transient_storage_error(error: BaseException,
+                            url: str | None = None) -> StorageUnavailableError | None:
+    """The typed 503 error of a database failure raised outside `translate_db_errors`: the
+    pool's checkout timeout (StorageBusyError) or a driver's connection-level error, such as
+    SQLite's "database is locked" (StorageUnavailableError); None for anything else."""
+    name = _safe_name(url)
+    if isinstance(error, PoolTimeoutError):
+        return StorageBusyError(f"every connection to database {name} stayed busy: "
+                                "retry shortly")
+    if isinstance(error, (OperationalError, InterfaceError)) or (
+            isinstance(error, DBAPIError) and error.connection_invalidated):
+        return StorageUnavailableError(f"database {name} unavailable: {_reason(error)}")
+    return None
+
+
+def _safe_name(url: str | None) -> str:
+    return _safe(make_url, url) if url else "(ledger)"
 
 
 def _setup_sqlite(engine: Engine) -> None:

@@ -1,7 +1,9 @@
 """What the routers share: the opened ledger and store, read views, response helpers.
 
-Handlers are plain `def` functions (FastAPI runs them in its thread pool): the ledger is safe
-to share between threads and each call opens its own database connection.
+Read handlers are plain `def` functions (FastAPI runs them in its thread pool): the ledger is
+safe to share between threads and each call borrows a pooled database connection for its
+duration only. Appends are `async`: they await the app's one writer (`append_queued`, see
+api/write_queue.py) and hold neither a thread nor a connection while they wait.
 """
 
 from __future__ import annotations
@@ -26,13 +28,25 @@ OptionalSeqQuery = Annotated[int | None, Query(ge=0, le=SEQ_MAX)]
 
 # Documented on every operation: any failure is a problem-details object.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: problem_schema() for status in (400, 404, 409, 413, 422)
+    status: problem_schema() for status in (400, 404, 409, 413, 422, 500, 503)
 }
 
 
 def ledger_of(request: Request) -> Any:
     """The ledger the app opened at startup."""
     return request.app.state.ledger
+
+
+def writer_of(request: Request) -> Any:
+    """The app's one writer (api/write_queue.py)."""
+    return request.app.state.writer
+
+
+async def append_queued(request: Request, submissions: list[Any]) -> list[Any]:
+    """Append `submissions` as one atomic batch through the app's writer, in arrival order;
+    WriteQueueFullError (503) when too many writes are already waiting."""
+    results: list[Any] = await writer_of(request).append(submissions)
+    return results
 
 
 def store_of(request: Request) -> Any:

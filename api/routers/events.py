@@ -3,7 +3,8 @@
 An event authenticates itself by its proof: the ledger's event validator checks the signature
 against the issuer's registered key at the entry's log position and the custody rules (the
 issuer holds what it ships, transforms or assembles), in the write transaction. A batch is
-all or nothing.
+all or nothing. Appends wait in order for the app's one writer (api/write_queue.py); when too
+many are waiting the answer is 503 `WRITE_QUEUE_FULL` with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from batterytrace.ledger.custody_errors import UnknownItemError, UnknownLotError
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 
-from .common import PROBLEMS, SeqPath, created, ledger_of, results_json, with_state
+from .common import (
+    PROBLEMS,
+    SeqPath,
+    append_queued,
+    created,
+    ledger_of,
+    results_json,
+    with_state,
+)
 
 router = APIRouter(tags=["events"], responses=PROBLEMS)
 
@@ -42,7 +51,7 @@ def entry_json(entry: Any) -> dict[str, Any]:
 
 @router.post("/events", status_code=201,
              summary="Append a signed DTE credential, or a list of them (atomic batch)")
-def append_events(
+async def append_events(
     request: Request,
     body: dict[str, Any] | list[dict[str, Any]] = Body(
         ..., description="A signed UNTP DigitalTraceabilityEvent credential or a list "
@@ -56,7 +65,7 @@ def append_events(
                                  max=MAX_BATCH)
     if not documents:
         raise InputError("the batch is empty")
-    results = ledger_of(request).append([Submission("event", d) for d in documents])
+    results = await append_queued(request, [Submission("event", d) for d in documents])
     data = results_json(results)
     return created(data if isinstance(body, list) else data[0], results)
 
