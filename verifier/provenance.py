@@ -34,20 +34,20 @@ from .bundle import Header, Record, read_bundle
 from .errors import (
     ProvenanceSubjectError,
 )
-from .provenance_facts import IRMA_LEVELS, _build, parse_day
+from .provenance_facts import IRMA_LEVELS, build_facts, parse_day
 from .provenance_profiles import (
     Profile,
+    Source,
     Step,
-    _add,
-    _Item,
-    _item_pool,
-    _merge,
-    _normalised,
-    _Source,
-    _subject_pool,
-    _Tracer,
+    TracedItem,
+    Tracer,
+    add_mass,
+    item_pool,
+    merge_pools,
+    normalised,
+    subject_pool,
 )
-from .provenance_render import _render
+from .provenance_render import render_facts
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def trace_provenance(lines: Iterable[bytes], subject: str | None = None) -> Prov
     Call it on a bundle `verify_bundle` accepted: this pass trusts what it reads. Raises
     BundleFormatError (exit 2) for a malformed bundle and ProvenanceSubjectError when the
     bundle never names the subject."""
-    tracer = _Tracer()
+    tracer = Tracer()
     header: Header | None = None
     for record in read_bundle(lines):
         if isinstance(record, Header):
@@ -89,10 +89,10 @@ def trace_provenance(lines: Iterable[bytes], subject: str | None = None) -> Prov
         raise ProvenanceSubjectError("an `all` bundle has no subject: name one with --subject")
     if subject not in tracer.graph.known:
         raise ProvenanceSubjectError(f"no event of the bundle names {subject}", subject=subject)
-    return Provenance(_build(tracer, subject))
+    return Provenance(build_facts(tracer, subject))
 
 
-def _entry(tracer: _Tracer, entry: Mapping[str, Any], subject: str | None) -> None:
+def _entry(tracer: Tracer, entry: Mapping[str, Any], subject: str | None) -> None:
     kind, doc, seq = entry.get("kind"), entry.get("document") or {}, entry.get("seq")
     if not isinstance(seq, int):
         return  # the verifier checked every entry before; nothing to trace without a seq
@@ -118,7 +118,7 @@ def _entry(tracer: _Tracer, entry: Mapping[str, Any], subject: str | None) -> No
             _event(tracer, event, seq, subject, raw_event)
 
 
-def _registry(tracer: _Tracer, doc: Mapping[str, Any]) -> None:
+def _registry(tracer: Tracer, doc: Mapping[str, Any]) -> None:
     if doc.get("type") == "FacilityRegistration" and isinstance(doc.get("id"), str):
         tracer.facilities.setdefault(doc["id"], dict(doc))
     elif doc.get("type") == "ParticipantRegistration" and isinstance(doc.get("name"), str):
@@ -130,20 +130,20 @@ def _fraction(composition: Mapping[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in composition.items()}
 
 
-def _step(tracer: _Tracer, event: TraceEvent) -> Step:
+def _step(tracer: Tracer, event: TraceEvent) -> Step:
     site = tracer.facilities.get(event.biz_location, {})
     return (event.custody_model or "segregated", site.get("country", ""),
             site.get("operator", ""))
 
 
-def _event(tracer: _Tracer, event: TraceEvent, seq: int, subject: str | None,
+def _event(tracer: Tracer, event: TraceEvent, seq: int, subject: str | None,
            raw: Mapping[str, Any]) -> None:
     if event.kind == "ObjectEvent" and event.action == "add":
         for q in event.quantities:  # extraction: each lot is a source
             declaration = next((d for d in event.lots if d.lot == q.lot), None)
             composition = _fraction(declaration.composition) if declaration else {}
             details = declaration.details if declaration else {}
-            tracer.sources[q.lot] = _Source(q.lot, event.biz_location, seq,
+            tracer.sources[q.lot] = Source(q.lot, event.biz_location, seq,
                                             tracer.received.get(seq, ""), lot=q.lot,
                                             details=details)
             first: Profile = {e: {q.lot: (1.0, frozenset())} for e in composition}
@@ -160,7 +160,7 @@ def _event(tracer: _Tracer, event: TraceEvent, seq: int, subject: str | None,
         _transformation(tracer, event, seq, raw)
 
 
-def _touches(tracer: _Tracer, event: TraceEvent, subject: str) -> bool:
+def _touches(tracer: Tracer, event: TraceEvent, subject: str) -> bool:
     """Whether the event names the subject or an item the subject sits in (now)."""
     named = set(event.epcs)
     node: str | None = subject
@@ -171,7 +171,7 @@ def _touches(tracer: _Tracer, event: TraceEvent, subject: str) -> bool:
     return False
 
 
-def _parent(tracer: _Tracer, item_id: str) -> str | None:
+def _parent(tracer: Tracer, item_id: str) -> str | None:
     for parent in tracer.graph.containers.get(item_id, ()):
         item = tracer.items.get(parent)
         if item is not None and item_id in item.children:
@@ -179,14 +179,14 @@ def _parent(tracer: _Tracer, item_id: str) -> str | None:
     return None
 
 
-def _freeze(tracer: _Tracer, subject: str) -> None:
+def _freeze(tracer: Tracer, subject: str) -> None:
     """Keep the subject's element masses as they are now (placing on the market)."""
-    pool = _subject_pool(tracer, subject)
+    pool = subject_pool(tracer, subject)
     tracer.frozen = {e: sum(v[0] for v in s.values()) for e, s in pool.items()}
-    tracer.frozen_profile = _normalised(pool, None)
+    tracer.frozen_profile = normalised(pool, None)
 
 
-def _assembly(tracer: _Tracer, event: TraceEvent, subject: str | None) -> None:
+def _assembly(tracer: Tracer, event: TraceEvent, subject: str | None) -> None:
     parent = tracer.items.get(event.parent or "")
     if parent is None:
         return
@@ -200,7 +200,7 @@ def _assembly(tracer: _Tracer, event: TraceEvent, subject: str | None) -> None:
         parent.children = [c for c in parent.children if c not in removed]
 
 
-def _within(tracer: _Tracer, node: str | None, subject: str) -> bool:
+def _within(tracer: Tracer, node: str | None, subject: str) -> bool:
     while node is not None:
         if node == subject:
             return True
@@ -208,7 +208,7 @@ def _within(tracer: _Tracer, node: str | None, subject: str) -> bool:
     return False
 
 
-def _transformation(tracer: _Tracer, event: TraceEvent, seq: int, raw: Mapping[str, Any]
+def _transformation(tracer: Tracer, event: TraceEvent, seq: int, raw: Mapping[str, Any]
                     ) -> None:
     pool: dict[str, dict[str, list[Any]]] = {}
     for q in event.input_quantities:
@@ -216,18 +216,18 @@ def _transformation(tracer: _Tracer, event: TraceEvent, seq: int, raw: Mapping[s
         if lot is None:
             continue  # outside the closure: verify_bundle made sure it is not upstream
         for element, fraction in lot[0].items():
-            _add(pool, element, float(q.kg) * fraction, lot[1])
+            add_mass(pool, element, float(q.kg) * fraction, lot[1])
     for item_id in event.input_items:
-        _merge(pool, _item_pool(tracer, item_id))
+        merge_pools(pool, item_pool(tracer, item_id))
     if event.biz_step == BizStep.RECYCLING:
         key = f"recycled:{event.id}"
-        tracer.sources[key] = _Source(key, event.biz_location, seq, tracer.received.get(seq, ""),
+        tracer.sources[key] = Source(key, event.biz_location, seq, tracer.received.get(seq, ""),
                                       recycled=True)
         elements = ({e for lot in event.lots for e in lot.composition}
                     | {e for item in event.items for e in item.composition})
         profile: Profile = {e: {key: (1.0, frozenset())} for e in elements}
     else:
-        profile = _normalised(pool, _step(tracer, event))
+        profile = normalised(pool, _step(tracer, event))
     for q in event.output_quantities:
         declaration = next((d for d in event.lots if d.lot == q.lot), None)
         composition = _fraction(declaration.composition) if declaration else {}
@@ -237,8 +237,9 @@ def _transformation(tracer: _Tracer, event: TraceEvent, seq: int, raw: Mapping[s
         spec = next((d for d in event.items if d.item == item_id), None)
         if spec is None:
             continue
-        tracer.items[item_id] = _Item(float(spec.mass_kg), _fraction(spec.composition), profile,
-                                      details={**_model_details(raw), **spec.details})
+        tracer.items[item_id] = TracedItem(
+            float(spec.mass_kg), _fraction(spec.composition), profile,
+            details={**_model_details(raw), **spec.details})
 
 
 def _model_details(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -248,7 +249,7 @@ def _model_details(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 def render_provenance(p: Provenance, console: Any) -> None:
     """Print a provenance with rich tables (rich is imported lazily by provenance_render)."""
-    _render(p.to_json(), console)
+    render_facts(p.to_json(), console)
 
 
 __all__ = ["IRMA_LEVELS", "Provenance", "ProvenanceSubjectError", "parse_day",

@@ -1,6 +1,6 @@
 """The provenance document of a subject, built from the replay state of a pass.
 
-`_build` turns a `_Tracer` (provenance_profiles) into the facts `Provenance` holds: per
+`build_facts` turns a `Tracer` (provenance_profiles) into the facts `Provenance` holds: per
 element its sources (IRMA level at extraction, origin, artisanal and high-risk flags,
 custody models), countries, route, lifecycle and state of health, carbon footprint, recycled
 content, recycling efficiency, model, passport fields and the credentials not in force.
@@ -16,7 +16,7 @@ from batterytrace.credentials.domain_blocks import MATERIAL_SYMBOL
 from batterytrace.ledger.custody_graph import reachable
 from batterytrace.ledger.events import BizStep, TraceEvent
 
-from .provenance_profiles import _Source, _subject_pool, _Tracer
+from .provenance_profiles import Source, Tracer, subject_pool
 
 IRMA_LEVELS = ("IRMA Transparency", "IRMA 50", "IRMA 75", "IRMA 100")
 SOH_SENSOR = "stateOfHealth"
@@ -38,7 +38,7 @@ def _subject(credential: Mapping[str, Any]) -> dict[str, Any]:
     return subject if isinstance(subject, dict) else {}
 
 
-def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None, *,
+def _of_type(tracer: Tracer, name: str, ids: set[str] | None = None, *,
              in_force: bool = True) -> list[Mapping[str, Any]]:
     """The bundle's credentials of a type (about `ids`); by default only those in force at
     the checkpoint: a revoked or suspended credential is evidence for nothing."""
@@ -47,12 +47,12 @@ def _of_type(tracer: _Tracer, name: str, ids: set[str] | None = None, *,
             and not (in_force and _not_in_force(tracer, c))]
 
 
-def _not_in_force(tracer: _Tracer, credential: Mapping[str, Any]) -> bool:
+def _not_in_force(tracer: Tracer, credential: Mapping[str, Any]) -> bool:
     credential_id = str(credential.get("id"))
     return credential_id in tracer.revoked or credential_id in tracer.suspended
 
 
-def _standing(tracer: _Tracer) -> list[dict[str, Any]]:
+def _standing(tracer: Tracer) -> list[dict[str, Any]]:
     """The credentials of the bundle not in force at its checkpoint, with the position."""
     out = []
     for credential in tracer.credentials:
@@ -70,7 +70,7 @@ def _round(value: float) -> float:
     return float(f"{value:.9g}") + 0.0
 
 
-def _irma_level(tracer: _Tracer, source: _Source) -> tuple[str | None, str | None]:
+def _irma_level(tracer: Tracer, source: Source) -> tuple[str | None, str | None]:
     """The IRMA level (and credential id) of the source's mine site valid at its extraction:
     validity window, certification period and no revocation anchored by then; the latest
     audit wins (a surveillance or recertification audit supersedes the earlier one)."""
@@ -94,12 +94,12 @@ def _irma_level(tracer: _Tracer, source: _Source) -> tuple[str | None, str | Non
     return (best[1], best[2]) if best else (None, None)
 
 
-def _origin(tracer: _Tracer, lot: str | None) -> dict[str, Any]:
+def _origin(tracer: Tracer, lot: str | None) -> dict[str, Any]:
     found = _of_type(tracer, "MineralOriginCredential", {lot} if lot else set())
     return _subject(found[-1]) if found else {}
 
 
-def _source_facts(tracer: _Tracer, source: _Source) -> dict[str, Any]:
+def _source_facts(tracer: Tracer, source: Source) -> dict[str, Any]:
     site = tracer.facilities.get(source.site, {})
     operator = site.get("operator", "")
     party = tracer.participants.get(operator, {})
@@ -124,7 +124,7 @@ def _source_facts(tracer: _Tracer, source: _Source) -> dict[str, Any]:
 _GROUP = ("site", "irma_level", "artisanal", "recycled", "high_risk", "risk_resolution")
 
 
-def _elements(tracer: _Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
+def _elements(tracer: Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
               ) -> dict[str, Any]:
     facts = {key: _source_facts(tracer, src) for key, src in tracer.sources.items()}
     out: dict[str, Any] = {}
@@ -163,11 +163,11 @@ def _elements(tracer: _Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
     return out
 
 
-def _legal_name(tracer: _Tracer, did: str) -> str:
+def _legal_name(tracer: Tracer, did: str) -> str:
     return str(tracer.participants.get(did, {}).get("legalName") or did)
 
 
-def _names(tracer: _Tracer, subject: str) -> tuple[set[str], set[str]]:
+def _names(tracer: Tracer, subject: str) -> tuple[set[str], set[str]]:
     """The subject with its components ever, and the items it was ever assembled into."""
     parts = reachable([subject], tracer.graph.components)
     containers = reachable([subject], tracer.graph.containers) - {subject}
@@ -183,7 +183,7 @@ def _event_names(event: TraceEvent) -> set[str]:
     return names
 
 
-def _route(tracer: _Tracer, related: set[str]) -> list[dict[str, Any]]:
+def _route(tracer: Tracer, related: set[str]) -> list[dict[str, Any]]:
     route = []
     for seq, event, _raw in tracer.events:
         if event.biz_step != BizStep.SHIPPING or not _event_names(event) & related:
@@ -228,7 +228,7 @@ def _decision(event: TraceEvent, raw: Mapping[str, Any], removed: bool) -> str |
     return None
 
 
-def _lifecycle(tracer: _Tracer, subject: str, parts: set[str], names: set[str]
+def _lifecycle(tracer: Tracer, subject: str, parts: set[str], names: set[str]
                ) -> tuple[dict[str, Any], dict[str, Any]]:
     stages: dict[str, Any] = {k: False for k in ("production", "sale", "use", "end_of_life",
                                                  "recycling")}
@@ -277,7 +277,7 @@ def _lifecycle(tracer: _Tracer, subject: str, parts: set[str], names: set[str]
     return stages, extra
 
 
-def _carbon(tracer: _Tracer, names: set[str], model: str | None) -> dict[str, Any] | None:
+def _carbon(tracer: Tracer, names: set[str], model: str | None) -> dict[str, Any] | None:
     """The footprint declared for the battery itself, else for its model (by model name):
     never another model's declaration that happens to travel in the same bundle."""
     found = _of_type(tracer, "CarbonFootprintCredential", names) or [
@@ -294,7 +294,7 @@ def _carbon(tracer: _Tracer, names: set[str], model: str | None) -> dict[str, An
             "rules": s.get("calculationRules"), "credential": found[-1].get("id")}
 
 
-def _recycled_content(tracer: _Tracer, names: set[str], elements: Mapping[str, Any]
+def _recycled_content(tracer: Tracer, names: set[str], elements: Mapping[str, Any]
                       ) -> dict[str, Any]:
     found = _of_type(tracer, "RecycledContentCredential", names)
     claimed = None
@@ -316,7 +316,7 @@ def _recycled_content(tracer: _Tracer, names: set[str], elements: Mapping[str, A
             "backing_lots_in_history": sorted(set(backing) & recovered)}
 
 
-def _efficiency(tracer: _Tracer) -> list[dict[str, Any]]:
+def _efficiency(tracer: Tracer) -> list[dict[str, Any]]:
     out = []
     for credential in _of_type(tracer, "RecyclingEfficiencyCredential"):
         s = _subject(credential)
@@ -331,7 +331,7 @@ def _efficiency(tracer: _Tracer) -> list[dict[str, Any]]:
     return out
 
 
-def _model(tracer: _Tracer, subject: str, parts: set[str], names: set[str]
+def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
            ) -> dict[str, Any] | None:
     model: dict[str, Any] = {}
     for credential in _of_type(tracer, "BatteryPassportCredential", names):
@@ -351,7 +351,7 @@ def _model(tracer: _Tracer, subject: str, parts: set[str], names: set[str]
     return model or None
 
 
-def _passport_fields(tracer: _Tracer, names: set[str], data: Mapping[str, Any]) -> list[str]:
+def _passport_fields(tracer: Tracer, names: set[str], data: Mapping[str, Any]) -> list[str]:
     """Names of the fields the bundle's credentials and events give about the battery (the
     subjects' keys, nested keys of `product`, and what the ledger itself shows)."""
     available: set[str] = set()
@@ -374,8 +374,8 @@ def _passport_fields(tracer: _Tracer, names: set[str], data: Mapping[str, Any]) 
     return sorted(available)
 
 
-def _build(tracer: _Tracer, subject: str) -> dict[str, Any]:
-    pool = _subject_pool(tracer, subject)
+def build_facts(tracer: Tracer, subject: str) -> dict[str, Any]:
+    pool = subject_pool(tracer, subject)
     if tracer.frozen_profile is not None and tracer.frozen is not None:
         pool = {e: {k: [share * tracer.frozen[e], steps] for k, (share, steps) in s.items()}
                 for e, s in tracer.frozen_profile.items()}

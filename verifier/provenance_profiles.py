@@ -1,7 +1,7 @@
 """The replay state of a provenance pass and its mass-balance profiles.
 
 A *profile* gives, per element, the share of a lot's or item's mass attributed to each source
-(with the transformations each source went through). `_Tracer` is the state one pass of
+(with the transformations each source went through). `Tracer` is the state one pass of
 `trace_provenance` builds; `provenance_facts` reads it to build the provenance document.
 """
 
@@ -22,7 +22,7 @@ Profile = dict[str, dict[str, tuple[Share, frozenset[Step]]]]
 
 
 @dataclass
-class _Source:
+class Source:
     key: str
     site: str
     seq: int
@@ -33,7 +33,7 @@ class _Source:
 
 
 @dataclass
-class _Item:
+class TracedItem:
     mass: float
     composition: dict[str, float]
     profile: Profile
@@ -42,7 +42,7 @@ class _Item:
 
 
 @dataclass
-class _Tracer:
+class Tracer:
     """The replay state of one pass."""
 
     public_url: str = ""
@@ -50,8 +50,8 @@ class _Tracer:
     participants: dict[str, dict[str, Any]] = field(default_factory=dict)
     lots: dict[str, tuple[dict[str, float], Profile, Mapping[str, Any], float]] = field(
         default_factory=dict)
-    items: dict[str, _Item] = field(default_factory=dict)
-    sources: dict[str, _Source] = field(default_factory=dict)
+    items: dict[str, TracedItem] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
     graph: CustodyGraph = field(default_factory=CustodyGraph)
     received: dict[int, str] = field(default_factory=dict)
     revoked: dict[str, int] = field(default_factory=dict)  # credential id -> position
@@ -65,7 +65,8 @@ class _Tracer:
 # --- profiles -------------------------------------------------------------------------------
 
 
-def _add(pool: dict[str, dict[str, list[Any]]], element: str, kg: float, profile: Profile) -> None:
+def add_mass(pool: dict[str, dict[str, list[Any]]], element: str, kg: float,
+             profile: Profile) -> None:
     shares = profile.get(element)
     if not shares or kg <= 0:
         return
@@ -79,7 +80,7 @@ def _add(pool: dict[str, dict[str, list[Any]]], element: str, kg: float, profile
             slot[1] = slot[1] | steps
 
 
-def _normalised(pool: Mapping[str, Mapping[str, list[Any]]], step: Step | None) -> Profile:
+def normalised(pool: Mapping[str, Mapping[str, list[Any]]], step: Step | None) -> Profile:
     out: Profile = {}
     for element, shares in pool.items():
         total = sum(v[0] for v in shares.values())
@@ -90,7 +91,7 @@ def _normalised(pool: Mapping[str, Mapping[str, list[Any]]], step: Step | None) 
     return out
 
 
-def _item_pool(tracer: _Tracer, item_id: str) -> dict[str, dict[str, list[Any]]]:
+def item_pool(tracer: Tracer, item_id: str) -> dict[str, dict[str, list[Any]]]:
     """Element masses of an item and everything assembled into it, by source."""
     pool: dict[str, dict[str, list[Any]]] = {}
     stack = [item_id]
@@ -99,12 +100,12 @@ def _item_pool(tracer: _Tracer, item_id: str) -> dict[str, dict[str, list[Any]]]
         if item is None:
             continue
         for element, fraction in item.composition.items():
-            _add(pool, element, item.mass * fraction, item.profile)
+            add_mass(pool, element, item.mass * fraction, item.profile)
         stack.extend(item.children)
     return pool
 
 
-def _merge(pool: dict[str, dict[str, list[Any]]], other: Mapping[str, Mapping[str, list[Any]]]
+def merge_pools(pool: dict[str, dict[str, list[Any]]], other: Mapping[str, Mapping[str, list[Any]]]
            ) -> None:
     for element, shares in other.items():
         into = pool.setdefault(element, {})
@@ -117,12 +118,12 @@ def _merge(pool: dict[str, dict[str, list[Any]]], other: Mapping[str, Mapping[st
                 slot[1] = slot[1] | steps
 
 
-def _subject_pool(tracer: _Tracer, subject: str) -> dict[str, dict[str, list[Any]]]:
+def subject_pool(tracer: Tracer, subject: str) -> dict[str, dict[str, list[Any]]]:
     if subject in tracer.items:
-        return _item_pool(tracer, subject)
+        return item_pool(tracer, subject)
     lot = tracer.lots.get(subject)
     pool: dict[str, dict[str, list[Any]]] = {}
     if lot is not None:  # a lot: as created
         for element, fraction in lot[0].items():
-            _add(pool, element, lot[3] * fraction, lot[1])
+            add_mass(pool, element, lot[3] * fraction, lot[1])
     return pool

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def _render(data: Mapping[str, Any], console: Any) -> None:
+def render_facts(data: Mapping[str, Any], console: Any) -> None:
     # rich is a display library: imported here so that verifying never needs it
     from rich.table import Table
 
