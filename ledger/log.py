@@ -238,15 +238,20 @@ class Ledger:
             # The members are valid by construction (checked kinds, our own hashes and
             # clock, positions below 2^53): entries are spliced without Entry.build.
             template = envelope_template(received)
+            made: dict[int, bytes] = {}  # this batch's entries, by seq: a repeat may name one
             for sub, existing in zip(subs, decisions, strict=True):
                 if existing is not None:
-                    results.append(AppendResult(existing, self._hash_of(session, existing), True))
+                    known = made.get(existing)
+                    results.append(AppendResult(
+                        existing, known if known is not None else self._hash_of(session, existing),
+                        True))
                     continue
                 hook = canonical_of[sub.kind]
                 document_bytes = hook(sub.document) if hook is not None else None
                 body = template % (document_bytes or canonicalize(sub.document),
                                    kind_bytes[sub.kind], hexlify(prev), seq)
                 prev, leaf = entry_hash(body), merkle.leaf_hash(body)
+                made[seq] = prev
                 rows.append((seq, sub.kind, prev, body))
                 leaves.append(leaf)
                 results.append(AppendResult(seq, prev, False))

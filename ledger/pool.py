@@ -180,6 +180,11 @@ def _work(tasks: Connection, results: Connection, claims: Any, parent: int,
     """A worker: for each job received, run the function on the chunks it claims, send
     their results (None for a chunk that raised: the caller redoes it and sees why)."""
     _die_with_parent(parent, deathsig)
+    # Forked with the parent's signal handlers (a server's, say): a worker ends on SIGTERM
+    # (the parent's exit terminates its daemon workers and waits for them), and leaves a
+    # terminal's Ctrl-C to its parent.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for connection in list(_PARENT_ENDS):  # inherited: the parent's ends of other pipes
         connection.close()
     gc.freeze()  # the parent's objects, shared copy-on-write: the collector leaves them be

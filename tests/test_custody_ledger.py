@@ -184,3 +184,11 @@ def test_documented_lifecycle_appends_and_replays(ledger):
     entries = ((e.seq, e.kind, e.document) for e in ledger.iter_entries())
     _, state = replay_entries(entries).started()
     assert state.holding(lot_id("recovered-co-2031-001"), did_for("recycler")) > 0
+
+
+def test_a_batch_holding_the_same_credential_twice_answers_the_repeat_with_its_entry(ledger):
+    doc = signed_credential("miner", [extraction("kolwezi-mine", "twice", 10, {"Co": 0.1})])
+    first, repeat = ledger.append(events(doc, doc))
+    assert not first.duplicate and repeat.duplicate
+    assert (repeat.seq, repeat.entry_hash) == (first.seq, first.entry_hash)
+    assert ledger.size == first.seq + 1

@@ -10,6 +10,7 @@ import dataclasses
 import gc
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import textwrap
@@ -193,6 +194,34 @@ def test_workers_die_with_their_parent(creator):
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.02)  # polling the event (the workers gone), up to the deadline
     assert not [pid for pid in pids if _alive(pid)]
+
+
+_SERVER_LIKE = textwrap.dedent("""
+    import signal, sys
+    from batterytrace.ledger import pool
+    signal.signal(signal.SIGTERM, lambda *_: None)  # a server's handler, inherited by a fork
+    print(" ".join(map(str, pool.get_pool(2).pids)), flush=True)
+    sys.stdin.read()
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_end_on_sigterm_whatever_handler_their_parent_had():
+    """multiprocessing ends daemon workers with SIGTERM when the parent exits (a server
+    stopped with Ctrl-C): a worker that kept the parent's handler would hang that exit."""
+    parent = subprocess.Popen([sys.executable, "-c", _SERVER_LIKE],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(pid) for pid in parent.stdout.readline().split()]
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling the event (the workers gone), up to the deadline
+        assert not [pid for pid in pids if _alive(pid)]
+    finally:
+        parent.kill()
+        parent.wait()
 
 
 # --- the rule: only the pool starts processes, pickles, or touches the collector ------------
