@@ -60,7 +60,8 @@ def entry_line(canonical: bytes, proof: Sequence[bytes] | None) -> bytes:
 
 def entry_of_line(raw: bytes) -> bytes | None:
     """The entry bytes of a line laid out as `entry_line(canonical, None)` writes it, else
-    None (the caller then reads the line as JSON)."""
+    None (the caller then reads the line as JSON). A line with a proof is framed alike:
+    callers that may meet one check the parsed record first."""
     if raw.startswith(ENTRY_LINE_START) and raw.endswith(ENTRY_LINE_END):
         return raw[len(ENTRY_LINE_START):-len(ENTRY_LINE_END)]
     return None

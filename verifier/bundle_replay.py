@@ -88,7 +88,8 @@ def entry_bytes(record: Record) -> bytes:
     when the parsed entry encodes back to exactly it (sorted keys, no spaces) and holds none
     of the values where that encoding and JCS differ (`compact_is_canonical`), which costs one
     C encoding instead of a canonicalization; otherwise the entry is canonicalized."""
-    sliced = entry_of_line(record.raw)  # None for a closure entry (its proof follows)
+    # A closure entry's line goes on with its proof after the entry: never a slice.
+    sliced = None if "proof" in record.data else entry_of_line(record.raw)
     if sliced is not None:
         try:
             entry = record.data["entry"]
