@@ -116,43 +116,6 @@ def jcs_hash_data(
     return _config_digest(proof_config) + hashlib.sha256(canonical_document).digest()
 
 
-_PROOF_MEMBER = b'"proof":'
-
-
-def secured_canonical_parts(document: dict[str, Any]) -> tuple[bytes, bytes]:
-    """(JCS of `document` without `proof`, JCS of the whole `document`), canonicalizing its
-    large members once.
-
-    JCS writes an object's members sorted by name, each exactly as it would be written alone,
-    so the whole document is the unsecured one with `"proof":<JCS(proof)>` put before the
-    members whose names sort after "proof". Those (`type`, `validFrom`... in a credential) are
-    canonicalized on their own to find where; `credentialSubject`, the bulk, only once.
-    (Comparing names as Python strings is the UTF-16 order here: "proof" is ASCII, and an
-    astral character is above it in both orders.)
-    """
-    unsecured = {k: v for k, v in document.items() if k != "proof"}
-    unsecured_bytes = canonicalize(unsecured)
-    if "proof" not in document:
-        return unsecured_bytes, unsecured_bytes
-    return unsecured_bytes, with_proof_bytes(unsecured, unsecured_bytes, document["proof"])
-
-
-def with_proof_bytes(unsecured: Mapping[str, Any], unsecured_bytes: bytes, proof: Any) -> bytes:
-    """JCS of `unsecured` with member `proof` added, from `unsecured_bytes` = JCS(unsecured):
-    `"proof":<JCS(proof)>` is spliced in before the members whose names sort after "proof"
-    (see `secured_canonical_parts`)."""
-    proof_member = _PROOF_MEMBER + canonicalize(proof)
-    tail = {k: v for k, v in unsecured.items() if k > "proof"}
-    if not tail:
-        comma = b"," if len(unsecured_bytes) > 2 else b""
-        return unsecured_bytes[:-1] + comma + proof_member + b"}"
-    tail_members = canonicalize(tail)[1:-1]
-    if not unsecured_bytes.endswith(tail_members + b"}"):  # cannot happen: JCS composes
-        return canonicalize({**unsecured, "proof": proof})
-    head = unsecured_bytes[1 : len(unsecured_bytes) - 1 - len(tail_members)]  # "" or "...,"
-    return b"{" + head + proof_member + b"," + tail_members + b"}"
-
-
 def _config_digest(proof_config: Mapping[str, Any]) -> bytes:
     """sha256(JCS(proof_config)), remembered for configs of strings and lists of strings: a
     bulk issuance signs thousands of documents with one config (same created, method and
@@ -474,7 +437,6 @@ __all__ = [
     "format_date_time",
     "jcs_hash_data",
     "parse_date_time",
-    "secured_canonical_parts",
     "sign",
     "verify_proof_bytes",
     "verify_proofs",

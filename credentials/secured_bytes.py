@@ -1,4 +1,9 @@
-"""The canonical bytes of a secured document recognised rather than recomputed.
+"""The canonical byte layout of a secured document, with and without its proof: one home.
+
+JCS writes an object's members sorted by name, so a document's bytes are its unsecured bytes
+with `"proof":<JCS(proof)>` spliced in before the members that sort after "proof":
+`secured_canonical_parts` and `with_proof_bytes` build them (signing, anchors, the engine), and
+`unsecured_canonical` cuts them apart again.
 
 RFC 8785 is the slow part of checking a signed document, and the bytes are often already at
 hand (an entry hashed into the chain holds its document's canonical bytes). The C JSON encoder
@@ -11,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .canonical import compact_json
+from .canonical import canonicalize, compact_json
 
 # `value` as compact JSON with sorted keys (the C encoder's output: JCS for most values, see
 # `canonical.compact_is_canonical`); an alias, as a wrapper's frame costs on the hot path.
@@ -53,3 +58,40 @@ def unsecured_canonical(document: Mapping[str, Any], secured: bytes) -> bytes | 
     if not (head.startswith(b"{") and head.endswith(b",")):
         return None
     return head + tail_members + b"}" if tail else head[:-1] + b"}"
+
+
+_PROOF_MEMBER = b'"proof":'
+
+
+def secured_canonical_parts(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    """(JCS of `document` without `proof`, JCS of the whole `document`), canonicalizing its
+    large members once.
+
+    JCS writes an object's members sorted by name, each exactly as it would be written alone,
+    so the whole document is the unsecured one with `"proof":<JCS(proof)>` put before the
+    members whose names sort after "proof". Those (`type`, `validFrom`... in a credential) are
+    canonicalized on their own to find where; `credentialSubject`, the bulk, only once.
+    (Comparing names as Python strings is the UTF-16 order here: "proof" is ASCII, and an
+    astral character is above it in both orders.)
+    """
+    unsecured = {k: v for k, v in document.items() if k != "proof"}
+    unsecured_bytes = canonicalize(unsecured)
+    if "proof" not in document:
+        return unsecured_bytes, unsecured_bytes
+    return unsecured_bytes, with_proof_bytes(unsecured, unsecured_bytes, document["proof"])
+
+
+def with_proof_bytes(unsecured: Mapping[str, Any], unsecured_bytes: bytes, proof: Any) -> bytes:
+    """JCS of `unsecured` with member `proof` added, from `unsecured_bytes` = JCS(unsecured):
+    `"proof":<JCS(proof)>` is spliced in before the members whose names sort after "proof"
+    (see `secured_canonical_parts`)."""
+    proof_member = _PROOF_MEMBER + canonicalize(proof)
+    tail = {k: v for k, v in unsecured.items() if k > "proof"}
+    if not tail:
+        comma = b"," if len(unsecured_bytes) > 2 else b""
+        return unsecured_bytes[:-1] + comma + proof_member + b"}"
+    tail_members = canonicalize(tail)[1:-1]
+    if not unsecured_bytes.endswith(tail_members + b"}"):  # cannot happen: JCS composes
+        return canonicalize({**unsecured, "proof": proof})
+    head = unsecured_bytes[1 : len(unsecured_bytes) - 1 - len(tail_members)]  # "" or "...,"
+    return b"{" + head + proof_member + b"," + tail_members + b"}"

@@ -40,11 +40,11 @@ from batterytrace.credentials.data_integrity import (
     jcs_hash_data,
     sign,
     verify_proofs,
-    with_proof_bytes,
 )
 from batterytrace.credentials.did import DID_KEY_PREFIX, OfflineResolver, VerificationMethod
 from batterytrace.credentials.errors import InputError, VerificationError, VerificationMethodError
 from batterytrace.credentials.keys import Ed25519Key
+from batterytrace.credentials.secured_bytes import with_proof_bytes
 from batterytrace.credentials.status_list import StatusEntry, status_entries
 from batterytrace.credentials.vc import controlled_by, issuer_id
 

@@ -24,7 +24,7 @@ from functools import lru_cache
 from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
-from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
+from batterytrace.credentials.data_integrity import verify_proofs
 from batterytrace.credentials.did import VerificationMethod
 from batterytrace.credentials.errors import (
     BatterytraceError,
@@ -34,7 +34,7 @@ from batterytrace.credentials.errors import (
     VerificationError,
 )
 from batterytrace.credentials.keys import decode_public_multibase
-from batterytrace.credentials.secured_bytes import unsecured_canonical
+from batterytrace.credentials.secured_bytes import secured_canonical_parts, unsecured_canonical
 
 from .anchors import AnchorBook, check_anchor
 from .custody import CustodyState, apply_credential

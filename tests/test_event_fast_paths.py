@@ -146,7 +146,7 @@ _DOCUMENTS = st.dictionaries(_NAMES, _JSON, max_size=6)
 @given(document=_DOCUMENTS)
 def test_secured_canonical_parts_are_the_jcs_of_both_documents(document: dict[str, Any]):
     from batterytrace.credentials.canonical import canonicalize
-    from batterytrace.credentials.data_integrity import secured_canonical_parts
+    from batterytrace.credentials.secured_bytes import secured_canonical_parts
 
     unsecured = {k: v for k, v in document.items() if k != "proof"}
     assert secured_canonical_parts(document) == (canonicalize(unsecured), canonicalize(document))
@@ -169,8 +169,9 @@ def test_precheck_digest_and_bytes_are_the_documents_jcs():
 
 
 def test_verify_proofs_signs_over_the_given_unsecured_bytes():
-    from batterytrace.credentials.data_integrity import secured_canonical_parts, verify_proofs
+    from batterytrace.credentials.data_integrity import verify_proofs
     from batterytrace.credentials.errors import ProofVerificationError
+    from batterytrace.credentials.secured_bytes import secured_canonical_parts
     from batterytrace.ledger.engine import NamedKeyResolver
 
     document = _corpus()[0]
