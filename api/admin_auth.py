@@ -29,6 +29,8 @@ from typing import Any
 
 from batterytrace.credentials.data_integrity import parse_date_time
 from batterytrace.credentials.errors import InputError, VerificationError
+from batterytrace.ledger.batch import WriteSession
+from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.service import record_nonces, used_nonce
 
 MAX_LIFETIME = timedelta(hours=24)
@@ -94,7 +96,7 @@ class AdminRequestGuard:
         self.inner = inner
         self.clock = clock
 
-    def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
+    def validate(self, session: WriteSession, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
         now = self.clock()
         requests = [check_admin_request(sub.document, now) for sub in submissions]
@@ -123,7 +125,7 @@ class AdminSettingsValidator:
         self.admin_did = admin_did
         self.inner = inner
 
-    def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
+    def validate(self, session: WriteSession, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
         for sub in submissions:
             doc = sub.document
@@ -142,7 +144,7 @@ class AdminSettingsValidator:
         return list(self.inner.validate(session, first_seq, submissions))
 
 
-def install_admin_guard(ledger: Any) -> None:
+def install_admin_guard(ledger: Ledger) -> None:
     """Put the nonce guard in front of the ledger's registry validator and admit admin-signed
     settings: what the API appends as "registry" or "settings" is an administrative request."""
     ledger.validators["registry"] = AdminRequestGuard(ledger.validators["registry"])

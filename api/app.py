@@ -19,7 +19,7 @@ import os
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,9 @@ from starlette.concurrency import run_in_threadpool
 from . import problems
 from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
 from .write_queue import DEFAULT_MAX_GROUP, DEFAULT_MAX_WAITING, WriteQueue
+
+if TYPE_CHECKING:
+    from batterytrace.ledger.log import Ledger
 
 CHECKPOINT_INTERVAL_ENV = "BATTERYTRACE_CHECKPOINT_INTERVAL"
 log = logging.getLogger("batterytrace.api")
@@ -133,7 +136,7 @@ def _open(home: Path, database_url: str | None) -> tuple[Any, Any]:
     return ledger, store
 
 
-def _sign_if_grown(ledger: Any) -> bool:
+def _sign_if_grown(ledger: Ledger) -> bool:
     """Sign a checkpoint when the log is larger than the latest one signed."""
     latest = ledger.storage.latest_checkpoint()
     if latest is not None and latest[0] >= ledger.size:
@@ -142,7 +145,7 @@ def _sign_if_grown(ledger: Any) -> bool:
     return True
 
 
-async def _checkpoints(writer: WriteQueue, ledger: Any, interval: float) -> None:
+async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:  # on the writer: in order with the appends, never competing with them

@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .console import emit
+
+if TYPE_CHECKING:
+    from batterytrace.ledger.custody import CustodyState
+    from batterytrace.ledger.log import Ledger
+    from batterytrace.ledger.queries import StateView
+    from batterytrace.ledger.registry import Registry
 
 participant_app = typer.Typer(help="Register participants and manage their keys.",
                               no_args_is_help=True)
@@ -162,7 +168,8 @@ def participant_show(ctx: typer.Context, participant: str, as_json: bool = JSON_
     """A participant, its keys (validity in log positions) and its current DID document."""
     did = _did(ctx, participant)
 
-    def show(ledger: Any, _conn: Any, registry: Any, _state: Any) -> dict[str, Any]:
+    def show(ledger: Ledger, _view: StateView, registry: Registry, _state: CustodyState
+             ) -> dict[str, Any]:
         p = registry.participant(did)
         keys = [{"id": k.id, "validFrom": k.valid_from, "validUntil": k.valid_until,
                  "recovery": k.recovery, "endedBy": k.ended_by} for k in registry.keys_of(did)]

@@ -28,6 +28,7 @@ from urllib.parse import quote
 from batterytrace.credentials.errors import BatterytraceError, InputError
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.credential_store import CredentialStore
+from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import read_state
 from batterytrace.verifier.report import VALID
 
@@ -205,7 +206,7 @@ def _trust_stamp(path: Path) -> tuple[int, int] | None:
 # --- building -----------------------------------------------------------------------------
 
 
-def build_passport(ledger: Any, item_id: str, *, tier: Tier) -> Passport:
+def build_passport(ledger: Ledger, item_id: str, *, tier: Tier) -> Passport:
     """The passport of `item_id` for `tier` ("public" or "legitimate-interest").
 
     Raises PassportNotFoundError for an item no event created. The caller decides the tier
@@ -223,7 +224,7 @@ def build_passport(ledger: Any, item_id: str, *, tier: Tier) -> Passport:
     return full.for_tier(tier)
 
 
-def export_item_bundle(ledger: Any, item_id: str) -> bytes:
+def export_item_bundle(ledger: Ledger, item_id: str) -> bytes:
     """The item's evidence bundle (JSON Lines) with the credentials the ledger stores about
     its closure and their published status lists."""
     store = _credential_reader(ledger)
@@ -234,13 +235,13 @@ def export_item_bundle(ledger: Any, item_id: str) -> bytes:
     return out.getvalue()
 
 
-def _credential_reader(ledger: Any) -> CredentialStore | None:
+def _credential_reader(ledger: Ledger) -> CredentialStore | None:
     """The ledger's credential store, read only (`CredentialStore()` would install validators
     on the shared ledger); None when the ledger has no credential tables."""
     return CredentialStore.stored_reader(ledger)
 
 
-def _build_full(ledger: Any, item_id: str, trust_path: Path, size: int) -> Passport:
+def _build_full(ledger: Ledger, item_id: str, trust_path: Path, size: int) -> Passport:
     with read_state(ledger) as view:
         state = view.state
         item_state = state.item(item_id)

@@ -47,6 +47,7 @@ from batterytrace.credentials.data_integrity import (
 )
 from batterytrace.credentials.errors import BatterytraceError, InputError, VerificationError
 from batterytrace.ledger.anchors import IssuerResolver
+from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import StateView, read_state
 from batterytrace.ledger.registry import RegistryResolver
 
@@ -313,7 +314,7 @@ def verify_grant(
                        signer.verification_method)
 
 
-def item_holder(ledger: Any, view: StateView, item_id: str) -> str | None:
+def item_holder(ledger: Ledger, view: StateView, item_id: str) -> str | None:
     """The DID of the item's holder: whoever holds the top of the assembly it sits in, or,
     once it has left the ledger (disposed, consumed), the signer of its last event. None for
     an item no event names. `view`: the ledger's state (`ledger.queries.read_state`)."""
@@ -332,7 +333,7 @@ def item_holder(ledger: Any, view: StateView, item_id: str) -> str | None:
 
 
 def access_for(
-    ledger: Any, item_id: str, grant_text: str | None, proof_text: str | None = None, *,
+    ledger: Ledger, item_id: str, grant_text: str | None, proof_text: str | None = None, *,
     path: str, now: datetime | None = None,
 ) -> tuple[Tier, AccessGrant | None]:
     """The tier a request of `path` may see: public without a grant, legitimate-interest with

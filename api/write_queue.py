@@ -27,9 +27,12 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from batterytrace.credentials.errors import InputError
+
+if TYPE_CHECKING:
+    from batterytrace.ledger.log import Ledger
 
 T = TypeVar("T")
 log = logging.getLogger("batterytrace.api")
@@ -91,7 +94,7 @@ _STOP = object()
 class WriteQueue:
     """The one writer of an app: `append` and `run` from the event loop, in arrival order."""
 
-    def __init__(self, ledger: Any, *, max_waiting: int = DEFAULT_MAX_WAITING,
+    def __init__(self, ledger: Ledger, *, max_waiting: int = DEFAULT_MAX_WAITING,
                  max_group: int = DEFAULT_MAX_GROUP) -> None:
         if max_waiting < 1 or max_group < 1:
             raise ValueError("max_waiting and max_group must be at least 1")

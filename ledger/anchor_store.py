@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from .anchors import (
     ANCHOR_KIND,
@@ -19,6 +21,7 @@ from .anchors import (
     document_digest,
 )
 from .custody_store import StoredRegistry, ensure_schema
+from .log import Ledger
 from .tables import CREDENTIAL_ANCHOR
 
 ANCHOR_TABLE = CREDENTIAL_ANCHOR.name
@@ -27,7 +30,7 @@ ANCHOR_TABLE = CREDENTIAL_ANCHOR.name
 class StoredAnchorBook(AnchorBook):
     """An AnchorBook reading its rows lazily through a connection."""
 
-    def __init__(self, connection: Any) -> None:
+    def __init__(self, connection: Connection) -> None:
         super().__init__()
         self.connection = connection
 
@@ -85,7 +88,7 @@ class StoredAnchorBook(AnchorBook):
             self.connection.execute(insert(t), rows)
 
 
-def open_book(connection: Any) -> StoredAnchorBook:
+def open_book(connection: Connection) -> StoredAnchorBook:
     """The stored anchor book (creating its table if needed)."""
     CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
     return StoredAnchorBook(connection)
@@ -126,7 +129,7 @@ class AnchorValidator:
             return None
         return self.signed_bytes.get(id(document))
 
-    def validate(self, session: Any, first_seq: int, submissions: Sequence[Any]
+    def validate(self, session: Session, first_seq: int, submissions: Sequence[Any]
                  ) -> list[int | None]:
         connection = session.connection()
         ensure_schema(connection)
@@ -164,12 +167,12 @@ class AnchorValidator:
         return answers
 
 
-def anchor_validators(ledger: Any, on_applied: Any = None) -> dict[str, AnchorValidator]:
+def anchor_validators(ledger: Ledger, on_applied: Any = None) -> dict[str, AnchorValidator]:
     """{"anchor": AnchorValidator} for a ledger (add to `ledger.validators`)."""
     return {ANCHOR_KIND: AnchorValidator(ledger.admin_did, ledger.public_url, on_applied)}
 
 
-def read_record(ledger: Any, credential_id: str) -> AnchorRecord | None:
+def read_record(ledger: Ledger, credential_id: str) -> AnchorRecord | None:
     """The stored anchor record of a credential (None if never anchored)."""
     with ledger.storage.engine.begin() as connection:
         return open_book(connection).record(credential_id)

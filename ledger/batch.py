@@ -11,6 +11,10 @@ from sqlmodel import Session
 
 from .errors import EntryFormatError
 
+# The session a validator is given: the write transaction's. Named here for api/, which
+# imports no storage library (tests/test_architecture.py).
+WriteSession = Session
+
 
 @dataclass(frozen=True)
 class Submission:
@@ -59,7 +63,7 @@ class Preparing(Protocol):
 
 def validate_runs(
     validators: Mapping[str, Validator],
-    session: Any,
+    session: Session,
     first_seq: int,
     submissions: Sequence[Submission],
 ) -> list[int | None]:

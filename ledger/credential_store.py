@@ -21,7 +21,7 @@ import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.data_integrity import (
@@ -148,7 +148,7 @@ class CredentialStore:
         return cls.reader(ledger)
 
     @classmethod
-    def reader(cls, ledger: Any) -> CredentialStore:
+    def reader(cls, ledger: Ledger) -> CredentialStore:
         """A store that only reads (finding credentials, anchors, status lists): unlike the
         constructor it installs no validators on `ledger` and writes no schema, so a service
         can read through it while the ledger it shares keeps its own validators."""
@@ -157,7 +157,7 @@ class CredentialStore:
         store._pending = {}
         return store
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._pending: dict[str, _Pending] = {}
         ledger.validators.update(validators_for(ledger))
@@ -203,7 +203,7 @@ class CredentialStore:
                 ) -> list[AppendResult]:
         """Append the anchors as one log batch, the hook storing the `pending` credentials
         (by digest); `signed_here` and `signed_bytes` as in `AnchorValidator`."""
-        validator = self.ledger.validators["anchor"]
+        validator = cast(AnchorValidator, self.ledger.validators["anchor"])  # set in __init__
         self._pending = pending
         validator.signed_here = signed_here or {}
         validator.signed_bytes = signed_bytes or {}
@@ -316,7 +316,7 @@ class CredentialStore:
 
     # --- the anchor hook (inside the write transaction) -------------------------------------
 
-    def _on_applied(self, connection: Any,
+    def _on_applied(self, connection: Connection,
                     applied: list[tuple[Anchor, dict[str, Any], int]]) -> None:
         credentials: list[dict[str, Any]] = []
         subjects: list[dict[str, str]] = []
@@ -348,7 +348,7 @@ class CredentialStore:
         if subjects:
             connection.execute(insert(CREDENTIAL_SUBJECT), subjects)
 
-    def _check_credential_proof(self, connection: Any, credential: dict[str, Any],
+    def _check_credential_proof(self, connection: Connection, credential: dict[str, Any],
                                 position: int) -> None:
         registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
         issuer = issuer_id(credential) or ""
@@ -357,7 +357,7 @@ class CredentialStore:
             raise VerificationMethodError(f"the credential carries no proof by its issuer "
                                           f"{issuer}")
 
-    def _set_bit(self, connection: Any, entry: StatusEntry, value: bool) -> None:
+    def _set_bit(self, connection: Connection, entry: StatusEntry, value: bool) -> None:
         t = STATUS_LIST
         row = connection.execute(
             select(t.c.bits, t.c.length, t.c.purpose).where(t.c.url == entry.status_list_credential)
@@ -371,7 +371,7 @@ class CredentialStore:
 
     # --- status lists -----------------------------------------------------------------------
 
-    def _issuer_slug(self, connection: Any, issuer: str) -> str:
+    def _issuer_slug(self, connection: Connection, issuer: str) -> str:
         registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
         if registry.is_participant(issuer):
             return registry.participant(issuer).name
@@ -382,7 +382,7 @@ class CredentialStore:
         with self.ledger.storage.engine.begin() as connection:
             return self._create_list(connection, issuer, purpose, length)
 
-    def _create_list(self, connection: Any, issuer: str, purpose: str, length: int) -> str:
+    def _create_list(self, connection: Connection, issuer: str, purpose: str, length: int) -> str:
         if purpose not in STATUS_PURPOSES:
             raise InputError(f"status purpose must be one of {sorted(STATUS_PURPOSES)}")
         if not isinstance(issuer, str) or not issuer.startswith("did:"):
@@ -413,7 +413,7 @@ class CredentialStore:
         with self.ledger.storage.engine.begin() as connection:
             return {p: self._allocate(connection, issuer, p, count) for p in purposes}
 
-    def _allocate(self, connection: Any, issuer: str, purpose: str, count: int
+    def _allocate(self, connection: Connection, issuer: str, purpose: str, count: int
                   ) -> list[StatusEntry]:
         t = STATUS_LIST
         entries: list[StatusEntry] = []

@@ -15,7 +15,7 @@ write transaction).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
 from typing import Any
@@ -32,6 +32,7 @@ from .custody import (
     UsedId,
 )
 from .engine import tolerance_of
+from .log import Ledger
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
 from .tables import CUSTODY_STATE
@@ -167,7 +168,7 @@ def _select_value() -> Any:
 class _Loader:
     """Reads rows by primary key through a connection (mixed into the stored classes)."""
 
-    connection: Any
+    connection: Connection
     tables: dict[str, dict[Any, Any]]
 
     def _load(self, table: str, key: Any) -> Any:
@@ -200,7 +201,8 @@ class _Loader:
 _PREFETCH_CHUNK = 500
 
 
-def _select_keys(connection: Any, table: str, keys: list[str]) -> list[tuple[str, str]]:
+def _select_keys(connection: Connection, table: str, keys: list[str]
+                 ) -> Sequence[tuple[str, str]]:
     """(key, value) of the rows of `table` among `keys`: driver-level SQL, as SQLAlchemy's
     expanding IN recompiles the statement per call (more than the query costs)."""
     p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
@@ -208,22 +210,22 @@ def _select_keys(connection: Any, table: str, keys: list[str]) -> list[tuple[str
     return connection.exec_driver_sql(
         f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = {p} AND key IN ({marks})",
         (table, *keys),
-    ).all()
+    ).tuples().all()  # tuples(): typing only, the same result at runtime
 
 
 class StoredRegistry(_Loader, Registry):
-    def __init__(self, connection: Any, admin_did: str, public_url: str) -> None:
+    def __init__(self, connection: Connection, admin_did: str, public_url: str) -> None:
         super().__init__(admin_did, public_url)
         self.connection = connection
 
 
 class StoredState(_Loader, CustodyState):
-    def __init__(self, connection: Any, directory: Any, tolerance: Decimal) -> None:
+    def __init__(self, connection: Connection, directory: Any, tolerance: Decimal) -> None:
         super().__init__(directory, tolerance)
         self.connection = connection
 
 
-def write_changes(connection: Any, changes: Mapping[tuple[str, Any], Any]) -> None:
+def write_changes(connection: Connection, changes: Mapping[tuple[str, Any], Any]) -> None:
     """Upsert the changed rows (one executemany); a None value deletes the row."""
     if not changes:
         return
@@ -249,13 +251,13 @@ def write_changes(connection: Any, changes: Mapping[tuple[str, Any], Any]) -> No
         )
 
 
-def dump_state(connection: Any) -> dict[tuple[str, str], str]:
+def dump_state(connection: Connection) -> dict[tuple[str, str], str]:
     """Every stored row (for the rebuild comparison and exports)."""
     t = CUSTODY_STATE
     return {(r.tbl, r.key): r.value for r in connection.execute(select(t))}
 
 
-def rows_with_prefix(connection: Any, table: str, prefix: str) -> list[tuple[Any, Any]]:
+def rows_with_prefix(connection: Connection, table: str, prefix: str) -> list[tuple[Any, Any]]:
     """(key, value) rows of a logical table whose key starts with `prefix` + SEP."""
     t = CUSTODY_STATE
     low = prefix + SEP
@@ -266,7 +268,7 @@ def rows_with_prefix(connection: Any, table: str, prefix: str) -> list[tuple[Any
     return [(decode_key(table, k), decode_value(table, v)) for k, v in result]
 
 
-def all_values(connection: Any, table: str) -> list[Any]:
+def all_values(connection: Connection, table: str) -> list[Any]:
     """Every value of a logical table, ordered by key."""
     t = CUSTODY_STATE
     rows = connection.execute(select(t.c.value).where(t.c.tbl == table).order_by(t.c.key))
@@ -276,12 +278,12 @@ def all_values(connection: Any, table: str) -> list[Any]:
 # --- replay and rebuild -------------------------------------------------------------------
 
 
-def iter_ledger_entries(ledger: Any) -> Iterator[tuple[int, str, dict[str, Any]]]:
+def iter_ledger_entries(ledger: Ledger) -> Iterator[tuple[int, str, dict[str, Any]]]:
     for entry in ledger.iter_entries():
         yield entry.seq, entry.kind, entry.document
 
 
-def rebuild(ledger: Any) -> int:
+def rebuild(ledger: Ledger) -> int:
     """Drop the custody tables and rebuild them from the log (the engine's replay, checks
     included). Returns the rows written."""
     replay = replay_entries(iter_ledger_entries(ledger))
@@ -297,7 +299,7 @@ def rebuild(ledger: Any) -> int:
     return len(rows)
 
 
-def open_state(connection: Any, ledger: Any) -> tuple[StoredRegistry, StoredState]:
+def open_state(connection: Connection, ledger: Ledger) -> tuple[StoredRegistry, StoredState]:
     """Read-only views of the stored registry and custody state (for show and trace)."""
     ensure_schema(connection)
     registry = StoredRegistry(connection, ledger.admin_did, ledger.public_url)

@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 from batterytrace.credentials.errors import InputError
 from sqlalchemy import create_engine, event, func, inspect, select, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlmodel import Session
@@ -105,7 +106,7 @@ class Storage(Protocol):
     def hashes(self, leaf_seqs: Iterable[int], node_keys: Iterable[int]) -> dict[int, bytes]: ...
     def tiles(self, keys: Iterable[int]) -> dict[int, bytes]: ...
     def store_nodes(
-        self, session: Any, nodes: Sequence[tuple[int, int, bytes]],
+        self, session: Session, nodes: Sequence[tuple[int, int, bytes]],
         leaves: Sequence[bytes] = ..., first_leaf: int = ...,
     ) -> set[int]: ...
     def checkpoint(self, size: int) -> tuple[bytes, bytes] | None: ...
@@ -569,7 +570,7 @@ def _setup_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling issues BEGIN lazily (after the first read), which
     # would let two writers read the same head: take over and begin explicitly.
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _record: Any) -> None:
+    def _connect(dbapi_connection: DBAPIConnection, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -578,6 +579,6 @@ def _setup_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn: Any) -> None:
+    def _begin(conn: Connection) -> None:
         write = conn.get_execution_options().get("batterytrace_write", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
 
 from .custody_store import (
     StoredRegistry,
@@ -31,6 +33,7 @@ from .custody_store import (
 from .engine import EventCheck, check_event, check_registry, check_settings, tolerance_of
 from .event_precheck import precheck_all
 from .events import DteCredential, parse_credential
+from .log import Ledger
 
 
 class RegistryCache:
@@ -52,7 +55,7 @@ class RegistryCache:
         self.size = None
         self.dirty_seq = first_seq
 
-    def registry(self, connection: Any, first_seq: int, admin_did: str,
+    def registry(self, connection: Connection, first_seq: int, admin_did: str,
                  public_url: str) -> StoredRegistry:
         """A registry for a batch starting at `first_seq`, with the kept rows when valid."""
         registry = StoredRegistry(connection, admin_did, public_url)
@@ -71,7 +74,7 @@ class RegistryCache:
         return registry
 
 
-def _registry_entries_between(connection: Any, start: int, end: int) -> bool:
+def _registry_entries_between(connection: Connection, start: int, end: int) -> bool:
     if start >= end:
         return False
     found = connection.execute(
@@ -92,7 +95,7 @@ class RegistryValidator:
         self.cache = cache
 
     def validate(
-        self, session: Any, first_seq: int, submissions: Sequence[Any]
+        self, session: Session, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
         if self.cache is not None:
             self.cache.invalidate(first_seq)
@@ -209,7 +212,7 @@ class EventValidator:
         return checks
 
     def validate(
-        self, session: Any, first_seq: int, submissions: Sequence[Any]
+        self, session: Session, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
         connection = session.connection()
         ensure_schema(connection)
@@ -254,7 +257,7 @@ class SettingsValidator:
         self.public_url = public_url
 
     def validate(
-        self, session: Any, first_seq: int, submissions: Sequence[Any]
+        self, session: Session, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
         registry = StoredRegistry(session.connection(), self.admin_did, self.public_url)
         for offset, sub in enumerate(submissions):
@@ -262,7 +265,7 @@ class SettingsValidator:
         return [None] * len(submissions)
 
 
-def validators_for(ledger: Any, processes: int | None = None) -> dict[str, Any]:
+def validators_for(ledger: Ledger, processes: int | None = None) -> dict[str, Any]:
     """The custody validators of a ledger (its admin key, public URL and settings)."""
     cache = RegistryCache()
     return {

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from batterytrace.ledger.custody import CustodyState
+from batterytrace.ledger.log import Ledger
+from batterytrace.ledger.queries import StateView
+from batterytrace.ledger.registry import Registry
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
@@ -65,7 +69,8 @@ def did_document(request: Request, name: str) -> dict[str, Any]:
 def show_participant(request: Request, name: str) -> dict[str, Any]:
     did = did_of(request, name)
 
-    def show(ledger: Any, _conn: Any, registry: Any, _state: Any) -> dict[str, Any]:
+    def show(ledger: Ledger, _view: StateView, registry: Registry, _state: CustodyState
+             ) -> dict[str, Any]:
         participant = registry.participant(did)
         keys = [{"id": k.id, "validFrom": k.valid_from, "validUntil": k.valid_until,
                  "recovery": k.recovery, "endedBy": k.ended_by} for k in registry.keys_of(did)]

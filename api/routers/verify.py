@@ -10,6 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from batterytrace.credentials.errors import BatterytraceError
+from batterytrace.ledger.custody import CustodyState
+from batterytrace.ledger.log import Ledger
+from batterytrace.ledger.queries import StateView
+from batterytrace.ledger.registry import Registry
 from fastapi import APIRouter, Body, Request
 
 from .bundles import JSONL
@@ -61,7 +65,7 @@ def verify_credential_endpoint(request: Request,
     resolver = OfflineResolver()
     issuer = issuer_id(credential)
 
-    def documents(ledger: Any, _c: Any, registry: Any, _s: Any) -> None:
+    def documents(ledger: Ledger, _view: StateView, registry: Registry, _s: CustodyState) -> None:
         # A registered issuer's DID document, as the registry derives it now.
         if issuer and registry.is_participant(issuer):
             resolver.add_document(registry.did_document(issuer, ledger.size))
