@@ -67,6 +67,7 @@ class _Job:
     submissions: Sequence[Any] | None = None
     fn: Callable[[], Any] | None = None
     settled: bool = field(default=False)
+    counted: bool = False  # counted against `max_waiting` (requests; not internal jobs)
 
     def wanted(self) -> bool:
         return not self.future.cancelled()
@@ -101,8 +102,9 @@ class WriteQueue:
         self.ledger = ledger
         self.max_waiting = max_waiting
         self.max_group = max_group
-        # Unbounded itself: the bound is `max_waiting`, counted on submission (internal jobs,
-        # `run(..., bounded=False)`, are never refused).
+        # Unbounded itself: the bound is `max_waiting`, counted on submission of the bounded
+        # jobs (internal jobs, `run(..., bounded=False)`, are never refused nor counted: a
+        # checkpoint queued behind the requests takes no request's place).
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._waiting = 0
         self._lock = threading.Lock()
@@ -115,7 +117,7 @@ class WriteQueue:
 
     @property
     def waiting(self) -> int:
-        """Jobs queued and not yet taken by the writer."""
+        """Requests (bounded jobs) queued and not yet taken by the writer."""
         return self._waiting
 
     async def append(self, submissions: Sequence[Any]) -> list[Any]:
@@ -139,7 +141,9 @@ class WriteQueue:
                 raise WriteQueueFullError(
                     f"{self._waiting} writes are waiting (at most {self.max_waiting}): "
                     f"retry in {RETRY_AFTER_SECONDS} s", retry_after=RETRY_AFTER_SECONDS)
-            self._waiting += 1
+            if bounded:
+                job.counted = True
+                self._waiting += 1
             self._jobs.put(job)
         return await job.future
 
@@ -156,7 +160,7 @@ class WriteQueue:
 
     def _take(self, block: bool) -> Any:
         item = self._jobs.get(block=block)
-        if item is not _STOP:
+        if item is not _STOP and item.counted:
             with self._lock:
                 self._waiting -= 1
         return item

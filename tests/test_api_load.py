@@ -185,8 +185,12 @@ def test_a_full_write_queue_answers_503_with_retry_after_and_appends_nothing(tmp
         async def block() -> None:
             await writer.run(hold, bounded=False)
 
+        async def internal() -> None:  # a checkpoint-like job: takes no request's place
+            await writer.run(lambda: None, bounded=False)
+
         blocked = client.portal.start_task_soon(block)
         assert held.wait(30)
+        queued_internal = client.portal.start_task_soon(internal)
         size = client.get("/log").json()["size"]
 
         async def enqueue() -> asyncio.Task[Any]:  # fills the one slot, then returns
@@ -205,6 +209,7 @@ def test_a_full_write_queue_answers_503_with_retry_after_and_appends_nothing(tmp
         assert problem["requestId"] == refused.headers["x-request-id"]
         release.set()
         blocked.result(30)
+        queued_internal.result(30)
         assert client.portal.call(outcome, waiting)[0].seq == size
         assert client.get("/log").json()["size"] == size + 1  # the refused one is not there
         assert client.post("/events", json=docs[2]).status_code == 201
