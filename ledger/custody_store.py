@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
@@ -207,10 +207,11 @@ def _select_keys(connection: Connection, table: str, keys: list[str]
     expanding IN recompiles the statement per call (more than the query costs)."""
     p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([p] * len(keys))
-    return connection.exec_driver_sql(
+    rows = connection.exec_driver_sql(
         f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = {p} AND key IN ({marks})",
         (table, *keys),
-    ).tuples().all()  # tuples(): typing only, the same result at runtime
+    ).all()
+    return cast(Sequence[tuple[str, str]], rows)  # rows unpack as (key, value) tuples
 
 
 class StoredRegistry(_Loader, Registry):
