@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,9 +94,8 @@ def create_app(
     )
     app.state.home = Path(home)
     app.state.database_url = database_url
-    # The credential store keeps per-call state (the credentials of the batch being
-    # published): one publication at a time per process; the log is serialised anyway.
-    app.state.publish_lock = threading.Lock()
+    # Every write (events, registry, settings, credential publication and status) runs on
+    # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
     for module in (participants, facilities, settings, events, lots, items, credentials,
                    status, checkpoints, proofs, bundles, verify, passports):

@@ -19,7 +19,15 @@ from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from .common import PROBLEMS, created, ledger_of, results_json, store_of
+from .common import (
+    PROBLEMS,
+    append_queued,
+    created,
+    ledger_of,
+    results_json,
+    store_of,
+    writer_of,
+)
 from .events import entry_json
 
 router = APIRouter(prefix="/credentials", tags=["credentials"], responses=PROBLEMS)
@@ -49,9 +57,10 @@ def _is_public(request: Request, credential_id: str) -> bool:
 
 @router.post("", status_code=201, summary="Publish a signed credential with its issuer-signed "
              "issuance anchor")
-def publish(request: Request, body: PublishRequest) -> JSONResponse:
-    with request.app.state.publish_lock:
-        result = store_of(request).publish(body.credential, body.anchor)
+async def publish(request: Request, body: PublishRequest) -> JSONResponse:
+    # On the app's one writer, in arrival order with the other writes (503 when too many wait).
+    result = await writer_of(request).run(
+        lambda: store_of(request).publish(body.credential, body.anchor))
     credential_id = str(body.credential.get("id"))
     if not result.duplicate or body.public:
         _set_public(request, credential_id, body.public)
@@ -67,17 +76,16 @@ def find(request: Request, subject: str = Query(..., description="credentialSubj
 
 @router.post("/{credential_id:path}/status", status_code=201,
              summary="Revoke, suspend or reinstate: an anchor signed by the issuer")
-def change_status(request: Request, credential_id: str,
-                  anchor: dict[str, Any] = Body(..., description="Signed CredentialAnchor")
-                  ) -> JSONResponse:
+async def change_status(request: Request, credential_id: str,
+                        anchor: dict[str, Any] = Body(..., description="Signed CredentialAnchor")
+                        ) -> JSONResponse:
     from batterytrace.ledger.anchors import AnchorFormatError
     from batterytrace.ledger.log import Submission
 
     if anchor.get("credentialId") != credential_id or anchor.get("action") not in STATUS_ACTIONS:
         raise AnchorFormatError(f"expected a {', '.join(STATUS_ACTIONS)} anchor of "
                                 f"{credential_id}")
-    with request.app.state.publish_lock:
-        [result] = ledger_of(request).append([Submission("anchor", anchor)])
+    [result] = await append_queued(request, [Submission("anchor", anchor)])
     return created(results_json([result])[0], [result])
 
 

@@ -21,9 +21,10 @@ def list_facilities(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201, summary="Register a facility (admin-signed)")
-def register_facility(request: Request, document: dict[str, Any] = ADMIN_BODY) -> JSONResponse:
+async def register_facility(request: Request, document: dict[str, Any] = ADMIN_BODY
+                            ) -> JSONResponse:
     _expect_type(document, "FacilityRegistration")
-    result = append_admin(request, document)
+    result = await append_admin(request, document)
     return created({"id": document.get("id"), **results_json([result])[0]}, [result])
 
 

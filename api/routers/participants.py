@@ -12,7 +12,15 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from ..admin_auth import AdminRequestMalformedError
-from .common import PROBLEMS, all_rows, created, ledger_of, results_json, with_state
+from .common import (
+    PROBLEMS,
+    all_rows,
+    append_queued,
+    created,
+    ledger_of,
+    results_json,
+    with_state,
+)
 
 router = APIRouter(prefix="/participants", tags=["participants"], responses=PROBLEMS)
 
@@ -30,11 +38,13 @@ def did_of(request: Request, name_or_did: str) -> str:
     return participant_did(ledger_of(request).public_url, name_or_did)
 
 
-def append_admin(request: Request, document: dict[str, Any], kind: str = "registry") -> Any:
-    """Append an administrative document (the guard checks nonce, expiry and signers)."""
+async def append_admin(request: Request, document: dict[str, Any], kind: str = "registry"
+                       ) -> Any:
+    """Append an administrative document through the app's one writer, in arrival order (the
+    guard checks nonce, expiry and signers); 503 when too many writes are waiting."""
     from batterytrace.ledger.log import Submission
 
-    [result] = ledger_of(request).append([Submission(kind, document)])
+    [result] = await append_queued(request, [Submission(kind, document)])
     return result
 
 
@@ -49,10 +59,10 @@ def list_participants(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("", status_code=201, summary="Register a participant (admin-signed)")
-def register_participant(request: Request, document: dict[str, Any] = ADMIN_BODY
-                         ) -> JSONResponse:
+async def register_participant(request: Request, document: dict[str, Any] = ADMIN_BODY
+                               ) -> JSONResponse:
     _expect_type(document, "ParticipantRegistration")
-    result = append_admin(request, document)
+    result = await append_admin(request, document)
     name = document.get("name")
     did = document.get("id") or did_of(request, str(name))
     return created({"id": did, **results_json([result])[0]}, [result])
@@ -82,10 +92,10 @@ def show_participant(request: Request, name: str) -> dict[str, Any]:
 
 @router.post("/{name}/keys", status_code=201,
              summary="Rotate, revoke or recover a key (signed as the registry requires)")
-def change_key(request: Request, name: str, document: dict[str, Any] = ADMIN_BODY
-               ) -> JSONResponse:
+async def change_key(request: Request, name: str, document: dict[str, Any] = ADMIN_BODY
+                     ) -> JSONResponse:
     _expect_type(document, *KEY_DOCUMENTS)
     if document.get("participant") != did_of(request, name):
         raise AdminRequestMalformedError(f"the document's participant is not {name}")
-    result = append_admin(request, document)
+    result = await append_admin(request, document)
     return created(results_json([result])[0], [result])

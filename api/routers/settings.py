@@ -20,7 +20,8 @@ def current_settings(request: Request) -> dict[str, Any]:
 
 
 @router.post("", status_code=201, summary="Change settings (admin-signed LedgerSettings)")
-def change_settings(request: Request, document: dict[str, Any] = ADMIN_BODY) -> JSONResponse:
+async def change_settings(request: Request, document: dict[str, Any] = ADMIN_BODY
+                          ) -> JSONResponse:
     _expect_type(document, "LedgerSettings")
-    result = append_admin(request, document, kind="settings")
+    result = await append_admin(request, document, kind="settings")
     return created(results_json([result])[0], [result])
