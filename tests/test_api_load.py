@@ -28,7 +28,7 @@ from batterytrace.api.cli_serve import bind_socket
 from batterytrace.ledger.log import sqlite_url
 from batterytrace.ledger.storage import SqlStorage
 from custody_factory import extraction, lot_id, signed_credential
-from test_api_support import api_client, assert_problem, make_home
+from test_api_support import admin_request, api_client, assert_problem, make_home
 
 POSTS = 140  # 128 distinct valid events, 6 of them posted twice, 6 tampered
 DUPLICATES = 6
@@ -207,6 +207,10 @@ def test_a_full_write_queue_answers_503_with_retry_after_and_appends_nothing(tmp
         problem = assert_problem(refused, 503, "WRITE_QUEUE_FULL")
         assert refused.headers["retry-after"] == "1"
         assert problem["requestId"] == refused.headers["x-request-id"]
+        # Every write waits in the same queue: an administrative request too.
+        settings = admin_request({"type": "LedgerSettings",
+                                  "settings": {"massBalanceTolerance": "0.01"}})
+        assert_problem(client.post("/settings", json=settings), 503, "WRITE_QUEUE_FULL")
         release.set()
         blocked.result(30)
         queued_internal.result(30)
