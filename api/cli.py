@@ -16,6 +16,8 @@ from . import cli_bundle, cli_credentials, cli_custody, cli_ledger, cli_serve, c
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
 
+STRICT_KEYS_ENV = "BATTERYTRACE_STRICT_KEYS"  # also read as credentials.keys.STRICT_KEYS_ENV
+
 app = typer.Typer(
     name="batterytrace",
     help="Traceability ledger with verifiable credentials for the EV battery supply chain.",
@@ -34,7 +36,16 @@ def _global_options(
     database_url: str | None = typer.Option(
         None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
     ),
+    strict_keys: bool = typer.Option(
+        False,
+        "--strict-keys",
+        envvar=STRICT_KEYS_ENV,
+        help="Refuse secret key files readable by group or others (default: warn).",
+    ),
 ) -> None:
+    from batterytrace.credentials.keys import set_strict_keys
+
+    set_strict_keys(strict_keys)
     ctx.obj = Settings.resolve(home, database_url)
 
 

@@ -36,6 +36,23 @@ class InsecureKeyFileWarning(UserWarning):
     """A secret key file is readable by group or others."""
 
 
+class InsecureKeyFileError(KeyFormatError):
+    """A secret key file is readable by group or others and strict key checks are on."""
+
+    code = "INSECURE_KEY_FILE"
+    title = "Key file readable by others"
+
+
+STRICT_KEYS_ENV = "BATTERYTRACE_STRICT_KEYS"
+_strict_keys = False
+
+
+def set_strict_keys(strict: bool) -> None:
+    """Make load_key_file refuse (instead of warn about) key files readable by others."""
+    global _strict_keys
+    _strict_keys = strict
+
+
 def _b58_decode(value: str, what: str) -> bytes:
     if not isinstance(value, str) or not value.startswith("z"):
         raise KeyFormatError(f"{what} must be a base58btc multibase string starting with 'z'")
@@ -304,18 +321,33 @@ def _private(seed: bytes) -> Ed25519PrivateKey:
 
 
 def write_key_file(key: Ed25519Key, path: Path) -> None:
-    """Write the key as Multikey JSON, created with mode 0600."""
+    """Write the key as Multikey JSON with mode 0600, atomically: a temporary file in the same
+    folder, synced, then renamed over `path`."""
     path = Path(path)
     data = json.dumps(key.to_multikey(), indent=2) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(data)
-    os.chmod(path, 0o600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
-def load_key_file(path: Path) -> Ed25519Key:
-    """Read a Multikey JSON key file; warns (InsecureKeyFileWarning) when a file holding a
-    secret is readable by group or others."""
+def load_key_file(path: Path, strict: bool | None = None) -> Ed25519Key:
+    """Read a Multikey JSON key file. A file holding a secret that is readable by group or
+    others warns (InsecureKeyFileWarning), or is refused (InsecureKeyFileError, exit 2) when
+    `strict` (default: set_strict_keys, `--strict-keys`, BATTERYTRACE_STRICT_KEYS)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -327,11 +359,10 @@ def load_key_file(path: Path) -> Ed25519Key:
         raise KeyFormatError(f"key file {path} is not JSON: {exc}") from exc
     key = Ed25519Key.from_multikey(doc)
     if key.seed is not None and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        warnings.warn(
-            f"key file {path} is readable by others; run chmod 600 {path}",
-            InsecureKeyFileWarning,
-            stacklevel=2,
-        )
+        message = f"key file {path} is readable by group or others; run chmod 600 {path}"
+        if _strict_keys if strict is None else strict:
+            raise InsecureKeyFileError(message)
+        warnings.warn(message, InsecureKeyFileWarning, stacklevel=2)
     return key
 
 
@@ -341,8 +372,10 @@ __all__ = [
     "ED25519_PUB_CODEC",
     "ED25519_REASONS",
     "SMALL_ORDER_ENCODINGS",
+    "STRICT_KEYS_ENV",
     "Ed25519Key",
     "Ed25519SignatureError",
+    "InsecureKeyFileError",
     "InsecureKeyFileWarning",
     "decode_public_multibase",
     "decode_secret_multibase",
@@ -350,6 +383,7 @@ __all__ = [
     "encode_secret_multibase",
     "load_key_file",
     "multicodec",
+    "set_strict_keys",
     "verify_ed25519",
     "verify_raw",
     "write_key_file",

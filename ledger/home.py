@@ -1,9 +1,9 @@
 """The ledger's home folder: database (SQLite default), operator keys, latest checkpoint.
 
-    <home>/ledger.sqlite        default database (api/settings.py builds its URL)
+    <home>/ledger.sqlite        default database (api/settings.py builds its URL), 0600
     <home>/keys/log.json        log key (signs checkpoints only), Multikey, mode 0600
     <home>/keys/admin.json      admin key (signs genesis, settings, registry), Multikey, 0600
-    <home>/checkpoint.txt       latest signed checkpoint note, replaced atomically (rename)
+    <home>/checkpoint.txt       latest signed checkpoint note, 0644, replaced atomically
 
 checkpoint.txt lives outside the database on purpose: a database restored from a backup is
 behind it, and the ledger refuses to run on it rather than fork the log.
@@ -51,9 +51,13 @@ class Home:
         return self.path / CHECKPOINT_FILE
 
     def create(self) -> None:
-        """Create the folder and its private keys folder (0700)."""
-        self.path.mkdir(parents=True, exist_ok=True)
+        """Create the folder and its private keys folder, both 0700 whatever the umask (a home
+        folder that exists already keeps its mode)."""
+        if not self.path.exists():
+            self.path.mkdir(parents=True, exist_ok=True)
+            os.chmod(self.path, 0o700)
         self.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.keys_dir, 0o700)
 
     def ensure_keys(self) -> tuple[Ed25519Key, Ed25519Key]:
         """(log key, admin key): read from keys/ or generated there (0600) when absent."""
@@ -103,7 +107,9 @@ class Home:
             if current is not None and open_checkpoint(current, verifiers).size >= cp.size:
                 return False
             tmp = self.checkpoint_path.with_name(f".{CHECKPOINT_FILE}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.fchmod(fd, 0o644)  # whatever the umask
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(note)
                 fh.flush()
                 os.fsync(fh.fileno())

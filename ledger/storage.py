@@ -135,6 +135,7 @@ class SqlStorage:
         """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
         from alembic.util.exc import CommandError  # alembic: loaded when a schema is made
 
+        self._create_sqlite_file()
         with translate_db_errors(self.url):
             try:
                 upgrade(self.engine)
@@ -142,6 +143,21 @@ class SqlStorage:
                 raise StorageSchemaError(
                     f"cannot migrate the schema of {self.url.split(':', 1)[0]} database: {exc}"
                 ) from exc
+
+    def _create_sqlite_file(self) -> None:
+        """Create a missing SQLite database file with mode 0600 whatever the umask (SQLite
+        gives its -wal and -shm files the mode of the database file)."""
+        database = self.engine.url.database if self.is_sqlite else None
+        if not database or database == ":memory:" or database.startswith("file:"):
+            return
+        try:
+            fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError:  # exists already, or a missing folder (SQLite reports it)
+            return
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
 
     # --- writing ----------------------------------------------------------------------------
 
