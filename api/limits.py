@@ -22,6 +22,7 @@ from .problems import problem_body
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
 DEFAULT_MAX_ELEMENTS = 1_000_000
+DEFAULT_MAX_URL_BYTES = 8 * 1024  # path + query string, as sent (percent-encoded)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,6 +35,14 @@ class RequestTooLargeError(InputError):
     code = "REQUEST_TOO_LARGE"
     title = "Request body too large"
     http_status = 413
+
+
+class UrlTooLongError(InputError):
+    """The request target (path and query string) is longer than the server accepts."""
+
+    code = "URL_TOO_LONG"
+    title = "Request URL too long"
+    http_status = 414
 
 
 class JsonTooDeepError(InputError):
@@ -88,13 +97,22 @@ class RequestLimits:
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  max_depth: int = DEFAULT_MAX_DEPTH,
-                 max_elements: int = DEFAULT_MAX_ELEMENTS) -> None:
+                 max_elements: int = DEFAULT_MAX_ELEMENTS,
+                 max_url_bytes: int = DEFAULT_MAX_URL_BYTES) -> None:
         self.app = app
+        self.max_url_bytes = max_url_bytes
         self.max_body_bytes = max_body_bytes
         self.max_depth = max_depth
         self.max_elements = max_elements
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = scope.get("raw_path") or scope.get("path", "").encode("utf-8")
+            if len(path) + len(scope.get("query_string", b"")) > self.max_url_bytes:
+                await _send_problem(scope, send, UrlTooLongError(
+                    f"the request URL exceeds {self.max_url_bytes} bytes",
+                    max_bytes=self.max_url_bytes))
+                return
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return

@@ -47,8 +47,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # On a read (GET/HEAD), an unknown subject is a missing resource: 404 with the CLI's code.
 NOT_FOUND_ON_READ = frozenset(
-    {"UNKNOWN_LOT", "UNKNOWN_ITEM", "UNKNOWN_PARTICIPANT", "UNKNOWN_FACILITY"}
+    {"UNKNOWN_LOT", "UNKNOWN_ITEM", "UNKNOWN_PARTICIPANT", "UNKNOWN_FACILITY",
+     "STATUS_LIST_NOT_FOUND"}
 )
+# Starlette's detail when the body could not be decoded (invalid UTF-8, an integer beyond
+# Python's digit limit, ...): a malformed body, like JSON that does not parse.
+_BODY_PARSE_DETAIL = "There was an error parsing the body"
 
 
 class RequestValidationProblem(InputError):
@@ -158,6 +162,8 @@ def _http(request: Request, error: Exception) -> JSONResponse:
     elif error.status_code == 405:
         problem = MethodNotAllowedProblem(f"{request.method} is not allowed on "
                                           f"{request.url.path}")
+    elif error.status_code == 400 and error.detail == _BODY_PARSE_DETAIL:
+        problem = ParsingError("the request body is not valid JSON (UTF-8, numbers in range)")
     else:
         problem = HttpProblem(str(error.detail))
     return problem_response(problem, request, error.status_code, headers or None)

@@ -79,3 +79,46 @@ def test_oversize_bodies_are_refused_before_being_read_whole():
     # Within the limit: the app gets the whole body.
     assert _run(limits, [(b"content-type", b"application/json")], [b"[1,", b"2]"]) == (
         None, 2, True)
+
+
+# --- error codes over HTTP (issue 18) -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def http_api(tmp_path_factory):
+    from test_api_support import api_client, make_home
+
+    home = make_home(tmp_path_factory.mktemp("limits"), None)
+    with api_client(home, None) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"type": "\xff\xfe"}', b'{"n": ' + b"1" + b"0" * 5000 + b"}"],
+    ids=["invalid-utf8", "integer-10^5000"],
+)
+def test_unparsable_json_bodies_are_parsing_errors(http_api, body):
+    from test_api_support import assert_problem
+
+    response = http_api.post("/events", content=body,
+                             headers={"content-type": "application/json"})
+    assert_problem(response, 400, "PARSING_ERROR")
+
+
+def test_unknown_status_list_and_participant_are_404(http_api):
+    from test_api_support import assert_problem
+
+    assert_problem(http_api.get("/status-lists/did:web:nobody.example/revocation/1"), 404,
+                   "STATUS_LIST_NOT_FOUND")
+    assert_problem(http_api.get("/participants/nobody"), 404, "UNKNOWN_PARTICIPANT")
+    assert_problem(http_api.get("/participants/nobody/did.json"), 404, "UNKNOWN_PARTICIPANT")
+
+
+def test_oversize_url_is_a_problem(http_api):
+    from test_api_support import assert_problem
+
+    problem = assert_problem(http_api.get("/lots/x?q=" + "a" * 9000), 414, "URL_TOO_LONG")
+    assert problem["details"]["max_bytes"] == 8192
+    assert_problem(http_api.get("/lots/" + "a" * 9000), 414, "URL_TOO_LONG")
+    assert http_api.get("/lots/x?q=" + "a" * 100).status_code == 404  # under the limit
