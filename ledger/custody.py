@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -29,6 +30,7 @@ from .custody_errors import (
     CompositionError,
     CustodyModelError,
     DuplicateEventIdError,
+    EventBeforeLotError,
     FacilityNotOperatedError,
     InsufficientHoldingError,
     ItemCreationError,
@@ -79,6 +81,7 @@ class LotState:
     composition: Mapping[str, Decimal]
     created_by: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    created_at: str | None = None  # eventTime of the creating event (None: older rows)
 
 
 @dataclass(frozen=True)
@@ -307,10 +310,30 @@ def _create_lot(
             f"lot {lot_id} must declare its composition in lotDeclarations", lot=lot_id
         )
     state.put("lot", lot_id, LotState(lot_id, declaration.composition, event.id,
-                                      declaration.details))
+                                      declaration.details, event.event_time))
     state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
     _touch(state, lot_id, event, seq)
     return declaration.composition
+
+
+def _instant(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _check_not_before_lot(lot: LotState, event: TraceEvent) -> None:
+    """Refuse an event dated before the event that created the lot it moves or uses."""
+    if lot.created_at is None:
+        return
+    created, at = _instant(lot.created_at), _instant(event.event_time)
+    if created is not None and at is not None and at < created:
+        raise EventBeforeLotError(
+            f"event {event.id} is dated {event.event_time}, before lot {lot.id} was created "
+            f"({lot.created_at})", event=event.id, lot=lot.id,
+        )
 
 
 def _take_lot(
@@ -320,6 +343,7 @@ def _take_lot(
     lot = state.lot(lot_id)
     if lot is None:
         raise UnknownLotError(f"lot {lot_id} is unknown", lot=lot_id)
+    _check_not_before_lot(lot, event)
     held = state.holding(lot_id, actor)
     if kg > held:
         raise InsufficientHoldingError(
@@ -330,9 +354,13 @@ def _take_lot(
     return lot
 
 
-def _check_lot_held(state: CustodyState, lot_id: str, kg: Decimal, actor: str) -> None:
-    if state.lot(lot_id) is None:
+def _check_lot_held(
+    state: CustodyState, event: TraceEvent, lot_id: str, kg: Decimal, actor: str
+) -> None:
+    lot = state.lot(lot_id)
+    if lot is None:
         raise UnknownLotError(f"lot {lot_id} is unknown", lot=lot_id)
+    _check_not_before_lot(lot, event)
     held = state.holding(lot_id, actor)
     if kg > held:
         raise InsufficientHoldingError(f"{actor} holds {held} kg of {lot_id}, not {kg} kg",
@@ -383,7 +411,7 @@ def _object_event(state: CustodyState, event: TraceEvent, actor: str, seq: int) 
             _touch(state, item_id, event, seq)
         return
     for q in event.quantities:
-        _check_lot_held(state, q.lot, q.kg, actor)
+        _check_lot_held(state, event, q.lot, q.kg, actor)
         _touch(state, q.lot, event, seq)
     for item_id in event.epcs:
         item = _held_item(state, item_id, actor, top=False)
@@ -570,6 +598,7 @@ def _receive(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> No
             shipment.items:
         raise ReceiptMismatchError(f"receipt contents differ from shipment {shipment.id}")
     for lot_id, kg in shipment.lots:
+        _check_not_before_lot(state.known_lot(lot_id), event)
         state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
         _touch(state, lot_id, event, seq)
     for item_id in shipment.items:

@@ -175,6 +175,13 @@ class ReceiptMismatchError(CustodyError):
     title = "Receipt does not match an open shipment"
 
 
+class EventBeforeLotError(CustodyError):
+    """An event moves or uses a lot at an eventTime earlier than the event that created it."""
+
+    code = "EVENT_BEFORE_LOT"
+    title = "Event dated before the lot exists"
+
+
 class MassBalanceError(CustodyError):
     """For an element, output mass exceeds input mass by more than the ledger's tolerance."""
 

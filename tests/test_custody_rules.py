@@ -405,3 +405,23 @@ def test_credential_applies_atomically(plant):
     rejects(plant, "UNKNOWN_ITEM", "cellmaker", ok, bad)
     assert plant.state.get("event", ok["id"]) is None
     assert item(plant, "c1").status == ACTIVE
+
+
+# --- plausibility: dates ------------------------------------------------------------------
+
+
+def test_shipment_dated_before_the_lot_exists_rejected(net):
+    s = shipping("kolwezi-mine", "miner", "refiner", "nantong-refinery", lots=[("ore", 100)])
+    s["eventTime"] = "2001-01-01T00:00:00Z"
+    rejects(net, "EVENT_BEFORE_LOT", "miner", s)
+
+
+def test_receipt_dated_before_the_lot_rejected(net):
+    s = ship_ore(net)
+    r = receiving(s, "nantong-refinery")
+    r["eventTime"] = "2001-01-01T00:00:00+02:00"
+    rejects(net, "EVENT_BEFORE_LOT", "refiner", r)
+    lot = net.state.lot(lot_id("ore"))
+    assert lot.created_at is not None
+    net.events("refiner", receiving(s, "nantong-refinery"))
+    assert held(net, "ore", "refiner") == 400
