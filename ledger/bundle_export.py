@@ -9,11 +9,13 @@ A bundle is JSON Lines (UTF-8, one JSON object per line, `type` names the record
 3. `credential`, `redacted-credential`, `status-list` and `did-document` records;
 4. `end`: the number of records before it (a truncated bundle is detected).
 
-The closure of an item or lot: upstream, every source and component back to extraction;
-downstream, the products of the subject and of its components (its disassembly, recycling and
-recovered lots), never other products of shared ancestors; and the items it was assembled
-into. The bundle holds every event touching the closure, every anchor of a credential it
-carries, and every registry and settings entry up to the last of them (and entry 0).
+The closure of an item or lot (`CustodyGraph.closure`, docs/formats.md): upstream, every
+source and component back to extraction; downstream, the products of the subject, of its
+components and of the items they were assembled into (its disassembly, recycling and recovered
+lots, and what is made of those), never other products of shared ancestors; and the items any
+of these was assembled into. The bundle holds every event touching the closure, every anchor
+of a credential it carries, and every registry and settings entry up to the last of them (and
+entry 0).
 
 This module imports no storage library: it reads through a `Ledger` handed in.
 """

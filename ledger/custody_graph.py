@@ -38,12 +38,14 @@ class CustodyGraph:
                 self.containers.setdefault(child, set()).add(event.parent)
 
     def closure(self, subject: str) -> set[str]:
-        """Upstream sources and components, downstream products of the subject and of its
-        components, and every item any of those was assembled into (what happens to a pack
-        happens to its cells, so the replay needs the containers' custody too)."""
+        """Upstream sources and components; downstream, the products of the subject and of
+        its components and of every item any of those was assembled into, transitively (what
+        happens to a pack happens to its cells: recycling a module recycles the subject's
+        material, so the recovered lots and what is made of them are downstream too); and every
+        item any of these was assembled into (the replay needs the containers' custody)."""
         upstream = reachable([subject], self.sources, self.components)
         parts = reachable([subject], self.components)
-        downstream = reachable(parts, self.products)
+        downstream = reachable(parts, self.products, self.containers)
         return reachable(upstream | downstream, self.containers)
 
 

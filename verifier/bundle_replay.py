@@ -12,6 +12,7 @@ extraction inside the bundle (`finish`). Failures go into the Report.
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable, Iterator
@@ -38,7 +39,6 @@ from batterytrace.ledger.checkpoint import (
     NoteVerifier,
 )
 from batterytrace.ledger.custody import CustodyState, apply_credential
-from batterytrace.ledger.custody_errors import MassBalanceError
 from batterytrace.ledger.custody_graph import reachable
 from batterytrace.ledger.engine import (
     RULED_KINDS,
@@ -141,6 +141,8 @@ class BundleReplay:
         self.broken = False
         self.first_use: dict[str, tuple[int, str]] = {}  # subject -> (seq, received)
         self.foreign_sources: dict[str, set[str]] = {}
+        # Items some of whose children were projected out: their element mass here is short.
+        self.incomplete: set[str] = set()
 
     @property
     def registry(self) -> Registry | None:
@@ -436,13 +438,18 @@ class BundleReplay:
             apply_credential(self.state, projected, credential.issuer, seq, sha)
             self.report.replayed += 1
             return
-        # Inputs outside the closure were left out: the mass balance cannot hold here.
+        # Inputs outside the closure were left out (or an input item lacks children that
+        # were): the mass balance cannot be judged here, so it is not checked at all; the
+        # products keep their declared composition, and the events that consume them are
+        # balanced against it as the ledger did. (A finite tolerance still failed on an element
+        # only the left-out inputs carried, and dropping the products then left the subject's
+        # downstream without them: its recycling failed MASS_BALANCE_EXCEEDED.)
         saved = self.state.tolerance
-        self.state.tolerance = Decimal("1e30")
+        self.state.tolerance = Decimal("Infinity")
         try:
-            apply_credential(self.state, projected, credential.issuer, seq, sha)
-        except MassBalanceError:
-            pass  # an element only the left-out inputs carried; its products stay outside
+            with decimal.localcontext() as context:
+                context.traps[decimal.InvalidOperation] = False  # 0 kg x inf: no limit
+                apply_credential(self.state, projected, credential.issuer, seq, sha)
         finally:
             self.state.tolerance = saved
         self.report.outside_closure += 1
@@ -477,6 +484,11 @@ class BundleReplay:
                 input_items=tuple(i for i in event.input_items if item_in(i)),
                 children=tuple(i for i in event.children if item_in(i)),
             )
+            if kept.children != event.children and event.action == "add":
+                self.incomplete.add(event.parent)  # type: ignore[arg-type]  # kept: not None
+            if event.kind == "TransformationEvent" and any(
+                    self._short(i) for i in kept.input_items):
+                partial = True
             if kept != event:
                 partial = True
                 dropped = {q.lot for q in event.input_quantities if not lot_in(q.lot)} | {
@@ -497,6 +509,19 @@ class BundleReplay:
         if not events:
             return None, True
         return replace(credential, events=tuple(events)), partial
+
+    def _short(self, item_id: str) -> bool:
+        """Whether an item, or anything assembled into it, lacks children projected out."""
+        assert self.state is not None
+        stack = [item_id]
+        while stack:
+            node = stack.pop()
+            if node in self.incomplete:
+                return True
+            found = self.state.item(node)
+            if found is not None:
+                stack.extend(found.children)
+        return False
 
     def finish(self) -> None:
         """After the entries: the closure subject is known and its upstream is complete."""
