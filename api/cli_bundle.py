@@ -6,9 +6,11 @@ Exit codes: 0 all verified, 1 something failed, 2 the bundle or trust file is un
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import typer
 
@@ -38,21 +40,41 @@ def export(
     ledger = Ledger.open(settings.home, settings.database_url)
     try:
         store = CredentialStore(ledger)
-        handle = open(out, "wb") if out else sys.stdout.buffer
+        # --out: written to a temporary file beside it and renamed only once the export (and
+        # its self-check) succeeded, so a failed export leaves no file behind.
+        tmp = None
+        handle: IO[bytes] = sys.stdout.buffer
+        if out:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+            tmp, handle = Path(tmp_name), os.fdopen(fd, "wb")
         try:
-            summary = export_bundle(
-                ledger, handle, item=item, lot=lot, all_entries=all_entries,
-                consistency_from=consistency_from, redact=redact,
-                find_credentials=store.find, lists_for=store.lists_for,
-            )
+            try:
+                summary = export_bundle(
+                    ledger, handle, item=item, lot=lot, all_entries=all_entries,
+                    consistency_from=consistency_from, redact=redact,
+                    find_credentials=store.find, lists_for=store.lists_for,
+                )
+            finally:
+                if tmp:
+                    handle.close()
+            if tmp and out:
+                os.chmod(tmp, 0o666 & ~_umask())
+                os.replace(tmp, out)
+                tmp = None
         finally:
-            if out:
-                handle.close()
+            if tmp:
+                tmp.unlink(missing_ok=True)
     finally:
         ledger.close()
     if out:
         typer.echo(f"wrote {out}: {summary.entries} entries, {summary.credentials} credentials"
                    f" ({summary.redacted} redacted)", err=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def verify(

@@ -17,6 +17,12 @@ of these was assembled into. The bundle holds every event touching the closure, 
 of a credential it carries, and every registry and settings entry up to the last of them (and
 entry 0).
 
+Before anything is written, the export checks its own checkpoint: the stored note must open with
+the ledger's verifier key and carry the stored size and root; each entry's inclusion proof is
+checked against that root before its line is written (an `all` bundle: the root rebuilt from
+its entries), so a damaged store raises `BundleSelfCheckError` instead of handing out a bundle
+nobody can verify. Entry signatures are not re-verified here (`ledger verify` does that).
+
 This module imports no storage library: it reads through a `Ledger` handed in.
 """
 
@@ -26,8 +32,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
-from batterytrace.credentials.errors import BatterytraceError, InputError
+from batterytrace.credentials.errors import BatterytraceError, InputError, VerificationError
 
+from . import merkle
 from .anchors import credential_digest
 from .bundle_format import (
     BUNDLE_VERSION,
@@ -43,6 +50,7 @@ from .bundle_format import (
     event_subjects,
     record_line,
 )
+from .checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from .custody_graph import CustodyGraph
 from .events import TraceEvent, parse_credential
 
@@ -59,6 +67,40 @@ class BundleExportError(InputError):
 
     code = "BUNDLE_EXPORT_ERROR"
     title = "Bundle cannot be exported"
+
+
+class BundleSelfCheckError(VerificationError):
+    """What the export would write does not verify: the stored checkpoint does not open with
+    the ledger's own key, or an inclusion proof (or the rebuilt root) does not match it. The
+    store is damaged; run `batterytrace ledger verify`."""
+
+    code = "BUNDLE_EXPORT_SELF_CHECK"
+    title = "Exported bundle fails its own check"
+    http_status = 500
+
+
+def _check_checkpoint(ledger: Ledger, cp: Checkpoint, note: bytes) -> None:
+    """The note opens with the ledger's verifier key and carries the stored size and root."""
+    try:
+        signed = open_checkpoint(note, [ledger.verifier], origin=ledger.origin)
+    except CheckpointError as exc:
+        raise BundleSelfCheckError(
+            f"the stored checkpoint note at size {cp.size} does not open with the ledger's "
+            f"key: {exc}", size=cp.size) from exc
+    if (signed.size, signed.root) != (cp.size, cp.root):
+        raise BundleSelfCheckError(
+            f"the stored checkpoint at size {cp.size} does not match its signed note "
+            f"(size {signed.size})", size=cp.size)
+
+
+def _check_proof(entry: Any, proof: Sequence[bytes], cp: Checkpoint) -> None:
+    try:
+        merkle.verify_inclusion(merkle.leaf_hash(entry.canonical), entry.seq, cp.size, proof,
+                                cp.root)
+    except (merkle.ProofError, merkle.MerkleInputError) as exc:
+        raise BundleSelfCheckError(
+            f"the inclusion proof of entry {entry.seq} does not verify against the checkpoint "
+            f"at size {cp.size}: {exc}", seq=entry.seq, size=cp.size) from exc
 
 
 @dataclass(frozen=True)
@@ -109,6 +151,7 @@ def export_bundle(
     if len(chosen) + bool(all_entries) != 1:
         raise BundleExportError("export exactly one of --item, --lot or --all")
     cp, note = ledger.latest_checkpoint()
+    _check_checkpoint(ledger, cp, note)
     size = cp.size
     scope = "all" if all_entries else ("item" if item is not None else "lot")
     subject = None if all_entries else chosen[0]
@@ -170,10 +213,20 @@ def export_bundle(
                                  "proof": [b64(h) for h in old_proof]}
     out.write(record_line(header))
     records, entries, redacted = 1, 0, 0
+    leaves: list[bytes] = []  # an `all` bundle: its root is rebuilt below
     for entry in _selected_entries(ledger, size, selected, last):
-        proof = None if selected is None else ledger.inclusion_proof(entry.seq, size)
+        proof = None
+        if selected is None:
+            leaves.append(merkle.leaf_hash(entry.canonical))
+        else:
+            proof = ledger.inclusion_proof(entry.seq, size)
+            _check_proof(entry, proof, cp)
         out.write(entry_line(entry.canonical, proof))
         records, entries = records + 1, entries + 1
+    if selected is None and (len(leaves) != size or merkle.root_hash(leaves) != cp.root):
+        raise BundleSelfCheckError(
+            f"the {len(leaves)} entries do not rebuild the root of the checkpoint at size "
+            f"{size}", size=size)
     for credential in kept:
         if redacted_types & set(_types(credential)):
             out.write(record_line({"type": REDACTED, "id": credential.get("id"),

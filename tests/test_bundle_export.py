@@ -8,6 +8,7 @@ import json
 import pytest
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import BundleExportError, export_bundle
+from batterytrace.ledger.home import DATABASE_FILE
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.validators import validators_for
 from custody_factory import (
@@ -97,3 +98,91 @@ def test_every_record_validates_against_the_published_schema(led):
         jsonschema.validate(record, schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**recs[0], "version": 2}, schema)
+
+
+@pytest.fixture
+def small_home(tmp_path):
+    home = tmp_path / "home"
+    (home / "keys").mkdir(parents=True)
+    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
+    ledger = Ledger.init(home, None, "ledger.example/self-check", PUBLIC_URL)
+    ledger.validators.update(validators_for(ledger))
+    ledger.append([Submission("registry", d) for d in standard_registry_docs()])
+    for _, issuer, event in lifecycle()[:6]:
+        ledger.append([Submission("event", signed_credential(issuer, [event]))])
+    ledger.close()
+    return home
+
+
+def _flip_leaf_one(home):
+    """Flip a byte of leaf 1's hash in its tree tile: entry 0 (in every bundle) proves with it,
+    while the root's own subtrees stay intact."""
+    import sqlite3
+
+    from batterytrace.ledger.storage import tile_slot
+
+    key, offset = tile_slot(0, 1)
+    with sqlite3.connect(home / DATABASE_FILE) as db:
+        (hashes,) = db.execute("SELECT hashes FROM ledger_tree_tiles WHERE key = ?",
+                               (key,)).fetchone()
+        hashes = bytearray(hashes)
+        hashes[offset] ^= 0x01
+        db.execute("UPDATE ledger_tree_tiles SET hashes = ? WHERE key = ?", (bytes(hashes), key))
+
+
+def test_export_checks_its_proofs_and_refuses_a_damaged_tree(small_home):
+    from batterytrace.ledger.bundle_export import BundleSelfCheckError
+
+    ledger = Ledger.open(small_home)
+    try:
+        export_bundle(ledger, io.BytesIO(), lot=lot_id("co-hydroxide-2026-001"))  # intact: passes
+    finally:
+        ledger.close()
+    _flip_leaf_one(small_home)
+    ledger = Ledger.open(small_home)
+    try:
+        with pytest.raises(BundleSelfCheckError) as caught:
+            export_bundle(ledger, io.BytesIO(), lot=lot_id("co-hydroxide-2026-001"))
+        assert caught.value.code == "BUNDLE_EXPORT_SELF_CHECK"
+        assert BundleSelfCheckError.exit_code == 1
+    finally:
+        ledger.close()
+
+
+def test_export_refuses_a_checkpoint_not_signed_by_the_ledger_key(small_home):
+    import sqlite3
+
+    from batterytrace.ledger.bundle_export import BundleSelfCheckError
+
+    with sqlite3.connect(small_home / DATABASE_FILE) as db:
+        size, note = db.execute("SELECT size, note FROM ledger_checkpoints"
+                                " ORDER BY size DESC LIMIT 1").fetchone()
+        forged = bytes(note).replace(b"self-check", b"self-chekk", 1)  # signature now wrong
+        db.execute("UPDATE ledger_checkpoints SET note = ? WHERE size = ?", (forged, size))
+    ledger = Ledger.open(small_home)
+    try:
+        with pytest.raises(BundleSelfCheckError):
+            export_bundle(ledger, io.BytesIO(), all_entries=True)
+    finally:
+        ledger.close()
+
+
+def test_cli_export_of_a_damaged_store_exits_1_and_leaves_no_file(small_home, tmp_path):
+    from batterytrace.api.cli import app
+    from batterytrace.ledger.bundle_export import BundleSelfCheckError
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    out = tmp_path / "out" / "b.jsonl"
+    out.parent.mkdir()
+    args = ["--home", str(small_home), "bundle", "export", "--lot", lot_id("co-hydroxide-2026-001"),
+            "--out", str(out)]
+    ok = runner.invoke(app, args)
+    assert ok.exit_code == 0, ok.output
+    assert out.exists() and out.read_bytes().endswith(b"\n")
+    out.unlink()
+    _flip_leaf_one(small_home)
+    failed = runner.invoke(app, args)  # main() turns the typed error into its exit code
+    assert isinstance(failed.exception, BundleSelfCheckError), failed.output
+    assert failed.exception.code == "BUNDLE_EXPORT_SELF_CHECK" and failed.exception.exit_code == 1
+    assert list(out.parent.iterdir()) == []
