@@ -181,6 +181,8 @@ def verify(
     """Check every link, every leaf and every signed checkpoint, then replay every signature
     and custody rule with the offline bundle verifier; exit 1 on any fault, naming the first
     bad entry."""
+    from batterytrace.ledger.derived_check import check_state, check_tree, open_view
+    from batterytrace.ledger.home import Home
     from batterytrace.ledger.log import Ledger, verify_ledger
     from batterytrace.ledger.queries import stored_log_size
     from batterytrace.verifier.bundle_verify import verify_entries
@@ -189,6 +191,17 @@ def verify(
 
     settings: Settings = ctx.obj
     size = stored_log_size(settings.database_url)
+    home = Home(settings.home)
+    if size is not None and home.read_checkpoint() is None:
+        raise home.missing_checkpoint()
+    # The entries against checkpoint.txt alone, then the tree tables against the entries:
+    # a damaged tile or checkpoint row is named here, not as a fork further on.
+    _verify_entries_against_file(settings)
+    view = open_view(settings.home, settings.database_url)
+    try:
+        _fail_on_mismatch(check_tree(view), as_json)
+    finally:
+        view.close()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err_console, transient=True,
                   disable=as_json) as progress:
@@ -215,6 +228,11 @@ def verify(
             finally:
                 ledger.close()
             report.raise_first()  # the first fault's typed error: exit 1, its seq named
+            view = open_view(settings.home, settings.database_url)
+            try:  # custody_state and credential_anchor against the engine's replay
+                _fail_on_mismatch(check_state(view), as_json)
+            finally:
+                view.close()
             data["replay"] = {
                 "entries": report.entries, "events": report.kinds.get("event", 0),
                 "registryEntries": report.kinds.get("registry", 0),
@@ -226,7 +244,100 @@ def verify(
     emit(data, as_json, lambda console: console.print(
         f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
         f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"
-        + (", signatures and custody rules replayed" if replay else ""),
+        + (", signatures and custody rules replayed" if replay else "")
+        + ", derived tables match the entries",
+        highlight=False, soft_wrap=True))
+
+
+def _verify_entries_against_file(settings: Settings) -> Any:
+    """Chain, genesis and leaves of the stored entries against checkpoint.txt only (no
+    derived table read): the entries are the source of truth the derived tables are
+    compared with. Raises the first fault (its seq named)."""
+    from batterytrace.ledger.checkpoint import open_checkpoint
+    from batterytrace.ledger.derived_check import open_view
+    from batterytrace.ledger.log_verify import verify_log
+
+    view = open_view(settings.home, settings.database_url)
+    try:
+        note = view.home.read_checkpoint()
+        if note is None:
+            raise view.home.missing_checkpoint()
+        open_checkpoint(note, [view.verifier], view.origin)
+        return verify_log((body for _, body in view.storage.iter_bodies()), [note],
+                          [view.verifier], view.origin)
+    finally:
+        view.close()
+
+
+def _fail_on_mismatch(mismatches: list[Any], as_json: bool) -> None:
+    """Exit 1 (LEDGER_DERIVED_MISMATCH) naming the first differing table and row; with
+    --json, the whole list is printed first."""
+    from batterytrace.ledger.errors import LedgerDerivedMismatchError
+
+    if not mismatches:
+        return
+    listed = [m.to_json() for m in mismatches]
+    if as_json:
+        emit({"ok": False, "derived": listed}, True)
+    first = mismatches[0]
+    raise LedgerDerivedMismatchError(
+        f"{first}; run `batterytrace ledger repair --from-entries`",
+        table=first.table, row=first.key, mismatches=listed)
+
+
+@ledger_app.command("repair")
+def repair(
+    ctx: typer.Context,
+    from_entries: bool = typer.Option(
+        False, "--from-entries",
+        help="Rebuild the derived tables from the entries (the only way supported)."),
+    as_json: bool = JSON_OPTION,
+    processes: int = typer.Option(1, "--processes", min=1,
+                                  help="Processes checking signatures in the replay."),
+) -> None:
+    """Verify the entries (chain, signatures, custody rules, as `ledger verify` does), then
+    rebuild every derived table from them in one transaction: tree tiles, checkpoint rows,
+    the sequencer row, checkpoint.txt when lost, custody_state and credential_anchor. Refused
+    (exit 1, nothing changed) when the entries themselves are bad."""
+    from batterytrace.credentials.errors import InputError
+    from batterytrace.ledger.checkpoint import open_checkpoint
+    from batterytrace.ledger.derived_check import (
+        check_derived,
+        open_view,
+        rebuild_derived,
+        trusted_note,
+    )
+    from batterytrace.ledger.log_verify import verify_log
+    from batterytrace.verifier.bundle_verify import verify_entries
+    from batterytrace.verifier.trust import TrustedLedger
+
+    if not from_entries:
+        raise InputError("say where to repair from: --from-entries")
+    settings: Settings = ctx.obj
+    view = open_view(settings.home, settings.database_url)
+    try:
+        note = trusted_note(view)
+        if note is None:
+            raise view.home.missing_checkpoint()
+        cp = open_checkpoint(note, [view.verifier], view.origin)
+        bodies = list(body for _, body in view.storage.iter_bodies())
+        verify_log(bodies, [note], [view.verifier], view.origin)  # chain, genesis, leaves
+        report = verify_entries(iter(bodies), TrustedLedger(view.origin, view.verifier.vkey),
+                                [note], processes=processes)
+        report.raise_first()  # signatures and custody rules: bad entries, nothing changed
+        counts = rebuild_derived(view)
+        wrote_file = view.home.read_checkpoint() is None
+        if wrote_file:
+            view.home.write_checkpoint(note, cp, [view.verifier])
+        remaining = check_derived(view)
+    finally:
+        view.close()
+    data = {"ok": not remaining, "rebuilt": counts, "checkpointFileWritten": wrote_file,
+            "checkpointSize": cp.size, "remaining": [m.to_json() for m in remaining]}
+    _fail_on_mismatch(remaining, as_json)
+    emit(data, as_json, lambda console: console.print(
+        "[green]repaired[/] " + ", ".join(f"{t} {n} rows" for t, n in counts.items())
+        + (f"; {settings.home}/checkpoint.txt written (size {cp.size})" if wrote_file else ""),
         highlight=False, soft_wrap=True))
 
 

@@ -114,3 +114,12 @@ class LogGenesisError(LogVerificationError):
 
     code = "LOG_GENESIS_INVALID"
     title = "Invalid genesis entry"
+
+
+class LedgerDerivedMismatchError(VerificationError):
+    """A derived table (tree tiles, checkpoint rows, custody state, anchors, ...) differs from
+    its recomputation from the entries; `ledger repair --from-entries` rebuilds it."""
+
+    code = "LEDGER_DERIVED_MISMATCH"
+    title = "Derived table does not match the entries"
+    http_status = 409

@@ -21,7 +21,7 @@ from pathlib import Path
 from batterytrace.credentials.keys import Ed25519Key, load_key_file, write_key_file
 
 from .checkpoint import Checkpoint, NoteVerifier, open_checkpoint
-from .errors import LedgerKeyMissingError
+from .errors import LedgerKeyMissingError, LedgerNotFoundError
 
 DATABASE_FILE = "ledger.sqlite"
 CHECKPOINT_FILE = "checkpoint.txt"
@@ -85,6 +85,17 @@ class Home:
             return self.checkpoint_path.read_bytes()
         except FileNotFoundError:
             return None
+
+    def missing_checkpoint(self) -> LedgerNotFoundError:
+        """The error for a database that holds a ledger while checkpoint.txt is gone: name the
+        file and the way to recover (`init` would refuse: the ledger exists)."""
+        return LedgerNotFoundError(
+            f"{self.checkpoint_path} is missing, though the database holds a ledger: run "
+            "`batterytrace ledger repair --from-entries` to verify the entries and write it "
+            "again from the latest signed checkpoint in the database (or restore it from a "
+            "backup made with the database); do not run `batterytrace init`",
+            path=str(self.checkpoint_path),
+        )
 
     @contextmanager
     def checkpoint_lock(self) -> Iterator[None]:

@@ -1,0 +1,359 @@
+"""Recompute the ledger's derived tables from its entries and name the first difference.
+
+The entries (`ledger_entries`) are the only source of truth; every other table is derived:
+
+- `ledger_tree_tiles`: the Merkle tree of the entries' leaf hashes, packed in tiles
+  (`storage.tile_slot`); every stored tile must equal the recomputed one, and no tile may be
+  missing or extra;
+- `ledger_checkpoints`: each row's signed note must verify, name the row's size and root, and
+  that root must be the tree's root at that size; the largest row must be checkpoint.txt;
+- `ledger_sequencer`: size, head entry hash and root of the whole log;
+- `custody_state`: the rows `custody_store.rebuild` would write after the engine's replay;
+- `credential_anchor`: the rows of the engine's anchor book after the same replay.
+
+`check_derived` reads (storage reads are allowed here) and compares; `expected_*` compute what
+`ledger repair --from-entries` writes back. The credential store tables (`credential_record`,
+`credential_subject`, `status_list`) are not checked yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.engine import Connection
+
+from . import merkle
+from .anchors import AnchorRecord
+from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
+from .custody_store import dump_state, encode_key, encode_value, ensure_schema
+from .engine import Replay
+from .entry import Entry
+from .errors import LedgerNotFoundError
+from .home import Home
+from .log import Ledger, sqlite_url
+from .replay import replay_entries
+from .storage import SqlStorage, pack_tiles
+from .tables import CHECKPOINTS, CREDENTIAL_ANCHOR, CUSTODY_STATE, SEQUENCER, TILES
+from .tree_store import extend
+
+_REPR = 80
+
+
+@dataclass
+class LogView:
+    """What the checks read: the home, the storage, the origin and log verifier of entry 0.
+
+    Opened without `Ledger.open`'s own checks (they stop at the first damaged tile or
+    checkpoint without naming it). A `Ledger` has the same attributes."""
+
+    home: Home
+    storage: SqlStorage
+    origin: str
+    verifier: NoteVerifier
+
+    def iter_entries(self) -> Iterable[Entry]:
+        for _, body in self.storage.iter_bodies():
+            yield Entry.parse(body)
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+def open_view(home: Any, database_url: str | None = None) -> LogView:
+    """A LogView of a home and database (LedgerNotFoundError without entry 0). The home's log
+    key is trusted when present (as `verify_ledger` does), else entry 0's."""
+    from pathlib import Path
+
+    place = Home(Path(home))
+    storage = SqlStorage(database_url or sqlite_url(Path(home)))
+    body = storage.entry_body(0) if storage.has_schema() else None
+    if body is None:
+        storage.close()
+        raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
+    genesis = Entry.parse(body).document
+    origin = genesis["origin"]
+    if place.log_key_path.exists():
+        verifier = NoteVerifier.ed25519(origin, place.log_key().public_key)
+    else:
+        verifier = parse_verifier_key(genesis["logKey"])
+    return LogView(place, storage, origin, verifier)
+
+
+Source = Ledger | LogView
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(no row)"
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        text = data.hex()
+        return text if len(text) <= _REPR else f"{text[:_REPR - 12]}... ({len(data)} bytes)"
+    text = str(value)
+    return text if len(text) <= _REPR else f"{text[:_REPR - 3]}..."
+
+
+@dataclass(frozen=True)
+class DerivedMismatch:
+    """The first difference found in one derived table: `key` names the row."""
+
+    table: str
+    key: str
+    expected: str
+    found: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"table": self.table, "key": self.key, "expected": self.expected,
+                "found": self.found}
+
+    def __str__(self) -> str:
+        return (f"{self.table} row {self.key}: expected {self.expected}, found {self.found}")
+
+
+@dataclass
+class Tree:
+    """The Merkle tree recomputed from the entries: packed tiles, roots by size, head."""
+
+    size: int = 0
+    head: bytes = b""
+    root: bytes = merkle.EMPTY_ROOT
+    tiles: dict[int, bytearray] = field(default_factory=dict)
+    roots: dict[int, bytes] = field(default_factory=dict)  # size -> root, for wanted sizes
+
+
+def recompute_tree(ledger: Source, wanted_sizes: Iterable[int] = ()) -> Tree:
+    """The tiles of the entries' tree (as `storage.store_nodes` writes them) and its roots at
+    `wanted_sizes`."""
+    import hashlib
+
+    wanted = set(wanted_sizes)
+    tree = Tree()
+    frontier: list[tuple[int, int, bytes]] = []
+    nodes: list[tuple[int, int, bytes]] = []
+    for seq, body in ledger.storage.iter_bodies():
+        leaf = merkle.leaf_hash(body)
+        created, frontier, root = extend(frontier, [leaf])
+        nodes.append((0, seq, leaf))
+        nodes.extend(created)
+        tree.size = seq + 1
+        tree.head, tree.root = hashlib.sha256(body).digest(), root
+        if tree.size in wanted:
+            tree.roots[tree.size] = root
+        if len(nodes) >= 65536:
+            pack_tiles(tree.tiles, nodes)
+            nodes = []
+    pack_tiles(tree.tiles, nodes)
+    return tree
+
+
+def _compare(table: str, expected: Mapping[Any, Any], found: Mapping[Any, Any]
+             ) -> DerivedMismatch | None:
+    """The first differing key (in sorted order): changed, missing or extra row."""
+    for key in sorted(set(expected) | set(found)):
+        want, got = expected.get(key), found.get(key)
+        if want != got:
+            return DerivedMismatch(table, _short(key), _short(want), _short(got))
+    return None
+
+
+def _replay(ledger: Source) -> Replay:
+    return replay_entries((e.seq, e.kind, e.document) for e in ledger.iter_entries())
+
+
+def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
+    """The custody_state rows `custody_store.rebuild` writes after this replay."""
+    registry, state = replay.started()
+    return {(table, encode_key(key)): encode_value(value)
+            for tables in (registry.tables, state.tables)
+            for table, values in tables.items()
+            for key, value in values.items() if value is not None}
+
+
+def expected_anchor_rows(replay: Replay) -> dict[tuple[str, str], str]:
+    """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
+    replay's anchor book."""
+    return {(table, key): json.dumps(value.to_json() if isinstance(value, AnchorRecord)
+                                     else value)
+            for table, values in replay.anchors.tables.items()
+            for key, value in values.items() if value is not None}
+
+
+def _stored_anchor_rows(connection: Connection) -> dict[tuple[str, str], str]:
+    CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
+    t = CREDENTIAL_ANCHOR
+    return {(r.tbl, r.key): r.value for r in connection.execute(select(t))}
+
+
+def check_tree(ledger: Source, tree: Tree | None = None) -> list[DerivedMismatch]:
+    """Tiles, checkpoint rows, checkpoint.txt and the sequencer row against the entries."""
+    out: list[DerivedMismatch] = []
+    with ledger.storage.engine.connect() as connection:
+        tiles = {k: bytes(h) for k, h in connection.execute(select(TILES.c.key, TILES.c.hashes))}
+        checkpoints = [(r.size, bytes(r.root), bytes(r.note)) for r in connection.execute(
+            select(CHECKPOINTS).order_by(CHECKPOINTS.c.size))]
+        sequencer = connection.execute(select(SEQUENCER)).all()
+    tree = tree or recompute_tree(ledger, [size for size, _, _ in checkpoints])
+    found = _compare(TILES.name, {k: bytes(v) for k, v in tree.tiles.items()}, tiles)
+    if found:
+        out.append(found)
+    out.extend(_check_checkpoints(ledger, tree, checkpoints))
+    want = {1: (tree.size, tree.head, tree.root)}
+    got = {r.id: (r.size, bytes(r.head), bytes(r.root)) for r in sequencer}
+    found = _compare(SEQUENCER.name, {k: _fmt_head(v) for k, v in want.items()},
+                     {k: _fmt_head(v) for k, v in got.items()})
+    if found:
+        out.append(found)
+    return out
+
+
+def _fmt_head(value: tuple[int, bytes, bytes]) -> str:
+    return f"size {value[0]} head {value[1].hex()} root {value[2].hex()}"
+
+
+def _check_checkpoints(ledger: Source, tree: Tree, rows: list[tuple[int, bytes, bytes]]
+                       ) -> list[DerivedMismatch]:
+    table = CHECKPOINTS.name
+    for size, root, note in rows:
+        key = f"size={size}"
+        try:
+            cp = open_checkpoint(note, [ledger.verifier], ledger.origin)
+        except Exception as exc:  # any note that does not verify is a mismatch
+            return [DerivedMismatch(table, key, "a note signed by the log key",
+                                    _short(getattr(exc, "message", str(exc))))]
+        if cp.size != size:
+            return [DerivedMismatch(table, key, f"note of size {size}", f"note of size {cp.size}")]
+        if cp.root != root:
+            return [DerivedMismatch(table, key, f"root {cp.root.hex()} (its note's)",
+                                    _short(root))]
+        tree_root = tree.roots.get(size)
+        if tree_root != root:
+            return [DerivedMismatch(table, key, f"the tree's root {_short(tree_root)}",
+                                    _short(root))]
+    file_note = ledger.home.read_checkpoint()
+    latest = rows[-1] if rows else None
+    if file_note is not None and (latest is None or latest[2] != file_note):
+        file_size = open_checkpoint(file_note, [ledger.verifier], ledger.origin).size
+        return [DerivedMismatch(table, f"size={file_size}",
+                                f"the note of {ledger.home.checkpoint_path} as the largest row",
+                                "(no row)" if latest is None else f"largest row size={latest[0]}")]
+    return []
+
+
+def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMismatch]:
+    """custody_state and credential_anchor against the engine's replay of the entries."""
+    replay = replay or _replay(ledger)
+    out: list[DerivedMismatch] = []
+    with ledger.storage.engine.begin() as connection:
+        ensure_schema(connection)
+        custody = dump_state(connection)
+        anchors = _stored_anchor_rows(connection)
+    for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
+                             (CREDENTIAL_ANCHOR.name, expected_anchor_rows(replay), anchors)):
+        found = _compare(table, want, got)
+        if found:
+            out.append(found)
+    return out
+
+
+def trusted_note(ledger: Source) -> bytes | None:
+    """checkpoint.txt's note, or when the file is lost the largest stored checkpoint note that
+    verifies (what `ledger repair` writes back), or None."""
+    note = ledger.home.read_checkpoint()
+    if note is not None:
+        return note
+    with ledger.storage.engine.connect() as connection:
+        stored = [bytes(n) for (n,) in connection.execute(
+            select(CHECKPOINTS.c.note).order_by(CHECKPOINTS.c.size.desc()))]
+    for candidate in stored:
+        try:
+            open_checkpoint(candidate, [ledger.verifier], ledger.origin)
+        except Exception:
+            continue
+        return candidate
+    return None
+
+
+def check_derived(ledger: Source, *, state: bool = True) -> list[DerivedMismatch]:
+    """The first difference of each derived table from its recomputation from the entries
+    (empty: all match). `state=False` skips the replay (custody_state, credential_anchor),
+    for logs whose entries are not custody entries."""
+    out = check_tree(ledger)
+    if state:
+        out.extend(check_state(ledger))
+    return out
+
+
+def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
+    """Rewrite the derived tables from the entries in ONE transaction (the entries must have
+    been verified first): tiles, the sequencer row, checkpoint rows (their roots from their
+    own signed notes; checkpoint.txt's note restored as a row when missing), custody_state and
+    credential_anchor. Returns the rows written per table. Checkpoint rows whose note does
+    not verify are dropped (they cannot be re-signed here)."""
+    with ledger.storage.engine.connect() as connection:
+        notes = [bytes(n) for (n,) in connection.execute(select(CHECKPOINTS.c.note))]
+    file_note = ledger.home.read_checkpoint()
+    if file_note is not None:
+        notes.append(file_note)
+    checkpoints: dict[int, tuple[bytes, bytes]] = {}
+    for note in notes:
+        try:
+            cp = open_checkpoint(note, [ledger.verifier], ledger.origin)
+        except Exception:
+            continue
+        checkpoints[cp.size] = (cp.root, note)
+    tree = recompute_tree(ledger, checkpoints)
+    checkpoints = {s: v for s, v in checkpoints.items() if tree.roots.get(s) == v[0]}
+    replay = _replay(ledger) if state else None
+    counts: dict[str, int] = {}
+    with ledger.storage.engine.begin() as connection:
+        connection.execute(delete(TILES))
+        connection.execute(insert(TILES), [{"key": k, "hashes": bytes(v)}
+                                           for k, v in sorted(tree.tiles.items())])
+        counts[TILES.name] = len(tree.tiles)
+        connection.execute(delete(CHECKPOINTS))
+        if checkpoints:
+            connection.execute(insert(CHECKPOINTS), [
+                {"size": s, "root": r, "note": n} for s, (r, n) in sorted(checkpoints.items())])
+        counts[CHECKPOINTS.name] = len(checkpoints)
+        connection.execute(delete(SEQUENCER))
+        connection.execute(insert(SEQUENCER), [
+            {"id": 1, "size": tree.size, "head": tree.head, "root": tree.root}])
+        counts[SEQUENCER.name] = 1
+        if replay is not None:
+            ensure_schema(connection)
+            connection.execute(delete(CUSTODY_STATE))
+            rows = expected_custody_rows(replay)
+            if rows:
+                connection.execute(insert(CUSTODY_STATE), [
+                    {"tbl": t, "key": k, "value": v} for (t, k), v in rows.items()])
+            counts[CUSTODY_STATE.name] = len(rows)
+            CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
+            connection.execute(delete(CREDENTIAL_ANCHOR))
+            anchors = expected_anchor_rows(replay)
+            if anchors:
+                connection.execute(insert(CREDENTIAL_ANCHOR), [
+                    {"tbl": t, "key": k, "value": v} for (t, k), v in anchors.items()])
+            counts[CREDENTIAL_ANCHOR.name] = len(anchors)
+    if isinstance(ledger, Ledger):
+        ledger.tree.forget_tiles(list(tree.tiles))
+    return counts
+
+
+__all__ = [
+    "DerivedMismatch",
+    "LogView",
+    "Tree",
+    "check_derived",
+    "check_state",
+    "check_tree",
+    "expected_anchor_rows",
+    "expected_custody_rows",
+    "open_view",
+    "rebuild_derived",
+    "recompute_tree",
+    "trusted_note",
+]
