@@ -108,3 +108,41 @@ def test_settings_are_shown_set_and_refused_when_unknown_or_out_of_range(tmp_pat
         "massBalanceTolerance": "0.02"}
     assert _json(home, "ledger", "info")["size"] == size + 1
     assert _run(home, "ledger", "verify").exit_code == 0
+
+
+def test_verify_names_a_damaged_derived_table_and_a_lost_checkpoint_file(tmp_path):
+    home = tmp_path / "home"
+    assert _code(home, "init") == 0
+    led = Ledger.open(home)
+    led.append([Submission("event", {"n": i}) for i in range(4)])
+    led.close()
+    assert _code(home, "ledger", "verify", "--no-replay") == 0
+    db = sqlite3.connect(home / "ledger.sqlite", isolation_level=None)
+
+    # A flipped byte in a leaf hash of the tiles: the root at the checkpoint still folds from
+    # higher subtrees, so only the recomputation sees it.
+    (tile,) = db.execute("SELECT hashes FROM ledger_tree_tiles").fetchone()
+    db.execute("UPDATE ledger_tree_tiles SET hashes=?",
+               (bytes([tile[0] ^ 1]) + tile[1:],))
+    result = _run(home, "ledger", "verify", "--no-replay")
+    assert result.exception.code == "LEDGER_DERIVED_MISMATCH"
+    assert result.exception.exit_code == 1
+    assert result.exception.details["table"] == "ledger_tree_tiles"
+    db.execute("UPDATE ledger_tree_tiles SET hashes=?", (tile,))
+
+    # A zeroed checkpoint root (the note still verifies): named with its size.
+    db.execute("UPDATE ledger_checkpoints SET root=zeroblob(32) WHERE size=1")
+    result = _run(home, "ledger", "verify", "--no-replay", "--json")
+    assert result.exception.code == "LEDGER_DERIVED_MISMATCH"
+    assert json.loads(result.stdout)["derived"][0] == {
+        **json.loads(result.stdout)["derived"][0], "table": "ledger_checkpoints",
+        "key": "size=1"}
+    db.close()
+
+    # A lost checkpoint.txt: the file and the way to recover are named, not `init`.
+    (home / "checkpoint.txt").unlink()
+    result = _run(home, "ledger", "verify", "--no-replay")
+    assert result.exception.code == "LEDGER_NOT_FOUND" and result.exception.exit_code == 2
+    assert "checkpoint.txt is missing" in result.exception.message
+    assert "ledger repair --from-entries" in result.exception.message
+    assert _code(home, "init") == 2  # still refused: the ledger exists
