@@ -11,9 +11,12 @@ The entries (`ledger_entries`) are the only source of truth; every other table i
 - `custody_state`: the rows `custody_store.rebuild` would write after the engine's replay;
 - `credential_anchor`: the rows of the engine's anchor book after the same replay.
 
+- `credential_record`: each stored credential against its issuance anchor (issuer, types,
+  digest of the stored body, position); checked, not rebuildable (bodies are not in the log).
+
 `check_derived` reads (storage reads are allowed here) and compares; `expected_*` compute what
-`ledger repair --from-entries` writes back. The credential store tables (`credential_record`,
-`credential_subject`, `status_list`) are not checked yet.
+`ledger repair --from-entries` writes back. `credential_subject` and `status_list` (the
+issuer's store) are not checked.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from . import merkle
@@ -37,7 +40,14 @@ from .home import Home
 from .log import Ledger, sqlite_url
 from .replay import replay_entries
 from .storage import SqlStorage, pack_tiles
-from .tables import CHECKPOINTS, CREDENTIAL_ANCHOR, CUSTODY_STATE, SEQUENCER, TILES
+from .tables import (
+    CHECKPOINTS,
+    CREDENTIAL_ANCHOR,
+    CREDENTIAL_RECORD,
+    CUSTODY_STATE,
+    SEQUENCER,
+    TILES,
+)
 from .tree_store import extend
 
 _REPR = 80
@@ -188,6 +198,36 @@ def _stored_anchor_rows(connection: Connection) -> dict[tuple[str, str], str]:
     return {(r.tbl, r.key): r.value for r in connection.execute(select(t))}
 
 
+def _check_credential_records(connection: Connection, replay: Replay
+                              ) -> DerivedMismatch | None:
+    """Each stored credential against its anchor: an issuance anchor for its id, with its
+    issuer, types, digest (of the stored body) and position. Not rebuildable: the bodies are
+    not in the log. A row deleted is not detected (an anchor may come without its credential)."""
+    import hashlib
+
+    if not inspect(connection).has_table(CREDENTIAL_RECORD.name):
+        return None
+    t = CREDENTIAL_RECORD
+    for row in connection.execute(select(t).order_by(t.c.id)):
+        record = replay.anchors.record(row.id)
+        want = None if record is None else (
+            f"issuer {record.issuer} types {list(record.types)} digest {record.digest} "
+            f"anchored_at {record.issued_at}")
+        try:
+            types = json.loads(row.types)
+        except ValueError:
+            types = row.types
+        got = (f"issuer {row.issuer} types {types} digest {row.digest} "
+               f"anchored_at {row.anchored_at}")
+        if want != got:
+            return DerivedMismatch(t.name, _short(row.id), _short(want), _short(got))
+        body_digest = hashlib.sha256(row.body.encode("utf-8")).hexdigest()
+        if body_digest != row.digest:
+            return DerivedMismatch(t.name, _short(row.id), f"a body of digest {row.digest}",
+                                   f"a body of digest {body_digest}")
+    return None
+
+
 def check_tree(ledger: Source, tree: Tree | None = None) -> list[DerivedMismatch]:
     """Tiles, checkpoint rows, checkpoint.txt and the sequencer row against the entries."""
     out: list[DerivedMismatch] = []
@@ -251,11 +291,14 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         ensure_schema(connection)
         custody = dump_state(connection)
         anchors = _stored_anchor_rows(connection)
+        records = _check_credential_records(connection, replay)
     for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
                              (CREDENTIAL_ANCHOR.name, expected_anchor_rows(replay), anchors)):
         found = _compare(table, want, got)
         if found:
             out.append(found)
+    if records:
+        out.append(records)
     return out
 
 

@@ -13,6 +13,7 @@ from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger import anchors as an
 from batterytrace.ledger.anchor_store import anchor_validators
+from batterytrace.ledger.credential_store import CredentialStore
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.validators import validators_for
 from custody_factory import (
@@ -52,6 +53,12 @@ def built(tmp_path_factory):
     cred = credential(did_for(AUDITOR), key, 1)
     led.append([Submission("anchor", an.sign_anchor(an.build_anchor(cred, an.ISSUANCE), key,
                                                     created="2026-01-15T08:00:00Z"))])
+    store = CredentialStore(led)  # a credential stored with its anchor: credential_record
+    store.issue({"@context": ["https://www.w3.org/ns/credentials/v2"],
+                 "id": "urn:uuid:00000000-0000-4000-8000-000000000099",
+                 "type": ["VerifiableCredential", "ExampleCredential"],
+                 "issuer": did_for(AUDITOR),
+                 "credentialSubject": {"id": "https://id.example.com/lots/lot-9"}}, key)
     led.close()
     return home
 
@@ -203,3 +210,33 @@ def test_missing_checkpoint_file_is_named_and_repaired(home):
     assert json.loads(result.stdout)["checkpointFileWritten"]
     assert (home / "checkpoint.txt").exists()
     assert run(home, "ledger", "verify")[0] == 0
+
+
+def test_credential_record_edits_are_named_and_not_repaired_silently(home):
+    """credential_record is checked against the anchors, but its bodies are not in the log:
+    repair reports what it cannot rebuild (exit 1) instead of claiming success."""
+    [(cid, body)] = sql(home, "SELECT id, body FROM credential_record")
+    sql(home, "UPDATE credential_record SET body = ? WHERE id = ?",
+        (body.replace("lot-9", "lot-8"), cid))
+    code, result = run(home, "ledger", "verify")
+    assert code == 1 and result.exception.details["table"] == "credential_record"
+    assert result.exception.details["row"] == cid
+    code, result = run(home, "ledger", "repair", "--from-entries")
+    assert code == 1 and result.exception.details["table"] == "credential_record"
+    sql(home, "UPDATE credential_record SET body = ? WHERE id = ?", (body, cid))
+    assert run(home, "ledger", "verify")[0] == 0
+
+    sql(home, "INSERT INTO credential_record SELECT id || 'x', issuer, types, digest, "
+              "anchored_at, body FROM credential_record")
+    code, result = run(home, "ledger", "verify")
+    assert code == 1 and result.exception.details["table"] == "credential_record"
+
+
+def test_credential_record_deleted_is_not_detected(home):
+    pytest.skip("an anchor may be appended without its credential stored: a deleted "
+                "credential_record row cannot be told from one never stored")
+
+
+def test_status_list_is_not_checked(home):
+    pytest.skip("status_list is the issuer's store (allocation, publication), not derived "
+                "from the entries: not checked yet")
