@@ -39,6 +39,7 @@ from .custody_errors import (
     MassBalanceError,
     MaterialCreationError,
     NotHolderError,
+    QuantityImplausibleError,
     ReceiptMismatchError,
     ShipmentError,
     UnknownFacilityError,
@@ -48,6 +49,7 @@ from .custody_errors import (
     UnsupportedEventError,
 )
 from .events import BizStep, DteCredential, TraceEvent
+from .settings import MAX_ITEM_KG, MAX_QUANTITY
 
 ZERO = Decimal(0)
 MINE = "mine"
@@ -274,11 +276,29 @@ def apply_event(state: CustodyState, event: TraceEvent, actor: str, seq: int, di
         if state.get("event", event.id) is not None:
             raise DuplicateEventIdError(f"event id {event.id} is already used", id=event.id)
         state.put("event", event.id, UsedId(digest, seq))
+        _check_plausible(event)
         _require_location(state, event, actor)
         handler = _HANDLERS.get(event.kind)
         if handler is None:  # pragma: no cover - parse_event admits only the five kinds
             raise UnsupportedEventError(f"{event.kind} is not a custody event")
         handler(state, event, actor, seq)
+
+
+def _check_plausible(event: TraceEvent) -> None:
+    """Every quantity within the bound of its unit, every declared item mass within
+    MAX_ITEM_KG (settings.MAX_QUANTITY): an extraction of 1e300 kg is not a measurement."""
+    for q in (*event.quantities, *event.input_quantities, *event.output_quantities):
+        amount, uom = (q.amount, q.uom) if q.uom in MAX_QUANTITY else (q.kg, "KGM")
+        if amount > MAX_QUANTITY[uom]:
+            raise QuantityImplausibleError(
+                f"quantity {q.amount} {q.uom} of {q.lot} in event {event.id} is above the "
+                f"plausible bound {MAX_QUANTITY[uom]} {uom}", event=event.id, lot=q.lot,
+                uom=q.uom)
+    for item in event.items:
+        if item.mass_kg > MAX_ITEM_KG:
+            raise QuantityImplausibleError(
+                f"item {item.item} in event {event.id} declares {item.mass_kg} kg, above the "
+                f"plausible bound {MAX_ITEM_KG} kg", event=event.id, item=item.item)
 
 
 def _require_location(state: CustodyState, event: TraceEvent, actor: str) -> Facility:

@@ -175,6 +175,13 @@ class ReceiptMismatchError(CustodyError):
     title = "Receipt does not match an open shipment"
 
 
+class QuantityImplausibleError(CustodyError):
+    """A quantity or item mass above the plausibility bound of its unit (settings.MAX_QUANTITY)."""
+
+    code = "QUANTITY_IMPLAUSIBLE"
+    title = "Quantity above the plausible bound"
+
+
 class EventBeforeLotError(CustodyError):
     """An event moves or uses a lot at an eventTime earlier than the event that created it."""
 

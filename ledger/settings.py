@@ -4,6 +4,8 @@ A settings entry (`{"type": "LedgerSettings", "settings": {...}}`) changes how l
 judged, so an admin key alone must not be able to switch a rule off: a key not listed here, a
 value of the wrong type or out of range is refused with a typed error, at append and at every
 replay (the engine calls `check_settings_document`). docs/formats.md lists the settings.
+
+`MAX_QUANTITY` is a fixed plausibility bound, not a setting: no admin entry can raise it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ SETTINGS: Mapping[str, NumberSetting] = {
         Decimal(0), Decimal("0.05"),
         "the fraction by which a transformation's output of an element may exceed its input"),
 }
+
+
+# Plausibility bound per UNECE Rec 20 mass unit (the units `events.KG_PER_UNIT` counts): an
+# amount above it in one quantity element or item declaration is refused by the custody rules
+# (QUANTITY_IMPLAUSIBLE), at append and at every replay. A million tonnes in each unit: far above
+# any single lot, shipment or item, far below what would make the arithmetic meaningless.
+MAX_QUANTITY: Mapping[str, Decimal] = {
+    "KGM": Decimal("1e9"),
+    "TNE": Decimal("1e6"),
+    "GRM": Decimal("1e12"),
+}
+# An item declares its mass in any of these units and is kept in kilograms.
+MAX_ITEM_KG = MAX_QUANTITY["KGM"]
 
 
 def check_settings_document(document: Mapping[str, Any]) -> Mapping[str, Any]:

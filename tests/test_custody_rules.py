@@ -61,6 +61,29 @@ def test_extraction_at_own_mine_creates_lot(net):
     assert net.state.lot(lot_id("ore")).composition == {"Co": Decimal("0.3"), "Cu": Decimal("0.1")}
 
 
+def test_implausible_quantities_rejected(net):
+    """settings.MAX_QUANTITY: a million tonnes in each unit; above it, QUANTITY_IMPLAUSIBLE."""
+    rejects(net, "QUANTITY_IMPLAUSIBLE", "miner",
+            extraction("kolwezi-mine", "huge", 1e300, {"Co": 0.3}))
+    rejects(net, "QUANTITY_IMPLAUSIBLE", "miner",
+            extraction("kolwezi-mine", "huge", 1_000_000_001, {"Co": 0.3}))
+    in_tonnes = extraction("kolwezi-mine", "huge", 1_000_001, {"Co": 0.3})
+    in_tonnes["quantityList"][0]["uom"] = "TNE"
+    rejects(net, "QUANTITY_IMPLAUSIBLE", "miner", in_tonnes)
+    # checked before holdings: a huge shipment is implausible, not merely not held
+    rejects(net, "QUANTITY_IMPLAUSIBLE", "miner", shipping(
+        "kolwezi-mine", "miner", "refiner", "nantong-refinery", lots=[("ore", 1e300)]))
+    rejects(net, "QUANTITY_IMPLAUSIBLE", "miner", transformation(
+        "kolwezi-mine", [("ore", 10)], output_items=[("brick", "component", 2e9, {})]))
+    # the bound itself is accepted, in kilograms and in tonnes
+    net.events("miner", extraction("kolwezi-mine", "big", 1_000_000_000, {"Co": 0.3}))
+    in_tonnes["quantityList"][0]["quantity"] = 1_000_000
+    in_tonnes["lotDeclarations"][0]["id"] = in_tonnes["quantityList"][0]["productId"] = lot_id(
+        "big-t")
+    net.events("miner", in_tonnes)
+    assert held(net, "big", "miner") == held(net, "big-t", "miner") == Decimal(1_000_000_000)
+
+
 def test_extraction_at_someone_elses_mine_rejected(net):
     rejects(net, "FACILITY_NOT_OPERATED", "coop", extraction("kolwezi-mine", "ore2", 5, {}))
 

@@ -66,3 +66,18 @@ def test_the_replay_refuses_what_the_append_refuses():
 def test_every_unknown_key_is_refused(name, value):
     with pytest.raises(SettingsError):
         check_settings_document({"type": "LedgerSettings", "settings": {name: value}})
+
+
+def test_quantity_bounds_are_fixed_and_documented():
+    """The plausibility bounds are no setting an admin could raise; docs/formats.md states them."""
+    from pathlib import Path
+
+    from batterytrace.ledger.events import KG_PER_UNIT
+    from batterytrace.ledger.settings import MAX_QUANTITY
+
+    with pytest.raises(SettingsError):
+        check_settings_document({"type": "LedgerSettings", "settings": {"maxQuantity": 1e300}})
+    assert set(MAX_QUANTITY) == set(KG_PER_UNIT)  # every counted unit has a bound
+    assert {MAX_QUANTITY[u] * KG_PER_UNIT[u] for u in MAX_QUANTITY} == {10**9}  # 1e6 t each
+    text = (Path(__file__).parent.parent / "docs" / "formats.md").read_text()
+    assert "QUANTITY_IMPLAUSIBLE" in text and "settings.MAX_QUANTITY" in text
