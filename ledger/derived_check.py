@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from . import merkle
 from .anchors import AnchorRecord
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
-from .custody_store import dump_state, encode_key, encode_value, ensure_schema
+from .custody_store import decode_value, dump_state, encode_key, encode_value, ensure_schema
 from .engine import Replay
 from .entry import Entry
 from .errors import LedgerNotFoundError
@@ -283,6 +283,19 @@ def _check_checkpoints(ledger: Source, tree: Tree, rows: list[tuple[int, bytes, 
     return []
 
 
+def _decoded(table: str, rows: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
+    """Rows by value, not by text: the append path and the replay may spell the same Decimal
+    differently ("6.0" and "6"). Text that does not decode stays text (and differs)."""
+    out: dict[tuple[str, str], Any] = {}
+    for (tbl, key), text in rows.items():
+        try:
+            out[(tbl, key)] = (decode_value(tbl, text) if table == CUSTODY_STATE.name
+                               else json.loads(text))
+        except Exception:
+            out[(tbl, key)] = ("undecodable", text)
+    return out
+
+
 def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMismatch]:
     """custody_state and credential_anchor against the engine's replay of the entries."""
     replay = replay or _replay(ledger)
@@ -294,8 +307,12 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         records = _check_credential_records(connection, replay)
     for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
                              (CREDENTIAL_ANCHOR.name, expected_anchor_rows(replay), anchors)):
-        found = _compare(table, want, got)
-        if found:
+        found = _compare(table, _decoded(table, want), _decoded(table, got))
+        if found:  # reported with the rows' text
+            key = next(k for k in sorted(set(want) | set(got))
+                       if _short(k) == found.key)
+            found = DerivedMismatch(table, found.key, _short(want.get(key)),
+                                    _short(got.get(key)))
             out.append(found)
     if records:
         out.append(records)
