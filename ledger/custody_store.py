@@ -31,7 +31,7 @@ from .custody import (
     Shipment,
     UsedId,
 )
-from .engine import tolerance_of
+from .engine import Replay, tolerance_of
 from .log import Ledger
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
@@ -284,15 +284,20 @@ def iter_ledger_entries(ledger: Ledger) -> Iterator[tuple[int, str, dict[str, An
         yield entry.seq, entry.kind, entry.document
 
 
-def rebuild(ledger: Ledger) -> int:
-    """Drop the custody tables and rebuild them from the log (the engine's replay, checks
-    included). Returns the rows written."""
-    replay = replay_entries(iter_ledger_entries(ledger))
+def replayed_rows(replay: Replay) -> dict[tuple[str, Any], Any]:
+    """The custody_state rows of a replay's registry and state: (table, key) -> value, what
+    `rebuild` writes and `ledger verify` compares the stored rows with."""
     registry, state = replay.started()
-    rows = {(table, key): value
+    return {(table, key): value
             for tables in (registry.tables, state.tables)
             for table, values in tables.items()
             for key, value in values.items() if value is not None}
+
+
+def rebuild(ledger: Ledger) -> int:
+    """Drop the custody tables and rebuild them from the log (the engine's replay, checks
+    included). Returns the rows written."""
+    rows = replayed_rows(replay_entries(iter_ledger_entries(ledger)))
     with ledger.storage.engine.begin() as connection:
         drop_state(connection)
         ensure_schema(connection)

@@ -32,7 +32,14 @@ from sqlalchemy.engine import Connection
 from . import merkle
 from .anchors import AnchorRecord
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
-from .custody_store import decode_value, dump_state, encode_key, encode_value, ensure_schema
+from .custody_store import (
+    decode_value,
+    dump_state,
+    encode_key,
+    encode_value,
+    ensure_schema,
+    replayed_rows,
+)
 from .engine import Replay
 from .entry import Entry
 from .errors import LedgerNotFoundError
@@ -175,12 +182,9 @@ def _replay(ledger: Source) -> Replay:
 
 
 def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
-    """The custody_state rows `custody_store.rebuild` writes after this replay."""
-    registry, state = replay.started()
+    """The custody_state rows `custody_store.rebuild` writes after this replay, encoded."""
     return {(table, encode_key(key)): encode_value(value)
-            for tables in (registry.tables, state.tables)
-            for table, values in tables.items()
-            for key, value in values.items() if value is not None}
+            for (table, key), value in replayed_rows(replay).items()}
 
 
 def expected_anchor_rows(replay: Replay) -> dict[tuple[str, str], str]:
