@@ -130,6 +130,7 @@ def world(tmp_path_factory):
         w["revoked_before_use"] = issue(irma(BODY, 4), BODY)
         store.change_status(w["revoked_before_use"]["id"], "revocation", BODY)
         w["revoked_after_use"] = issue(irma(BODY, 5), BODY)
+        w["suspended_after_use"] = issue(irma(BODY, 13), BODY)
         w["revoked_accreditation"] = issue(irma(BODY2, 6), BODY2)
         w["stranger"] = issue(irma(STRANGER, 7), STRANGER)
         w["issued_while_accredited"] = issue(irma(BODY3, 10), BODY3)
@@ -141,6 +142,7 @@ def world(tmp_path_factory):
                 clock["now"] = received(200)
             led.append([Submission("event", signed_credential(issuer, [event]))])
         store.change_status(w["revoked_after_use"]["id"], "revocation", BODY)
+        store.change_status(w["suspended_after_use"]["id"], "suspension", BODY)
         # BODY3's accreditation ends after the events; then it issues, backdated.
         store.change_status(w["accreditations"][3]["id"], "revocation", SCHEME)
         w["issued_after_accreditation_ended"] = issue(irma(BODY3, 11, valid_from=-300), BODY3)
@@ -324,6 +326,16 @@ def test_issuer_is_judged_when_it_issued_not_when_its_credential_is_used(world):
     assert failing(report, late) == {"ACCREDITATION_REVOKED"}
     # Issued while accredited: still trusted after the accreditation ended.
     assert verify(world, bundle(world, world["issued_while_accredited"])).ok
+
+
+def test_a_suspension_after_use_fails_at_the_checkpoint_and_is_shown(world):
+    cred = world["suspended_after_use"]
+    report = verify(world, bundle(world, cred))
+    assert failing(report, cred) == {"CREDENTIAL_STATUS_SUSPENDED"}
+    [standing] = [c for c in report.credentials if c.id == cred["id"]]
+    assert standing.status == "SUSPENDED" and standing.since > standing.used_at
+    point_in_time = verify_bundle(bundle(world, cred), world["trust"], as_of_use=True)
+    assert point_in_time.ok and any("suspended at" in n for n in point_in_time.notes)
 
 
 def test_a_credential_issued_after_its_use_is_said_in_words(world):
