@@ -324,3 +324,15 @@ def test_every_code_the_tamper_test_allows_is_documented():
     for code in HEADER_CODES | ENTRY_CODES | END_CODES:
         assert f"`{code}`" in section, code
     assert "not covered by any signature or proof" in section
+
+
+def test_a_not_in_force_credential_is_rendered_first_and_literally():
+    from batterytrace.verifier.report import CredentialStanding, Report
+    from rich.console import Console
+
+    report = Report(origin="o", scope="item", subject="s")
+    report.credentials.append(CredentialStanding("urn:x[/red]", "[bold]Carbon[/]", "REVOKED", 7))
+    console = Console(record=True, width=200)
+    report.render(console)
+    text = console.export_text()
+    assert "REVOKED [bold]Carbon[/] urn:x[/red] at log position 7" in text

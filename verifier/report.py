@@ -92,6 +92,7 @@ class Report:
 
     def render(self, console: Any) -> None:
         """Print the report with rich (a `rich.console.Console`)."""
+        from rich.markup import escape
         from rich.table import Table
 
         status = "[bold green]VERIFIED[/]" if self.ok else "[bold red]FAILED[/]"
@@ -113,9 +114,9 @@ class Report:
             summary.add_row("presented by", self.presented_by)
         console.print(summary)
         for standing in self.credentials:
-            if standing.status != VALID:
-                console.print(f"[bold red]{standing.status}[/] {standing.claim} "
-                              f"{standing.id} at log position {standing.since}",
+            if standing.status != VALID:  # shown first; participant text escaped
+                console.print(f"[bold red]{standing.status}[/] {escape(standing.claim)} "
+                              f"{escape(standing.id)} at log position {standing.since}",
                               highlight=False, markup=True)
         for text in self.not_shown:
             console.print(f"[yellow]not shown[/] {text}", highlight=False)
