@@ -79,13 +79,15 @@ class StoredAnchorBook(AnchorBook):
             for start in range(0, len(keys), 500):
                 self.connection.execute(delete(t).where(
                     t.c.tbl == table, t.c.key.in_(keys[start:start + 500])))
-        rows = [
-            {"tbl": tbl, "key": key, "value": json.dumps(
-                value.to_json() if isinstance(value, AnchorRecord) else value)}
-            for (tbl, key), value in changes.items() if value is not None
-        ]
+        rows = [{"tbl": tbl, "key": key, "value": encode_anchor_value(value)}
+                for (tbl, key), value in changes.items() if value is not None]
         if rows:
             self.connection.execute(insert(t), rows)
+
+
+def encode_anchor_value(value: Any) -> str:
+    """A credential_anchor row's stored text (an anchor record, or a position)."""
+    return json.dumps(value.to_json() if isinstance(value, AnchorRecord) else value)
 
 
 def open_book(connection: Connection) -> StoredAnchorBook:

@@ -299,10 +299,16 @@ def rebuild(ledger: Ledger) -> int:
     included). Returns the rows written."""
     rows = replayed_rows(replay_entries(iter_ledger_entries(ledger)))
     with ledger.storage.engine.begin() as connection:
-        drop_state(connection)
-        ensure_schema(connection)
-        write_changes(connection, rows)
+        replace_state(connection, rows)
     return len(rows)
+
+
+def replace_state(connection: Connection, rows: Mapping[tuple[str, Any], Any]) -> None:
+    """Replace every custody_state row with `rows` ((table, key) -> value), in the caller's
+    transaction."""
+    drop_state(connection)
+    ensure_schema(connection)
+    write_changes(connection, rows)
 
 
 def open_state(connection: Connection, ledger: Ledger) -> tuple[StoredRegistry, StoredState]:

@@ -30,7 +30,7 @@ from sqlalchemy import delete, insert, inspect, select
 from sqlalchemy.engine import Connection
 
 from . import merkle
-from .anchors import AnchorRecord
+from .anchor_store import encode_anchor_value
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
 from .custody_store import (
     decode_value,
@@ -38,6 +38,7 @@ from .custody_store import (
     encode_key,
     encode_value,
     ensure_schema,
+    replace_state,
     replayed_rows,
 )
 from .engine import Replay
@@ -190,8 +191,7 @@ def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
 def expected_anchor_rows(replay: Replay) -> dict[tuple[str, str], str]:
     """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
     replay's anchor book."""
-    return {(table, key): json.dumps(value.to_json() if isinstance(value, AnchorRecord)
-                                     else value)
+    return {(table, key): encode_anchor_value(value)
             for table, values in replay.anchors.tables.items()
             for key, value in values.items() if value is not None}
 
@@ -388,12 +388,8 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
             {"id": 1, "size": tree.size, "head": tree.head, "root": tree.root}])
         counts[SEQUENCER.name] = 1
         if replay is not None:
-            ensure_schema(connection)
-            connection.execute(delete(CUSTODY_STATE))
-            rows = expected_custody_rows(replay)
-            if rows:
-                connection.execute(insert(CUSTODY_STATE), [
-                    {"tbl": t, "key": k, "value": v} for (t, k), v in rows.items()])
+            rows = replayed_rows(replay)
+            replace_state(connection, rows)
             counts[CUSTODY_STATE.name] = len(rows)
             CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
             connection.execute(delete(CREDENTIAL_ANCHOR))
