@@ -336,3 +336,26 @@ def test_a_not_in_force_credential_is_rendered_first_and_literally():
     report.render(console)
     text = console.export_text()
     assert "REVOKED [bold]Carbon[/] urn:x[/red] at log position 7" in text
+
+
+@given(st.text(max_size=40))
+def test_bundle_text_is_rendered_literally_in_every_place(hostile):
+    """Markup, ANSI escapes, bidi overrides and newlines from a bundle reach the terminal as
+    text: exactly as written when printable, escaped (\\x.., \\u....) when a control."""
+    import re
+
+    from batterytrace.verifier.report import CredentialStanding, Failure, Report
+    from rich.console import Console
+
+    report = Report(origin=hostile, scope="item", subject=hostile, presented_by=hostile)
+    report.credentials.append(CredentialStanding(hostile, hostile, "REVOKED", 3))
+    report.notes.append(hostile)
+    report.not_shown.append(hostile)
+    report.failures.append(Failure(hostile, "CODE", hostile))
+    console = Console(record=True, width=10_000, force_terminal=True, color_system=None)
+    report.render(console)
+    text = console.export_text()
+    expected = re.sub(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
+                      lambda m: m.group().encode("unicode_escape").decode(), hostile)
+    assert f"note {expected}".rstrip() in text
+    assert "\x1b" not in text

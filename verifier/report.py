@@ -4,6 +4,7 @@ shown. JSON for machines (`to_json`), rich text for people (`render`; rich is im
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -91,14 +92,15 @@ class Report:
         return data
 
     def render(self, console: Any) -> None:
-        """Print the report with rich (a `rich.console.Console`)."""
-        from rich.markup import escape
+        """Print the report with rich (a `rich.console.Console`). Text that came from the
+        bundle (ids, names, reasons quoting them) is printed literally (`literal`)."""
         from rich.table import Table
 
         status = "[bold green]VERIFIED[/]" if self.ok else "[bold red]FAILED[/]"
-        subject = f" {self.subject}" if self.subject else ""
-        console.print(f"{status} bundle of {self.scope}{subject} from {self.origin} "
-                      f"(checkpoint size {self.checkpoint_size})", highlight=False)
+        subject = f" {literal(self.subject)}" if self.subject else ""
+        console.print(f"{status} bundle of {literal(self.scope)}{subject} from "
+                      f"{literal(self.origin)} (checkpoint size {self.checkpoint_size})",
+                      highlight=False)
         summary = Table(show_header=False, box=None)
         for label, value in (
             ("entries", self.entries),
@@ -109,24 +111,37 @@ class Report:
             ("credentials verified", self.credentials_verified),
             ("checks", ", ".join(self.checks)),
         ):
-            summary.add_row(label, str(value))
+            summary.add_row(label, literal(str(value)))
         if self.presented_by:
-            summary.add_row("presented by", self.presented_by)
+            summary.add_row("presented by", literal(self.presented_by))
         console.print(summary)
         for standing in self.credentials:
-            if standing.status != VALID:  # shown first; participant text escaped
-                console.print(f"[bold red]{standing.status}[/] {escape(standing.claim)} "
-                              f"{escape(standing.id)} at log position {standing.since}",
-                              highlight=False, markup=True)
+            if standing.status != VALID:  # shown first
+                console.print(f"[bold red]{standing.status}[/] {literal(standing.claim)} "
+                              f"{literal(standing.id)} at log position {standing.since}",
+                              highlight=False)
         for text in self.not_shown:
-            console.print(f"[yellow]not shown[/] {text}", highlight=False)
+            console.print(f"[yellow]not shown[/] {literal(text)}", highlight=False)
         for text in self.notes:
-            console.print(f"[dim]note[/] {text}", highlight=False)
+            console.print(f"[dim]note[/] {literal(text)}", highlight=False)
         if self.failures:
             table = Table("record", "code", "reason")
             for failure in self.failures:
-                table.add_row(failure.record, failure.code, failure.reason)
+                table.add_row(literal(failure.record), literal(failure.code),
+                              literal(failure.reason))
             console.print(table)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def literal(text: str) -> str:
+    """`text` for rich output as it is: markup escaped, control characters (ANSI escapes,
+    bidi overrides) shown as `\\x..` / `\\u....` instead of reaching the terminal."""
+    from rich.markup import escape
+
+    shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
+    return str(escape(shown))
 
 
 __all__ = ["REVOKED", "SUSPENDED", "VALID", "CredentialStanding", "Failure", "Report"]
