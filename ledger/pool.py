@@ -427,9 +427,13 @@ def has_pool(workers: int) -> bool:
 
 def get_pool(workers: int) -> Pool:
     """The pool of `workers` worker processes of this process (a forked child makes its own:
-    the key holds the pid), created on first use and reused."""
+    the key holds the pid), created on first use and reused; a pool with a dead worker is
+    ended and replaced."""
     key = (workers, os.getpid())
     pool = _POOLS.get(key)
+    if pool is not None and not all(process.is_alive() for process in pool.processes):
+        pool.close()
+        pool = None
     if pool is None:
         pool = _POOLS[key] = Pool(workers)
     return pool
