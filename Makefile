@@ -3,22 +3,27 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-DEMO_HOME ?=
+# `make demo` keeps its home in one fixed folder, replaced at each run (DEMO_HOME=... to choose).
+DEMO_HOME ?= demo-home
 PYTEST_ARGS ?=
 
 .PHONY: venv demo test bench lint clean
 
 $(STAMP): pyproject.toml
+	@echo "== 1/3 creating $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
+	@echo "== 2/3 upgrading pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,browser]'
+	@echo "== 3/3 installing batterytrace and its dependencies (about a minute the first time)"
+	$(BIN)/python -m pip install --quiet --progress-bar on -e '.[dev,browser]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
 demo: venv
 	@chmod 600 keys_example/*.json  # git does not keep file modes
-	$(BIN)/batterytrace demo $(if $(DEMO_HOME),--demo-home $(DEMO_HOME),)
+	@echo "== demo home: $(DEMO_HOME) (the previous run's demo home there is replaced)"
+	$(BIN)/batterytrace demo --demo-home $(DEMO_HOME) --replace
 
 # With CI=true, PostgreSQL and Chromium come from Debian packages (.ci/services); elsewhere
 # the tests that need them skip with a one-line reason unless they are already available.

@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 verification failed, 2 unusable input, always with a one-lin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from batterytrace.credentials.errors import BatterytraceError
@@ -59,27 +60,112 @@ def demo(
     demo_home: Path | None = typer.Option(
         None, "--demo-home", help="Keep the demo network here \\[default: a fresh temp folder]."
     ),
+    replace: bool = typer.Option(
+        False, "--replace", help="Remove the previous demo home at --demo-home first (only a "
+        "folder an earlier demo made)."),
 ) -> None:
     """Run the mine-to-recycler demo network on embedded SQLite and verify it offline."""
     import tempfile
 
-    from .console import console
-    from .demo import run_demo
+    from .console import console, literal, say
+    from .demo import remove_demo_home, run_demo
 
     if demo_home is None:
         demo_home = Path(tempfile.mkdtemp(prefix="batterytrace-demo-"))
+    elif replace:
+        remove_demo_home(demo_home)
+    say(console, f"demo home: {literal(str(demo_home))}")
     run_demo(demo_home, console)
 
 
-def main() -> None:
-    """Console-script entry point: typed errors become a one-line reason and an exit code."""
+# Commands whose answer is a verdict: there a VerificationError means "verification failed"
+# (exit 1). Everywhere else a refused input (a subject that fails its schema, an unknown lot,
+# a custody rule an event breaks) is unusable input: exit 2.
+VERIFYING_COMMANDS = frozenset({
+    ("credential", "verify"), ("credential", "check"), ("presentation", "verify"),
+    ("bundle", "verify"), ("bundle", "provenance"), ("ledger", "verify"),
+    ("ledger", "repair"),
+})
+
+
+def command_path(argv: list[str]) -> tuple[str, ...]:
+    """The command names in `argv` (global options skipped), e.g. ('bundle', 'verify')."""
+    from typer.core import TyperGroup
+
+    node: Any = typer.main.get_command(app)
+    path: list[str] = []
+    for token in argv:
+        if not isinstance(node, TyperGroup):
+            break
+        sub = node.commands.get(token)
+        if sub is not None:
+            path.append(token)
+            node = sub
+    return tuple(path)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the command line on `argv` and return its exit code: typed errors, usage errors
+    and file errors become one line on stderr (exit 2, or 1 for a failed verification),
+    never a traceback."""
+    import sys
+
+    from typer._click import exceptions as click  # typer vendors click
+
+    from .console import CommandUsageError, err_console, file_error, literal, say
+
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app()
+        app(args=args, prog_name="batterytrace", standalone_mode=False)
+        return 0
+    except typer.Exit as exit_:
+        return exit_.exit_code
+    except click.NoArgsIsHelpError as help_:
+        typer.echo(help_.ctx.get_help() if help_.ctx else str(help_))
+        return 0
+    except click.UsageError as error:
+        where = f"{error.ctx.command_path}: " if error.ctx else ""
+        return _failed(CommandUsageError(where + error.format_message()), args)
+    except click.ClickException as error:
+        return _failed(CommandUsageError(error.format_message()), args)
+    except (typer.Abort, KeyboardInterrupt):
+        say(err_console, "[bold red]error[/] interrupted")
+        return 130
     except BatterytraceError as error:
-        try:
-            fail(error)
-        except typer.Exit as exit_:
-            raise SystemExit(exit_.exit_code) from None
+        return _failed(error, args)
+    except BrokenPipeError:  # `batterytrace ... | head`: the reader left, nothing to say
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as error:
+        return _failed(file_error(error), args)
+    except Exception as error:  # a bug: still one line, the traceback only when asked for
+        import os
+
+        if os.environ.get("BATTERYTRACE_TRACEBACK"):
+            raise
+        say(err_console, f"[bold red]error[/] INTERNAL_ERROR: {literal(type(error).__name__)}: "
+                         f"{literal(str(error))} (a bug; set BATTERYTRACE_TRACEBACK=1 to see "
+                         "where)")
+        return 3
+
+
+def _failed(error: BatterytraceError, args: list[str]) -> int:
+    from .console import fail
+
+    code = error.exit_code
+    if code == 1 and command_path(args) not in VERIFYING_COMMANDS:
+        code = 2
+    try:
+        fail(error, code)
+    except typer.Exit as exit_:
+        return exit_.exit_code
+
+
+def main() -> None:
+    """Console-script entry point: exit with the code of `run`."""
+    raise SystemExit(run())
 
 
 if __name__ == "__main__":

@@ -14,7 +14,16 @@ from typing import IO, Any
 
 import typer
 
-from .console import emit
+from .console import (
+    check_out_folder,
+    count_lines,
+    counted,
+    emit,
+    literal,
+    progress,
+    say,
+    write_atomic,
+)
 from .settings import Settings
 
 bundle_app = typer.Typer(help="Evidence bundles: export, verify offline, present.",
@@ -30,12 +39,19 @@ def export(
         None, "--consistency-from", help="Add a consistency proof from this tree size."),
     out: Path | None = typer.Option(None, "--out", help="Bundle file [default: stdout]."),
     redact: list[str] = typer.Option([], "--redact", help="Leave out credentials of TYPE."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (needs "
+                                 "--out: without it stdout carries the bundle)."),
 ) -> None:
     """Export the evidence bundle of an item, a lot or the whole log (JSON Lines)."""
+    from batterytrace.credentials.errors import InputError
     from batterytrace.ledger.bundle_export import export_bundle
     from batterytrace.ledger.credential_store import CredentialStore
     from batterytrace.ledger.log import Ledger
 
+    if as_json and out is None:
+        raise InputError("--json needs --out FILE: without it stdout carries the bundle")
+    if out is not None:
+        check_out_folder(out)
     settings: Settings = ctx.obj
     ledger = Ledger.open(settings.home, settings.database_url)
     try:
@@ -49,11 +65,13 @@ def export(
             tmp, handle = Path(tmp_name), os.fdopen(fd, "wb")
         try:
             try:
-                summary = export_bundle(
-                    ledger, handle, item=item, lot=lot, all_entries=all_entries,
-                    consistency_from=consistency_from, redact=redact,
-                    find_credentials=store.find, lists_for=store.lists_for,
-                )
+                with progress("exporting", None, not as_json) as update:
+                    summary = export_bundle(
+                        ledger, _Counting(handle, update), item=item, lot=lot,
+                        all_entries=all_entries, consistency_from=consistency_from,
+                        redact=redact, find_credentials=store.find,
+                        lists_for=store.lists_for,
+                    )
             finally:
                 if tmp:
                     handle.close()
@@ -67,8 +85,26 @@ def export(
     finally:
         ledger.close()
     if out:
-        typer.echo(f"wrote {out}: {summary.entries} entries, {summary.credentials} credentials"
-                   f" ({summary.redacted} redacted)", err=True)
+        data = {"file": str(out), "entries": summary.entries,
+                "credentials": summary.credentials, "redacted": summary.redacted}
+        emit(data, as_json, lambda console: say(
+            console, f"wrote {literal(str(out))}: {summary.entries} entries, "
+                     f"{summary.credentials} credentials ({summary.redacted} redacted)"))
+
+
+class _Counting:
+    """A binary output that reports the lines written to a `progress` update."""
+
+    def __init__(self, out: IO[bytes], update: Any) -> None:
+        self.out, self.update, self.lines = out, update, 0
+
+    def write(self, data: bytes) -> int:
+        self.lines += data.count(b"\n")
+        self.update(self.lines)
+        return self.out.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.out, name)
 
 
 def _umask() -> int:
@@ -93,6 +129,8 @@ def verify(
         False, "--as-of-use", help="Judge each credential only at the entry relying on it "
         "(a revocation or suspension after that use is a note, not a failure)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v",
+                                 help="Also print the verifier's technical notes."),
 ) -> None:
     """Verify a bundle offline: checkpoint, proofs, signatures, custody, credentials.
 
@@ -106,8 +144,9 @@ def verify(
     config = load_trust(trust)
     try:
         since_note = since.read_bytes() if since else None
-        report = verify_bundle(iter_file_lines(str(file)), config, since=since_note,
-                               challenge=challenge, as_of_use=as_of_use)
+        with progress("verifying the bundle", count_lines(file), not as_json) as update:
+            report = verify_bundle(counted(iter_file_lines(str(file)), update), config,
+                                   since=since_note, challenge=challenge, as_of_use=as_of_use)
     except OSError as exc:
         raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
 
@@ -123,12 +162,12 @@ def verify(
                                      policy_date=when)
 
     def human(console: Any) -> None:
-        report.render(console)
+        report.render(console, verbose=verbose)
         if result is not None:
             result.render(console)
             for outcome in result.not_evaluated:
-                console.print(f"[yellow]warning[/] {outcome.rule_id} not evaluated: "
-                              f"{outcome.reason}", highlight=False)
+                say(console, f"[yellow]warning[/] {literal(outcome.rule_id)} not evaluated: "
+                             f"{literal(outcome.reason)}")
 
     data = report.to_json()
     if result is not None:
@@ -167,7 +206,8 @@ def provenance(
 
     config = load_trust(trust)
     try:
-        report = verify_bundle(iter_file_lines(str(file)), config)
+        with progress("verifying the bundle", count_lines(file), not as_json) as update:
+            report = verify_bundle(counted(iter_file_lines(str(file)), update), config)
         if not report.ok:
             emit(report.to_json(), as_json, report.render)
             raise typer.Exit(1)
@@ -191,10 +231,12 @@ def present(
     from batterytrace.verifier.bundle import iter_file_lines
     from batterytrace.verifier.bundle_verify import present_bundle
 
+    if out is not None:
+        check_out_folder(out)
     lines = list(iter_file_lines(str(file)))
     data = present_bundle(lines, load_key_file(key), challenge=challenge, domain=domain,
                           holder=holder)
-    (out or file).write_bytes(data)
+    write_atomic(out or file, data)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ The Typer groups are module-level (`key_app`, `credential_app`, `presentation_ap
 other modules can add subcommands to them (`from .cli_credentials import credential_app`,
 then `@credential_app.command("publish")`); `register` mounts them on the root app once.
 Heavy modules are imported inside the commands. Errors propagate as BatterytraceError:
-api/cli.main prints the one-line reason and exits 1 (verification failed) or 2 (bad input).
+api/cli.run prints the one-line reason and exits 1 (verification failed) or 2 (bad input).
 """
 
 from __future__ import annotations
@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .console import emit, read_json_file
+from .console import (
+    check_out_folder,
+    emit,
+    literal,
+    print_document,
+    read_json_file,
+    say,
+    show,
+)
 
 if TYPE_CHECKING:
     from batterytrace.credentials.did import OfflineResolver
@@ -90,12 +98,52 @@ def _read_object(path: str, what: str) -> dict[str, Any]:
 
 
 def _print_document(doc: dict[str, Any]) -> None:
-    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    print_document(doc)
 
 
-def _say(console: Console, text: str) -> None:
-    # No emoji codes: rich would print the ":key:" of "did:key:" as a key symbol.
-    console.print(text, emoji=False, highlight=False, soft_wrap=True)
+_say = say
+
+
+def render_check(result: Any, console: Console) -> None:
+    """The verdict of `credential verify` / `credential check`, saying exactly what was
+    checked: without a trust file the issuer is not judged, without a status list (or the
+    anchors) the status is not known."""
+    issuer_status = getattr(result, "issuer_status", None)
+    ident = f" {literal(result.id)}" if result.id else ""
+    if issuer_status is None:  # --proof-only
+        say(console, f"[bold green]proofs valid[/]{ident} (--proof-only: structure, validity "
+                     "and issuer were not checked)")
+    elif issuer_status == "TRUSTED":
+        say(console, f"[bold green]valid credential[/]{ident}; issuer trusted by the trust file")
+    elif issuer_status == "NOT_EVALUATED":
+        say(console, f"[bold green]signature valid[/]{ident}; issuer not checked against a "
+                     "trust list (give --trust FILE to check it)")
+    else:
+        say(console, f"[bold yellow]signature valid[/]{ident}; [bold red]issuer not trusted[/] "
+                     "by the trust file")
+    say(console, f"issuer    {show(result.issuer)}")
+    subjects = getattr(result, "subject_ids", ())
+    if subjects:
+        say(console, f"subject   {show(list(subjects))}")
+    trust_path = getattr(result, "trust_path", ())
+    if trust_path:
+        chain = " <- ".join([result.trust_root or ""] +
+                            [link["subject"] for link in reversed(trust_path)])
+        say(console, f"trust     {literal(chain)}")
+    status = getattr(result, "status", None)
+    if status is not None:
+        read = [d for d in status.get("decisions", []) if d.get("source") != "unavailable"]
+        if not status.get("decisions"):
+            say(console, "status    none (the credential has no status entry)")
+        elif not read:
+            say(console, "status    not checked (no status list read: give --status FILE)")
+        else:
+            known = ", ".join(f"{d['purpose']} {'set' if d['value'] else 'clear'} (from the "
+                              f"{d['source']})" for d in read)
+            say(console, f"status    {literal(known)}")
+    say(console, f"checks    {show(list(result.checks))}")
+    for warning in result.warnings:
+        say(console, f"[yellow]warning[/] {literal(warning)}")
 
 
 def _emit_failure(error: Exception, as_json: bool) -> None:
@@ -123,6 +171,7 @@ def key_new(
     from batterytrace.credentials.errors import InputError
     from batterytrace.credentials.keys import Ed25519Key, write_key_file
 
+    check_out_folder(out)
     if out.exists() and not force:
         raise InputError(f"{out} exists; pass --force to overwrite it")
     key = Ed25519Key.generate()
@@ -133,9 +182,9 @@ def key_new(
     data = {"file": str(out), **public, "didKey": key.did_key}
 
     def human(console: Console) -> None:
-        _say(console, f"wrote {out} (mode 0600)")
-        _say(console, f"did:key  {key.did_key}")
-        _say(console, f"method   {public['id']}")
+        _say(console, f"wrote {literal(str(out))} (mode 0600)")
+        _say(console, f"did:key  {literal(key.did_key)}")
+        _say(console, f"method   {literal(public['id'])}")
 
     emit(data, as_json, human)
 
@@ -219,14 +268,7 @@ def credential_verify(
         raise
 
     def human(console: Console) -> None:
-        _say(console, "[bold green]valid[/] credential" + (f" {result.id}" if result.id else ""))
-        issuer_status = getattr(result, "issuer_status", None)
-        _say(console, f"issuer    {result.issuer}" + (f" ({issuer_status})" if issuer_status
-                                                       else ""))
-        _say(console, f"subject   {', '.join(getattr(result, 'subject_ids', ())) or '-'}")
-        _say(console, f"checks    {', '.join(result.checks)}")
-        for warning in result.warnings:
-            _say(console, f"[yellow]warning[/] {warning}")
+        render_check(result, console)
 
     emit(result.to_dict(), as_json, human)
 
@@ -280,10 +322,11 @@ def presentation_verify(
         raise
 
     def human(console: Console) -> None:
-        _say(console, f"[bold green]valid[/] presentation by {result.holder or '(no holder)'}")
+        _say(console, "[bold green]valid[/] presentation by "
+                      f"{literal(result.holder or '(no holder)')}")
         for credential in result.credentials:
-            _say(console, f"  credential {credential.id or '-'} from {credential.issuer}")
+            _say(console, f"  credential {show(credential.id)} from {show(credential.issuer)}")
         for warning in result.warnings:
-            _say(console, f"[yellow]warning[/] {warning}")
+            _say(console, f"[yellow]warning[/] {literal(warning)}")
 
     emit(result.to_dict(), as_json, human)

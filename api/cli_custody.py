@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .console import emit
+from .console import emit, literal, print_document, read_text, say, show
 
 if TYPE_CHECKING:
     from batterytrace.ledger.custody import CustodyState
@@ -91,9 +91,9 @@ def participant_add(
            "roles": role, "country": country,
            "keys": [load_key_file(k).public_multibase for k in key]}
     result = _append_registry(ctx, doc)
-    emit({"seq": result["seq"], "duplicate": result["duplicate"],
-          "id": _did(ctx, name)}, as_json,
-         lambda c: c.print(f"registered {_did(ctx, name)} at position {result['seq']}"))
+    did = _did(ctx, name)
+    emit({"seq": result["seq"], "duplicate": result["duplicate"], "id": did}, as_json,
+         lambda c: say(c, f"registered {literal(did)} at position {result['seq']}"))
 
 
 @participant_app.command("rotate-key")
@@ -112,7 +112,7 @@ def participant_rotate(
            "newKey": load_key_file(new_key).public_multibase}
     result = _append_registry(ctx, doc, current_key)
     emit({"seq": result["seq"], "duplicate": result["duplicate"]}, as_json,
-         lambda c: c.print(f"rotated the key of {did} at position {result['seq']}"))
+         lambda c: say(c, f"rotated the key of {literal(did)} at position {result['seq']}"))
 
 
 @participant_app.command("revoke-key")
@@ -137,7 +137,7 @@ def participant_revoke(
         doc = {"type": "KeyRevocation", "participant": did, "key": key_id, "reason": reason}
     result = _append_registry(ctx, doc)
     emit({"seq": result["seq"], "type": doc["type"]}, as_json,
-         lambda c: c.print(f"{doc['type']} of {did} at position {result['seq']}"))
+         lambda c: say(c, f"{doc['type']} of {literal(did)} at position {result['seq']}"))
 
 
 def _with_state(ctx: typer.Context, fn: Any) -> Any:
@@ -158,8 +158,8 @@ def participant_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     """Registered participants."""
     data = _with_state(ctx, lambda _l, view, _r, _s: [p.to_json() for p in
                                                       view.rows("participant")])
-    emit(data, as_json, lambda c: [c.print(f"{p['id']}  {p['legalName']}  "
-                                           f"{','.join(p['roles'])}  {p['country']}")
+    emit(data, as_json, lambda c: [say(c, f"{literal(p['id'])}  {literal(p['legalName'])}  "
+                                         f"{show(p['roles'])}  {show(p['country'])}")
                                    for p in data])
 
 
@@ -198,7 +198,7 @@ def facility_add(
         doc.update(latitude=latitude, longitude=longitude)
     result = _append_registry(ctx, doc)
     emit({"seq": result["seq"], "id": facility_id}, as_json,
-         lambda c: c.print(f"registered {facility_id} at position {result['seq']}"))
+         lambda c: say(c, f"registered {literal(facility_id)} at position {result['seq']}"))
 
 
 @facility_app.command("list")
@@ -208,29 +208,37 @@ def facility_list(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
 
     data = _with_state(ctx, lambda _l, view, _r, _s: [asdict(f) for f in
                                                       view.rows("facility")])
-    emit(data, as_json, lambda c: [c.print(f"{f['id']}  {f['kind']}  {f['name']}  "
-                                           f"{f['operator']}") for f in data])
+    emit(data, as_json, lambda c: [say(c, f"{literal(f['id'])}  {show(f['kind'])}  "
+                                         f"{literal(f['name'])}  {literal(f['operator'])}")
+                                   for f in data])
 
 
 @event_app.command("sign")
 def event_sign(
+    ctx: typer.Context,
     file: str = typer.Argument(..., help="Plain event file (JSON): {issuer, events} or an "
                                "event or a list of events; '-' for stdin."),
     key: Path = typer.Option(..., "--key", help="The participant's Multikey file."),
     issuer: str | None = typer.Option(
-        None, "--issuer", help="Issuer DID (else the key's controller)."
+        None, "--issuer", help="Issuer DID [default: the participant the key is registered "
+        "to in the ledger of --home]."
     ),
-    name: str = typer.Option("", "--name", help="Issuer name."),
+    name: str = typer.Option("", "--name", help="Issuer name [default: its legal name]."),
     credential_id: str | None = typer.Option(None, "--id"),
+    as_json: bool = JSON_OPT,
 ) -> None:
-    """Build the UNTP DTE credential around plain events and sign it (eddsa-jcs-2022)."""
+    """Build the UNTP DTE credential around plain events and sign it (eddsa-jcs-2022); print
+    it (pipe it to `event append -`). With --json: {credential, issuer, verificationMethod}."""
     import uuid
 
     from batterytrace.credentials.data_integrity import sign
+    from batterytrace.credentials.errors import ParsingError
     from batterytrace.credentials.keys import load_key_file
     from batterytrace.ledger.events import DTE_CONTEXTS, loads_exact, parse_credential
 
-    text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    text = read_text(file)
+    if not text.strip():
+        raise ParsingError(f"{'stdin' if file == '-' else file} is empty")
     plain = loads_exact(text)
     if isinstance(plain, dict) and "events" in plain:
         events, issuer = plain["events"], issuer or plain.get("issuer")
@@ -238,7 +246,10 @@ def event_sign(
     else:
         events = plain if isinstance(plain, list) else [plain]
     signing_key = load_key_file(key)
-    did = issuer or signing_key.controller or ""
+    if not issuer:
+        issuer, legal_name = _key_owner(ctx, signing_key, key)
+        name = name or legal_name
+    did = str(issuer)
     credential = {
         "@context": list(DTE_CONTEXTS),
         "type": ["DigitalTraceabilityEvent", "VerifiableCredential"],
@@ -247,9 +258,45 @@ def event_sign(
         "credentialSubject": events,
     }
     parse_credential(credential)  # schema and project checks before signing
-    signed = sign(credential, signing_key, verification_method=f"{did}#"
-                  f"{signing_key.public_multibase}")
-    typer.echo(json.dumps(signed, indent=2, ensure_ascii=False))
+    method = f"{did}#{signing_key.public_multibase}"
+    signed = sign(credential, signing_key, verification_method=method)
+    if as_json:
+        emit({"credential": signed, "issuer": did, "verificationMethod": method,
+              "events": len(events) if isinstance(events, list) else 1}, True)
+    else:
+        print_document(signed)
+
+
+def _key_owner(ctx: typer.Context, signing_key: Any, path: Path) -> tuple[str, str]:
+    """The participant whose registered key `signing_key` is (its DID and legal name), from
+    the ledger in --home; else a typed error saying to pass --issuer, and which DID."""
+    from batterytrace.credentials.errors import InputError
+    from batterytrace.ledger.errors import LedgerNotFoundError
+
+    def find(_ledger: Any, view: Any, registry: Any, _state: Any) -> tuple[str, str] | None:
+        for record in view.rows("key"):
+            if record.public_multibase == signing_key.public_multibase:
+                if record.valid_until is not None:
+                    continue
+                participant = registry.participant(record.controller)
+                return record.controller, participant.legal_name
+        return None
+
+    try:
+        found = _with_state(ctx, find)
+    except LedgerNotFoundError:
+        found = None
+        where = f"there is no ledger in {ctx.obj.home}"
+    else:
+        where = f"no participant of the ledger in {ctx.obj.home} has it as a current key"
+    if found is None:
+        controller = signing_key.controller or ""
+        hint = (f"pass --issuer {controller}" if controller.startswith("did:web:")
+                else "pass --issuer with the participant's DID (did:web:...:participants:"
+                     "NAME, see `batterytrace participant list`)")
+        raise InputError(f"{path}: key {signing_key.public_multibase} is not registered ({where});"
+                         f" {hint}, or --home of the ledger it is registered in")
+    return found
 
 
 def _read_documents(files: list[str]) -> list[dict[str, Any]]:
@@ -258,8 +305,9 @@ def _read_documents(files: list[str]) -> list[dict[str, Any]]:
 
     docs: list[dict[str, Any]] = []
     for file in files:
-        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        stripped = text.strip()
+        stripped = read_text(file).strip()
+        if not stripped:
+            raise ParsingError(f"{'stdin' if file == '-' else file} holds no credential")
         try:
             value = loads_exact(stripped)
             values = value if isinstance(value, list) else [value]
@@ -291,42 +339,68 @@ def event_append(
             results.extend({"seq": r.seq, "duplicate": r.duplicate} for r in appended)
     finally:
         ledger.close()
-    emit(results, as_json, lambda c: c.print(
-        f"appended {sum(not r['duplicate'] for r in results)} credentials "
-        f"({sum(r['duplicate'] for r in results)} already present)"))
+    emit(results, as_json, lambda c: say(
+        c, f"appended {sum(not r['duplicate'] for r in results)} credentials "
+        f"({sum(r['duplicate'] for r in results)} already present)"
+        + (f" at log positions {results[0]['seq']}-{results[-1]['seq']}" if results else "")))
 
 
 
 
 
 
+
+
+def _render_subject(data: dict[str, Any]) -> Any:
+    """Human view of `lot|item show|trace`: one line per fact, participant text literal."""
+    def human(console: Any) -> None:
+        say(console, f"[bold]{literal(str(data.get('id')))}[/]")
+        for field, value in data.items():
+            if field in ("id", "history", "holders") or value in (None, {}, [], ""):
+                continue
+            if isinstance(value, list) and len(value) > 3:  # one per line
+                say(console, f"{field:12} {len(value)}")
+                for one in value:
+                    say(console, f"  {show(one)}")
+                continue
+            say(console, f"{field:12} {show(value)}")
+        for holder in data.get("holders") or []:
+            say(console, f"{'holder':12} {literal(str(holder['holder']))} "
+                         f"{literal(str(holder['kg']))} kg")
+        for row in data.get("history") or []:
+            say(console, f"{'event':12} {literal(str(row['event']))} at log position "
+                         f"{row['seq']}")
+
+    return human
 
 
 @lot_app.command("show")
 def lot_show(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """Holders, quantities, composition and history of a lot."""
-    emit(_with_state(ctx, lambda _l, view, _r, _s: view.lot(lot_id)), as_json)
+    data = _with_state(ctx, lambda _l, view, _r, _s: view.lot(lot_id))
+    emit(data, as_json, _render_subject(data))
 
 
 @lot_app.command("trace")
 def lot_trace(ctx: typer.Context, lot_id: str, as_json: bool = JSON_OPT) -> None:
     """A lot with everything upstream and downstream of it."""
-    emit(_with_state(ctx, lambda _l, view, _r, _s: {
-        **view.lot(lot_id), **view.trace(lot_id)}), as_json)
+    data = _with_state(ctx, lambda _l, view, _r, _s: {**view.lot(lot_id), **view.trace(lot_id)})
+    emit(data, as_json, _render_subject(data))
 
 
 @item_app.command("show")
 def item_show(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """Holder, mass, composition, assembly and history of an item."""
-    emit(_with_state(ctx, lambda _l, view, _r, _s: view.item(item_id)),
-         as_json)
+    data = _with_state(ctx, lambda _l, view, _r, _s: view.item(item_id))
+    emit(data, as_json, _render_subject(data))
 
 
 @item_app.command("trace")
 def item_trace(ctx: typer.Context, item_id: str, as_json: bool = JSON_OPT) -> None:
     """An item with everything upstream and downstream of it."""
-    emit(_with_state(ctx, lambda _l, view, _r, _s: {
-        **view.item(item_id), **view.trace(item_id)}), as_json)
+    data = _with_state(ctx, lambda _l, view, _r, _s: {**view.item(item_id),
+                                                       **view.trace(item_id)})
+    emit(data, as_json, _render_subject(data))
 
 
 def register(app: typer.Typer) -> None:

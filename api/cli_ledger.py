@@ -8,9 +8,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from .console import emit, err_console
+from .console import emit, say
+from .console import show as shown
 from .settings import Settings
 
 ledger_app = typer.Typer(help="The verifiable log: entries, checkpoints, proofs.",
@@ -30,8 +30,7 @@ def _print_info(info: dict[str, Any]) -> Any:
     def human(console: Console) -> None:
         for key in ("origin", "size", "root", "verifierKey", "publicUrl", "adminKey",
                     "checkpointSize"):
-            console.print(f"[bold]{key}[/] {escape(str(info[key]))}", highlight=False,
-                          soft_wrap=True, emoji=False)
+            say(console, f"[bold]{key}[/] {shown(info[key])}")
 
     return human
 
@@ -187,7 +186,8 @@ def verify(
     from batterytrace.ledger.queries import stored_log_size
     from batterytrace.verifier.bundle_verify import verify_entries
     from batterytrace.verifier.trust import TrustedLedger
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from .console import progress
 
     settings: Settings = ctx.obj
     size = stored_log_size(settings.database_url)
@@ -202,13 +202,9 @@ def verify(
         _fail_on_mismatch(check_tree(view), as_json)
     finally:
         view.close()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    with Progress(*columns, console=err_console, transient=True,
-                  disable=as_json) as progress:
-        task = progress.add_task("verifying", total=size)
+    with progress("verifying", size, not as_json) as update:
         summary, claimed = verify_ledger(
-            settings.home, settings.database_url,
-            progress=lambda n: progress.update(task, completed=n),
+            settings.home, settings.database_url, progress=lambda n: update(n),
         )
         data: dict[str, Any] = {
             "ok": True, "size": summary.size, "root": summary.root.hex(),
@@ -216,14 +212,13 @@ def verify(
             "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed,
         }
         if replay:  # the log is sound: now the meaning of every entry, as a bundle verifier
-            progress.update(task, description="replaying", completed=0)
+            update(0, description="replaying")
             ledger = Ledger.open(settings.home, settings.database_url)
             try:
                 report = verify_entries(
                     ledger.iter_entry_bytes(), TrustedLedger(ledger.origin, ledger.verifier.vkey),
                     [ledger.latest_checkpoint()[1]],
-                    progress=lambda n: progress.update(task, completed=n),
-                    processes=processes,
+                    progress=lambda n: update(n), processes=processes,
                 )
             finally:
                 ledger.close()
@@ -241,12 +236,11 @@ def verify(
                 "replayed": report.replayed, "checks": report.checks, "notes": report.notes,
                 "processes": processes,
             }
-    emit(data, as_json, lambda console: console.print(
+    emit(data, as_json, lambda console: say(console,
         f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
         f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"
         + (", signatures and custody rules replayed" if replay else "")
-        + ", derived tables match the entries",
-        highlight=False, soft_wrap=True))
+        + ", derived tables match the entries"))
 
 
 def _verify_entries_against_file(settings: Settings) -> Any:

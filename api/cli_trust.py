@@ -16,8 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from .cli_credentials import credential_app, parse_at
-from .console import emit, read_json_file
+from .cli_credentials import credential_app, parse_at, render_check
+from .console import (
+    check_out_folder,
+    emit,
+    literal,
+    note,
+    print_document,
+    read_json_file,
+    say,
+    show,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from batterytrace.credentials.keys import Ed25519Key
@@ -76,12 +86,14 @@ def _issuer_of(key: Ed25519Key, issuer: str | None) -> str:
     return issuer or key.controller or key.did_key
 
 
-def _say(console: Console, text: str) -> None:
-    console.print(text, emoji=False, highlight=False, soft_wrap=True)
+_say = say
+_print = print_document
 
 
-def _print(doc: Any) -> None:
-    typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+def _write_trust(config: Any, file: Path) -> None:
+    from batterytrace.verifier.trust import dump_trust
+
+    write_atomic(file, dump_trust(config).encode("utf-8"))
 
 
 # --- trust ------------------------------------------------------------------------------------
@@ -98,8 +110,9 @@ def trust_init(
 ) -> None:
     """Write an empty (or ledger-trusting) trust file, version 1."""
     from batterytrace.credentials.errors import InputError
-    from batterytrace.verifier.trust import TrustConfig, TrustedLedger, write_trust
+    from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 
+    check_out_folder(file)
     if file.exists() and not force:
         raise InputError(f"{file} exists; pass --force to overwrite it")
     config = TrustConfig()
@@ -111,9 +124,9 @@ def trust_init(
             config = config.with_ledger(TrustedLedger(ledger.origin, ledger.verifier.vkey))
         finally:
             ledger.close()
-    write_trust(config, file)
+    _write_trust(config, file)
     emit({"file": str(file), "ledgers": len(config.ledgers)}, as_json,
-         lambda c: _say(c, f"wrote {file}"))
+         lambda c: _say(c, f"wrote {literal(str(file))}"))
 
 
 @trust_app.command("add")
@@ -135,7 +148,6 @@ def trust_add(
         TrustedLedger,
         did_document_sha256,
         load_trust,
-        write_trust,
     )
 
     config = load_trust(file)
@@ -154,9 +166,9 @@ def trust_add(
         added.append(ledger_origin or "")
     if not added:
         raise InputError("nothing to add: give --governance-root, --pin or --ledger-origin")
-    write_trust(config, file)
+    _write_trust(config, file)
     emit({"file": str(file), "added": added}, as_json,
-         lambda c: _say(c, f"added {', '.join(added)} to {file}"))
+         lambda c: _say(c, f"added {show(added)} to {literal(str(file))}"))
 
 
 @trust_app.command("show")
@@ -176,11 +188,12 @@ def trust_show(file: Path = typer.Argument(Path("trust.toml")), as_json: bool = 
 
     def human(console: Console) -> None:
         for x in config.ledgers:
-            _say(console, f"ledger           {x.origin}")
+            _say(console, f"ledger           {literal(x.origin)}")
         for r in config.governance_roots:
-            _say(console, f"governance root  {r.did}" + (f" ({r.name})" if r.name else ""))
+            _say(console, f"governance root  {literal(r.did)}"
+                 + (f" ({literal(r.name)})" if r.name else ""))
         for p in config.pinned_did_documents:
-            _say(console, f"pinned           {p.did} sha256:{p.sha256}")
+            _say(console, f"pinned           {literal(p.did)} sha256:{literal(p.sha256)}")
 
     emit(data, as_json, human)
 
@@ -239,7 +252,7 @@ def accreditation_show(file: str = typer.Argument(...), as_json: bool = _JSON) -
             "regions": sorted(a.regions) if a.regions else None,
             "validFrom": a.valid_from.isoformat(), "validUntil": a.valid_until.isoformat(),
             "mayAccredit": a.may_accredit}
-    emit(data, as_json, lambda c: [_say(c, f"{k:16} {v}") for k, v in data.items()])
+    emit(data, as_json, lambda c: [_say(c, f"{k:16} {show(v)}") for k, v in data.items()])
 
 
 @accreditation_app.command("revoke")
@@ -262,7 +275,7 @@ def status_list_create(
     """Start a new 131,072-entry list for an issuer and purpose; print its URL."""
     with _store(ctx) as store:
         url = store.create_status_list(issuer, purpose)
-    emit({"url": url, "issuer": issuer, "purpose": purpose}, as_json, lambda c: _say(c, url))
+    emit({"url": url, "issuer": issuer, "purpose": purpose}, as_json, lambda c: _say(c, literal(url)))
 
 
 @status_list_app.command("publish")
@@ -271,7 +284,7 @@ def status_list_publish(ctx: typer.Context, url: str = typer.Argument(...), key:
     """Sign the list's current bits as a BitstringStatusListCredential and publish it."""
     with _store(ctx) as store:
         signed = store.publish_status_list(url, _key(key))
-    emit(signed, as_json, lambda c: _say(c, f"published {url}"))
+    emit(signed, as_json, lambda c: _say(c, f"published {literal(url)}"))
 
 
 @status_list_app.command("show")
@@ -290,7 +303,8 @@ def status_list_show(
     def human(console: Console) -> None:
         for x in lists:
             flag = " (stale: republish)" if x["stale"] else ""
-            _say(console, f"{x['url']}  allocated {x['allocated']}  set {x['set']}{flag}")
+            _say(console, f"{literal(x['url'])}  allocated {x['allocated']}  set {x['set']}"
+                          f"{flag}")
 
     emit(lists, as_json, human)
 
@@ -309,7 +323,7 @@ def credential_publish(ctx: typer.Context, file: str = typer.Argument(...), key:
     with _store(ctx) as store:
         result = store.publish(credential, sign_anchor(build_anchor(credential), _key(key)))
     data = {"id": credential.get("id"), "seq": result.seq, "duplicate": result.duplicate}
-    emit(data, as_json, lambda c: _say(c, f"published {data['id']} at log position "
+    emit(data, as_json, lambda c: _say(c, f"published {show(data['id'])} at log position "
                                           f"{result.seq}"))
 
 
@@ -330,7 +344,7 @@ def credential_find(ctx: typer.Context,
 
     def human(console: Console) -> None:
         for c in found:
-            _say(console, f"{c.get('id')}  {c.get('type')}")
+            _say(console, f"{show(c.get('id'))}  {show(c.get('type'))}")
         if not found:
             _say(console, "none")
 
@@ -341,8 +355,8 @@ def _change(ctx: typer.Context, credential_id: str, action: str, key: Path,
             reason: str | None, as_json: bool) -> None:
     with _store(ctx) as store:
         data = store.change_status(credential_id, action, _key(key), reason=reason)
-    emit(data, as_json, lambda c: _say(c, f"{action} of {credential_id} anchored at log "
-                                          f"position {data['seq']}"))
+    emit(data, as_json, lambda c: _say(c, f"{action} of {literal(credential_id)} anchored "
+                                          f"at log position {data['seq']}"))
 
 
 _REASON = typer.Option(None, "--reason", help="Reason recorded in the anchor.")
@@ -376,23 +390,109 @@ def credential_reinstate(ctx: typer.Context, credential_id: str = typer.Argument
 def credential_issue(
     ctx: typer.Context,
     type_name: str = typer.Option(..., "--type", help="Credential type (see `types`)."),
-    subject: str = typer.Option(..., "--subject", help="credentialSubject JSON file."),
+    subject: str = typer.Option(..., "--subject", help="credentialSubject JSON file ('-' for "
+                                "stdin; `credential template --type T` prints an example)."),
     key: Path = _KEY,
     issuer: str | None = typer.Option(None, "--issuer", help="Issuer DID [default: the key's]."),
     issuer_name: str | None = typer.Option(None, "--issuer-name"),
-    valid_from: str | None = typer.Option(None, "--valid-from"),
-    valid_until: str | None = typer.Option(None, "--valid-until"),
+    valid_from: str | None = typer.Option(None, "--valid-from", help="Date-time or YYYY-MM-DD."),
+    valid_until: str | None = typer.Option(None, "--valid-until",
+                                           help="Date-time or YYYY-MM-DD."),
+    allow_expired: bool = typer.Option(
+        False, "--allow-expired", help="Issue even though --valid-until has passed."),
+    publish_status: bool = typer.Option(
+        True, "--publish-status/--no-publish-status",
+        help="Republish the status lists the credential's entries are in, signed by --key, "
+        "so that a verifier finds a current list right away."),
+    as_json: bool = _JSON,
 ) -> None:
-    """Validate the subject, allocate status entries, sign, store and anchor; print it."""
-    from batterytrace.credentials.credential_types import build_credential
+    """Validate the subject, allocate status entries, sign, store and anchor; print the signed
+    credential (with --json: the credential, its log position and the lists published)."""
+    from datetime import UTC, datetime
 
+    from batterytrace.credentials.credential_types import (
+        CredentialSubjectError,
+        build_credential,
+        credential_type,
+    )
+    from batterytrace.credentials.errors import InputError
+
+    credential_type(type_name)  # UNKNOWN_CREDENTIAL_TYPE before anything else
+    start, end = _when("--valid-from", valid_from), _when("--valid-until", valid_until)
+    if end is not None and end <= datetime.now(UTC) and not allow_expired:
+        raise InputError(f"--valid-until {valid_until} has passed: the credential would be "
+                         "expired when issued (pass --allow-expired to issue it anyway)")
+    if start is not None and end is not None and end < start:
+        raise InputError(f"--valid-until {valid_until} is before --valid-from {valid_from}")
     signer = _key(key)
-    doc = build_credential(type_name, _object(subject, "credentialSubject"),
-                           issuer=_issuer_of(signer, issuer), issuer_name=issuer_name,
-                           valid_from=valid_from, valid_until=valid_until)
+    try:
+        doc = build_credential(type_name, _object(subject, "credentialSubject"),
+                               issuer=_issuer_of(signer, issuer), issuer_name=issuer_name,
+                               valid_from=start, valid_until=end)
+    except CredentialSubjectError as exc:
+        raise every_field(exc, type_name) from None
     with _store(ctx) as store:
-        signed, _ = store.issue(doc, signer)
+        [(signed, result)] = store.issue_many([doc], signer, publish_status=publish_status)
+    lists = sorted({e["statusListCredential"] for e in _entries(signed)})
+    data = {"id": signed.get("id"), "seq": result.seq, "credential": signed,
+            "statusListsPublished": lists if publish_status else []}
+    if as_json:
+        emit(data, True)
+        return
     _print(signed)
+    note(f"issued {literal(str(signed.get('id')))}, anchored at log position {result.seq}"
+         + ("; status lists republished" if publish_status and lists else ""))
+
+
+def _entries(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    status = doc.get("credentialStatus") or []
+    return [e for e in (status if isinstance(status, list) else [status]) if isinstance(e, dict)]
+
+
+def _when(option: str, value: str | None) -> Any:
+    from batterytrace.credentials.errors import InputError
+
+    try:
+        return parse_at(value)
+    except InputError as exc:
+        raise InputError(exc.message.replace("--at", option, 1)) from None
+
+
+def every_field(exc: Any, type_name: str) -> Any:
+    """A CredentialSubjectError naming every missing or invalid field at once."""
+    from batterytrace.credentials.credential_types import CredentialSubjectError
+
+    errors = exc.details.get("errors") or []
+    if len(errors) <= 1:
+        return exc
+    listed = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return CredentialSubjectError(
+        f"{type_name}: {len(errors)} fields to fix: {listed} (`batterytrace credential "
+        f"template --type {type_name}` prints a filled-in example)", errors=errors)
+
+
+@credential_app.command("template")
+def credential_template(
+    type_name: str = typer.Option(..., "--type", help="Credential type (see `types`)."),
+) -> None:
+    """Print a filled-in example credentialSubject of TYPE, every required field present:
+    edit it, then `credential issue --type TYPE --subject FILE`."""
+    from batterytrace.credentials.credential_types import credential_type
+
+    from .credential_templates import subject_template
+
+    credential_type(type_name)
+    _print(subject_template(type_name))
+
+
+@credential_app.command("schema")
+def credential_schema(
+    type_name: str = typer.Option(..., "--type", help="Credential type (see `types`)."),
+) -> None:
+    """Print the JSON Schema (2020-12) of a whole credential of TYPE."""
+    from batterytrace.credentials.credential_types import generate_schema
+
+    _print(generate_schema(type_name))
 
 
 @credential_app.command("types")
@@ -403,7 +503,8 @@ def credential_types_cmd(as_json: bool = _JSON) -> None:
     data = [{"name": t.name, "schema": t.schema_id, "subject": t.subject_kind,
              "untp": t.untp.credential_type, "description": t.description}
             for t in credential_types()]
-    emit(data, as_json, lambda c: [_say(c, f"{t['name']:32} {t['schema']}") for t in data])
+    emit(data, as_json, lambda c: [_say(c, f"{t['name']:32} {t['description']}")
+                                   for t in data])
 
 
 @credential_app.command("check")
@@ -440,14 +541,6 @@ def credential_check(
     )
 
     def human(console: Console) -> None:
-        _say(console, f"[bold green]valid[/] credential {result.id or ''}")
-        _say(console, f"issuer    {result.issuer} ({result.issuer_status})")
-        if result.trust_path:
-            chain = " <- ".join([result.trust_root or ""] +
-                                [link["subject"] for link in reversed(result.trust_path)])
-            _say(console, f"trust     {chain}")
-        _say(console, f"checks    {', '.join(result.checks)}")
-        for warning in result.warnings:
-            _say(console, f"[yellow]warning[/] {warning}")
+        render_check(result, console)
 
     emit(result.to_dict(), as_json, human)

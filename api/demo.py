@@ -11,6 +11,8 @@ failures are part of the script: the demo itself exits 0.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from itertools import groupby
@@ -260,6 +262,20 @@ def _tamper_quantity(line: str) -> str:
     return line.replace(needle, '"quantity":200000,', 1) if "co-hydroxide-KZ" in line else line
 
 
+MARKER = ".batterytrace-demo"  # marks a folder as a demo home (`--replace` may remove it)
+
+
+def remove_demo_home(home: Path) -> None:
+    """Remove the demo home an earlier run left at `home`; refuse any other non-empty folder."""
+    home = Path(home)
+    if not home.exists():
+        return
+    if not home.is_dir() or ((any(home.iterdir())) and not (home / MARKER).exists()):
+        raise InputError(f"{home} is not a demo home (no {MARKER} in it): not removed; give "
+                         "another --demo-home")
+    shutil.rmtree(home)
+
+
 def next_commands(home: Path) -> list[str]:
     """Commands a user can run next in the demo home (each tested by tests/test_demo.py)."""
     bundle, trust = home / "bundle.jsonl", home / "trust.toml"
@@ -280,21 +296,53 @@ def passport_url() -> str:
     return f"{PUBLIC_URL}/passports/{quote(SUBJECT, safe='')}"
 
 
+@contextmanager
+def stages(console: Console, total: int) -> Iterator[Callable[[str], None]]:
+    """A rich progress bar of the demo's stages on a terminal (transient, on stderr); nothing
+    when the output is piped."""
+    if not console.is_terminal:
+        yield lambda _name: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        task = bar.add_task("demo", total=total)
+        done = [-1]
+
+        def stage(name: str) -> None:
+            done[0] += 1
+            bar.update(task, description=name, completed=done[0])
+
+        yield stage
+
+
 def run_demo(home: Path, console: Console) -> None:
     """Run the demo network into `home`, printing the story as it goes."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
+    if not (home / "checkpoint.txt").exists():
+        (home / MARKER).write_text("made by `batterytrace demo`\n", encoding="utf-8")
     start = datetime.now(UTC).replace(microsecond=0)
     console.print(Panel.fit("batterytrace demo: mines to a recycled-content pack, verified "
                             "offline", style="bold"))
-    _build_ledger(home, console)
-    _verify_ledger(home, console)
-    _issue_credentials(home, console, start)
-    trust = _write_trust(home, console)
-    bundle = _export(home, console)
-    _verify_bundle(bundle, trust, console)
-    _provenance_and_policy(home, bundle, console)
-    _tampered(bundle, trust, console)
+    with stages(console, 8) as stage:
+        stage("building the ledger")
+        _build_ledger(home, console)
+        stage("verifying the ledger")
+        _verify_ledger(home, console)
+        stage("issuing credentials")
+        _issue_credentials(home, console, start)
+        stage("writing the trust file")
+        trust = _write_trust(home, console)
+        stage("exporting the bundle")
+        bundle = _export(home, console)
+        stage("verifying the bundle offline")
+        _verify_bundle(bundle, trust, console)
+        stage("provenance and policy")
+        _provenance_and_policy(home, bundle, console)
+        stage("a tampered bundle")
+        _tampered(bundle, trust, console)
     console.print(f"\nThe demo home is {home}: ledger, keys/, trust.toml, bundle.jsonl, "
                   f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")
     for command in next_commands(home):

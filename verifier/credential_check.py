@@ -48,7 +48,7 @@ from .accreditation import (
     UntrustedIssuerError,
     find_trust_path,
 )
-from .status import StatusResult, check_anchor_record, decide_status
+from .status import UNAVAILABLE, StatusResult, check_anchor_record, decide_status
 from .trust import TrustConfig
 
 TRUSTED = "TRUSTED"
@@ -248,8 +248,8 @@ def check_credential(
     status: StatusResult = decide_status(doc, status_lists or {}, resolver, anchors=record,
                                          position=position, require_status=require_status)
     status.raise_for_status(result.id)
-    if status.decisions or status.warnings:
-        checks.append("status")
+    if any(d.source != UNAVAILABLE for d in status.decisions):
+        checks.append("status")  # only when a list or the anchors were actually read
     warnings.extend(status.warnings)
 
     issuer_status, path = NOT_EVALUATED, None

@@ -22,6 +22,7 @@ from batterytrace.credentials.errors import InputError
 
 from .policy_rules import RULE_TYPES
 from .provenance import Provenance, parse_day
+from .report import literal
 
 POLICY_VERSION = 1
 PASS, FAIL, NOT_EVALUATED = "PASS", "FAIL", "NOT_EVALUATED"
@@ -103,11 +104,12 @@ class PolicyResult:
         from rich.table import Table
 
         when = self.policy_date.isoformat() if self.policy_date else "no date"
-        console.print(f"[bold]Policy[/] {self.policy} at {when}", highlight=False)
+        console.print(f"[bold]Policy[/] {literal(self.policy)} at {when}", highlight=False)
         table = Table("rule", "status", "reason", "source")
         colour = {PASS: "green", FAIL: "red", NOT_EVALUATED: "yellow"}
         for o in self.outcomes:
-            table.add_row(o.rule_id, f"[{colour[o.status]}]{o.status}[/]", o.reason, o.source)
+            table.add_row(literal(o.rule_id), f"[{colour[o.status]}]{o.status}[/]",
+                          literal(o.reason), literal(o.source))
         console.print(table)
 
 

@@ -91,9 +91,11 @@ class Report:
         data["ok"] = self.ok
         return data
 
-    def render(self, console: Any) -> None:
+    def render(self, console: Any, verbose: bool = False) -> None:
         """Print the report with rich (a `rich.console.Console`). Text that came from the
-        bundle (ids, names, reasons quoting them) is printed literally (`literal`)."""
+        bundle (ids, names, reasons quoting them) is printed literally (`literal`). The
+        verifier's technical notes (log positions of anchors and uses, entries not replayed)
+        are printed with `verbose`; otherwise only how many there are."""
         from rich.table import Table
 
         status = "[bold green]VERIFIED[/]" if self.ok else "[bold red]FAILED[/]"
@@ -122,8 +124,14 @@ class Report:
                               highlight=False)
         for text in self.not_shown:
             console.print(f"[yellow]not shown[/] {literal(text)}", highlight=False)
-        for text in self.notes:
-            console.print(f"[dim]note[/] {literal(text)}", highlight=False)
+        if verbose:
+            for text in self.notes:
+                console.print(f"[dim]note[/] {literal(text)}", highlight=False)
+        elif self.notes:
+            console.print(f"[dim]{len(self.notes)} technical note"
+                          f"{'' if len(self.notes) == 1 else 's'} (log positions of anchors "
+                          "and uses; none changes the verdict): --verbose or --json shows "
+                          "them[/]", highlight=False)
         if self.failures:
             table = Table("record", "code", "reason")
             for failure in self.failures:

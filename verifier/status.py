@@ -36,6 +36,8 @@ from .errors import AnchorMismatchError, CredentialRevokedError, CredentialSuspe
 
 LIST = "list"
 ANCHORS = "anchors"
+# Neither a list nor the anchors were read: the value False means "not known", not "clear".
+UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class StatusDecision:
 
     purpose: str
     value: bool
-    source: str  # "list" or "anchors"
+    source: str  # "list", "anchors" or "unavailable" (nothing read)
     list_url: str | None = None
     index: int | None = None
     list_value: bool | None = None
@@ -193,7 +195,7 @@ def _reconcile(entry: StatusEntry, list_value: bool | None, anchor_value: bool |
                               anchor_value=anchor_value, anchor_seq=anchor_seq)
 
     if anchor_value is None:
-        return decision(bool(list_value), LIST)
+        return decision(bool(list_value), LIST if list_value is not None else UNAVAILABLE)
     if list_value is not None and list_value != anchor_value:
         said = "set" if list_value else "clear"
         anchored = (f"{entry.status_purpose} anchored at log position {anchor_seq}"
