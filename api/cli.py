@@ -116,8 +116,9 @@ def run(argv: list[str] | None = None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=args, prog_name="batterytrace", standalone_mode=False)
-        return 0
+        # standalone_mode=False: click returns an Exit's code instead of raising it.
+        code = app(args=args, prog_name="batterytrace", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except typer.Exit as exit_:
         return exit_.exit_code
     except click.NoArgsIsHelpError as help_:

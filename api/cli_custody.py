@@ -342,7 +342,15 @@ def event_append(
     emit(results, as_json, lambda c: say(
         c, f"appended {sum(not r['duplicate'] for r in results)} credentials "
         f"({sum(r['duplicate'] for r in results)} already present)"
-        + (f" at log positions {results[0]['seq']}-{results[-1]['seq']}" if results else "")))
+        + _positions([r["seq"] for r in results])))
+
+
+def _positions(seqs: list[int]) -> str:
+    if not seqs:
+        return ""
+    if seqs[0] == seqs[-1]:
+        return f" at log position {seqs[0]}"
+    return f" at log positions {seqs[0]}-{seqs[-1]}"
 
 
 

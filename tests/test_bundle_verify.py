@@ -353,7 +353,7 @@ def test_bundle_text_is_rendered_literally_in_every_place(hostile):
     report.not_shown.append(hostile)
     report.failures.append(Failure(hostile, "CODE", hostile))
     console = Console(record=True, width=10_000, force_terminal=True, color_system=None)
-    report.render(console)
+    report.render(console, verbose=True)
     text = console.export_text()
     expected = re.sub(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]",
                       lambda m: m.group().encode("unicode_escape").decode(), hostile)
