@@ -153,7 +153,6 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _failed(error: BatterytraceError, args: list[str]) -> int:
-    from .console import fail
 
     code = error.exit_code
     if code == 1 and command_path(args) not in VERIFYING_COMMANDS:

@@ -9,7 +9,6 @@ api/cli.run prints the one-line reason and exits 1 (verification failed) or 2 (b
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any

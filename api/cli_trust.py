@@ -8,7 +8,6 @@ BatterytraceError (api/cli.main prints the one-line reason and the exit code).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -275,7 +274,8 @@ def status_list_create(
     """Start a new 131,072-entry list for an issuer and purpose; print its URL."""
     with _store(ctx) as store:
         url = store.create_status_list(issuer, purpose)
-    emit({"url": url, "issuer": issuer, "purpose": purpose}, as_json, lambda c: _say(c, literal(url)))
+    emit({"url": url, "issuer": issuer, "purpose": purpose}, as_json,
+         lambda c: _say(c, literal(url)))
 
 
 @status_list_app.command("publish")
