@@ -196,3 +196,36 @@ def test_json_is_available_on_reporting_commands(hostile_home: Path, tmp_path: P
                            str(tmp_path / "all.jsonl"), "--json"])
     assert code == 0, err
     assert json.loads(out)["entries"] > len(NAMES)
+
+
+def test_progress_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
+    """`bundle verify` draws a rich progress bar on a terminal's stderr; piped, stderr stays
+    empty (and stdout holds only the report)."""
+    import os
+    import pty
+    import subprocess
+
+    home = tmp_path / "home"
+    code, _out, err = _run(["demo", "--demo-home", str(home)])
+    assert code == 0, err
+    args = [sys.executable, "-m", "batterytrace.api.cli", "bundle", "verify",
+            str(home / "bundle.jsonl"), "--trust", str(home / "trust.toml")]
+    piped = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=120) == 0
+    finally:
+        os.close(leader)
+    assert b"verifying the bundle" in seen
