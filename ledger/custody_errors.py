@@ -189,6 +189,14 @@ class EventBeforeLotError(CustodyError):
     title = "Event dated before the lot exists"
 
 
+class EventTimeAheadError(CustodyError):
+    """An event's eventTime lies later than the ledger's receipt of it plus the allowed clock
+    skew (setting maxEventTimeAheadHours, default 24 h)."""
+
+    code = "EVENT_TIME_AHEAD"
+    title = "Event dated after the ledger received it"
+
+
 class MassBalanceError(CustodyError):
     """For an element, output mass exceeds input mass by more than the ledger's tolerance."""
 
