@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .demo_builders import DEMO, Builders, item_id, key_for, lot_id
-from .demo_story import BATTERY_MODEL, CELL_MODEL, PACK_1, PACK_2, recycled_shares
+from .demo_story import BATTERY_MODEL, CELL_MODEL, PACK_1, PACK_2, pack_code, recycled_shares
 
 # Issuers outside the ledger (did:key, from keys_example/): name -> legal name. The governance
 # root accredits the accreditation body, which accredits the auditors and the pack maker.
@@ -151,6 +151,7 @@ def _due_diligence(b: Builders, subject: str, to: str, name: str, site: str, rep
 def _passport(b: Builders, pack: str, batch: str, produced: str) -> dict[str, Any]:
     return {
         "id": item_id(pack), "granularityLevel": "item",
+        "gbt34014Code": pack_code(pack, produced[:7]),
         "product": {"type": ["Product"], "id": item_id(pack), "name": BATTERY_MODEL,
                     "serialNumber": pack.rsplit("-", 1)[-1], "batchNumber": batch,
                     "producedByParty": party(b, "pack-maker"),

@@ -49,6 +49,7 @@ from .domain_blocks import (
 )
 from .domain_blocks import MINERALS as MINERALS  # re-exported: domain_models.MINERALS (docs)
 from .domain_blocks import URI_PATTERN as URI_PATTERN  # re-exported: credential_types
+from .gbt34014 import chemistry_letter, code_problems
 
 _GBT34014 = re.compile(GBT34014_PATTERN)
 
@@ -483,6 +484,14 @@ class BatteryPassportSubject(TypedModel):
     def _same_item(self) -> BatteryPassportSubject:
         if self.product.id != self.id:
             raise ValueError("product.id must equal the subject id (the battery)")
+        if self.gbt34014_code is not None:
+            # the battery type letter against the declared chemistry (short name, else the
+            # clear name when the short one is not in the table)
+            chemistry = self.battery_chemistry.short_name if chemistry_letter(
+                self.battery_chemistry.short_name) else self.battery_chemistry.clear_name
+            problems = code_problems(self.gbt34014_code, chemistry=chemistry)
+            if problems:
+                raise ValueError("gbt34014Code: " + "; ".join(problems))
         return self
 
 

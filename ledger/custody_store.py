@@ -51,6 +51,7 @@ _CLASSES: dict[str, type | None] = {
     "edge": None,
     "source": None,
     "history": None,
+    "battery_code": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,
