@@ -110,7 +110,8 @@ def _pack_production(b: Builders, add: Any, chapter: str, *, batch: str, pack: s
     add(chapter, "pack-maker", b.receiving(ship, "salzgitter-pack", f"{month}-17T08:00:00Z"))
     add(chapter, "pack-maker", b.transformation(
         "salzgitter-pack", output_items=[(pack, "pack", 95.0, {})],
-        battery_codes={pack: pack_code(pack, month)}, batteryModel=BATTERY_MODEL, chemistry="NMC811", batteryCategory="ev", ratedEnergy=80.6,
+        battery_codes={pack: pack_code(pack, month)}, batteryModel=BATTERY_MODEL,
+        chemistry="NMC811", batteryCategory="ev", ratedEnergy=80.6,
         time=f"{month}-20T08:00:00Z"))
     add(chapter, "pack-maker", b.assembly("salzgitter-pack", pack, modules,
                                          time=f"{month}-21T08:00:00Z"))

@@ -7,7 +7,6 @@ import copy
 from datetime import date
 
 import pytest
-from batterytrace.verifier.policy_rules import batterypass_fields
 from batterytrace.verifier.policy import (
     FAIL,
     NOT_EVALUATED,
@@ -17,6 +16,7 @@ from batterytrace.verifier.policy import (
     load_policy,
     parse_policy,
 )
+from batterytrace.verifier.policy_rules import batterypass_fields
 
 MINE, ASM, PLANT = "https://x/facilities/mine", "https://x/facilities/asm", "https://x/recycler"
 
