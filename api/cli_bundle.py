@@ -130,8 +130,10 @@ def verify(
         if result is not None:
             result.render(console)
             for outcome in result.not_evaluated:
-                console.print(f"[yellow]warning[/] {outcome.rule_id} not evaluated: "
-                              f"{outcome.reason}", highlight=False)
+                from rich.markup import escape
+
+                console.print(f"[yellow]warning[/] {escape(outcome.rule_id)} not evaluated: "
+                              f"{escape(outcome.reason)}", highlight=False)
 
     data = report.to_json()
     if result is not None:

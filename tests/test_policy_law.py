@@ -338,3 +338,17 @@ def test_ira_fta_test_counts_the_value_added():
     low = judge("us-ira-30d", "us-ira-critical-minerals", data, date(2024, 6, 1))
     assert low.evidence["by_element"]["Co"]["qualifying"] == 0
     assert low.evidence["value_added"] == {"extraction": 50, "processing": 50}
+
+
+def test_the_report_prints_reasons_from_the_bundle_literally():
+    from rich.console import Console
+
+    hostile = {**_passing(), "placed_on_market_by": "did:web:[bold]evil[/bold]",
+               "placed_on_market_event_time": "2027-09-01"}
+    result = evaluate_policy(load_policy("eu-2023-1542"), hostile,
+                             policy_date=date(2027, 9, 1))
+    console = Console(record=True, width=400, color_system=None)
+    result.render(console)
+    text = console.export_text()
+    assert "did:web:[bold]evil[/bold]" in text
+    assert "ledger receipt 2031-09-01, signer's time 2027-09-01" in text  # both days shown

@@ -122,7 +122,9 @@ class PolicyResult:
         table = Table("rule", "status", "reason", "source")
         colour = {PASS: "green", FAIL: "red", NOT_EVALUATED: "yellow"}
         for o in self.outcomes:
-            table.add_row(o.rule_id, f"[{colour[o.status]}]{o.status}[/]", o.reason, o.source)
+            # reasons name sites, parties and credential ids from the bundle: printed literally
+            table.add_row(escape(o.rule_id), f"[{colour[o.status]}]{o.status}[/]",
+                          escape(o.reason), escape(o.source))
         console.print(table)
 
 
