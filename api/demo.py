@@ -257,13 +257,14 @@ def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
         raise AssertionError("the demo bundle did not verify")
 
 
-def _provenance_and_policy(home: Path, bundle: Path, console: Console) -> None:
+def _provenance_and_policy(home: Path, bundle: Path, trust: Any, console: Console) -> None:
     provenance = trace_provenance(iter_file_lines(str(bundle)))
     render_provenance(provenance, console)
     policy = load_policy(POLICY)
     # The policy file used goes into the home, for `bundle verify --policy` afterwards.
     shutil.copyfile(_policy_file(POLICY), home / f"{POLICY}.toml")
-    result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE))
+    result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE),
+                             issuers_accredited=bool(trust.governance_roots))
     console.print(f"\n[bold]Would {PACK_1} comply if placed on the EU market on "
                   f"{POLICY_DATE}?[/] (its first-life cathode holds 8 % recycled cobalt, from "
                   "manufacturing scrap; Art. 8 asks 16 % from 18 Aug 2031)")
@@ -327,7 +328,7 @@ def run_demo(home: Path, console: Console) -> None:
     trust = _write_trust(home, console)
     bundle = _export(home, console)
     _verify_bundle(bundle, trust, console)
-    _provenance_and_policy(home, bundle, console)
+    _provenance_and_policy(home, bundle, trust, console)
     _tampered(bundle, trust, console)
     console.print(f"\nThe demo home is {home}: ledger, keys/, trust.toml, bundle.jsonl, "
                   f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")

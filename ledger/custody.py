@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from .custody_errors import (
     AssemblyError,
+    BatteryCodeError,
     CompositionError,
     CustodyModelError,
     DuplicateEventIdError,
@@ -124,6 +125,7 @@ class UsedId:
 
 TABLES = (
     "lot", "holding", "item", "shipment", "event", "credential", "edge", "source", "history",
+    "battery_code",  # GB/T 34014 code -> the item it names: unique per ledger
 )
 
 
@@ -513,6 +515,13 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
         if spec is None:
             raise CompositionError(f"item {item_id} must declare its mass and composition in "
                                    "itemDeclarations", item=item_id)
+        if spec.battery_code is not None:
+            holder = state.get("battery_code", spec.battery_code)
+            if holder is not None:
+                raise BatteryCodeError(f"battery code {spec.battery_code} already names item "
+                                       f"{holder}: a GB/T 34014 code is unique per ledger",
+                                       item=item_id)
+            state.put("battery_code", spec.battery_code, item_id)
         state.put("item", item_id, ItemState(
             id=item_id, category=spec.category, mass_kg=spec.mass_kg,
             composition=spec.composition, created_by=event.id, holder=actor,

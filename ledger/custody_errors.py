@@ -41,7 +41,9 @@ class UnsupportedUnitError(CustodyError):
 
 
 class BatteryCodeError(CustodyError):
-    """A GB/T 34014 battery code that does not match the code grammar."""
+    """A GB/T 34014 battery code that does not match the code grammar, whose letters do not
+    match the item's category or chemistry, or that already names another item of the
+    ledger."""
 
     code = "BATTERY_CODE_ERROR"
     title = "Invalid GB/T 34014 battery code"

@@ -57,6 +57,7 @@ _CLASSES: dict[str, type | None] = {
     "edge": None,
     "source": None,
     "history": None,
+    "battery_code": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,
