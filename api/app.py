@@ -7,7 +7,9 @@ waiting, then 503). Appends do not sign a checkpoint each: a background task has
 sign one every `checkpoint_interval` seconds when the tree grew (and once more at shutdown,
 after the queued writes). Every router of api/routers/ is included; errors are RFC 9457
 problems with a request id (api/problems.py, `ProblemGuard` outermost); body size and JSON
-shape limits come next (api/limits.py). OpenAPI at /openapi.json, docs at /docs.
+shape limits come next (api/limits.py). OpenAPI at /openapi.json, Swagger UI at /docs and ReDoc
+at /redoc, both working offline: their scripts and styles are served from the installed
+`fastapi-offline` package (under /static-offline-docs), never from a CDN.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from . import problems
@@ -85,7 +88,7 @@ def create_app(
                 await run_in_threadpool(writer.close)
                 ledger.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="batterytrace ledger service",
         version="1",
         description="Traceability ledger with verifiable credentials for EV batteries. "

@@ -206,6 +206,73 @@ def test_public_tier_hides_mine_level_provenance(client: Any, network: dict[str,
     assert set(body["custody"][0]) == {"seq", "time", "step", "country"}
 
 
+def _keys(value: Any) -> set[str]:
+    """Every mapping key anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+DISMANTLING_URL = "xh-lfp-280-dismantling.pdf"  # the documented passport's dismantling manual
+TEST_REPORT = {"type": ["Link"], "linkName": "UN 38.3 and IEC 62660 test report",
+               "linkURL": "https://lab.example/reports/pack-p1-un383.pdf"}
+
+
+def test_public_passport_has_no_state_of_health_or_dismantling_document(
+        client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    body = client.get(api_path(item)).json()
+    page = client.get(page_path(item)).text
+    assert body["tier"] == "public" and body["tierBasis"] == "Annex XIII(1)"
+    keys = _keys(body)
+    assert not {k for k in keys if "stateofhealth" in k.lower().replace("_", "")}
+    assert "dismantlingAndRemovalInformation" not in keys and "safetyMeasures" not in keys
+    assert DISMANTLING_URL not in json.dumps(body) and DISMANTLING_URL not in page
+    facts = page_facts(page)
+    assert "fact-soh" not in facts.by_id and "soh-readings" not in facts.by_id
+    assert "Annex XIII(4)" in facts.by_id["health"]
+    withheld = {w["name"]: w for w in body["withheld"]}
+    assert withheld["stateOfHealth"]["tier"] == "legitimate-interest"
+    assert withheld["dismantlingAndRemovalInformation"]["basis"] == "Annex XIII(2) and (4)"
+    assert "dismantling and removal information" in facts.by_id["withheld"]
+    # public attributes of the passport credential are shown
+    assert body["attributes"]["batteryChemistry"]["shortName"] == "NMC811"
+
+
+def test_legitimate_interest_sees_state_of_health_and_dismantling(
+        client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    grant = encode_grant(grant_for(item, holder_of(client, item)))
+    body = client.get(api_path(item), headers=granted(grant, api_path(item))).json()
+    assert body["tier"] == "legitimate-interest"
+    assert body["stateOfHealth"]["value"] == 78  # the lifecycle's BMS reading
+    assert [r["value"] for r in body["stateOfHealthReadings"]] == [78]
+    assert DISMANTLING_URL in json.dumps(body["attributes"]["dismantlingAndRemovalInformation"])
+    assert "safetyMeasures" in body["attributes"]
+    assert body["withheld"] == []  # the documented passport has no authority-only member
+    page = client.get(page_path(item), headers=granted(grant, page_path(item))).text
+    facts = page_facts(page)
+    assert float(facts.by_id["fact-soh"].strip().removesuffix(" %")) == 78
+    assert DISMANTLING_URL in facts.by_id["attr-dismantlingAndRemovalInformation"]
+
+
+def test_test_reports_are_for_authorities_only(client: Any, network: dict[str, Any]) -> None:
+    """Annex XIII(3): a passport whose credential carries test reports shows them to the
+    authority tier only (the attribute table, whatever credential carries the member)."""
+    full = build_passport(client.app.state.ledger, network["item"], tier="authority")
+    full = replace(full, attributes={**full.attributes, "resultOfTestReport": [TEST_REPORT]})
+    for tier, shown in (("public", False), ("legitimate-interest", False), ("authority", True)):
+        passport = full.for_tier(tier)  # type: ignore[arg-type]
+        body, html = passport.to_json(), render_passport(passport)
+        assert ("resultOfTestReport" in body["attributes"]) is shown, tier
+        assert (TEST_REPORT["linkURL"] in html) is shown, tier
+        assert ("resultOfTestReport" in {w["name"] for w in body["withheld"]}) is not shown
+    assert "test reports proving compliance" in page_facts(
+        render_passport(full.for_tier("legitimate-interest"))).by_id["withheld"]
+
+
 def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
     body = client.get(api_path(network["item"])).json()
     assert body["model"] == MODEL
@@ -216,8 +283,7 @@ def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
     for material, row in rows.items():
         assert row["euMinimum2031"] == EU_MINIMUMS_2031.get(material)
         assert row["meetsMinimum"] == (row["total"] >= row["euMinimum2031"])
-    if body["stateOfHealth"] is not None:
-        assert 0 < body["stateOfHealth"]["value"] <= 100
+    assert "stateOfHealth" not in body  # Annex XIII(4): legitimate interest only
     assert body["custody"][0]["step"] == "extraction"  # from the mine ...
     assert [s["seq"] for s in body["custody"]] == sorted(s["seq"] for s in body["custody"])
 
@@ -294,12 +360,78 @@ def test_a_grant_signed_with_a_key_unknown_to_the_registry_is_forged(
     assert response.json()["code"] == "PASSPORT_GRANT_SIGNATURE"
 
 
-def test_unknown_item_is_a_404_problem(client: Any) -> None:
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_unknown_item_is_an_html_page_unless_json_is_asked_for(client: Any) -> None:
     unknown = "https://id.example.com/items/no-such-pack"
-    for path in (api_path(unknown), "/passports/" + quote(unknown, safe="")):
-        response = client.get(path)
+    for accept in (BROWSER_ACCEPT, "*/*", None):
+        headers = {"Accept": accept} if accept else {}
+        page = client.get(page_path(unknown), headers=headers)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert page_facts(page.text).by_id["item-id"].strip() == unknown
+    for path, accept in ((page_path(unknown), "application/json"),
+                         (page_path(unknown), "application/problem+json"),
+                         (api_path(unknown), BROWSER_ACCEPT), (api_path(unknown), None)):
+        response = client.get(path, headers={"Accept": accept} if accept else {})
         assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == "PASSPORT_NOT_FOUND"
+
+
+HOSTILE = ('<script>alert("x")</script>', "ACME [ledger] Mining [/] Ltd [/red]",
+           "\x1b[31mred\x1b[0m \x1b]8;;https://evil.example\x07link", "abc\u202egnp.exe",
+           '" onmouseover="alert(1)', "line\nbreak & <b>bold</b>")
+
+
+def test_hostile_names_on_the_page_are_text(client: Any, network: dict[str, Any]) -> None:
+    """Participant text (names, ids, attributes, notes) is shown literally on the page:
+    markup inert (autoescape), control characters (ANSI, bidi overrides) shown escaped."""
+    full = build_passport(client.app.state.ledger, network["item"], tier="authority")
+    for evil in HOSTILE:
+        party = {"id": evil, "name": evil, "country": evil}
+        custody = tuple({**row, "actor": party, "facility": party, "country": evil}
+                        for row in full.custody)
+        credentials = tuple({**c, "issuerName": evil, "type": evil} for c in full.credentials)
+        passport = replace(full, item=evil, model=evil, manufacturer=party, plant=party,
+                           identity={**full.identity, "chemistry": evil}, custody=custody,
+                           credentials=credentials, notes=(evil,),
+                           attributes={**full.attributes, "safetyMeasures": evil},
+                           links={"originals": [{"item": evil, "step": evil, "time": evil,
+                                                 "seq": 1}], "successors": []})
+        for tier in ("public", "legitimate-interest", "authority"):
+            html = render_passport(passport.for_tier(tier))  # type: ignore[arg-type]
+            facts = page_facts(html)
+            assert facts.scripts == 0, (evil, tier)
+            assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", html)
+            assert "<b>" not in html and "onmouseover=" not in html.replace(
+                "&#34; onmouseover=", "")
+            shown = evil.encode("unicode_escape").decode() if re.search(
+                r"[\x1b\u202e]", evil) else evil
+            if "\n" in evil:
+                shown = evil.replace("\n", "\\n")
+            assert facts.by_id["item-id"].strip() == shown.strip(), (evil, tier)
+            assert facts.by_id["model"].strip() == shown.strip()
+
+
+def test_problem_details_carry_hostile_text_exactly_and_inertly(client: Any) -> None:
+    for evil in HOSTILE:
+        item = "https://id.example.com/items/" + evil
+        response = client.get(api_path(item))
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["x-content-type-options"] == "nosniff"
+        raw = response.content
+        assert raw.isascii() and b"<" not in raw and b">" not in raw and b"\x1b" not in raw
+        body = json.loads(raw)
+        if "\n" in evil:  # Starlette's path parameters stop at a newline: no such route
+            assert body["code"] == "NOT_FOUND" and "<b>bold</b>" in body["detail"]
+            continue
+        assert body["detail"] == f"no item {item} in the ledger"  # exactly, after parsing
+        page = client.get(page_path(item))
+        assert page.status_code == 404 and page_facts(page.text).scripts == 0
+        assert "<b>" not in page.text and "\x1b" not in page.text
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -454,8 +586,8 @@ def test_passport_and_grant_on_each_database(tmp_path: Path, database_url: str |
     assert full["tier"] == "legitimate-interest"
     assert built["mine"]["id"] in {m["mine"]["id"] for m in full["provenance"]["mines"]}
     assert {k: v for k, v in full.items() if k in public} == public | {
-        "tier": full["tier"], "provenance": full["provenance"], "custody": full["custody"],
-        "credentials": full["credentials"], "verification": full["verification"]}
+        k: full[k] for k in ("tier", "tierBasis", "provenance", "custody", "custodyStages",
+                             "credentials", "verification", "attributes", "withheld")}
 
 
 # --- access proofs ------------------------------------------------------------------------
