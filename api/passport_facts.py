@@ -373,10 +373,10 @@ def _fold_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def custody_stages(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The custody rows (log order) grouped by lifecycle stage (STAGES order), each group in
-    log order with consecutive rows of the same step, country (and facility and actor, where
-    the tier shows them) folded into one: {stage, events, rows: [{step, country, count, from,
-    to, firstSeq, lastSeq, facility?, actor?}]}."""
+    """The custody rows (log order) grouped by lifecycle stage (STAGES order); within a stage
+    the rows of the same step and country (and facility and actor, where the tier shows them)
+    are folded into one with their count and first and last date, in date order: {stage,
+    events, rows: [{step, country, count, from, to, firstSeq, lastSeq, facility?, actor?}]}."""
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     current = STAGES[0]
     for row in rows:
@@ -386,22 +386,23 @@ def custody_stages(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         grouped.setdefault(current, []).append(row)
     out = []
     for stage in STAGES:
-        folded: list[dict[str, Any]] = []
+        folded: dict[tuple[Any, ...], dict[str, Any]] = {}  # in order of first occurrence
         for row in grouped.get(stage, []):
             day = str(row.get("time") or "")[:10] or None
-            last = folded[-1] if folded else None
-            if last is not None and last["key"] == _fold_key(row):
-                last["count"] += 1
-                last["to"] = day or last["to"]
-                last["lastSeq"] = row.get("seq")
+            same = folded.get(_fold_key(row))
+            if same is not None:
+                same["count"] += 1
+                same["to"] = max(filter(None, (same["to"], day)), default=None)
+                same["from"] = min(filter(None, (same["from"], day)), default=None)
+                same["lastSeq"] = row.get("seq")
                 continue
-            folded.append({"key": _fold_key(row), "step": row.get("step"),
-                           "country": row.get("country"), "count": 1, "from": day, "to": day,
-                           "firstSeq": row.get("seq"), "lastSeq": row.get("seq"),
-                           **{k: row[k] for k in ("facility", "actor") if k in row}})
+            folded[_fold_key(row)] = {
+                "step": row.get("step"), "country": row.get("country"), "count": 1,
+                "from": day, "to": day, "firstSeq": row.get("seq"), "lastSeq": row.get("seq"),
+                **{k: row[k] for k in ("facility", "actor") if k in row}}
         if folded:
-            out.append({"stage": stage, "events": sum(r["count"] for r in folded),
-                        "rows": [{k: v for k, v in r.items() if k != "key"} for r in folded]})
+            rows = sorted(folded.values(), key=lambda r: (r["from"] or "", r["firstSeq"] or 0))
+            out.append({"stage": stage, "events": sum(r["count"] for r in rows), "rows": rows})
     return out
 
 

@@ -273,6 +273,74 @@ def test_test_reports_are_for_authorities_only(client: Any, network: dict[str, A
         render_passport(full.for_tier("legitimate-interest"))).by_id["withheld"]
 
 
+AUTHORITY_KEY = Ed25519Key.from_seed(hashlib.sha256(b"passport-test-authority").digest())
+
+
+def _did_key_grant(doc: dict[str, Any], key: Ed25519Key) -> str:
+    method = f"{key.did_key}#{key.did_key.removeprefix('did:key:')}"
+    return encode_grant(sign(doc, key, verification_method=method))
+
+
+def test_an_authority_grant_opens_the_authority_tier(client: Any,
+                                                      network: dict[str, Any]) -> None:
+    item = network["item"]
+    holder = holder_of(client, item)
+    authorities = network["home"] / "passport-authorities.toml"
+    authorities.write_text(f'''[[authority]]
+id = "{AUTHORITY_KEY.did_key}"
+name = "Market surveillance authority (test)"
+kind = "market-surveillance"
+''', encoding="utf-8")
+    until = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        # the authority's own grant (the law gives it access: no holder's consent needed)
+        own = _did_key_grant(build_grant(item, AUTHORITY_KEY.did_key, AUTHORITY_KEY.did_key,
+                                         until, tier="authority"), AUTHORITY_KEY)
+        body = client.get(api_path(item), headers=granted(own, api_path(item),
+                                                          AUTHORITY_KEY)).json()
+        assert body["tier"] == "authority" and body["tierBasis"] == "Annex XIII(3)"
+        assert body["withheld"] == [] and body["stateOfHealth"]["value"] == 78
+        assert "dismantlingAndRemovalInformation" in body["attributes"]
+        bundle = client.get(bundle_path(item), headers=granted(own, bundle_path(item),
+                                                               AUTHORITY_KEY))
+        assert bundle.status_code == 200
+        page = client.get(page_path(item), headers=granted(own, page_path(item), AUTHORITY_KEY))
+        assert page_facts(page.text).by_id["tier"].startswith("authority access")
+        # the holder may grant the authority tier to a configured authority too
+        by_holder = encode_grant(sign(
+            build_grant(item, AUTHORITY_KEY.did_key, holder, until, tier="authority"),
+            participant_key(holder),
+            verification_method=f"{holder}#{participant_key(holder).public_multibase}"))
+        assert client.get(api_path(item), headers=granted(
+            by_holder, api_path(item), AUTHORITY_KEY)).json()["tier"] == "authority"
+        # nobody else: an authority-tier grant to a grantee the server does not name ...
+        other = encode_grant(grant_for(item, holder) | {"tier": "authority"})
+        refused = client.get(api_path(item), headers=granted(other, api_path(item)))
+        assert refused.status_code == 403  # altered after signing, or:
+        forged = encode_grant(sign(
+            build_grant(item, AUDITOR.did_key, holder, until, tier="authority"),
+            participant_key(holder),
+            verification_method=f"{holder}#{participant_key(holder).public_multibase}"))
+        refused = client.get(api_path(item), headers=granted(forged, api_path(item)))
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+        # ... nor a self-issued one by a did:key that is no authority
+        self_made = _did_key_grant(build_grant(item, AUDITOR.did_key, AUDITOR.did_key, until,
+                                               tier="authority"), AUDITOR)
+        refused = client.get(api_path(item), headers=granted(self_made, api_path(item)))
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+        # a self-issued legitimate-interest grant is not the holder's
+        self_li = _did_key_grant(build_grant(item, AUDITOR.did_key, AUDITOR.did_key, until),
+                                 AUDITOR)
+        refused = client.get(api_path(item), headers=granted(self_li, api_path(item)))
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_HOLDER"
+    finally:
+        authorities.unlink()
+    # without the server's authority file, the authority's own grant opens nothing
+    refused = client.get(api_path(item), headers=granted(own, api_path(item), AUTHORITY_KEY))
+    assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+
+
 def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
     body = client.get(api_path(network["item"])).json()
     assert body["model"] == MODEL
@@ -723,3 +791,50 @@ def test_a_revoked_credential_is_struck_out_with_its_date_and_backs_no_fact(
     assert body["verification"]["status"] == "failed"
     assert "<del>CarbonFootprintCredential</del>" in page
     assert f"revoked on {row['sinceDate']}" in page
+
+
+# --- repurposed and remanufactured batteries (Art. 77(6)) ---------------------------------
+
+
+def test_a_repurposed_battery_has_a_new_passport_linked_to_the_original(
+        tmp_path: Path) -> None:
+    """The fleet repurposes pack-p1 into a new battery (a TransformationEvent, step
+    repurposing): the new battery's page links to the original, and the original's page says
+    it is an original with a successor, in the JSON twin and on the page."""
+    from batterytrace.api.app import create_app
+    from batterytrace.ledger.events import BizStep
+    from batterytrace.ledger.log import Submission
+    from batterytrace.ledger.service import open_ledger
+    from custody_factory import lifecycle, signed_credential, transformation
+    from fastapi.testclient import TestClient
+    from test_api_support import make_home
+
+    home = make_home(tmp_path, None)
+    steps = lifecycle()
+    upto = next(i for i, (stage, _, _) in enumerate(steps) if stage.startswith("Repurposing"))
+    repurposed = transformation("rotterdam-depot", input_items=["pack-p1"],
+                                output_items=[("pack-p1-2nd-life", "pack", 30, {})],
+                                biz_step=BizStep.REPURPOSING)
+    ledger = open_ledger(home, None)
+    try:
+        ledger.append([Submission("event", signed_credential(issuer, [event]))
+                       for _, issuer, event in steps[:upto]])
+        ledger.append([Submission("event", signed_credential("fleet", [repurposed]))])
+    finally:
+        ledger.close()
+    original, successor = item_id("pack-p1"), item_id("pack-p1-2nd-life")
+    clear_cache()
+    with TestClient(create_app(home, None, checkpoint_interval=3600)) as api:
+        api.app.state.ledger.sign_checkpoint()
+        old = api.get(api_path(original)).json()
+        new = api.get(api_path(successor)).json()
+        old_page = page_facts(api.get(page_path(original)).text)
+        new_page = page_facts(api.get(page_path(successor)).text)
+    assert [link["item"] for link in old["links"]["successors"]] == [successor]
+    assert old["links"]["originals"] == []
+    assert [link["item"] for link in new["links"]["originals"]] == [original]
+    assert new["links"]["originals"][0]["pagePath"] == page_path(original)
+    assert new["links"]["originals"][0]["step"] == "repurposing"
+    assert "original battery" in old_page.by_id["passport-links"]
+    assert successor in old_page.by_id["passport-links"]
+    assert original in new_page.by_id["passport-links"]
