@@ -414,9 +414,15 @@ def lifecycle_coverage(lifecycle: Mapping[str, Any] | None,
     if not lifecycle:
         return []
     dates = {row.get("seq"): str(row.get("time") or "")[:10] or None for row in rows}
-    return [{"stage": key, "label": label, "covered": lifecycle.get(key) not in (None, False),
-             "date": dates.get(lifecycle.get(key))}
-            for key, label in LIFECYCLE_WORDS if key in lifecycle]
+    out = []
+    for key, label in LIFECYCLE_WORDS:
+        if key not in lifecycle:
+            continue
+        seq = lifecycle[key]
+        covered = isinstance(seq, int) and not isinstance(seq, bool)  # false: not recorded
+        out.append({"stage": key, "label": label, "covered": covered,
+                    "date": dates.get(seq) if covered else None})
+    return out
 
 
 def passport_links(facts: BundleFacts, item_id: str) -> dict[str, list[dict[str, Any]]]:

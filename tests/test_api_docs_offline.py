@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from pytest_socket import disable_socket, enable_socket
-
 from test_api_support import api_client, make_home
 
 

@@ -838,3 +838,55 @@ def test_a_repurposed_battery_has_a_new_passport_linked_to_the_original(
     assert "original battery" in old_page.by_id["passport-links"]
     assert successor in old_page.by_id["passport-links"]
     assert original in new_page.by_id["passport-links"]
+
+
+# --- the timeline by stage ----------------------------------------------------------------
+
+STEPS = ("extraction", "refining", "commissioning", "assembling", "shipping", "receiving",
+         "retail_selling", "sensor_reporting", "repurposing", "recycling", "destroying")
+
+
+def _rows(draw_steps: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    return [{"seq": seq, "time": f"2026-01-{1 + day:02d}T00:00:00Z", "step": step,
+             "country": country} for seq, (step, country, day) in enumerate(draw_steps)]
+
+
+def test_custody_stages_fold_without_losing_an_event() -> None:
+    from batterytrace.api.passport_facts import STAGES, custody_stages
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(STEPS), st.sampled_from(("CD", "CN", "DE")),
+                              st.integers(0, 27)), max_size=40))
+    def check(drawn: list[tuple[str, str, int]]) -> None:
+        rows = _rows(drawn)
+        stages = custody_stages(rows)
+        assert sum(g["events"] for g in stages) == len(rows)
+        assert [g["stage"] for g in stages] == [s for s in STAGES
+                                                if s in {g["stage"] for g in stages}]
+        for group in stages:
+            keys = [(r["step"], r["country"]) for r in group["rows"]]
+            assert len(keys) == len(set(keys))  # every repeat folded
+            assert sum(r["count"] for r in group["rows"]) == group["events"]
+            for r in group["rows"]:
+                assert r["from"] <= r["to"]
+
+    check()
+
+
+def test_logistics_rows_belong_to_the_stage_before_them() -> None:
+    from batterytrace.api.passport_facts import custody_stages, lifecycle_coverage
+
+    rows = _rows([("extraction", "CD", 0), ("shipping", "CD", 1), ("receiving", "CN", 2),
+                  ("refining", "CN", 3), ("shipping", "CN", 4), ("shipping", "CN", 5)])
+    stages = custody_stages(rows)
+    assert [(g["stage"], g["events"]) for g in stages] == [
+        ("Extraction", 3), ("Refining and processing", 3)]
+    assert stages[1]["rows"][1] | {} == {
+        "step": "shipping", "country": "CN", "count": 2, "from": "2026-01-05",
+        "to": "2026-01-06", "firstSeq": 4, "lastSeq": 5}
+    words = lifecycle_coverage({"production": 3, "sale": False}, rows)
+    assert words == [
+        {"stage": "production", "label": "Production", "covered": True, "date": "2026-01-04"},
+        {"stage": "sale", "label": "Placing on the market", "covered": False, "date": None}]
