@@ -401,7 +401,8 @@ def verify_grant(
             f"the grant's proof does not verify ({error.code}: {error.message})") from error
     signer = next((r for r in results if r.controller == doc["issuer"]), None)
     if signer is None:
-        raise PassportGrantNotHolderError(f"no proof of the grant is by the holder {holder}")
+        raise PassportGrantNotHolderError(
+            f"no proof of the grant is by its issuer {doc['issuer']}")
     return AccessGrant(doc["item"], doc["grantee"], holder, valid_until,
                        signer.verification_method, tier, doc["issuer"])
 
