@@ -62,5 +62,9 @@ def render_facts(data: Mapping[str, Any], console: Any) -> None:
         soh = data["state_of_health"]
         console.print("state of health: " + literal(f"{soh['value']} % at {soh['time']}"),
                       highlight=False)
-    console.print("placed on the market: "
-                  + literal(str(data["placed_on_market"] or "not recorded")), highlight=False)
+    if data["placed_on_market"]:
+        console.print("placed on the market: " + literal(
+            f"{data['placed_on_market']} (ledger receipt; its signer wrote "
+            f"{data.get('placed_on_market_event_time')})"), highlight=False)
+    else:
+        console.print("placed on the market: not recorded", highlight=False)
