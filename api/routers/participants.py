@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from batterytrace.ledger.custody import CustodyState
+from batterytrace.ledger.custody_errors import UnknownParticipantError
 from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import StateView
 from batterytrace.ledger.registry import Registry
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from ..admin_auth import AdminRequestMalformedError
+from ..problems import problem_response
 from .common import (
     PROBLEMS,
     all_rows,
@@ -97,5 +99,9 @@ async def change_key(request: Request, name: str, document: dict[str, Any] = ADM
     _expect_type(document, *KEY_DOCUMENTS)
     if document.get("participant") != did_of(request, name):
         raise AdminRequestMalformedError(f"the document's participant is not {name}")
-    result = await append_admin(request, document)
+    try:
+        result = await append_admin(request, document)
+    except UnknownParticipantError as error:
+        # The participant the path names does not exist: a missing resource, not a rule.
+        return problem_response(error, request, 404)
     return created(results_json([result])[0], [result])
