@@ -109,6 +109,7 @@ TABLES = {
     "custody_state": (("tbl", "key"), "value"),
     "credential_anchor": (("tbl", "key"), "value"),
     "status_list": (("url",), "bits"),
+    "credential_subject": (("credential_id",), "subject_id"),
 }
 
 
@@ -147,6 +148,9 @@ def duplicate_row(home, table):
     elif table == "status_list":
         sql(home, "INSERT INTO status_list SELECT url || 'x', issuer, purpose, number, length, "
                   "bits, allocated, allocated_count, published, stale FROM status_list LIMIT 1")
+    elif table == "credential_subject":
+        sql(home, "INSERT INTO credential_subject SELECT subject_id || 'x', credential_id "
+                  "FROM credential_subject LIMIT 1")
     elif table == "custody_state":
         sql(home, "INSERT INTO custody_state (tbl, key, value, seal) "
                   "SELECT tbl, key || 'x', value, seal FROM custody_state LIMIT 1")
