@@ -53,6 +53,7 @@ def create_app(
         bundles,
         checkpoints,
         credentials,
+        epcis,
         events,
         facilities,
         items,
@@ -99,7 +100,8 @@ def create_app(
     # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
     for module in (participants, facilities, settings, events, lots, items, credentials,
-                   status, checkpoints, proofs, bundles, verify, passports, resolver):
+                   status, checkpoints, proofs, bundles, verify, passports, resolver,
+                   epcis):
         app.include_router(module.router)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)

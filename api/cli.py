@@ -16,6 +16,7 @@ from . import (
     cli_bundle,
     cli_credentials,
     cli_custody,
+    cli_epcis,
     cli_labels,
     cli_ledger,
     cli_serve,
@@ -57,7 +58,8 @@ def _global_options(
     ctx.obj = Settings.resolve(home, database_url)
 
 
-for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels):
+for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
+                cli_epcis):
     _module.register(app)
 cli_serve.register(app)
 
