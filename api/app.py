@@ -53,6 +53,7 @@ def create_app(
         bundles,
         checkpoints,
         credentials,
+        did_web,
         epcis,
         events,
         facilities,
@@ -101,7 +102,7 @@ def create_app(
     problems.install(app)
     for module in (participants, facilities, settings, events, lots, items, credentials,
                    status, checkpoints, proofs, bundles, verify, passports, resolver,
-                   epcis):
+                   epcis, did_web):
         app.include_router(module.router)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)

@@ -21,6 +21,7 @@ from . import (
     cli_ledger,
     cli_serve,
     cli_trust,
+    cli_trust_registry,
 )
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
@@ -59,7 +60,7 @@ def _global_options(
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
-                cli_epcis):
+                cli_epcis, cli_trust_registry):
     _module.register(app)
 cli_serve.register(app)
 
