@@ -22,6 +22,7 @@ from . import (
     cli_serve,
     cli_trust,
     cli_trust_registry,
+    cli_untp,
 )
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
@@ -60,7 +61,7 @@ def _global_options(
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
-                cli_epcis, cli_trust_registry):
+                cli_epcis, cli_trust_registry, cli_untp):
     _module.register(app)
 cli_serve.register(app)
 
