@@ -72,9 +72,11 @@ async def register_participant(request: Request, document: dict[str, Any] = ADMI
 
 @router.get("/{name}/did.json", summary="DID document (did:web) derived from the registry")
 def did_document(request: Request, name: str) -> dict[str, Any]:
-    did = did_of(request, name)
+    from batterytrace.ledger.did_web import participant_did_document
+
+    did = did_of(request, name)  # every key of the registry, with its validity
     return with_state(request, lambda ledger, _c, registry, _s:
-                      registry.did_document(did, ledger.size))
+                      participant_did_document(registry, did, ledger.size))
 
 
 @router.get("/{name}", summary="A participant, its keys and its DID document")
