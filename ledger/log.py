@@ -418,6 +418,25 @@ class Ledger:
             raise CheckpointNotSignedError(f"no checkpoint was signed at size {size}", size=size)
         return stored[1]
 
+    def published_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        """The latest signed checkpoint as it is published: checkpoint.txt when it holds
+        that checkpoint (it carries the witnesses' cosignatures), else the stored note."""
+        cp, note = self.latest_checkpoint()
+        file_note = self.home.read_checkpoint()
+        if file_note is not None and file_note != note:
+            file_cp = open_checkpoint(file_note, [self.verifier], self.origin)
+            if (file_cp.size, file_cp.root) == (cp.size, cp.root):
+                return cp, file_note
+        return cp, note
+
+    def subtree_hashes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Hashes of complete subtrees (level, index) from the stored tree tiles."""
+        return self.tree.subtrees(keys)
+
+    def entry_bytes(self, start: int, end: int) -> list[bytes]:
+        """The canonical bytes (leaf data) of entries [start, end)."""
+        return list(self.iter_entry_bytes(start, end))
+
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root at `size` (default: the current size)."""
         return self.tree.root(self._size_arg(size))
