@@ -20,6 +20,7 @@ from . import (
     cli_serve,
     cli_transparency,
     cli_trust,
+    cli_witness,
 )
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
@@ -58,7 +59,7 @@ def _global_options(
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle,
-                cli_transparency):
+                cli_transparency, cli_witness):
     _module.register(app)
 cli_serve.register(app)
 

@@ -84,14 +84,33 @@ def show(ctx: typer.Context, seq: int, as_json: bool = JSON_OPTION) -> None:
 
 @ledger_app.command("checkpoint")
 def checkpoint(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """Sign a checkpoint of the current size (unless signed already) and print the note."""
+    """Sign a checkpoint of the current size (unless signed already), have the witnesses of
+    the `witnesses` setting cosign it (kept in checkpoint.txt), and print the note and who
+    cosigned."""
+    from .witness_client import collect_cosignatures, witnesses_of
+
     ledger = _open(ctx)
     try:
         cp, note = ledger.sign_checkpoint()
+        outcome = collect_cosignatures(ledger) if witnesses_of(ledger) else None
     finally:
         ledger.close()
-    data = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": note.decode()}
-    emit(data, as_json, lambda console: typer.echo(note.decode(), nl=False))
+    if outcome is not None:
+        note = outcome.note
+    data = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": note.decode(),
+            "cosigned": outcome.cosigned if outcome else {},
+            "witnessFailures": outcome.failed if outcome else {}}
+
+    def human(console: Console) -> None:
+        typer.echo(note.decode(), nl=False)
+        if outcome is not None:
+            for name, ts in sorted(outcome.cosigned.items()):
+                console.print(f"cosigned by {name} at {ts}", markup=False, highlight=False)
+            for name, why in sorted(outcome.failed.items()):
+                err_console.print(f"not cosigned by {name}: {why}", markup=False,
+                                  highlight=False)
+
+    emit(data, as_json, human)
 
 
 @ledger_app.command("prove")
@@ -156,7 +175,7 @@ def settings_command(
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise SettingsError(f"expected NAME=VALUE, got {item!r:.80}")
-        changes[name] = value
+        changes[name] = _setting_value(value)
     ledger = _open(ctx)
     try:
         if changes:
@@ -165,6 +184,21 @@ def settings_command(
     finally:
         ledger.close()
     emit(data, as_json)
+
+
+def _setting_value(value: str) -> Any:
+    """A JSON list or object given on the command line (e.g. `witnesses=[...]`), else the
+    text as given."""
+    import json
+
+    from batterytrace.ledger.settings import SettingsError
+
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"setting value is not valid JSON: {exc}") from None
+    return value
 
 
 @ledger_app.command("verify")

@@ -45,12 +45,38 @@ class NumberSetting:
                                 f"{self.maximum}] ({self.meaning})", setting=name)
 
 
-SETTINGS: Mapping[str, NumberSetting] = {
+@dataclass(frozen=True)
+class WitnessListSetting:
+    """The witnesses the ledger asks to cosign its checkpoints: a list of
+    {"name", "url", "key"} (key: the witness's C2SP cosigner key, signature type 0x04).
+    Verifiers do not take this list on trust: their own trust file names the witnesses."""
+
+    meaning: str
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, list) or len(value) > 32:
+            raise SettingsError(f"setting {name} must be a list of at most 32 witnesses")
+        names = set()
+        for item in value:
+            if not isinstance(item, dict) or set(item) != {"name", "url", "key"} or not all(
+                    isinstance(v, str) and v for v in item.values()):
+                raise SettingsError(f"setting {name}: each witness is {{name, url, key}}")
+            if not item["url"].startswith(("http://", "https://")):
+                raise SettingsError(f"setting {name}: witness url must be http(s)")
+            if not item["key"].startswith(item["name"] + "+") or item["name"] in names:
+                raise SettingsError(f"setting {name}: key must be the named witness's, "
+                                    "names unique", setting=name)
+            names.add(item["name"])
+
+
+SETTINGS: Mapping[str, NumberSetting | WitnessListSetting] = {
     # A measurement tolerance, not a licence: 5 % covers weighing and assay uncertainty of
     # bulk material; more would let a transformation create metal.
     "massBalanceTolerance": NumberSetting(
         Decimal(0), Decimal("0.05"),
         "the fraction by which a transformation's output of an element may exceed its input"),
+    "witnesses": WitnessListSetting(
+        "the witnesses asked to cosign each new checkpoint (C2SP tlog-witness)"),
 }
 
 
