@@ -57,7 +57,8 @@ class AddCheckpointFormatError(InputError):
 
 def cosigner_key_id(name: str, public_key: bytes) -> bytes:
     """SHA-256(name || 0x0A || 0x04 || public key)[:4]."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_key).digest()[:4]
+    material = name.encode() + b"\n" + bytes([COSIGNATURE_ALG]) + public_key
+    return hashlib.sha256(material).digest()[:4]
 
 
 def cosigned_message(body: bytes, timestamp: int) -> bytes:

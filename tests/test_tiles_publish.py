@@ -11,7 +11,6 @@ import threading
 import urllib.error
 import urllib.request
 from functools import partial
-from pathlib import Path
 
 import pytest
 from batterytrace.api.cli import app
@@ -32,7 +31,7 @@ def c2sp_index(n: int) -> str:
     """tlog-tiles: `<N>` as zero-padded 3-digit elements, all but the last starting with x."""
     parts = []
     while True:
-        parts.insert(0, "%03d" % (n % 1000))
+        parts.insert(0, f"{n % 1000:03d}")
         n //= 1000
         if n == 0:
             break
@@ -90,8 +89,8 @@ def rfc_path(m: int, hashes: list[bytes]) -> list[bytes]:
     while k * 2 < len(hashes):
         k *= 2
     if m < k:
-        return rfc_path(m, hashes[:k]) + [mth(hashes[k:])]
-    return rfc_path(m - k, hashes[k:]) + [mth(hashes[:k])]
+        return [*rfc_path(m, hashes[:k]), mth(hashes[k:])]
+    return [*rfc_path(m - k, hashes[k:]), mth(hashes[:k])]
 
 
 def read_log(base: str, vkey: str) -> tuple[int, bytes, list[bytes], list[bytes]]:
@@ -171,7 +170,7 @@ def test_published_tiles_verify_with_an_independent_client(tmp_path, static_serv
         assert (out / "tile/0/000").stat().st_size == 8192
         assert (out / "tile/0/002.p/88").exists() and (out / "tile/1/000.p/2").exists()
         assert (out / "tile/entries/002.p/88").exists()
-        size, root, leaves, entries = read_log(base, led.verifier.vkey)
+        size, _root, leaves, entries = read_log(base, led.verifier.vkey)
         assert size == 600 and entries == list(led.iter_entry_bytes())
         # the project's proof of an entry verifies against the root computed independently
         proof = led.inclusion_proof(300, 600)
