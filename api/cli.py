@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 verification failed, 2 unusable input, always with a one-lin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -45,6 +46,12 @@ def _global_options(
     database_url: str | None = typer.Option(
         None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
     ),
+    mirror: str | None = typer.Option(
+        None, "--mirror", envvar="BATTERYTRACE_MIRROR",
+        help="Read a C2SP tiles mirror (URL or directory) instead of the database: ledger "
+        "prove, consistency, verify."),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="Trust file for --mirror (log key, witnesses, quorum)."),
     strict_keys: bool = typer.Option(
         False,
         "--strict-keys",
@@ -55,7 +62,7 @@ def _global_options(
     from batterytrace.credentials.keys import set_strict_keys
 
     set_strict_keys(strict_keys)
-    ctx.obj = Settings.resolve(home, database_url)
+    ctx.obj = replace(Settings.resolve(home, database_url), mirror=mirror, trust=trust)
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle,

@@ -205,10 +205,21 @@ class TileReader:
         """PATH(index, D[size])."""
         return [self.range_hash(s, e) for s, e in merkle.inclusion_proof_ranges(index, self.size)]
 
-    def consistency_proof(self, old_size: int) -> list[bytes]:
-        """PROOF(old_size, D[size])."""
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """PROOF(old_size, D[new_size]) (new_size <= size, default size): every range of it
+        is complete subtrees of this tree, so no other size's partial tiles are needed."""
+        new_size = self.size if new_size is None else new_size
+        if not 0 < old_size <= new_size <= self.size:
+            raise TileError(f"no consistency proof from {old_size} to {new_size} in a tree "
+                            f"of size {self.size}")
         return [self.range_hash(s, e)
-                for s, e in merkle.consistency_proof_ranges(old_size, self.size)]
+                for s, e in merkle.consistency_proof_ranges(old_size, new_size)]
+
+    def root_at(self, size: int) -> bytes:
+        """MTH(D[0:size]) for size <= this tree's size."""
+        if not 0 <= size <= self.size:
+            raise TileError(f"size {size} is past the tree of size {self.size}")
+        return self.range_hash(0, size) if size else merkle.EMPTY_ROOT
 
     def leaf_hash(self, index: int) -> bytes:
         """The leaf hash at `index` (from the level-0 tile)."""

@@ -5,16 +5,13 @@ and a restart); the ledger collects cosignatures from the witnesses of its setti
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import shutil
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from batterytrace.api.cli import app
-from batterytrace.api.cli_serve import bind_socket
 from batterytrace.credentials.keys import Ed25519Key
 from batterytrace.ledger.checkpoint import Checkpoint, sign_checkpoint
 from batterytrace.ledger.cosignature import (
@@ -34,6 +31,7 @@ from batterytrace.ledger.witness import (
     init_witness,
 )
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from transparency_support import served_witness
 from typer.testing import CliRunner
 
 ORIGIN = "ledger.test/witnessed"
@@ -42,25 +40,6 @@ runner = CliRunner()
 
 def _events(n, start=0):
     return [Submission("event", {"n": i}) for i in range(start, start + n)]
-
-
-@contextlib.contextmanager
-def served_witness(home):
-    import uvicorn
-    from batterytrace.api.witness_app import create_witness_app
-
-    sock = bind_socket("127.0.0.1", 0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_witness_app(home), lifespan="on",
-                                           access_log=False, log_config=None))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
 
 
 @pytest.fixture
