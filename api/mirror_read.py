@@ -1,5 +1,6 @@
 """The read-side commands against a mirror (`batterytrace --mirror URL --trust FILE ...`):
-`ledger prove`, `ledger consistency`, `ledger verify`, and the monitor, reading C2SP tiles.
+`ledger prove`, `ledger consistency`, `ledger verify`, `bundle export`, and the monitor,
+reading C2SP tiles.
 
 A mirror is never trusted: its checkpoint must be signed by the log key the trust file names
 and carry the trust file's witness quorum, and its tiles must rebuild that checkpoint's root
@@ -8,13 +9,14 @@ before any proof or entry read from them is used (`MirrorMismatchError` otherwis
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from batterytrace.credentials.errors import InputError, VerificationError
 from batterytrace.ledger import merkle
 from batterytrace.ledger.checkpoint import Checkpoint
+from batterytrace.ledger.entry import Entry
 from batterytrace.ledger.tiles import TileReader
 from batterytrace.ledger.tlog_proof import format_proof
 from batterytrace.verifier.gossip import trusted_ledger_of
@@ -160,3 +162,30 @@ def monitor(source: str, trust_file: Path | None, since: Path | None, state: Pat
     tmp.write_bytes(view.note)
     tmp.replace(state)
     return MonitorResult(previous_size, view.checkpoint.size, report.replayed, view.cosigned)
+
+
+class MirrorLog:
+    """What `ledger.bundle_export.export_bundle` reads of a ledger, answered from a verified
+    mirror: entries (each checked against its leaf), proofs from tiles, the mirror's
+    checkpoint. Credentials, status lists and DID documents are not in the tiles: a bundle
+    exported from a mirror carries the entries (events, anchors, registry) and proofs."""
+
+    def __init__(self, view: MirrorView) -> None:
+        self.view = view
+        self.origin = view.ledger.origin
+        self.verifier = view.ledger.note_verifier
+
+    def published_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        return self.view.checkpoint, self.view.note
+
+    def iter_entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:
+        for _, data in self.view.reader.entries(start, end):
+            yield Entry.parse(data)
+
+    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
+        if size not in (None, self.view.checkpoint.size):
+            raise InputError("a mirror proves against its checkpoint's size only")
+        return self.view.reader.inclusion_proof(seq)
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        return self.view.reader.consistency_proof(old, new)

@@ -215,3 +215,18 @@ def test_compare_proves_consistency_and_shows_a_split_view(world, tmp_path):
     split = _cli("ledger", "compare", late, other, "--trust", trust_file)
     assert isinstance(split.exception, BatterytraceError), split.output
     assert split.exception.code == "SPLIT_VIEW" and split.exception.exit_code == 1
+
+
+def test_bundle_export_from_a_mirror_verifies(world, tmp_path):
+    out = tmp_path / "pack.bundle"
+    result = _cli("--mirror", world["url"], "--trust", world["trust_file"], "bundle",
+                  "export", "--item", PACK, "--out", out)
+    assert result.exit_code == 0, result.output
+    local = _export(world["led"], item=PACK)
+    # the same entries and proofs as the ledger's own export (credentials are not in tiles)
+    entries = [ln for ln in out.read_bytes().splitlines() if b'"type":"entry"' in ln]
+    assert len(entries) > 3
+    assert entries == [ln for ln in local.splitlines() if b'"type":"entry"' in ln]
+    report = verify_bundle(out.read_bytes().splitlines(keepends=True), world["trust"])
+    assert report.ok, report.failures
+    assert report.witnesses == ["w1", "w2"]
