@@ -62,6 +62,7 @@ def create_app(
         proofs,
         settings,
         status,
+        tiles,
         verify,
     )
 
@@ -98,7 +99,7 @@ def create_app(
     # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
     for module in (participants, facilities, settings, events, lots, items, credentials,
-                   status, checkpoints, proofs, bundles, verify, passports):
+                   status, checkpoints, tiles, proofs, bundles, verify, passports):
         app.include_router(module.router)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)
@@ -147,6 +148,19 @@ async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float) -> N
     while True:
         await asyncio.sleep(interval)
         try:  # on the writer: in order with the appends, never competing with them
-            await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
+            signed = await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
+            if signed:  # the witnesses are asked off the writer (network round trips)
+                await run_in_threadpool(_witness, ledger)
         except Exception:  # keep signing later; the failure is in the server log
             log.exception("signing a checkpoint failed")
+
+
+def _witness(ledger: Ledger) -> None:
+    """Send the new checkpoint to the witnesses of the settings; cosignatures go into
+    checkpoint.txt (what GET /checkpoint serves); failures are logged."""
+    from .witness_client import collect_cosignatures, witnesses_of
+
+    if witnesses_of(ledger):
+        outcome = collect_cosignatures(ledger)
+        for name, why in outcome.failed.items():
+            log.warning("witness %s did not cosign size %d: %s", name, outcome.size, why)

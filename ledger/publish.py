@@ -22,7 +22,15 @@ from typing import Protocol
 from .checkpoint import Checkpoint, open_checkpoint
 from .errors import LedgerForkError
 from .log import Ledger
-from .tiles import TILE_HEIGHT, TILE_WIDTH, encode_bundle, entries_path, tiles_for_size
+from .tiles import (
+    TILE_HEIGHT,
+    TILE_WIDTH,
+    encode_bundle,
+    entries_path,
+    parse_tile_path,
+    tile_width,
+    tiles_for_size,
+)
 
 CHECKPOINT_PATH = "checkpoint"
 
@@ -97,6 +105,25 @@ def publish_ledger(ledger: Ledger, out: Path) -> PublishResult:
     return publish(ledger, cp, note, Path(out), previous)
 
 
+def tile_bytes(log: PublishedLog, size: int, path: str) -> bytes | None:
+    """The bytes at `path` (a tile or entry bundle) of the tree of `size`, or None when the
+    path names nothing of that tree (the service answers tiles on the paths `publish` writes;
+    a partial tile of any width up to the current one is a prefix of it, hence stable)."""
+    try:
+        level, index, width = parse_tile_path(path)
+    except ValueError:
+        return None
+    tile_level = 0 if level == "entries" else int(level)
+    if tile_width(size, tile_level, index) < width:
+        return None
+    first = index * TILE_WIDTH
+    if level == "entries":
+        return encode_bundle(log.entry_bytes(first, first + width))
+    keys = [(tile_level * TILE_HEIGHT, first + i) for i in range(width)]
+    hashes = log.subtree_hashes(keys)
+    return b"".join(hashes[k] for k in keys)
+
+
 def _write_atomic(path: Path, data: bytes) -> int:
     """Write `data` to a temporary file beside `path`, then rename it over (0644)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,4 +136,5 @@ def _write_atomic(path: Path, data: bytes) -> int:
     return len(data)
 
 
-__all__ = ["CHECKPOINT_PATH", "PublishResult", "PublishedLog", "publish", "publish_ledger"]
+__all__ = ["CHECKPOINT_PATH", "PublishResult", "PublishedLog", "publish", "publish_ledger",
+           "tile_bytes"]

@@ -15,6 +15,7 @@ Pure: no storage, no network (the fetch callable brings the bytes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,14 @@ class TileMissingError(TileError):
 
     code = "TILE_MISSING"
     title = "Tile missing"
+
+
+class TileNotFoundError(InputError):
+    """The service holds no such tile for its latest checkpoint (HTTP 404)."""
+
+    code = "TILE_NOT_FOUND"
+    title = "No such tile"
+    http_status = 404
 
 
 class TileEntryTooLargeError(InputError):
@@ -73,6 +82,39 @@ def tile_path(level: int | str, n: int, width: int = TILE_WIDTH) -> str:
 def entries_path(n: int, width: int = TILE_WIDTH) -> str:
     """`tile/entries/<N>[.p/<W>]`."""
     return tile_path("entries", n, width)
+
+
+_GROUP = re.compile(r"x[0-9]{3}")
+_LAST = re.compile(r"[0-9]{3}")
+_NUMBER = re.compile(r"0|[1-9][0-9]*")
+
+
+def parse_tile_path(path: str) -> tuple[int | str, int, int]:
+    """(level or "entries", index, width) of `tile/<L>/<N>[.p/<W>]`, strictly (the one
+    spelling `tile_path` writes); ValueError otherwise."""
+    parts = path.split("/")
+    if len(parts) < 3 or parts[0] != "tile":
+        raise ValueError("not a tile path")
+    level_text, rest = parts[1], parts[2:]
+    width = TILE_WIDTH
+    if len(rest) >= 2 and rest[-2].endswith(".p"):
+        if not _NUMBER.fullmatch(rest[-1]) or not 1 <= int(rest[-1]) < TILE_WIDTH:
+            raise ValueError("bad partial width")
+        width = int(rest[-1])
+        rest = [*rest[:-2], rest[-2][:-2]]
+    if not _LAST.fullmatch(rest[-1]) or not all(_GROUP.fullmatch(g) for g in rest[:-1]):
+        raise ValueError("bad tile index")
+    if len(rest) > 1 and rest[0] == "x000":
+        raise ValueError("tile index with a leading zero group")
+    index = int("".join(g.lstrip("x") for g in rest))
+    level: int | str
+    if level_text == "entries":
+        level = "entries"
+    elif _NUMBER.fullmatch(level_text) and int(level_text) <= 63:
+        level = int(level_text)
+    else:
+        raise ValueError("bad tile level")
+    return level, index, width
 
 
 @dataclass(frozen=True)
@@ -268,12 +310,14 @@ __all__ = [
     "TileEntryTooLargeError",
     "TileError",
     "TileMissingError",
+    "TileNotFoundError",
     "TileReader",
     "TileRef",
     "decode_bundle",
     "encode_bundle",
     "entries_path",
     "index_path",
+    "parse_tile_path",
     "split_hashes",
     "tile_path",
     "tile_width",

@@ -244,3 +244,27 @@ def test_an_entry_over_64_kib_is_refused(tmp_path):
             publish_ledger(led, tmp_path / "out")
     finally:
         led.close()
+
+
+def test_the_service_answers_the_published_paths(tmp_path):
+    from test_api_support import api_client
+
+    home = tmp_path / "home"
+    led = Ledger.init(home, None, ORIGIN, "https://ledger.test")
+    try:
+        led.append(_events(299))
+        publish_ledger(led, tmp_path / "out")
+    finally:
+        led.close()
+    with api_client(home, None) as client:
+        files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+        assert len(files) == 6  # checkpoint, 0/000, 0/001.p/44, 1/000.p/1, 2 bundles
+        for path in files:
+            rel = str(path.relative_to(tmp_path / "out"))
+            answer = client.get("/" + rel)
+            assert answer.status_code == 200 and answer.content == path.read_bytes(), rel
+            if rel.startswith("tile/") and ".p/" not in rel:
+                assert "immutable" in answer.headers["cache-control"]
+        for missing in ("tile/0/002", "tile/0/001", "tile/0/001.p/45", "tile/0/0001",
+                        "tile/x000/001", "tile/entries/x001/000", "tile/64/000"):
+            assert client.get("/" + missing).status_code == 404, missing
