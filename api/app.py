@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -149,18 +150,25 @@ async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float) -> N
         await asyncio.sleep(interval)
         try:  # on the writer: in order with the appends, never competing with them
             signed = await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
-            if signed:  # the witnesses are asked off the writer (network round trips)
-                await run_in_threadpool(_witness, ledger)
+            # The witnesses are asked off the writer (network round trips); the cosigned
+            # note is kept on it (a write, in order with the appends).
+            outcome = await run_in_threadpool(_witness, ledger) if signed else None
+            if outcome is not None and outcome.cosigned:
+                keep = functools.partial(ledger.keep_cosigned_note, outcome.checkpoint,
+                                         outcome.note)
+                await writer.run(keep, bounded=False)
         except Exception:  # keep signing later; the failure is in the server log
             log.exception("signing a checkpoint failed")
 
 
-def _witness(ledger: Ledger) -> None:
-    """Send the new checkpoint to the witnesses of the settings; cosignatures go into
-    checkpoint.txt (what GET /checkpoint serves); failures are logged."""
-    from .witness_client import collect_cosignatures, witnesses_of
+def _witness(ledger: Ledger) -> Any:
+    """Send the new checkpoint to the witnesses of the settings (failures are logged);
+    None when the settings name none."""
+    from .witness_client import gather_cosignatures, witnesses_of
 
-    if witnesses_of(ledger):
-        outcome = collect_cosignatures(ledger)
-        for name, why in outcome.failed.items():
-            log.warning("witness %s did not cosign size %d: %s", name, outcome.size, why)
+    if not witnesses_of(ledger):
+        return None
+    outcome = gather_cosignatures(ledger)
+    for name, why in outcome.failed.items():
+        log.warning("witness %s did not cosign size %d: %s", name, outcome.size, why)
+    return outcome

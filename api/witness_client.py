@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 from batterytrace.credentials.errors import BatterytraceError
+from batterytrace.ledger.checkpoint import Checkpoint
 from batterytrace.ledger.cosignature import (
     add_signature_lines,
     format_add_checkpoint,
@@ -34,6 +35,7 @@ class CosignOutcome:
 
     size: int
     note: bytes
+    checkpoint: Checkpoint
     cosigned: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
@@ -48,13 +50,22 @@ def witnesses_of(ledger: Ledger) -> list[dict[str, str]]:
 
 
 def collect_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome:
-    """Ask every witness in the settings to cosign the latest checkpoint; write the cosigned
-    note to checkpoint.txt; return who cosigned."""
+    """Ask every witness in the settings to cosign the latest checkpoint, keep the cosigned
+    note (the checkpoint row and checkpoint.txt); return who cosigned."""
+    outcome = gather_cosignatures(ledger, timeout)
+    if outcome.cosigned:
+        ledger.keep_cosigned_note(outcome.checkpoint, outcome.note)
+    return outcome
+
+
+def gather_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome:
+    """The network half of `collect_cosignatures` (no database write: the service runs it
+    off its writer, then keeps the note on the writer)."""
     cp, note = ledger.published_checkpoint()
     signed = ledger.checkpoint_note(cp.size)  # the log's signature alone, as sent
     state_path = Path(ledger.home.path) / STATE_FILE
     state: dict[str, int] = json.loads(state_path.read_text()) if state_path.exists() else {}
-    outcome = CosignOutcome(cp.size, note)
+    outcome = CosignOutcome(cp.size, note, cp)
     lines: list[str] = []
     with httpx.Client(timeout=timeout) as client:
         for witness in witnesses_of(ledger):
@@ -75,7 +86,6 @@ def collect_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome
     if lines:
         # Cosignatures of witnesses asked earlier at the same size are kept.
         outcome.note = add_signature_lines(note, lines)
-        ledger.home.write_cosigned_checkpoint(outcome.note, cp, [ledger.verifier])
     state_path.write_text(json.dumps(state, indent=2) + "\n")
     return outcome
 

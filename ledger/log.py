@@ -361,6 +361,18 @@ class Ledger:
         self.home.write_checkpoint(note, cp, [self.verifier])
         return cp, note
 
+    def keep_cosigned_note(self, cp: Checkpoint, note: bytes) -> bool:
+        """Store `note` (checkpoint `cp` signed by the log, with witness cosignatures added)
+        in place of the stored note of `cp`, and in checkpoint.txt when it still holds `cp`.
+        Refused (LedgerForkError) when the note is not the log's signed `cp`."""
+        signed = open_checkpoint(note, [self.verifier], self.origin)
+        if (signed.size, signed.root) != (cp.size, cp.root):
+            raise LedgerForkError(f"the cosigned note is not the checkpoint of size {cp.size}")
+        with self.storage.write() as (session, _head):
+            stored = self.storage.replace_checkpoint_note(session, cp.size, note)
+        self.home.write_cosigned_checkpoint(note, cp, [self.verifier])
+        return bool(stored)
+
     # --- settings --------------------------------------------------------------------------
 
     def update_settings(self, values: dict[str, Any]) -> AppendResult:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from batterytrace.credentials.errors import InputError
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -181,6 +181,14 @@ class SqlStorage:
                     )
                     yield session, (Head(row.size, bytes(row.head), bytes(row.root))
                                     if row else None)
+
+    @staticmethod
+    def replace_checkpoint_note(session: Session, size: int, note: bytes) -> int:
+        """Replace the note of the checkpoint row at `size` (the same checkpoint with
+        witness cosignatures added); returns the rows changed (0 or 1)."""
+        result = session.connection().execute(
+            update(CHECKPOINTS).where(CHECKPOINTS.c.size == size).values(note=note))
+        return int(result.rowcount or 0)
 
     def insert(self, session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Bulk insert: one driver-level executemany (no ORM objects, no per-row processing)."""
