@@ -1,9 +1,10 @@
 """Reading a C2SP tlog-tiles mirror: an HTTP(S) URL or a local directory, never trusted.
 
 `mirror_fetch(source)` returns the fetch callable `ledger.tiles.TileReader` reads through.
-Over HTTP it keeps one connection (keep-alive), asks for gzip, keeps full tiles and bundles
-(immutable) in memory and, with `cache_dir`, on disk, so a second run reads them from there;
-a 404 is `TileMissingError`. The checkpoint is fetched with `fetch_checkpoint`, uncached.
+Over HTTP it keeps one connection (keep-alive), asks for gzip, keeps tiles and bundles in
+memory and, with `cache_dir`, on disk, so a second run reads them from there: every tile
+path names fixed bytes (a partial tile `.p/<W>` is the first W hashes of its tile, forever),
+so only `checkpoint` is mutable, and it is never cached. A 404 is `TileMissingError`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def mirror_fetch(source: str, cache_dir: Path | None = None,
-                 timeout: float = 30.0) -> Callable[[str], bytes]:
-    """A fetch callable (path -> bytes) over a mirror URL or directory."""
+def mirror_fetch(source: str, cache_dir: Path | None = None, timeout: float = 30.0,
+                 cache: bool = True) -> Callable[[str], bytes]:
+    """A fetch callable (path -> bytes) over a mirror URL or directory (`cache=False`:
+    nothing kept in memory, every call goes to the mirror)."""
     if not _is_url(source):
         root = Path(source)
 
@@ -48,7 +50,7 @@ def mirror_fetch(source: str, cache_dir: Path | None = None,
     memory: dict[str, bytes] = {}
 
     def fetch(path: str) -> bytes:
-        immutable = path != CHECKPOINT and ".p/" not in path
+        immutable = cache and path != CHECKPOINT
         if immutable and path in memory:
             return memory[path]
         disk = None

@@ -14,7 +14,9 @@ checkpoint's size, never the head's.
 
 from __future__ import annotations
 
+import itertools
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -42,6 +44,8 @@ class PublishedLog(Protocol):
 
     def entry_bytes(self, start: int, end: int) -> list[bytes]: ...
 
+    def iter_entry_bytes(self, start: int = 0, end: int | None = None) -> Iterator[bytes]: ...
+
 
 @dataclass(frozen=True)
 class PublishResult:
@@ -67,13 +71,16 @@ def publish(log: PublishedLog, cp: Checkpoint, note: bytes, out: Path,
     the caller after verifying it) lets full tiles complete at that size go unchecked."""
     out = Path(out)
     written = bundles = kept = nbytes = 0
+    # The entries of the new bundles in one stream (one query per 2,000 rows, not per bundle).
+    first_new = previous_size // TILE_WIDTH * TILE_WIDTH
+    stream = iter(log.iter_entry_bytes(first_new, cp.size))
     for ref in tiles_for_size(cp.size, previous_size):
         first = ref.index * TILE_WIDTH
         if ref.level == 0:  # the bundle before its tile: a tile present means both are
+            entries = list(itertools.islice(stream, ref.width))
             bundle = out / entries_path(ref.index, ref.width)
             if not bundle.exists():
-                nbytes += _write_atomic(
-                    bundle, encode_bundle(log.entry_bytes(first, first + ref.width)))
+                nbytes += _write_atomic(bundle, encode_bundle(entries))
                 bundles += 1
         path = out / ref.path
         if path.exists():

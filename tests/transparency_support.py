@@ -22,6 +22,7 @@ def served_witness(home: Path) -> Iterator[str]:
     sock = bind_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_witness_app(home), lifespan="on",
+                                           loop="uvloop", http="httptools",
                                            access_log=False, log_config=None))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
