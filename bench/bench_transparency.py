@@ -6,10 +6,10 @@ A 20,000-entry ledger of ~1 KB events is built with `Ledger.append` in batches o
 Published into a temporary directory served by the standard library's static HTTP server
 (what any web server does); proofs are built by `TileReader` (a new one per proof) from tiles
 fetched with `api/mirror.py` (tiles cached in memory, as an HTTP cache would), each checked
-against the root; "cold": no cache at all, every tile fetched over HTTP for every proof (one client,
-keep-alive where the server allows it: http.server closes each connection). Cosignatures: the same checkpoint submitted again (old size = size, the full path
-minus a proof check) to `witness serve` over HTTP with keep-alive, and to `Witness` in
-process.
+against the root; "cold": no cache at all, every tile fetched over HTTP for every proof
+(one client, keep-alive where the server allows it: http.server closes each connection).
+Cosignatures: the same checkpoint submitted again (old size = size, the full path minus a
+proof check) to `witness serve` over HTTP with keep-alive, and to `Witness` in process.
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def run() -> list[dict[str, object]]:
             elapsed = time.perf_counter() - start
             files = result.tiles_written + result.bundles_written
             entry_bytes = sum(len(b) for b in led.iter_entry_bytes())
-            rows.append(row("publish_tiles_and_bundles_per_s",
-                            files / elapsed, "files/s", "raw_8kib_file_write_rename_per_s", _file_rate(base / "raw")))
+            rows.append(row("publish_tiles_and_bundles_per_s", files / elapsed, "files/s",
+                            "raw_8kib_file_write_rename_per_s", _file_rate(base / "raw")))
             rows.append(row("publish_entries_per_s", cp.size / elapsed,
                             "entries/s", "db_entry_read_per_s",
                             _read_rate(led)))
