@@ -185,3 +185,56 @@ def test_ledger_checkpoint_collects_cosignatures_from_its_witnesses(tmp_path, le
         assert len(json.loads(result.output)["cosigned"]) == 2, result.output
     with pytest.raises(Exception, match="WITNESS_QUORUM_NOT_MET"):
         check_quorum(ledger.checkpoint_note(1), cosigners, 1)
+
+
+def test_witness_cli_init_and_state(tmp_path, ledger):
+    import json
+
+    key = tmp_path / "wkey.json"
+    from batterytrace.credentials.keys import write_key_file
+
+    write_key_file(Ed25519Key.generate(), key)
+    home = tmp_path / "w"
+    made = runner.invoke(app, ["witness", "init", "--home", str(home), "--name",
+                               "witness.test/cli", "--key", str(key), "--log",
+                               ledger.verifier.vkey, "--json"])
+    assert made.exit_code == 0, made.output
+    vkey = json.loads(made.stdout)["cosignerKey"]
+    assert parse_cosigner_key(vkey).name == "witness.test/cli"
+    again = runner.invoke(app, ["witness", "init", "--home", str(home), "--name", "x"])
+    assert again.exception.exit_code == 2  # a home holds one witness
+    witness = Witness(home)
+    witness.add_checkpoint(_request(ledger, 0))
+    witness.close()
+    state = runner.invoke(app, ["witness", "state", "--home", str(home), "--json"])
+    assert json.loads(state.stdout)["logs"][ORIGIN]["size"] == ledger.size
+
+
+def test_the_service_sends_new_checkpoints_to_its_witnesses(tmp_path):
+    import time
+
+    from test_api_support import api_client, make_home
+
+    home = make_home(tmp_path, None)
+    led = Ledger.open(home, checkpoint_every_batch=False)
+    keys = [init_witness(tmp_path / f"w{n}", f"witness.test/w{n}", None,
+                         [led.verifier.vkey]).vkey for n in (1, 2)]
+    with served_witness(tmp_path / "w1") as url1, served_witness(tmp_path / "w2") as url2:
+        led.update_settings({"witnesses": [
+            {"name": "witness.test/w1", "url": url1, "key": keys[0]},
+            {"name": "witness.test/w2", "url": url2, "key": keys[1]}]})
+        size = led.size
+        led.close()  # the settings entry is not checkpointed yet: the service signs it
+        with api_client(home, None) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                note = client.get("/checkpoint").content
+                found = verify_cosignatures(note, [parse_cosigner_key(k) for k in keys])
+                if len(found) == 2 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert sorted(found) == ["witness.test/w1", "witness.test/w2"]
+            assert note.split(b"\n")[1] == str(size).encode()
+            bundle_cp = client.get("/checkpoints/latest").json()["note"].encode()
+            assert len(verify_cosignatures(bundle_cp, [parse_cosigner_key(k)
+                                                       for k in keys])) == 2
