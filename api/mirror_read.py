@@ -175,7 +175,7 @@ class MirrorLog:
         self.origin = view.ledger.origin
         self.verifier = view.ledger.note_verifier
 
-    def published_checkpoint(self) -> tuple[Checkpoint, bytes]:
+    def latest_checkpoint(self) -> tuple[Checkpoint, bytes]:
         return self.view.checkpoint, self.view.note
 
     def iter_entries(self, start: int = 0, end: int | None = None) -> Iterator[Entry]:

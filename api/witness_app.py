@@ -2,7 +2,8 @@
 
 200: the cosignature line(s), `text/plain; charset=utf-8`; 409: the size last cosigned and a
 newline, `text/x.tlog.size`; other refusals: RFC 9457 problem details with the spec's status
-(400, 403, 404, 422). Thin: `ledger/witness.py` decides. Bodies over 1 MiB are refused (413).
+(400, 403, 404, 422). Thin: `ledger/witness.py` decides. Bodies over 1 MiB are refused before
+they are read (413, `api/limits.py`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from batterytrace.ledger.witness import SizeConflictError, Witness, WitnessRefusal
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+
+from .limits import RequestLimits
 
 MAX_REQUEST_BYTES = 1024 * 1024
 
@@ -34,9 +37,7 @@ def create_witness_app(home: Path) -> FastAPI:
 
     @app.post("/add-checkpoint")
     async def add_checkpoint(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_REQUEST_BYTES:
-            return Response("request too large\n", status_code=413, media_type="text/plain")
+        body = await request.body()  # bounded by RequestLimits (413 above 1 MiB)
         try:
             # The SQLite transaction blocks: off the event loop.
             lines = await asyncio.to_thread(witness.add_checkpoint, body)
@@ -48,4 +49,5 @@ def create_witness_app(home: Path) -> FastAPI:
                                 media_type="application/problem+json")
         return Response(lines, media_type="text/plain; charset=utf-8")
 
+    app.add_middleware(RequestLimits, max_body_bytes=MAX_REQUEST_BYTES)
     return app

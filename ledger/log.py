@@ -431,14 +431,14 @@ class Ledger:
         return stored[1]
 
     def published_checkpoint(self) -> tuple[Checkpoint, bytes]:
-        """The latest signed checkpoint as it is published: checkpoint.txt when it holds
-        that checkpoint (it carries the witnesses' cosignatures), else the stored note."""
+        """The latest signed checkpoint as it is published (its stored note carries the
+        witnesses' cosignatures, `keep_cosigned_note`), checked to open with the log key
+        and to carry the stored size and root (LedgerForkError otherwise: a damaged row is
+        never published)."""
         cp, note = self.latest_checkpoint()
-        file_note = self.home.read_checkpoint()
-        if file_note is not None and file_note != note:
-            file_cp = open_checkpoint(file_note, [self.verifier], self.origin)
-            if (file_cp.size, file_cp.root) == (cp.size, cp.root):
-                return cp, file_note
+        signed = open_checkpoint(note, [self.verifier], self.origin)
+        if (signed.size, signed.root) != (cp.size, cp.root):
+            raise LedgerForkError(f"the stored note of size {cp.size} is not its checkpoint")
         return cp, note
 
     def subtree_hashes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:

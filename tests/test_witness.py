@@ -148,6 +148,8 @@ def test_concurrent_forks_get_one_root_cosigned_across_a_restart(tmp_path, ledge
             again = httpx.post(url + "/add-checkpoint", content=_request(winner, winner.size))
             assert again.status_code == 200 and again.text.startswith("\u2014 witness.test/w1 ")
             assert httpx.post(url + "/add-checkpoint", content=b"junk").status_code == 400
+            big = httpx.post(url + "/add-checkpoint", content=b"x" * (2 * 1024 * 1024))
+            assert big.status_code == 413
     finally:
         a.close()
         b.close()
