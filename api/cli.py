@@ -52,6 +52,9 @@ def _global_options(
         "prove, consistency, verify."),
     trust: Path | None = typer.Option(
         None, "--trust", help="Trust file for --mirror (log key, witnesses, quorum)."),
+    mirror_cache: Path | None = typer.Option(
+        None, "--mirror-cache", envvar="BATTERYTRACE_MIRROR_CACHE",
+        help="Keep the tiles read from --mirror here (tile paths name fixed bytes)."),
     strict_keys: bool = typer.Option(
         False,
         "--strict-keys",
@@ -62,7 +65,8 @@ def _global_options(
     from batterytrace.credentials.keys import set_strict_keys
 
     set_strict_keys(strict_keys)
-    ctx.obj = replace(Settings.resolve(home, database_url), mirror=mirror, trust=trust)
+    ctx.obj = replace(Settings.resolve(home, database_url), mirror=mirror, trust=trust,
+                      mirror_cache=mirror_cache)
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle,

@@ -42,7 +42,8 @@ def export(
 
         # Entries and proofs from the mirror's tiles, checked against the trusted checkpoint;
         # credentials are not in the tiles.
-        _export_to(MirrorLog(open_mirror(settings.mirror, settings.trust)), out,
+        view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
+        _export_to(MirrorLog(view), out,
                    dict(item=item, lot=lot, all_entries=all_entries,
                         consistency_from=consistency_from, redact=redact))
         return

@@ -132,7 +132,8 @@ def prove(
 
         if size is not None:
             raise InputError("--size is not available with --mirror (its checkpoint is used)")
-        proof, leaf = mirror_prove(open_mirror(settings.mirror, settings.trust), seq)
+        view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
+        proof, leaf = mirror_prove(view, seq)
     else:
         ledger = _open(ctx)
         try:
@@ -155,7 +156,7 @@ def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPT
         from .mirror_read import mirror_consistency, open_mirror
 
         proof, old_root, new_root = mirror_consistency(
-            open_mirror(settings.mirror, settings.trust), old, new)
+            open_mirror(settings.mirror, settings.trust, settings.mirror_cache), old, new)
         data = {"oldSize": old, "newSize": new, "oldRoot": old_root.hex(),
                 "newRoot": new_root.hex(),
                 "proof": [base64.b64encode(h).decode() for h in proof]}
@@ -311,7 +312,7 @@ def _verify_mirror(settings: Settings, as_json: bool, processes: int) -> None:
     from .mirror_read import mirror_verify, open_mirror
 
     assert settings.mirror is not None
-    view = open_mirror(settings.mirror, settings.trust)
+    view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
     report = mirror_verify(view, processes)
     report.raise_first()
     data = {"ok": True, "mirror": settings.mirror, "size": view.checkpoint.size,

@@ -71,7 +71,7 @@ def compare(
             raise InputError(f"cannot read {path}: {exc.strerror}") from None
     ledger = trusted_ledger_of(notes[0], load_trust(trust))
     mirror = settings.mirror
-    tiles = (lambda: mirror_fetch(mirror)) if mirror else None
+    tiles = (lambda: mirror_fetch(mirror, settings.mirror_cache)) if mirror else None
     result = compare_checkpoints(notes[0], notes[1], ledger, tiles)
     emit(result.to_json(), as_json, lambda console: console.print(
         f"consistent: size {result.a.size} and size {result.b.size} ({result.how})",
@@ -101,7 +101,8 @@ def monitor(
         if since is None:
             raise InputError("give --since FILE or --state FILE")
         state = since.with_name(since.name + ".verified")
-    result = run_monitor(url, trust or settings.trust, since, state, processes)
+    result = run_monitor(url, trust or settings.trust, since, state, processes,
+                         settings.mirror_cache)
 
     def human(console: Console) -> None:
         console.print(f"ok: size {result.previous_size} -> {result.size}, "

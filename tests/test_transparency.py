@@ -127,8 +127,11 @@ def test_read_side_commands_against_a_static_mirror(world):
                   led.size, "--json")
     assert remote.exit_code == 0, remote.output
     assert json.loads(remote.stdout) == json.loads(local.stdout)
-    verified = _cli("--mirror", url, "--trust", trust_file, "ledger", "verify", "--json")
+    cache = world["base"] / "tile-cache"
+    verified = _cli("--mirror", url, "--trust", trust_file, "--mirror-cache", cache, "ledger",
+                    "verify", "--json")
     assert verified.exit_code == 0, verified.output
+    assert len(list(cache.iterdir())) >= 2  # tiles and bundles kept for the next run
     data = json.loads(verified.stdout)
     assert data["size"] == led.size and data["cosignedBy"] == ["w1", "w2"]
 
