@@ -62,7 +62,7 @@ def gather_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome:
     """The network half of `collect_cosignatures` (no database write: the service runs it
     off its writer, then keeps the note on the writer)."""
     cp, note = ledger.published_checkpoint()
-    signed = ledger.checkpoint_note(cp.size)  # the log's signature alone, as sent
+    signed = note  # sent as stored: a witness ignores the cosignatures of others
     state_path = Path(ledger.home.path) / STATE_FILE
     state: dict[str, int] = json.loads(state_path.read_text()) if state_path.exists() else {}
     outcome = CosignOutcome(cp.size, note, cp)
@@ -72,6 +72,11 @@ def gather_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome:
             name = witness["name"]
             try:
                 cosigner = parse_cosigner_key(witness["key"])
+                held = verify_cosignatures(note, [cosigner])
+                if name in held:  # cosigned already at this size: not asked again
+                    outcome.cosigned[name] = held[name]
+                    state[name] = cp.size
+                    continue
                 line = _ask(client, ledger, witness["url"], signed, cp.size,
                             state.get(name, 0))
                 found = verify_cosignatures(add_signature_lines(signed, [line]), [cosigner])

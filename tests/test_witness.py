@@ -185,6 +185,8 @@ def test_ledger_checkpoint_collects_cosignatures_from_its_witnesses(tmp_path, le
         led.close()
         result = runner.invoke(app, ["--home", home, "ledger", "checkpoint", "--json"])
         assert len(json.loads(result.output)["cosigned"]) == 2, result.output
+        again = runner.invoke(app, ["--home", home, "ledger", "checkpoint", "--json"])
+        assert json.loads(again.output)["note"] == json.loads(result.output)["note"]
     with pytest.raises(Exception, match="WITNESS_QUORUM_NOT_MET"):
         check_quorum(ledger.checkpoint_note(1), cosigners, 1)
 
