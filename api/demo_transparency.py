@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from batterytrace.credentials.errors import VerificationError
@@ -57,10 +57,12 @@ def _served(home: Path) -> Iterator[str]:
         sock.close()
 
 
-def witness_and_publish(home: Path, console: Console) -> tuple[str, ...]:
-    """Create the two witnesses, name them in the ledger's settings, have them cosign the
-    latest checkpoint over HTTP, publish the tiles; returns their cosigner keys."""
-    ledger = Ledger.open(home)
+def witness_and_publish(home: Path, console: Console,
+                        clock: Callable[[], str] | None = None) -> tuple[str, ...]:
+    """Create the two witnesses, name them in the ledger's settings (an entry received at
+    `clock`, the demo's story clock), have them cosign the latest checkpoint over HTTP,
+    publish the tiles; returns their cosigner keys."""
+    ledger = Ledger.open(home, clock=clock) if clock is not None else Ledger.open(home)
     try:
         keys = tuple(init_witness(home / "witnesses" / role, name, _witness_key(role),
                                   [ledger.verifier.vkey]).vkey
