@@ -57,6 +57,8 @@ def create_app(
         bundles,
         checkpoints,
         credentials,
+        did_web,
+        epcis,
         events,
         facilities,
         items,
@@ -64,6 +66,7 @@ def create_app(
         participants,
         passports,
         proofs,
+        resolver,
         settings,
         status,
         tiles,
@@ -103,7 +106,8 @@ def create_app(
     # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
     for module in (participants, facilities, settings, events, lots, items, credentials,
-                   status, checkpoints, tiles, proofs, bundles, verify, passports):
+                   status, checkpoints, tiles, proofs, bundles, verify, passports, resolver,
+                   epcis, did_web):
         app.include_router(module.router)
     app.add_middleware(DocsPolicy)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,

@@ -17,10 +17,14 @@ from . import (
     cli_bundle,
     cli_credentials,
     cli_custody,
+    cli_epcis,
+    cli_labels,
     cli_ledger,
     cli_serve,
     cli_transparency,
     cli_trust,
+    cli_trust_registry,
+    cli_untp,
     cli_witness,
 )
 from .console import fail
@@ -69,8 +73,8 @@ def _global_options(
                       mirror_cache=mirror_cache)
 
 
-for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle,
-                cli_transparency, cli_witness):
+for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
+                cli_epcis, cli_trust_registry, cli_untp, cli_transparency, cli_witness):
     _module.register(app)
 cli_serve.register(app)
 

@@ -110,8 +110,6 @@ def world(tmp_path_factory):
     w = World()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(log_module, "utc_now", lambda: clock["now"])
-        # The ledger's receipt clock is its `clock` (the default is bound when the class is
-        # defined, so patching `utc_now` alone no longer moves the receipts).
         led = Ledger.init(home, None, "ledger.example/credentials", PUBLIC_URL,
                           clock=lambda: clock["now"])
         store = CredentialStore(led)
