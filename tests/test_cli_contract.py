@@ -44,7 +44,8 @@ EARLIER_CHECK = {
 }
 # Commands not walked with a missing file, and why.
 NO_FILE_WALK = {("demo",): "creates --demo-home and its parents by design",
-                ("serve",): "runs until interrupted (its malformed --port is walked)"}
+                ("serve",): "runs until interrupted (its malformed --port is walked)",
+                ("witness", "serve"): "runs until interrupted (its malformed --port is walked)"}
 
 
 def leaf_commands() -> Iterator[tuple[tuple[str, ...], Any]]:
