@@ -10,7 +10,7 @@ import typer
 from batterytrace.credentials.errors import InputError
 from rich.console import Console
 
-from .console import emit, say
+from .console import emit, err_console, literal, say
 from .console import show as shown
 from .settings import Settings
 
@@ -316,7 +316,7 @@ def _verify_mirror(settings: Settings, as_json: bool, processes: int) -> None:
     emit(data, as_json, lambda console: console.print(
         f"[green]ok[/] mirror at size {view.checkpoint.size}: every entry matches the "
         f"checkpoint, signatures and custody rules replayed; cosigned by "
-        f"{escape(', '.join(view.cosigned) or 'no witness required')}",
+        f"{literal(', '.join(view.cosigned) or 'no witness required')}",
         highlight=False, soft_wrap=True))
 
 
