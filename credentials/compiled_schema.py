@@ -34,6 +34,9 @@ def draft7_equivalent(schema: Any) -> Any:
     fastjsonschema knows Draft 7 and silently ignores `prefixItems`; in Draft 7 the same
     constraint is `items` as a list plus `additionalItems`. (`minContains` in the bundled
     schemas sits inside `contains` subschemas, where it is inert, so it needs no rewrite.)
+    Two rewrites keep the meaning and help the compiled code: a `$ref` with sibling
+    constraints becomes an `allOf` (Draft 7 would ignore the siblings), and a `oneOf` whose
+    branches have disjoint types becomes an `anyOf`.
     """
     if isinstance(schema, list):
         return [draft7_equivalent(v) for v in schema]
@@ -43,11 +46,34 @@ def draft7_equivalent(schema: Any) -> Any:
     if "prefixItems" in out:
         out["additionalItems"] = out.pop("items", True)
         out["items"] = out.pop("prefixItems")
+    if "oneOf" in out and _disjoint_types(out["oneOf"]):
+        # At most one branch can hold, so oneOf is anyOf, which stops at the first branch
+        # that holds (fastjsonschema raises and catches an exception per failing branch).
+        out["anyOf"] = out.pop("oneOf")
     if "$ref" in out and set(out) - _REF_SIBLINGS_DRAFT7_KEEPS:
         # Draft 7 ignores a $ref's sibling keywords, 2020-12 applies them: keep both.
         ref = out.pop("$ref")
         out["allOf"] = [*out.get("allOf", []), {"$ref": ref}]
     return out
+
+
+def _disjoint_types(branches: Any) -> bool:
+    """True when every branch names its JSON types (`type`) and no value has two branches'
+    types ("integer" counts as "number" too)."""
+    if not isinstance(branches, list):
+        return False
+    seen: set[str] = set()
+    for branch in branches:
+        types = branch.get("type") if isinstance(branch, dict) else None
+        names = {types} if isinstance(types, str) else set(types or ())
+        if not names or not all(isinstance(n, str) for n in names):
+            return False
+        if "integer" in names or "number" in names:
+            names |= {"integer", "number"}
+        if names & seen:
+            return False
+        seen |= names
+    return True
 
 
 def _formats_in(schema: Any) -> set[str]:

@@ -128,6 +128,18 @@ def test_ref_siblings_keep_their_2020_12_meaning() -> None:
     assert compile_accepting(schema)({"a": "abc"})
 
 
+def test_one_of_becomes_any_of_only_when_branches_are_disjoint_by_type() -> None:
+    disjoint = {"oneOf": [{"type": "string"}, {"type": ["array", "object"]}]}
+    assert draft7_equivalent(disjoint) == {"anyOf": disjoint["oneOf"]}
+    for overlapping in (
+        {"oneOf": [{"type": "integer"}, {"type": "number", "minimum": 2}]},
+        {"oneOf": [{"type": "string"}, {"minLength": 2}]},
+    ):
+        assert draft7_equivalent(overlapping) == overlapping
+    accepts = compile_accepting({"oneOf": [{"type": "integer"}, {"type": "number"}]})
+    assert not accepts(3) and accepts(2.5)
+
+
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.sampled_from(
         ["", "x", "VerifiableCredential", vc.VC_V2_CONTEXT, "2026-01-01T00:00:00Z", "urn:a"]),
