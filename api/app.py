@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import problems
 from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
+from .read_cache import ReadCache
 from .write_queue import DEFAULT_MAX_GROUP, DEFAULT_MAX_WAITING, WriteQueue
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger, store = await run_in_threadpool(_open, Path(home), database_url)
         writer = WriteQueue(ledger, max_waiting=write_queue_size, max_group=write_group)
+        app.state.read_cache = ReadCache(ledger, writer)
         app.state.ledger = ledger
         app.state.store = store
         app.state.writer = writer
@@ -97,6 +99,13 @@ def create_app(
     # Every write (events, registry, settings, credential publication and status) runs on
     # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
+
+    @app.get("/health", summary="Liveness: 200 while the service answers", tags=["service"])
+    def health() -> dict[str, str]:
+        """A constant answer (no ledger access): for load balancers, and the yardstick of
+        the read benchmarks (bench/bench_http_reads.py)."""
+        return {"status": "ok"}
+
     for module in (participants, facilities, settings, events, lots, items, credentials,
                    status, checkpoints, proofs, bundles, verify, passports):
         app.include_router(module.router)
