@@ -20,6 +20,7 @@ event loop without a thread or a database connection.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -49,6 +50,7 @@ class ReadCache:
         self._items: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
         self._lock = threading.Lock()
         self._generation: tuple[int, int] | None = None
+        self._probing: asyncio.Lock | None = None  # one re-read at a time (event loop side)
         self._seen_writes = -1
         self._probed = 0.0
 
@@ -58,6 +60,20 @@ class ReadCache:
                 or time.monotonic() - self._probed >= self.probe_interval):
             return None
         return self._generation
+
+    async def current_generation(self) -> tuple[int, int]:
+        """The generation, re-read (in the thread pool) only when it may have changed; the
+        requests that find it stale meanwhile wait for the one re-read in flight."""
+        known = self.known_generation()
+        if known is not None:
+            return known
+        if self._probing is None:
+            self._probing = asyncio.Lock()
+        async with self._probing:
+            known = self.known_generation()
+            if known is not None:
+                return known
+            return await run_in_threadpool(self.read_generation)
 
     def read_generation(self) -> tuple[int, int]:
         """(log size, latest checkpoint size) read from the database (blocking)."""
@@ -101,9 +117,7 @@ def read_cache_of(request: Request) -> ReadCache:
 
 async def generation(request: Request) -> tuple[int, int]:
     """The log's current (size, latest checkpoint size), re-read only when it may differ."""
-    cache = read_cache_of(request)
-    known = cache.known_generation()
-    return known if known is not None else await run_in_threadpool(cache.read_generation)
+    return await read_cache_of(request).current_generation()
 
 
 async def cached_json(request: Request, key: Hashable, compute: Callable[[], Any], *,
