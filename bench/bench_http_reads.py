@@ -172,17 +172,17 @@ def run() -> list[dict[str, object]]:
         p99 = _percentile(steady[name], 99) * 1000
         rows += [
             row(f"http_read_{name}_1w_c{CLIENTS}_per_s", throughput[name], "requests/s",
-                "http_trivial_route_1w_per_s", limit,
+                f"http_trivial_route_1w_c{CLIENTS}_per_s", limit,
                 saturated_p50_ms=round(_percentile(saturated[name], 50) * 1000, 2),
                 saturated_p99_ms=round(_percentile(saturated[name], 99) * 1000, 2)),
-            row(f"http_read_{name}_steady_p50_ms", p50, "ms", "", 0,
+            row(f"http_read_{name}_steady_p50_ms", p50, "ms", "none", 0,
                 note=f"{CLIENTS} clients, {STEADY_RATE:.0f} requests/s in all"),
             row(f"http_read_{name}_steady_p99_ms", p99, "ms",
                 f"http_read_{name}_steady_p50_ms", p50,
                 note="target: p99 <= 3 x p50 (ratio) and p99 < 10 ms"),
         ]
     rows += [
-        row(f"http_trivial_route_1w_c{CLIENTS}_per_s", health_rate, "requests/s", "", 0,
+        row(f"http_trivial_route_1w_c{CLIENTS}_per_s", health_rate, "requests/s", "none", 0,
             note="GET /health, the limit (also measured before each route: "
                  + ", ".join(f"{r:,.0f}" for r in limit_runs) + ")"),
         row("http_trivial_route_steady_p99_ms", _percentile(steady["health"], 99) * 1000,
