@@ -77,7 +77,8 @@ def _disagreements(accepts: Any, reference: Any, docs: list[Any]) -> list[Any]:
 
 @pytest.mark.parametrize("name", [vc.CREDENTIAL_SCHEMA, vc.PRESENTATION_SCHEMA])
 def test_w3c_schemas_agree_on_vectors_and_mutations(name: str) -> None:
-    credentials = _w3c_documents() + list(_type_examples().values())
+    # The W3C vectors and three typed examples (each type's schema has its own test below).
+    credentials = _w3c_documents() + list(_type_examples().values())[:3]
     if name == vc.PRESENTATION_SCHEMA:
         docs = [{"@context": [vc.VC_V2_CONTEXT], "type": ["VerifiablePresentation"],
                  "verifiableCredential": [c]} for c in credentials[:3]]
