@@ -7,7 +7,9 @@ waiting, then 503). Appends do not sign a checkpoint each: a background task has
 sign one every `checkpoint_interval` seconds when the tree grew (and once more at shutdown,
 after the queued writes). Every router of api/routers/ is included; errors are RFC 9457
 problems with a request id (api/problems.py, `ProblemGuard` outermost); body size and JSON
-shape limits come next (api/limits.py). OpenAPI at /openapi.json, docs at /docs.
+shape limits come next (api/limits.py). OpenAPI at /openapi.json, Swagger UI at /docs and ReDoc
+at /redoc, both working offline: their scripts and styles are served from the installed
+`fastapi-offline` package (under /static-offline-docs), never from a CDN.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from . import problems
@@ -87,7 +90,7 @@ def create_app(
                 await run_in_threadpool(writer.close)
                 ledger.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="batterytrace ledger service",
         version="1",
         description="Traceability ledger with verifiable credentials for EV batteries. "
@@ -111,10 +114,40 @@ def create_app(
         its request walks the whole route table as the last router's routes do."""
         return {"status": "ok"}
 
+    app.add_middleware(DocsPolicy)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)
     app.add_middleware(problems.ProblemGuard)  # added last: the outermost
     return app
+
+
+# The docs pages may load nothing but this server's own assets: ReDoc's bundle would fetch its
+# logo from a CDN, Swagger UI a validator badge. The browser refuses those before any network.
+DOCS_PATHS = frozenset({"/docs", "/redoc"})
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' blob:; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+            "worker-src 'self' blob:; connect-src 'self'")
+
+
+class DocsPolicy:
+    """ASGI middleware: a Content-Security-Policy of same-origin assets on /docs and /redoc
+    (every other request passes untouched)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("path") not in DOCS_PATHS:
+            await self.app(scope, receive, send)
+            return
+
+        async def with_policy(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()),
+                                      (b"content-security-policy", DOCS_CSP.encode())]
+            await send(message)
+
+        await self.app(scope, receive, with_policy)
 
 
 def create_app_from_env() -> FastAPI:

@@ -119,16 +119,21 @@ def verify(
         rules = load_policy(policy)
         when = _policy_date(policy_date)
         if report.ok:
+            # With governance roots, every credential of the bundle has an accreditation path
+            # (bundle_credentials): a rule may then rely on its issuer being accredited.
             result = evaluate_policy(rules, trace_provenance(iter_file_lines(str(file))),
-                                     policy_date=when)
+                                     policy_date=when,
+                                     issuers_accredited=bool(config.governance_roots))
 
     def human(console: Any) -> None:
         report.render(console)
         if result is not None:
             result.render(console)
             for outcome in result.not_evaluated:
-                console.print(f"[yellow]warning[/] {outcome.rule_id} not evaluated: "
-                              f"{outcome.reason}", highlight=False)
+                from rich.markup import escape
+
+                console.print(f"[yellow]warning[/] {escape(outcome.rule_id)} not evaluated: "
+                              f"{escape(outcome.reason)}", highlight=False)
 
     data = report.to_json()
     if result is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import typer
 
@@ -51,6 +52,8 @@ def serve(
     os.environ[DATABASE_URL_ENV] = settings.database_url
     os.environ[CHECKPOINT_INTERVAL_ENV] = str(checkpoint_interval)
     sock = bind_socket(host, port)
+    for line in listening_lines(settings.home, host, sock.getsockname()[1]):
+        typer.echo(line)
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                             loop="uvloop", http="httptools", access_log=access_log,
                             lifespan="on", timeout_graceful_shutdown=10)
@@ -61,6 +64,21 @@ def serve(
             uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+def listening_lines(home: Path, host: str, port: int) -> list[str]:
+    """What `serve` prints before it starts: the URL it listens on, and the passport URL of
+    the item the home features (the demo's, when the home has one)."""
+    from .passport import featured_item, page_path
+
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    lines = [f"listening on {base} (API docs: {base}/docs)"]
+    item = featured_item(home)
+    if item is not None:
+        # The item only as percent-encoded URL: no participant text reaches the terminal.
+        lines.append(f"passport of the featured item: {base}{page_path(item)}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ failures are part of the script: the demo itself exits 0.
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from importlib import resources
 from itertools import groupby
 from pathlib import Path
@@ -88,12 +88,41 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _build_ledger(home: Path, console: Console) -> None:
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class StoryClock:
+    """The demo ledger's receipt clock: the story's time, not the wall clock.
+
+    The story follows a pack from the mines (2026) through second life to recycling (2039).
+    A ledger refuses an event dated after its receipt (EVENT_TIME_AHEAD), so the demo's
+    ledger receives each chapter when the chapter happens, as a real ledger would have; the
+    clock moves forward only (`advance`). Signers keep the real clock: a proof's `created` is
+    when it was signed, and verifiers refuse one from the future."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def advance(self, moment: datetime) -> None:
+        self.now = max(self.now, moment)
+
+    def __call__(self) -> str:
+        return self.now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def story_span() -> tuple[datetime, datetime]:
+    """The first and last eventTime of the story."""
+    times = [_moment(event["eventTime"]) for step in story() for event in step.events]
+    return min(times), max(times)
+
+
+def _build_ledger(home: Path, console: Console, clock: StoryClock) -> None:
     if (home / "checkpoint.txt").exists():
         raise InputError(f"{home} already holds a ledger: give an empty --demo-home")
     _place_keys(home)
     Ledger.init(home, None, origin=ORIGIN, public_url=PUBLIC_URL).close()
-    ledger = Ledger.open(home)
+    ledger = Ledger.open(home, clock=clock)
     try:
         CredentialStore(ledger)  # installs the custody and anchor validators
         registry = DEMO.registry_docs()
@@ -104,6 +133,8 @@ def _build_ledger(home: Path, console: Console) -> None:
                       title="custody events, mines to a second pack (one batch per chapter)")
         for chapter, group in groupby(story(), key=lambda step: step.chapter):
             steps = list(group)
+            clock.advance(max(_moment(e["eventTime"]) for s in steps for e in s.events)
+                          + timedelta(hours=1))
             results = ledger.append([
                 Submission("event", DEMO.signed_credential(s.issuer, s.events))
                 for s in steps])
@@ -123,16 +154,19 @@ def _verify_ledger(home: Path, console: Console) -> None:
     )
 
 
-def _issue_credentials(home: Path, console: Console, start: datetime) -> None:
+def _issue_credentials(home: Path, console: Console, clock: StoryClock) -> None:
     """Accreditations (governance root -> accreditation body -> issuers), then the domain
     credentials; each stored off the log, anchored, with revocation and suspension entries in
-    its issuer's status lists, which are then published."""
-    valid_from = _timestamp(start - timedelta(days=1))
+    its issuer's status lists, which are then published. They are issued after the story and
+    valid from its start (the events rely on them) to some years after its end."""
+    first, last = story_span()
+    valid_from = _timestamp(first - timedelta(days=1))
+    clock.advance(last + timedelta(days=1))
 
     def until(years: int) -> str:
-        return _timestamp(start + timedelta(days=365 * years))
+        return _timestamp(last + timedelta(days=365 * years))
 
-    ledger = Ledger.open(home)
+    ledger = Ledger.open(home, clock=clock)
     try:
         store = CredentialStore(ledger)
         chain = [accreditation(DEMO, "governance", "accreditation-body",
@@ -223,13 +257,14 @@ def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
         raise AssertionError("the demo bundle did not verify")
 
 
-def _provenance_and_policy(home: Path, bundle: Path, console: Console) -> None:
+def _provenance_and_policy(home: Path, bundle: Path, trust: Any, console: Console) -> None:
     provenance = trace_provenance(iter_file_lines(str(bundle)))
     render_provenance(provenance, console)
     policy = load_policy(POLICY)
     # The policy file used goes into the home, for `bundle verify --policy` afterwards.
     shutil.copyfile(_policy_file(POLICY), home / f"{POLICY}.toml")
-    result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE))
+    result = evaluate_policy(policy, provenance, policy_date=date.fromisoformat(POLICY_DATE),
+                             issuers_accredited=bool(trust.governance_roots))
     console.print(f"\n[bold]Would {PACK_1} comply if placed on the EU market on "
                   f"{POLICY_DATE}?[/] (its first-life cathode holds 8 % recycled cobalt, from "
                   "manufacturing scrap; Art. 8 asks 16 % from 18 Aug 2031)")
@@ -284,16 +319,16 @@ def run_demo(home: Path, console: Console) -> None:
     """Run the demo network into `home`, printing the story as it goes."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    start = datetime.now(UTC).replace(microsecond=0)
+    clock = StoryClock(story_span()[0] - timedelta(days=1))
     console.print(Panel.fit("batterytrace demo: mines to a recycled-content pack, verified "
                             "offline", style="bold"))
-    _build_ledger(home, console)
+    _build_ledger(home, console, clock)
     _verify_ledger(home, console)
-    _issue_credentials(home, console, start)
+    _issue_credentials(home, console, clock)
     trust = _write_trust(home, console)
     bundle = _export(home, console)
     _verify_bundle(bundle, trust, console)
-    _provenance_and_policy(home, bundle, console)
+    _provenance_and_policy(home, bundle, trust, console)
     _tampered(bundle, trust, console)
     console.print(f"\nThe demo home is {home}: ledger, keys/, trust.toml, bundle.jsonl, "
                   f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")

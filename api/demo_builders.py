@@ -237,10 +237,12 @@ class Builders:
         output_items: Sequence[tuple[str, str, Any, Mapping[str, Any]]] = (),
         custody_model: str | None = "segregated",
         biz_step: str = BizStep.COMMISSIONING,
+        battery_codes: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
         """outputs: (lot, kg, composition); output_items: (item, category, mass kg,
-        composition)."""
+        composition); battery_codes: item -> its GB/T 34014 code."""
+        codes = battery_codes or {}
         return _event(
             "TransformationEvent", self.facility_id(location), biz_step, action="add",
             inputQuantityList=[quantity(lot, kg) for lot, kg in inputs] or None,
@@ -252,7 +254,7 @@ class Builders:
                              for lot, _, c in outputs] or None,
             itemDeclarations=[
                 {"id": item_id(i), "category": cat, "mass": {"value": kg, "uom": "KGM"},
-                 "composition": dict(c)}
+                 "composition": dict(c), **({"batteryCode": codes[i]} if i in codes else {})}
                 for i, cat, kg, c in output_items
             ] or None,
             **fields,

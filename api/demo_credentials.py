@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .demo_builders import DEMO, Builders, item_id, key_for, lot_id
-from .demo_story import BATTERY_MODEL, PACK_1, PACK_2, recycled_shares
+from .demo_story import BATTERY_MODEL, CELL_MODEL, PACK_1, PACK_2, pack_code, recycled_shares
 
 # Issuers outside the ledger (did:key, from keys_example/): name -> legal name. The governance
 # root accredits the accreditation body, which accredits the auditors and the pack maker.
@@ -134,9 +134,24 @@ def _recycled(b: Builders, pack: str, batch: str, lots: list[str], post: bool
     }
 
 
+def _due_diligence(b: Builders, subject: str, to: str, name: str, site: str, reported: str
+                   ) -> dict[str, Any]:
+    return {
+        **_attestation(b, subject, name, to, "verification"),
+        "dueDiligencePolicy": {"coveredMinerals": ["cobalt", "lithium", "nickel",
+                                                   "natural-graphite"], "oecdAligned": True,
+                               "policyDocument": _report(f"{site}/policy.pdf",
+                                                         "Supply chain policy")},
+        "chainOfCustodySystem": "mass-balance", "supplierContractClauses": True,
+        "latestAnnualReport": {"reportDate": reported, "report": _report(
+            f"{site}/report.pdf", "Annual due diligence report")},
+    }
+
+
 def _passport(b: Builders, pack: str, batch: str, produced: str) -> dict[str, Any]:
     return {
         "id": item_id(pack), "granularityLevel": "item",
+        "gbt34014Code": pack_code(pack, produced[:7]),
         "product": {"type": ["Product"], "id": item_id(pack), "name": BATTERY_MODEL,
                     "serialNumber": pack.rsplit("-", 1)[-1], "batchNumber": batch,
                     "producedByParty": party(b, "pack-maker"),
@@ -150,7 +165,12 @@ def _passport(b: Builders, pack: str, batch: str, produced: str) -> dict[str, An
         "batteryMass": 420.0,
         "hazardousSubstances": [{"hazardousSubstanceName": "Lithium hexafluorophosphate",
                                  "hazardousSubstanceIdentifier": "21324-40-3",
-                                 "hazardousSubstanceClass": "AcuteToxicity"}],
+                                 "hazardousSubstanceClass": "AcuteToxicity",
+                                 "hazardousSubstanceConcentration": 1.2,
+                                 "hazardousSubstanceImpact": [
+                                     "Releases hydrogen fluoride on contact with water"],
+                                 "hazardousSubstanceLocation": {
+                                     "componentName": "Electrolyte", "componentId": "cell"}}],
         "dismantlingAndRemovalInformation": [{
             "documentType": "DismantlingManual", "mimeType": "application/pdf",
             "documentURL": "https://elbe-battery.example/manuals/ebs-80-dismantling.pdf"}],
@@ -159,6 +179,66 @@ def _passport(b: Builders, pack: str, batch: str, produced: str) -> dict[str, An
         "dueDiligenceDeclaration": {
             "type": ["Link"], "linkURL": "https://elbe-battery.example/due-diligence/2026",
             "linkName": "Supply chain due diligence report 2026"},
+        **_passport_attributes(b),
+    }
+
+
+def _contact(b: Builders, name: str, street: str, postal: str, country: str, web: str
+             ) -> dict[str, Any]:
+    return {"identifier": party(b, name)["id"], "name": party(b, name)["name"],
+            "emailAddress": f"passport@{web.split('//', 1)[1]}",
+            "postalAddress": {"addressCountry": country, "streetAddress": street,
+                              "postalCode": postal},
+            "webAddress": web}
+
+
+def _passport_attributes(b: Builders) -> dict[str, Any]:
+    """The regulation's mandatory passport attributes (Annex XIII) of the demo's pack."""
+    cell = {"componentName": "Cell", "componentId": CELL_MODEL}
+    return {
+        "manufacturerInformation": _contact(b, "pack-maker", "Industriestraße 1", "38239",
+                                            "DE", "https://elbe-battery.example"),
+        "operatorInformation": _contact(b, "automaker", "Werkstraße 10", "08058", "DE",
+                                        "https://nordwagen.example"),
+        "performance": {
+            "minimumVoltage": 288.0, "maximumVoltage": 403.2,
+            "originalPowerCapability": [{"atSoC": 80, "powerCapabilityAt": 210000},
+                                        {"atSoC": 20, "powerCapabilityAt": 150000}],
+            "ratedMaximumPower": 210000, "powerCapabilityRatio": 2.6,
+            "expectedLifetime": 12, "expectedNumberOfCycles": 2000,
+            "lifetimeReferenceTest": "https://elbe-battery.example/tests/ebs-80-cycle-life.pdf",
+            "cRateLifeCycleTest": 0.5, "capacityThresholdForExhaustion": 70,
+            "temperatureRangeIdleState": {"lowerLimit": -30, "upperLimit": 55},
+            "initialSelfDischarge": 1.5, "roundtripEfficiency": 94.0,
+            "initialInternalResistance": [{"ohmicResistance": 0.089,
+                                           "batteryComponent": "pack"}]},
+        "warrantyPeriod": 96,
+        "renewableContent": 0.0,
+        "endOfLifeInformation": {
+            "wastePrevention": "https://elbe-battery.example/end-of-life/prevention",
+            "separateCollection": "https://elbe-battery.example/end-of-life/collection",
+            "informationOnCollection": "https://elbe-battery.example/end-of-life/take-back"},
+        "labels": [{"labelingSubject": "SeparateCollection",
+                    "labelingSymbol": "https://elbe-battery.example/labels/wheelie-bin.svg",
+                    "labelingMeaning": "Collect separately from household waste"},
+                   {"labelingSubject": "CE",
+                    "labelingSymbol": "https://elbe-battery.example/labels/ce.svg",
+                    "labelingMeaning": "Conformity with Regulation (EU) 2023/1542"}],
+        "declarationOfConformity": "https://elbe-battery.example/doc/ebs-80-eu-doc.pdf",
+        "batteryMaterials": [
+            {"batteryMaterialName": "Lithium nickel manganese cobalt oxide (NMC811)",
+             "batteryMaterialMass": 69.0, "batteryMaterialLocation": {
+                 **cell, "componentName": "Cathode"}, "isCriticalRawMaterial": True},
+            {"batteryMaterialName": "Natural graphite", "batteryMaterialIdentifier":
+             "7782-42-5", "batteryMaterialMass": 41.4, "batteryMaterialLocation": {
+                 **cell, "componentName": "Anode"}, "isCriticalRawMaterial": True},
+            {"batteryMaterialName": "Copper foil", "batteryMaterialIdentifier": "7440-50-8",
+             "batteryMaterialMass": 25.0, "batteryMaterialLocation": {
+                 **cell, "componentName": "Anode current collector"},
+             "isCriticalRawMaterial": True},
+            {"batteryMaterialName": "Aluminium housing", "batteryMaterialIdentifier":
+             "7429-90-5", "batteryMaterialMass": 60.0, "batteryMaterialLocation": {
+                 "componentName": "Pack housing"}, "isCriticalRawMaterial": False}],
     }
 
 
@@ -182,6 +262,17 @@ def demo_issuances(b: Builders = DEMO) -> list[Issuance]:
             "latestAnnualReport": {"reportDate": "2026-04-30", "report": _report(
                 "https://quzhou-cobalt.example/dd-report-2025.pdf", "Annual report 2025")},
         }, 1),
+        # Due diligence of the automaker, which places pack 1 on the market: issued to it,
+        # about the pack (so it travels in the pack's bundle).
+        Issuance("auditor-irma", "DueDiligenceCredential", _due_diligence(
+            b, item_id(PACK_1), "automaker", "Nordwagen AG battery supply chain due "
+            "diligence, EBS-80", "https://nordwagen.example/dd", "2026-06-30"), 3),
+        # The artisanal site's licence and due diligence, naming the site: it resolves the
+        # high-risk artisanal source (not the cooperative's own words on its extraction).
+        Issuance("auditor-irma", "DueDiligenceCredential", _due_diligence(
+            b, b.facility_id("kambove-asm"), "coop", "Due diligence of the Kambove ASM site "
+            "(ZEA Kambove-Ouest, licensed artisanal exploitation zone)",
+            "https://kambove-coop.example/dd", "2026-01-31"), 3),
         Issuance("certifier-carbon", "CarbonFootprintCredential",
                  _carbon(b, PACK_1, 61.4, (38.2, 19.6, 1.9, 1.7), "B"), 10),
         Issuance("certifier-carbon", "RecycledContentCredential", _recycled(
@@ -191,6 +282,7 @@ def demo_issuances(b: Builders = DEMO) -> list[Issuance]:
             **_attestation(b, b.facility_id("fredrikstad-recycling"), "Recycling efficiency "
                            "of the Fredrikstad plant, 2038-2039", "recycler", "verification"),
             "reportingPeriod": {"startDate": "2038-07-01", "endDate": "2039-06-30"},
+            "batteryChemistry": "lithium-based",
             "inputMass": {"value": 18500, "unit": "TNE"}, "recyclingEfficiency": 74.5,
             # The plant's statement covers its whole input, which includes the 12 V lead-acid
             # auxiliary batteries collected with end-of-life vehicles' packs.

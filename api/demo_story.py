@@ -31,6 +31,28 @@ CAM_COMPOSITION = {"Li": 0.072, "Ni": 0.48, "Co": 0.06}  # NMC811 active materia
 COSO4, NISO4, LI2CO3 = {"Co": 0.2}, {"Ni": 0.22}, {"Li": 0.188}
 
 
+# GB/T 34014 production date letters (as secondary sources give the table: the VIN year
+# code, then months 1-9 A-C and days 1-9 A-Y without I, O, Q); batterytrace checks the
+# structure and the product and battery type letters, not the date (docs/events.md).
+_YEARS = dict(zip(range(2010, 2040), "ABCDEFGHJKLMNPRSTVWXY123456789", strict=True))
+_DAYS = "123456789ABCDEFGHJKLMNPRSTUVWXY"
+
+
+def battery_code(maker: str, kind: str, spec: str, trace: str, day: str, serial: int) -> str:
+    """A GB/T 34014 code (24 characters): maker (3), product type (P, M, C), battery type E
+    (ternary: the demo's NMC811), specification (2), traceability (7), production date (3),
+    serial (7)."""
+    year, month, dom = int(day[:4]), int(day[5:7]), int(day[8:10])
+    date_code = _YEARS[year] + "123456789ABC"[month - 1] + _DAYS[dom - 1]
+    return f"{maker}{kind}E{spec}{trace}{date_code}{serial:07d}"
+
+
+def pack_code(pack: str, month: str) -> str:
+    """The code of a pack made in `month` (YYYY-MM), for its production event and passport."""
+    return battery_code("EBS", "P", "80", f"SZG{month[2:4]}{month[5:7]}", f"{month}-20",
+                        int(pack.rsplit("-", 1)[-1]))
+
+
 @dataclass(frozen=True)
 class Step:
     """One signed credential of the story: its chapter, issuer and events."""
@@ -63,14 +85,21 @@ def _pack_production(b: Builders, add: Any, chapter: str, *, batch: str, pack: s
     month `month` (YYYY-MM)."""
     cells = [f"cell-{batch}-{n:03d}" for n in range(CELLS_PER_MODULE * MODULES_PER_PACK)]
     modules = [f"module-{batch}-{m}" for m in range(MODULES_PER_PACK)]
+    # GB/T 34014 codes on every cell, module and pack (the China model of the platform):
+    # unique per ledger, letters checked against category and chemistry at append.
+    trace = f"WRO{month[2:4]}{month[5:7]}"
     add(chapter, "cell-maker", b.transformation(
         "wroclaw-cells", [(cam_lot, 100), ("spherical-graphite-JX-2026-40", 60)],
         output_items=[(c, "cell", CELL_KG, CELL_COMPOSITION) for c in cells],
+        battery_codes={c: battery_code("WCW", "C", "23", trace, f"{month}-10", n + 1)
+                       for n, c in enumerate(cells)},
         processType="cell manufacture", cellModel=CELL_MODEL, chemistry="NMC811",
         time=f"{month}-10T08:00:00Z"))
     add(chapter, "cell-maker", b.transformation(
         "wroclaw-cells", output_items=[(m, "module", 6.0, {}) for m in modules],
-        time=f"{month}-11T08:00:00Z"))
+        battery_codes={m: battery_code("WCW", "M", "12", trace, f"{month}-11", n + 1)
+                       for n, m in enumerate(modules)},
+        chemistry="NMC811", time=f"{month}-11T08:00:00Z"))
     add(chapter, "cell-maker", *[
         b.assembly("wroclaw-cells", m, cells[i * CELLS_PER_MODULE:(i + 1) * CELLS_PER_MODULE],
                    time=f"{month}-12T08:00:00Z")
@@ -81,7 +110,9 @@ def _pack_production(b: Builders, add: Any, chapter: str, *, batch: str, pack: s
     add(chapter, "pack-maker", b.receiving(ship, "salzgitter-pack", f"{month}-17T08:00:00Z"))
     add(chapter, "pack-maker", b.transformation(
         "salzgitter-pack", output_items=[(pack, "pack", 95.0, {})],
-        batteryModel=BATTERY_MODEL, time=f"{month}-20T08:00:00Z"))
+        battery_codes={pack: pack_code(pack, month)}, batteryModel=BATTERY_MODEL,
+        chemistry="NMC811", batteryCategory="ev", ratedEnergy=80.6,
+        time=f"{month}-20T08:00:00Z"))
     add(chapter, "pack-maker", b.assembly("salzgitter-pack", pack, modules,
                                          time=f"{month}-21T08:00:00Z"))
     return modules

@@ -10,14 +10,13 @@ parser slow or recursive, before `json.loads` runs; malformed JSON is left to th
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from batterytrace.credentials.errors import BatterytraceError, InputError
 
-from .problems import problem_body
+from .problems import problem_body, problem_bytes
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_DEPTH = 64
@@ -167,9 +166,10 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _send_problem(scope: Scope, send: Send, error: BatterytraceError) -> None:
-    body = json.dumps(problem_body(error, scope)).encode("utf-8")
+    body = problem_bytes(problem_body(error, scope))
     await send({"type": "http.response.start", "status": error.http_status,
                 "headers": [(b"content-type", b"application/problem+json"),
+                            (b"x-content-type-options", b"nosniff"),
                             (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": body})

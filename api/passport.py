@@ -8,14 +8,17 @@ facts: identity and chemistry, manufacturer and plant, model, carbon footprint a
 recycled content against the EU minimums, latest state of health, provenance, the custody
 timeline, each credential with its verified status, and the verification result.
 
-The full (legitimate-interest) passport is cached per (ledger, item, log size, trust file);
-`Passport.for_tier("public")` leaves out what only the holder and its grantees may see
-(mine-level provenance, due diligence, the holder, the evidence bundle). See docs/passport.md.
+The full (authority-tier) passport is cached per (ledger, item, log size, trust file);
+`Passport.for_tier(tier)` leaves out what that tier may not see (`api/passport_tiers.py`: the
+public tier sees no state of health, mine-level provenance, due diligence, holder, evidence
+bundle or dismantling information; only authorities see test reports). A repurposed or
+remanufactured battery links to its original and back (Art. 77(6)). See docs/passport.md.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -32,19 +35,34 @@ from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import read_state
 from batterytrace.verifier.report import VALID
 
-from .passport_access import LEGITIMATE_INTEREST, PUBLIC, TIERS, Tier, item_holder
+from .passport_access import item_holder
 from .passport_facts import (
     EU_MINIMUMS_2031,
     BundleFacts,
     carbon_of,
     credential_view,
+    custody_stages,
     due_diligence_of,
     identity_of,
+    lifecycle_coverage,
     maker_of,
     model_of,
+    passport_links,
     provenance_of,
     recycled_of,
     state_of_health_of,
+)
+from .passport_tiers import (
+    AUTHORITY,
+    LEGITIMATE_INTEREST,
+    PUBLIC,
+    SECTION_TIERS,
+    TIER_BASIS,
+    TIERS,
+    WITHHELD_NAMES,
+    Tier,
+    sees,
+    split_attributes,
 )
 
 TRUST_FILE = "trust.toml"
@@ -88,15 +106,36 @@ class Passport:
     due_diligence: tuple[Mapping[str, Any], ...] = ()
     evidence_bundle: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    # the members of the battery's passport credential subject this tier may see
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    # what this tier may not see: {name, label, tier, basis}
+    withheld: tuple[Mapping[str, Any], ...] = ()
+    state_of_health_readings: tuple[Mapping[str, Any], ...] = ()
+    # Art. 77(6): {"originals": [...], "successors": [...]}, each {item, step, time, seq}
+    links: Mapping[str, Any] = field(default_factory=dict)
 
     def for_tier(self, tier: Tier) -> Passport:
-        """This passport as `tier` may see it (a built passport is legitimate-interest)."""
+        """This passport as `tier` may see it (a built passport is authority-tier: it holds
+        everything)."""
         if tier not in TIERS:
             raise PassportTierError(f"tier must be one of {TIERS}, not {tier!r}")
-        if tier == self.tier or tier == LEGITIMATE_INTEREST:
+        if tier == self.tier:
             return self
+        if not sees(self.tier, tier):
+            raise PassportTierError(f"a {self.tier} passport cannot be shown as {tier}")
+        shown, hidden = split_attributes(self.attributes, tier)
+        sections = {name: needed for name, needed in SECTION_TIERS.items()
+                    if not sees(tier, needed)}
+        withheld = tuple(
+            {"name": name, "label": WITHHELD_NAMES.get(name, name), "tier": needed,
+             "basis": TIER_BASIS[needed]}
+            for name, needed in {**sections, **hidden}.items())
+        narrowed = replace(self, tier=tier, attributes=shown, withheld=withheld)
+        if tier != PUBLIC:
+            return narrowed
         return replace(
-            self, tier=PUBLIC, holder=None, due_diligence=(), evidence_bundle=None,
+            narrowed, holder=None, due_diligence=(), evidence_bundle=None,
+            state_of_health=None, state_of_health_readings=(),
             provenance={k: v for k, v in self.provenance.items() if k in _PUBLIC_PROVENANCE},
             custody=tuple({k: s[k] for k in _PUBLIC_STEP if k in s} for s in self.custody),
             credentials=tuple(c for c in self.credentials if c["public"]),
@@ -104,19 +143,29 @@ class Passport:
         )
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON twin of the page (camelCase keys)."""
+        """The JSON twin of the page (camelCase keys). A section the tier may not see is
+        absent, not null."""
         data: dict[str, Any] = {
-            "item": self.item, "tier": self.tier, "pageUrl": self.page_url,
+            "item": self.item, "tier": self.tier, "tierBasis": TIER_BASIS[self.tier],
+            "pageUrl": self.page_url, "jsonPath": json_path(self.item),
             "logSize": self.log_size, "identity": dict(self.identity),
             "manufacturer": self.manufacturer, "plant": self.plant, "model": self.model,
             "carbonFootprint": self.carbon_footprint,
             "recycledContent": [dict(r) for r in self.recycled_content],
-            "stateOfHealth": self.state_of_health, "provenance": dict(self.provenance),
+            "provenance": dict(self.provenance),
+            "lifecycle": lifecycle_coverage(self.provenance.get("lifecycle"), self.custody),
             "custody": [dict(s) for s in self.custody],
+            "custodyStages": custody_stages(self.custody),
+            "attributes": dict(self.attributes),
+            "links": {k: [{**x, "pagePath": page_path(str(x["item"]))} for x in v]
+                      for k, v in self.links.items()},
             "credentials": [dict(c) for c in self.credentials],
             "verification": dict(self.verification), "notes": list(self.notes),
+            "withheld": [dict(w) for w in self.withheld],
         }
-        if self.tier == LEGITIMATE_INTEREST:
+        if sees(self.tier, LEGITIMATE_INTEREST):
+            data["stateOfHealth"] = self.state_of_health
+            data["stateOfHealthReadings"] = [dict(r) for r in self.state_of_health_readings]
             data["holder"] = self.holder
             data["dueDiligence"] = [dict(d) for d in self.due_diligence]
             data["evidenceBundle"] = self.evidence_bundle
@@ -150,6 +199,11 @@ def _plain(value: Any) -> Any:
 def page_path(item: str) -> str:
     """The path of an item's passport page (the item URI percent-encoded as one segment)."""
     return "/passports/" + quote(item, safe="")
+
+
+def json_path(item: str) -> str:
+    """The path of an item's passport JSON twin."""
+    return "/api/passports/" + quote(item, safe="")
 
 
 def bundle_path(item: str) -> str:
@@ -213,7 +267,7 @@ def trust_stamp(ledger: Ledger) -> tuple[int, int, int] | None:
 
 
 def build_passport(ledger: Ledger, item_id: str, *, tier: Tier) -> Passport:
-    """The passport of `item_id` for `tier` ("public" or "legitimate-interest").
+    """The passport of `item_id` for `tier` ("public", "legitimate-interest", "authority").
 
     Raises PassportNotFoundError for an item no event created. The caller decides the tier
     (`passport_access.access_for`)."""
@@ -277,8 +331,12 @@ def _build_full(ledger: Ledger, item_id: str, trust_path: Path, size: int) -> Pa
     provenance = provenance_of(provenance_json, mines, notes)
     own = components | {item_id}  # public: credentials about this battery and its parts only
     credentials = tuple(credential_view(c, statuses, own) for c in facts.credentials)
+    readings = (provenance_json or {}).get("state_of_health_readings")
     return Passport(
-        item=item_id, tier=LEGITIMATE_INTEREST,
+        item=item_id, tier=AUTHORITY,
+        attributes=dict((passport_cred or {}).get("credentialSubject") or {}),
+        state_of_health_readings=tuple(r for r in readings or () if isinstance(r, Mapping)),
+        links=passport_links(facts, item_id),
         page_url=ledger.public_url.rstrip("/") + page_path(item_id),
         log_size=size, identity=identity, manufacturer=manufacturer, plant=plant,
         model=model if isinstance(model, str) else None,
@@ -290,6 +348,22 @@ def _build_full(ledger: Ledger, item_id: str, trust_path: Path, size: int) -> Pa
         due_diligence=tuple(due_diligence_of(facts, statuses)),
         evidence_bundle=bundle_path(item_id), notes=tuple(notes),
     )
+
+
+def featured_item(home: Path) -> str | None:
+    """The item whose passport a home features: the subject of the bundle the demo exported
+    (`<home>/bundle.jsonl`, an item scope), else None."""
+    try:
+        with (Path(home) / "bundle.jsonl").open("rb") as handle:
+            first = handle.readline(64 * 1024)
+    except OSError:
+        return None
+    try:
+        scope = json.loads(first).get("scope") or {}
+    except (ValueError, AttributeError):
+        return None
+    subject = scope.get("id") if isinstance(scope, dict) else None
+    return subject if isinstance(subject, str) and scope.get("kind") == "item" else None
 
 
 # --- verification and provenance ----------------------------------------------------------
@@ -368,6 +442,8 @@ __all__ = [
     "bundle_path",
     "clear_cache",
     "export_item_bundle",
+    "featured_item",
+    "json_path",
     "page_path",
     "trust_stamp",
 ]

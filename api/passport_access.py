@@ -1,10 +1,21 @@
-"""Who may see a battery passport's legitimate-interest tier (EU 2023/1542 Annex XIII).
+"""Who may see which tier of a battery passport (EU 2023/1542 Annex XIII).
 
-Everybody gets the public tier. Mine-level provenance, due diligence and the evidence bundle
-are for the item's holder and for whom the holder grants access with a signed grant:
+Three tiers (`api/passport_tiers.py` says which facts belong to which):
+- public (Annex XIII(1)): everybody, no grant;
+- legitimate-interest (XIII(2) and (4)): the item's holder and whom the holder grants access;
+- authority (XIII(3)): notified bodies, market surveillance authorities and the Commission,
+  named in the server's own `<home>/passport-authorities.toml` (never by the request).
+
+A grant:
 
     {"type": "PassportAccessGrant", "item": "<item URI>", "grantee": "<DID>",
-     "issuer": "<holder DID>", "validUntil": "2026-07-01T00:00:00Z", "proof": {...}}
+     "issuer": "<holder DID>", "validUntil": "2026-07-01T00:00:00Z",
+     "tier": "legitimate-interest", "proof": {...}}
+
+`tier` is optional (default legitimate-interest). An `authority` grant needs a grantee the
+server's authority file names; it may be issued by the holder or by the authority itself
+(the law gives authorities access; the holder need not agree), signed by a did:key or a
+registered participant's key valid now.
 
 signed (Data Integrity eddsa-jcs-2022, proof purpose assertionMethod) with a key of the holder's
 participant DID. The grant travels base64url-encoded (or as raw JSON) in the `X-Passport-Grant`
@@ -32,10 +43,12 @@ import base64
 import binascii
 import hashlib
 import json
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 from batterytrace.credentials.canonical import canonicalize
@@ -51,10 +64,10 @@ from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import StateView, read_state
 from batterytrace.ledger.registry import RegistryResolver
 
-Tier = Literal["public", "legitimate-interest"]
-PUBLIC: Tier = "public"
-LEGITIMATE_INTEREST: Tier = "legitimate-interest"
-TIERS: tuple[Tier, ...] = (PUBLIC, LEGITIMATE_INTEREST)
+from .passport_tiers import AUTHORITY, LEGITIMATE_INTEREST, PUBLIC, TIERS, Tier
+
+AUTHORITIES_FILE = "passport-authorities.toml"
+AUTHORITY_KINDS = ("notified-body", "market-surveillance", "commission")
 
 GRANT_TYPE = "PassportAccessGrant"
 GRANT_HEADER = "X-Passport-Grant"
@@ -110,6 +123,21 @@ class PassportGrantItemError(PassportGrantError):
     title = "Passport access grant is for another item"
 
 
+class PassportGrantTierError(PassportGrantError):
+    """An authority-tier grant for a grantee the server's authority file does not name."""
+
+    code = "PASSPORT_GRANT_NOT_AUTHORITY"
+    title = "Passport access grant: grantee is not a configured authority"
+
+
+class PassportAuthoritiesError(InputError):
+    """The server's authority file cannot be read."""
+
+    code = "PASSPORT_AUTHORITIES_INVALID"
+    title = "Unreadable passport authorities file"
+    http_status = 500
+
+
 class PassportProofFormatError(InputError):
     """The access proof cannot be read: not base64url JSON, or a member missing or mistyped."""
 
@@ -148,18 +176,69 @@ class AccessGrant:
     holder: str
     valid_until: datetime
     verification_method: str
+    tier: Tier = LEGITIMATE_INTEREST
+    issuer: str | None = None  # the holder, or for an authority grant the authority itself
 
     def to_json(self) -> dict[str, Any]:
         return {"item": self.item, "grantee": self.grantee, "holder": self.holder,
+                "issuer": self.issuer or self.holder, "tier": self.tier,
                 "validUntil": self.valid_until.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "verificationMethod": self.verification_method}
 
 
-def build_grant(item: str, grantee: str, holder: str, valid_until: str) -> dict[str, Any]:
-    """An unsigned grant (sign it with `credentials.data_integrity.sign` and the holder's key,
-    `verification_method` set to the holder's DID URL)."""
-    return {"type": GRANT_TYPE, "item": item, "grantee": grantee, "issuer": holder,
-            "validUntil": valid_until}
+@dataclass(frozen=True)
+class Authority:
+    """A notified body, market surveillance authority or the Commission (Annex XIII(3))."""
+
+    id: str
+    name: str
+    kind: str
+
+
+def load_authorities(home: Path) -> dict[str, Authority]:
+    """The authorities the server's own `<home>/passport-authorities.toml` names ({DID:
+    Authority}; empty without the file):
+
+        [[authority]]
+        id = "did:key:z6Mk..."          # or a registered participant's did:web
+        name = "Inspectie Leefomgeving en Transport"
+        kind = "market-surveillance"    # notified-body | market-surveillance | commission
+    """
+    path = Path(home) / AUTHORITIES_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise PassportAuthoritiesError(f"{AUTHORITIES_FILE}: {error}") from None
+    found: dict[str, Authority] = {}
+    entries = data.get("authority", [])
+    if not isinstance(entries, list):
+        raise PassportAuthoritiesError(f"{AUTHORITIES_FILE}: [[authority]] must be a table array")
+    for entry in entries:
+        did, name, kind = (entry.get(k) if isinstance(entry, dict) else None
+                           for k in ("id", "name", "kind"))
+        if not isinstance(did, str) or not did.startswith("did:"):
+            raise PassportAuthoritiesError(f"{AUTHORITIES_FILE}: every authority needs a DID id")
+        if kind not in AUTHORITY_KINDS:
+            raise PassportAuthoritiesError(
+                f"{AUTHORITIES_FILE}: kind of {did} must be one of {', '.join(AUTHORITY_KINDS)}")
+        found[did] = Authority(did, str(name or did), str(kind))
+    return found
+
+
+def build_grant(item: str, grantee: str, holder: str, valid_until: str,
+                tier: Tier = LEGITIMATE_INTEREST) -> dict[str, Any]:
+    """An unsigned grant (sign it with `credentials.data_integrity.sign` and the issuer's key,
+    `verification_method` set to the issuer's DID URL). `holder` is the issuer: the item's
+    holder, or for an `authority` grant possibly the authority itself."""
+    grant = {"type": GRANT_TYPE, "item": item, "grantee": grantee, "issuer": holder,
+             "validUntil": valid_until}
+    if tier != LEGITIMATE_INTEREST:
+        grant["tier"] = tier
+    return grant
 
 
 def encode_grant(grant: Mapping[str, Any]) -> str:
@@ -279,11 +358,13 @@ def verify_access_proof(
 
 def verify_grant(
     grant: Mapping[str, Any], *, item: str, holder: str, resolver: Any,
-    now: datetime | None = None,
+    now: datetime | None = None, authorities: Mapping[str, Authority] | None = None,
 ) -> AccessGrant:
     """Check a decoded grant for `item` whose current holder is `holder`: its shape, expiry,
-    that the holder issued it, and its proof with keys `resolver` finds valid now (a
-    `ledger.registry.RegistryResolver` at the current log position). Raises a typed error."""
+    its tier, who issued it, and its proof with keys `resolver` finds valid now (at the current
+    log position: registered participants, and did:key). A legitimate-interest grant is issued
+    by the holder; an authority grant names a grantee of `authorities` (the server's own
+    list) and is issued by the holder or that authority. Raises a typed error."""
     moment = now or datetime.now(UTC)
     doc = dict(grant)
     if doc.get("type") != GRANT_TYPE:
@@ -293,12 +374,23 @@ def verify_grant(
             raise PassportGrantFormatError(f"grant {name} must be a non-empty string")
     if not doc["grantee"].startswith("did:"):
         raise PassportGrantFormatError("grant grantee must be a DID")
+    tier = doc.get("tier", LEGITIMATE_INTEREST)
+    if tier not in (LEGITIMATE_INTEREST, AUTHORITY):
+        raise PassportGrantFormatError(
+            f"grant tier must be {LEGITIMATE_INTEREST!r} or {AUTHORITY!r}")
     valid_until = _parse_time(doc.get("validUntil"), "validUntil")
     if doc["item"] != item:
         raise PassportGrantItemError(f"the grant is for {doc['item']}, not {item}")
     if moment >= valid_until:
         raise PassportGrantExpiredError(f"the grant expired at {doc['validUntil']}")
-    if doc["issuer"] != holder:
+    issuers = {holder}
+    if tier == AUTHORITY:
+        if doc["grantee"] not in (authorities or {}):
+            raise PassportGrantTierError(
+                f"{doc['grantee']} is not a notified body, market surveillance authority or "
+                f"the Commission in the server's {AUTHORITIES_FILE}")
+        issuers.add(doc["grantee"])  # an authority needs no holder's consent (Annex XIII(3))
+    if doc["issuer"] not in issuers:
         raise PassportGrantNotHolderError(
             f"the grant is issued by {doc['issuer']}, the holder is {holder}")
 
@@ -307,11 +399,12 @@ def verify_grant(
     except BatterytraceError as error:
         raise PassportGrantSignatureError(
             f"the grant's proof does not verify ({error.code}: {error.message})") from error
-    signer = next((r for r in results if r.controller == holder), None)
+    signer = next((r for r in results if r.controller == doc["issuer"]), None)
     if signer is None:
-        raise PassportGrantNotHolderError(f"no proof of the grant is by the holder {holder}")
+        raise PassportGrantNotHolderError(
+            f"no proof of the grant is by its issuer {doc['issuer']}")
     return AccessGrant(doc["item"], doc["grantee"], holder, valid_until,
-                       signer.verification_method)
+                       signer.verification_method, tier, doc["issuer"])
 
 
 def item_holder(ledger: Ledger, view: StateView, item_id: str) -> str | None:
@@ -336,23 +429,28 @@ def access_for(
     ledger: Ledger, item_id: str, grant_text: str | None, proof_text: str | None = None, *,
     path: str, now: datetime | None = None,
 ) -> tuple[Tier, AccessGrant | None]:
-    """The tier a request of `path` may see: public without a grant, legitimate-interest with
-    a grant the holder signed and the grantee's access proof for `path`. A grant or proof
-    that does not verify, or a grant without a proof, is refused (raised), never downgraded
-    silently to the public tier."""
+    """The tier a request of `path` may see: public without a grant; the grant's tier
+    (legitimate-interest or authority) with a grant that verifies and the grantee's access
+    proof for `path`. A grant or proof that does not verify, or a grant without a proof, is
+    refused (raised), never downgraded silently to the public tier."""
     if grant_text is None or not grant_text.strip():
         if proof_text is not None and proof_text.strip():
             raise PassportProofError("an access proof came without its grant")
         return PUBLIC, None
     grant = decode_grant(grant_text)
+    authorities = (load_authorities(Path(ledger.home.path))
+                   if grant.get("tier") == AUTHORITY else {})
     with read_state(ledger) as view:
         holder = item_holder(ledger, view, item_id)
         if holder is None:
             raise PassportGrantNotHolderError(f"{item_id} has no holder to grant access")
         registry = view.registry
-        # The key must be valid at the current log position: retired keys grant nothing.
-        resolver = RegistryResolver(registry, ledger.size)
-        verified = verify_grant(grant, item=item_id, holder=holder, resolver=resolver, now=now)
+        # Keys must be valid at the current log position: retired keys grant nothing. A
+        # holder is a registered participant; an authority may also sign with a did:key.
+        resolver = (IssuerResolver(registry, ledger.size) if authorities
+                    else RegistryResolver(registry, ledger.size))
+        verified = verify_grant(grant, item=item_id, holder=holder, resolver=resolver, now=now,
+                                authorities=authorities)
         if proof_text is None or not proof_text.strip():
             raise PassportProofMissingError(
                 f"a grant needs the grantee's access proof ({PROOF_HEADER} header or "
@@ -360,10 +458,13 @@ def access_for(
         # The grantee may be any did:key or a registered participant (keys valid now).
         verify_access_proof(decode_access_proof(proof_text), grant=grant, path=path,
                             resolver=IssuerResolver(registry, ledger.size), now=now)
-    return LEGITIMATE_INTEREST, verified
+    return verified.tier, verified
 
 
 __all__ = [
+    "AUTHORITIES_FILE",
+    "AUTHORITY",
+    "AUTHORITY_KINDS",
     "GRANT_HEADER",
     "GRANT_QUERY",
     "GRANT_TYPE",
@@ -376,12 +477,15 @@ __all__ = [
     "PUBLIC",
     "TIERS",
     "AccessGrant",
+    "Authority",
+    "PassportAuthoritiesError",
     "PassportGrantError",
     "PassportGrantExpiredError",
     "PassportGrantFormatError",
     "PassportGrantItemError",
     "PassportGrantNotHolderError",
     "PassportGrantSignatureError",
+    "PassportGrantTierError",
     "PassportProofError",
     "PassportProofFormatError",
     "PassportProofMissingError",
@@ -395,6 +499,7 @@ __all__ = [
     "encode_grant",
     "grant_digest",
     "item_holder",
+    "load_authorities",
     "verify_access_proof",
     "verify_grant",
 ]

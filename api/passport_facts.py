@@ -339,3 +339,107 @@ def credential_view(credential: Mapping[str, Any], statuses: Mapping[str, Mappin
         "public": bool(PUBLIC_CREDENTIAL_TYPES & set(types) and own & _subject_ids(credential)),
         **status,
     }
+
+
+# --- the custody timeline by stage, lifecycle coverage, successor passports ---------------
+
+# Lifecycle stages of the page, in order, and the business steps that belong to each.
+# Shipping and receiving belong to the stage of the step before them (the goods move on).
+STAGES = ("Extraction", "Refining and processing", "Manufacturing", "Placing on the market",
+          "Use", "Second life", "End of life and recycling")
+STAGE_OF_STEP = {
+    "extraction": "Extraction", "refining": "Refining and processing",
+    "commissioning": "Manufacturing", "assembling": "Manufacturing",
+    "installing": "Manufacturing", "retail_selling": "Placing on the market",
+    "sensor_reporting": "Use", "inspecting": "Use", "repairing": "Use", "removing": "Use",
+    "repurposing": "Second life", "remanufacturing": "Second life",
+    "preparing_for_reuse": "Second life", "preparing_for_repurposing": "Second life",
+    "collecting": "End of life and recycling", "disassembling": "End of life and recycling",
+    "destroying": "End of life and recycling", "recycling": "End of life and recycling",
+}
+LOGISTICS_STEPS = frozenset({"shipping", "receiving"})
+# Steps that make a battery with a new passport out of an original one (Art. 77(6)).
+SUCCESSOR_STEPS = frozenset({"repurposing", "remanufacturing", "preparing_for_reuse",
+                             "preparing_for_repurposing"})
+# provenance `lifecycle` keys, in order, with the words the page uses.
+LIFECYCLE_WORDS = (("production", "Production"), ("sale", "Placing on the market"),
+                   ("use", "Use"), ("end_of_life", "End of life"), ("recycling", "Recycling"))
+_FOLD_KEYS = ("step", "country", "facility", "actor")
+
+
+def _fold_key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(str(row.get(k)) if not isinstance(row.get(k), Mapping)
+                 else str(row[k].get("name")) for k in _FOLD_KEYS)
+
+
+def custody_stages(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The custody rows (log order) grouped by lifecycle stage (STAGES order); within a stage
+    the rows of the same step and country (and facility and actor, where the tier shows them)
+    are folded into one with their count and first and last date, in date order: {stage,
+    events, rows: [{step, country, count, from, to, firstSeq, lastSeq, facility?, actor?}]}."""
+    grouped: dict[str, list[Mapping[str, Any]]] = {}
+    current = STAGES[0]
+    for row in rows:
+        step = str(row.get("step") or "")
+        if step not in LOGISTICS_STEPS:
+            current = STAGE_OF_STEP.get(step, current)
+        grouped.setdefault(current, []).append(row)
+    out = []
+    for stage in STAGES:
+        folded: dict[tuple[Any, ...], dict[str, Any]] = {}  # in order of first occurrence
+        for row in grouped.get(stage, []):
+            day = str(row.get("time") or "")[:10] or None
+            same = folded.get(_fold_key(row))
+            if same is not None:
+                same["count"] += 1
+                same["to"] = max(filter(None, (same["to"], day)), default=None)
+                same["from"] = min(filter(None, (same["from"], day)), default=None)
+                same["lastSeq"] = row.get("seq")
+                continue
+            folded[_fold_key(row)] = {
+                "step": row.get("step"), "country": row.get("country"), "count": 1,
+                "from": day, "to": day, "firstSeq": row.get("seq"), "lastSeq": row.get("seq"),
+                **{k: row[k] for k in ("facility", "actor") if k in row}}
+        if folded:
+            rows = sorted(folded.values(), key=lambda r: (r["from"] or "", r["firstSeq"] or 0))
+            out.append({"stage": stage, "events": sum(r["count"] for r in rows), "rows": rows})
+    return out
+
+
+def lifecycle_coverage(lifecycle: Mapping[str, Any] | None,
+                       rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The provenance lifecycle ({stage: first log position or false}) in words and dates:
+    [{stage, label, covered, date}] (the date of the event at that position, from the custody
+    rows; None when the timeline does not carry it)."""
+    if not lifecycle:
+        return []
+    dates = {row.get("seq"): str(row.get("time") or "")[:10] or None for row in rows}
+    out = []
+    for key, label in LIFECYCLE_WORDS:
+        if key not in lifecycle:
+            continue
+        seq = lifecycle[key]
+        covered = isinstance(seq, int) and not isinstance(seq, bool)  # false: not recorded
+        out.append({"stage": key, "label": label, "covered": covered,
+                    "date": dates.get(seq) if covered else None})
+    return out
+
+
+def passport_links(facts: BundleFacts, item_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Art. 77(6): a repurposed or remanufactured battery has a new passport linked to the
+    original's. A TransformationEvent whose step is repurposing or remanufacturing (or
+    preparing for re-use or repurposing) that consumes `item_id` gives its successors
+    (`successors`: the items it made); one that makes `item_id` gives its `originals`. Each
+    link: {item, step, time, seq}."""
+    links: dict[str, list[dict[str, Any]]] = {"originals": [], "successors": []}
+    for seq, _, event in facts.events:
+        step = _last_segment(event.get("bizStep"))
+        if step not in SUCCESSOR_STEPS or "TransformationEvent" not in _types(event):
+            continue
+        inputs = [_ref(r) for r in event.get("inputEPCList") or []]
+        outputs = [_ref(r) for r in event.get("outputEPCList") or []]
+        for side, others in (("successors", outputs if item_id in inputs else []),
+                             ("originals", inputs if item_id in outputs else [])):
+            links[side].extend({"item": other, "step": step, "time": event.get("eventTime"),
+                                "seq": seq} for other in others if other != item_id)
+    return links

@@ -13,6 +13,12 @@ catches any exception nothing else answered, logs it ONCE with the request id an
 carries `Retry-After`. A database that is busy or unreachable is a 503, never a 500:
 SQLAlchemy's pool timeout (`STORAGE_BUSY`) and driver errors such as SQLite's "database is
 locked" (`STORAGE_UNAVAILABLE`).
+
+Problems carry participant text (item ids, names, reasons) exactly, and safely: the body is
+ASCII JSON in which every control character, bidi override and other non-ASCII character is a
+`\\uXXXX` escape and `<`, `>`, `&` are escaped too (`\\u003c`...), with
+`X-Content-Type-Options: nosniff`, so no terminal, log viewer or browser that shows the raw
+body interprets it (`problem_bytes`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 PROBLEM_JSON = "application/problem+json"
 REQUEST_ID_HEADER = "X-Request-Id"
 REQUEST_ID_KEY = "batterytrace.request_id"  # where the id sits in the ASGI scope
+NOSNIFF = ("X-Content-Type-Options", "nosniff")
 RETRY_AFTER_SECONDS = 1  # the Retry-After of a 503 that does not name its own
 log = logging.getLogger("batterytrace.api")
 
@@ -116,6 +123,23 @@ def problem_body(error: BatterytraceError, scope: Scope | None,
     return body
 
 
+def problem_bytes(body: dict[str, Any]) -> bytes:
+    """The wire form of a problem body: ASCII JSON with control characters, bidi overrides
+    and `<`, `>`, `&` as `\\u` escapes (parsed back, the text is exactly what it was)."""
+    text = json.dumps(body, ensure_ascii=True, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace(
+        "&", "\\u0026").encode("ascii")
+
+
+class ProblemResponse(JSONResponse):
+    """A problem-details response, encoded by `problem_bytes`."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        return problem_bytes(content)
+
+
 def retry_after(error: BatterytraceError | None) -> str:
     """Seconds a client should wait before retrying after a 503 of `error`."""
     seconds = (error.details.get("retry_after") if error is not None else None)
@@ -124,14 +148,14 @@ def retry_after(error: BatterytraceError | None) -> str:
 
 def problem_response(error: BatterytraceError, request: Request | None = None,
                      status: int | None = None,
-                     headers: dict[str, str] | None = None) -> JSONResponse:
+                     headers: dict[str, str] | None = None) -> ProblemResponse:
     """The problem-details response of `error` (status from its class unless given); a 503
     says when to retry (`Retry-After`)."""
     body = problem_body(error, request.scope if request is not None else None, status)
+    headers = {NOSNIFF[0]: NOSNIFF[1], **(headers or {})}
     if body["status"] == 503:
-        headers = {"Retry-After": retry_after(error), **(headers or {})}
-    return JSONResponse(body, status_code=body["status"], media_type=PROBLEM_JSON,
-                        headers=headers)
+        headers = {"Retry-After": retry_after(error), **headers}
+    return ProblemResponse(body, status_code=body["status"], headers=headers)
 
 
 def _batterytrace(request: Request, error: Exception) -> JSONResponse:
@@ -182,11 +206,12 @@ def _answer_unexpected(scope: Scope, error: Exception) -> tuple[BatterytraceErro
         log.error("unexpected error on %s %s [request %s]", scope.get("method"),
                   scope.get("path"), rid, exc_info=error)
         problem = InternalProblem("the server failed to answer this request")
-    return problem, json.dumps(problem_body(problem, scope)).encode("utf-8")
+    return problem, problem_bytes(problem_body(problem, scope))
 
 
 def _problem_headers(problem: BatterytraceError, rid: str) -> list[tuple[bytes, bytes]]:
     headers = [(b"content-type", PROBLEM_JSON.encode()),
+               (NOSNIFF[0].lower().encode(), NOSNIFF[1].encode()),
                (REQUEST_ID_HEADER.lower().encode(), rid.encode("latin-1"))]
     if problem.http_status == 503:
         headers.append((b"retry-after", retry_after(problem).encode()))

@@ -21,16 +21,13 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from .gbt34014 import PATTERN as GBT34014_REGEX
+
 URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.\-]*:\S+$"
 DID_PATTERN = r"^did:[a-z0-9]+:\S+$"
 
-# GB/T 34014 battery code (24 characters, or 18 plus the R/P|M|C suffix), the regex of the
-# Catena-X TractionBatteryCode model (../shared/domain/samples/china/).
-GBT34014_PATTERN = (
-    r"(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[A-Z0-9]{7}[1-9A-GH-NPR-Y]{1}[1-9A-C]{1}"
-    r"[0-9A-GH-NPR-Y]{1}[0-9]{7}$)|(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[1-9A-GH-NPR-Y]{1}"
-    r"[1-9A-C]{1}[0-9A-GH-NPR-Y]{1}[0-9]{7}[R]{1}[PMC]{1}$)"
-)
+# GB/T 34014 battery code (24 characters, or 19 for cascade utilisation): credentials/gbt34014.py.
+GBT34014_PATTERN = GBT34014_REGEX
 
 Uri = Annotated[str, Field(pattern=URI_PATTERN)]
 Did = Annotated[str, Field(pattern=DID_PATTERN)]

@@ -49,6 +49,7 @@ from .domain_blocks import (
 )
 from .domain_blocks import MINERALS as MINERALS  # re-exported: domain_models.MINERALS (docs)
 from .domain_blocks import URI_PATTERN as URI_PATTERN  # re-exported: credential_types
+from .gbt34014 import chemistry_letter, code_problems
 
 _GBT34014 = re.compile(GBT34014_PATTERN)
 
@@ -266,9 +267,13 @@ class EnergySource(DomainModel):
 
 
 class RecyclingEfficiencySubject(ConformityAttestationBase):
-    """A recycler's audited statement for a run or a period (EU recycling targets)."""
+    """A recycler's audited statement for a run or a period (EU recycling targets). The
+    chemistry is that of the waste batteries the statement covers: each has its own target
+    (Annex XII Part B)."""
 
     recycling_run: str | None = None
+    battery_chemistry: Literal["lead-acid", "lithium-based", "nickel-cadmium", "other"] | None = (
+        None)
     reporting_period: Period
     input_mass: Measure
     recycling_efficiency: Percent
@@ -311,6 +316,13 @@ class BatteryChemistry(DomainModel):
     clear_name: Text
 
 
+class ComponentLocation(DomainModel):
+    """Where in the battery a material or substance is (Battery Pass `...Location`)."""
+
+    component_name: Text
+    component_id: str | None = None
+
+
 class HazardousSubstance(DomainModel):
     hazardous_substance_name: Text
     hazardous_substance_identifier: Annotated[str, Field(pattern=r"^\d{2,7}-\d{2}-\d$")]  # CAS
@@ -318,6 +330,97 @@ class HazardousSubstance(DomainModel):
         "AcuteToxicity", "SkinCorrosionOrIrritation", "EyeDamageOrIrritation"
     ]
     hazardous_substance_concentration: Percent | None = None
+    hazardous_substance_impact: Annotated[list[Text], Field(min_length=1)] | None = None
+    hazardous_substance_location: ComponentLocation | None = None
+
+
+class BatteryMaterial(DomainModel):
+    """A material of the battery (Annex XIII(1)(b)): its location and whether it is a
+    critical raw material (Regulation (EU) 2024/1252, Annex II)."""
+
+    battery_material_name: Text
+    battery_material_identifier: Annotated[str, Field(pattern=r"^\d{2,7}-\d{2}-\d$")] | None \
+        = None
+    battery_material_mass: Annotated[float, Field(gt=0, description="kg")] | None = None
+    battery_material_location: ComponentLocation
+    is_critical_raw_material: bool
+
+
+class PostalAddress(DomainModel):
+    address_country: CountryCode
+    street_address: Text
+    postal_code: Text
+
+
+class ContactInformation(DomainModel):
+    """Identification and contact of the manufacturer or the operator (Annex VI Part A)."""
+
+    identifier: Uri
+    name: Text | None = None
+    contact_name: str | None = None
+    email_address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]
+    postal_address: PostalAddress
+    web_address: Uri
+
+
+class PowerCapability(DomainModel):
+    at_soc: Percent = Field(alias="atSoC")
+    power_capability_at: Annotated[float, Field(gt=0, description="W")]
+
+
+class TemperatureRange(DomainModel):
+    lower_limit: Annotated[float, Field(description="degrees Celsius")]
+    upper_limit: Annotated[float, Field(description="degrees Celsius")]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TemperatureRange:
+        if self.lower_limit > self.upper_limit:
+            raise ValueError("lowerLimit is above upperLimit")
+        return self
+
+
+class InternalResistance(DomainModel):
+    ohmic_resistance: Annotated[float, Field(gt=0, description="ohm")]
+    battery_component: Literal["pack", "module", "cell"]
+
+
+class PerformanceProperties(DomainModel):
+    """Performance and durability (Annex IV Part A, Annex XIII(1)(c)), Battery Pass names."""
+
+    minimum_voltage: Annotated[float, Field(gt=0, description="V")]
+    maximum_voltage: Annotated[float, Field(gt=0, description="V")]
+    original_power_capability: Annotated[list[PowerCapability], Field(min_length=1)]
+    rated_maximum_power: Annotated[float, Field(gt=0, description="W")]
+    power_capability_ratio: Annotated[float, Field(gt=0, description="W/Wh")]
+    expected_lifetime: Annotated[float, Field(gt=0, description="years")]
+    expected_number_of_cycles: Annotated[int, Field(gt=0)]
+    lifetime_reference_test: Uri
+    c_rate_life_cycle_test: Annotated[float, Field(gt=0)]
+    capacity_threshold_for_exhaustion: Percent
+    temperature_range_idle_state: TemperatureRange
+    initial_self_discharge: Annotated[float, Field(ge=0, description="% per month")]
+    roundtrip_efficiency: Percent
+    initial_internal_resistance: Annotated[list[InternalResistance], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _voltages(self) -> PerformanceProperties:
+        if self.minimum_voltage >= self.maximum_voltage:
+            raise ValueError("minimumVoltage must be below maximumVoltage")
+        return self
+
+
+class EndOfLifeInformation(DomainModel):
+    """Annex XIII(1)(i) via Art. 74(1): prevention, separate collection, collection points."""
+
+    waste_prevention: Uri
+    separate_collection: Uri
+    information_on_collection: Uri
+
+
+class Label(DomainModel):
+    labeling_subject: Text
+    labeling_symbol: Uri
+    labeling_meaning: Text
 
 
 class DismantlingDocument(DomainModel):
@@ -357,6 +460,18 @@ class BatteryPassportSubject(TypedModel):
     dismantling_and_removal_information: Annotated[list[DismantlingDocument], Field(min_length=1)]
     safety_measures: SafetyMeasures
     due_diligence_declaration: Link | None = None
+    # The regulation's mandatory attributes (Art. 77, Annex XIII; Battery Pass 1.2 names).
+    # Optional here so that an incomplete passport is a credential the policy can judge
+    # (rule eu-art77-passport names what is missing), not one that cannot be issued.
+    manufacturer_information: ContactInformation | None = None
+    operator_information: ContactInformation | None = None
+    performance: PerformanceProperties | None = None
+    warranty_period: Annotated[int, Field(gt=0, description="months")] | None = None
+    renewable_content: Percent | None = None
+    end_of_life_information: EndOfLifeInformation | None = None
+    labels: Annotated[list[Label], Field(min_length=1)] | None = None
+    declaration_of_conformity: Uri | None = None
+    battery_materials: Annotated[list[BatteryMaterial], Field(min_length=1)] | None = None
 
     @field_validator("gbt34014_code")
     @classmethod
@@ -369,6 +484,14 @@ class BatteryPassportSubject(TypedModel):
     def _same_item(self) -> BatteryPassportSubject:
         if self.product.id != self.id:
             raise ValueError("product.id must equal the subject id (the battery)")
+        if self.gbt34014_code is not None:
+            # the battery type letter against the declared chemistry (short name, else the
+            # clear name when the short one is not in the table)
+            chemistry = self.battery_chemistry.short_name if chemistry_letter(
+                self.battery_chemistry.short_name) else self.battery_chemistry.clear_name
+            problems = code_problems(self.gbt34014_code, chemistry=chemistry)
+            if problems:
+                raise ValueError("gbt34014Code: " + "; ".join(problems))
         return self
 
 

@@ -22,6 +22,7 @@ from .anchors import (
 )
 from .custody_store import StoredRegistry, ensure_schema
 from .log import Ledger
+from .seal import RowSeal
 from .tables import CREDENTIAL_ANCHOR
 
 ANCHOR_TABLE = CREDENTIAL_ANCHOR.name
@@ -116,10 +117,12 @@ class AnchorValidator:
     so that the entry does not canonicalize the anchor again.
     """
 
-    def __init__(self, admin_did: str, public_url: str, on_applied: Any = None) -> None:
+    def __init__(self, admin_did: str, public_url: str, on_applied: Any = None,
+                 seal: RowSeal | None = None) -> None:
         self.admin_did = admin_did
         self.public_url = public_url
         self.on_applied = on_applied
+        self.seal = seal  # checks the registry rows read (`seal.py`)
         self.signed_here: dict[int, tuple[dict[str, Any], str, bytes]] = {}
         self.signed_bytes: dict[int, bytes] = {}
 
@@ -135,7 +138,7 @@ class AnchorValidator:
                  ) -> list[int | None]:
         connection = session.connection()
         ensure_schema(connection)
-        registry = StoredRegistry(connection, self.admin_did, self.public_url)
+        registry = StoredRegistry(connection, self.admin_did, self.public_url, self.seal)
         book = open_book(connection)
         documents = [sub.document for sub in submissions]
         # Each document is hashed once (or not at all when signed here), for the prefetch

@@ -162,7 +162,8 @@ class CredentialStore:
         self._pending: dict[str, _Pending] = {}
         ledger.validators.update(validators_for(ledger))
         ledger.validators["anchor"] = AnchorValidator(
-            ledger.admin_did, ledger.public_url, on_applied=self._on_applied
+            ledger.admin_did, ledger.public_url, on_applied=self._on_applied,
+            seal=ledger.row_seal,
         )
         with ledger.storage.engine.begin() as connection:
             ensure_schema(connection)  # the registry rows the issuer checks read
@@ -309,7 +310,8 @@ class CredentialStore:
                 raise IssuerKeyError(f"the key is {key.did_key}, not the issuer {issuer}")
             return
         with self.ledger.storage.engine.begin() as connection:
-            registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+            registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url,
+                                      self.ledger.row_seal)
             record = registry.key(f"{issuer}#{key.public_multibase}")
         if record is None or record.valid_until is not None:
             raise IssuerKeyError(f"the key is not a current key of {issuer}")
@@ -350,7 +352,8 @@ class CredentialStore:
 
     def _check_credential_proof(self, connection: Connection, credential: dict[str, Any],
                                 position: int) -> None:
-        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url,
+                                      self.ledger.row_seal)
         issuer = issuer_id(credential) or ""
         results = verify_proofs(credential, IssuerResolver(registry, position))
         if not controlled_by(issuer, results):
@@ -372,7 +375,8 @@ class CredentialStore:
     # --- status lists -----------------------------------------------------------------------
 
     def _issuer_slug(self, connection: Connection, issuer: str) -> str:
-        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url)
+        registry = StoredRegistry(connection, self.ledger.admin_did, self.ledger.public_url,
+                                      self.ledger.row_seal)
         if registry.is_participant(issuer):
             return registry.participant(issuer).name
         return hashlib.sha256(issuer.encode("utf-8")).hexdigest()[:16]

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from .custody_errors import (
     AssemblyError,
+    BatteryCodeError,
     CompositionError,
     CustodyModelError,
     DuplicateEventIdError,
     EventBeforeLotError,
+    EventTimeAheadError,
     FacilityNotOperatedError,
     InsufficientHoldingError,
     ItemCreationError,
@@ -49,7 +51,7 @@ from .custody_errors import (
     UnsupportedEventError,
 )
 from .events import BizStep, DteCredential, TraceEvent
-from .settings import MAX_ITEM_KG, MAX_QUANTITY
+from .settings import DEFAULT_EVENT_TIME_AHEAD_HOURS, MAX_ITEM_KG, MAX_QUANTITY
 
 ZERO = Decimal(0)
 MINE = "mine"
@@ -123,6 +125,7 @@ class UsedId:
 
 TABLES = (
     "lot", "holding", "item", "shipment", "event", "credential", "edge", "source", "history",
+    "battery_code",  # GB/T 34014 code -> the item it names: unique per ledger
 )
 
 
@@ -183,15 +186,28 @@ class _Undo:
             rows[table][key] = old
 
 
+@dataclass(frozen=True)
+class Limits:
+    """The plausibility bounds the ledger settings set (`settings.py`): the largest quantity
+    or item mass of one event in kg, and how far an eventTime may lie after the receipt."""
+
+    max_kg: Decimal = MAX_ITEM_KG
+    ahead: timedelta = timedelta(hours=int(DEFAULT_EVENT_TIME_AHEAD_HOURS))
+
+
 class CustodyState(Tables):
-    """The custody state of the ledger at one log position."""
+    """The custody state of the ledger at one log position. `received`: the ledger's receipt
+    time of the entry being applied (None: unknown, the eventTime bound is not applied)."""
 
     table_names = TABLES
 
-    def __init__(self, directory: Directory, tolerance: Decimal = ZERO) -> None:
+    def __init__(self, directory: Directory, tolerance: Decimal = ZERO,
+                 limits: Limits | None = None) -> None:
         super().__init__()
         self.directory = directory
         self.tolerance = Decimal(tolerance)
+        self.limits = limits or Limits()
+        self.received: str | None = None
 
     # --- typed accessors -------------------------------------------------------------------
 
@@ -276,7 +292,8 @@ def apply_event(state: CustodyState, event: TraceEvent, actor: str, seq: int, di
         if state.get("event", event.id) is not None:
             raise DuplicateEventIdError(f"event id {event.id} is already used", id=event.id)
         state.put("event", event.id, UsedId(digest, seq))
-        _check_plausible(event)
+        _check_plausible(event, state.limits)
+        _check_not_ahead(event, state.received, state.limits)
         _require_location(state, event, actor)
         handler = _HANDLERS.get(event.kind)
         if handler is None:  # pragma: no cover - parse_event admits only the five kinds
@@ -284,21 +301,38 @@ def apply_event(state: CustodyState, event: TraceEvent, actor: str, seq: int, di
         handler(state, event, actor, seq)
 
 
-def _check_plausible(event: TraceEvent) -> None:
-    """Every quantity within the bound of its unit, every declared item mass within
-    MAX_ITEM_KG (settings.MAX_QUANTITY): an extraction of 1e300 kg is not a measurement."""
+def _check_plausible(event: TraceEvent, limits: Limits) -> None:
+    """Every quantity within the bound of its unit (settings.MAX_QUANTITY, lowered by the
+    `maxQuantityKg` setting), every declared item mass within it: an extraction of 1e300 kg
+    is not a measurement."""
     for q in (*event.quantities, *event.input_quantities, *event.output_quantities):
         amount, uom = (q.amount, q.uom) if q.uom in MAX_QUANTITY else (q.kg, "KGM")
-        if amount > MAX_QUANTITY[uom]:
+        if amount > MAX_QUANTITY[uom] or q.kg > limits.max_kg:
+            bound = (f"{MAX_QUANTITY[uom]} {uom}" if amount > MAX_QUANTITY[uom]
+                     else f"{limits.max_kg} kg (setting maxQuantityKg)")
             raise QuantityImplausibleError(
                 f"quantity {q.amount} {q.uom} of {q.lot} in event {event.id} is above the "
-                f"plausible bound {MAX_QUANTITY[uom]} {uom}", event=event.id, lot=q.lot,
-                uom=q.uom)
+                f"plausible bound {bound}", event=event.id, lot=q.lot, uom=q.uom)
     for item in event.items:
-        if item.mass_kg > MAX_ITEM_KG:
+        if item.mass_kg > min(MAX_ITEM_KG, limits.max_kg):
             raise QuantityImplausibleError(
                 f"item {item.item} in event {event.id} declares {item.mass_kg} kg, above the "
-                f"plausible bound {MAX_ITEM_KG} kg", event=event.id, item=item.item)
+                f"plausible bound {min(MAX_ITEM_KG, limits.max_kg)} kg", event=event.id,
+                item=item.item)
+
+
+def _check_not_ahead(event: TraceEvent, received: str | None, limits: Limits) -> None:
+    """Refuse an event dated later than the ledger's receipt plus the allowed clock skew:
+    time that a signer sets must not run ahead of the time the ledger fixed."""
+    if received is None:
+        return
+    at, receipt = _instant(event.event_time), _instant(received)
+    if at is not None and receipt is not None and at > receipt + limits.ahead:
+        hours = limits.ahead.total_seconds() / 3600
+        raise EventTimeAheadError(
+            f"event {event.id} is dated {event.event_time}, more than {hours:g} h after the "
+            f"ledger received it ({received}; setting maxEventTimeAheadHours)",
+            event=event.id, received=received)
 
 
 def _require_location(state: CustodyState, event: TraceEvent, actor: str) -> Facility:
@@ -481,6 +515,13 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
         if spec is None:
             raise CompositionError(f"item {item_id} must declare its mass and composition in "
                                    "itemDeclarations", item=item_id)
+        if spec.battery_code is not None:
+            holder = state.get("battery_code", spec.battery_code)
+            if holder is not None:
+                raise BatteryCodeError(f"battery code {spec.battery_code} already names item "
+                                       f"{holder}: a GB/T 34014 code is unique per ledger",
+                                       item=item_id)
+            state.put("battery_code", spec.battery_code, item_id)
         state.put("item", item_id, ItemState(
             id=item_id, category=spec.category, mass_kg=spec.mass_kg,
             composition=spec.composition, created_by=event.id, holder=actor,

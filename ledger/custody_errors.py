@@ -41,7 +41,9 @@ class UnsupportedUnitError(CustodyError):
 
 
 class BatteryCodeError(CustodyError):
-    """A GB/T 34014 battery code that does not match the code grammar."""
+    """A GB/T 34014 battery code that does not match the code grammar, whose letters do not
+    match the item's category or chemistry, or that already names another item of the
+    ledger."""
 
     code = "BATTERY_CODE_ERROR"
     title = "Invalid GB/T 34014 battery code"
@@ -187,6 +189,14 @@ class EventBeforeLotError(CustodyError):
 
     code = "EVENT_BEFORE_LOT"
     title = "Event dated before the lot exists"
+
+
+class EventTimeAheadError(CustodyError):
+    """An event's eventTime lies later than the ledger's receipt of it plus the allowed clock
+    skew (setting maxEventTimeAheadHours, default 24 h)."""
+
+    code = "EVENT_TIME_AHEAD"
+    title = "Event dated after the ledger received it"
 
 
 class MassBalanceError(CustodyError):

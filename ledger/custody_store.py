@@ -10,6 +10,10 @@ are a cache of the log: `rebuild` drops and rebuilds them with the engine's repl
 many at once (`prefetch`); `write_changes` writes back what a batch changed, with one
 driver-level executemany upsert (the validators, `validators.py`, do both inside the Ledger's
 write transaction).
+
+Given the ledger's `RowSeal` (`seal.py`), every row written carries its seal and every row
+read is checked against it: a row edited in the database is refused (`SealMismatchError`,
+naming the row) before any rule uses it.
 """
 
 from __future__ import annotations
@@ -27,14 +31,16 @@ from .custody import (
     CustodyState,
     Facility,
     ItemState,
+    Limits,
     LotState,
     Shipment,
     UsedId,
 )
-from .engine import Replay, tolerance_of
+from .engine import Replay, limits_of, tolerance_of
 from .log import Ledger
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
+from .seal import RowSeal
 from .tables import CUSTODY_STATE
 
 TABLE_NAME = CUSTODY_STATE.name
@@ -51,6 +57,7 @@ _CLASSES: dict[str, type | None] = {
     "edge": None,
     "source": None,
     "history": None,
+    "battery_code": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,
@@ -70,10 +77,20 @@ def decode_key(table: str, text: str) -> Any:
     return tuple(text.split(SEP)) if SEP in text else text
 
 
+def decimal_text(value: Decimal) -> str:
+    """A Decimal in one spelling per value ("6.0", "6" and "6E0" all give "6"): the append
+    path reads amounts as written, the replay from canonical JSON, and both must store the
+    same row."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 def plain_json(value: Any) -> Any:
     """A state value as JSON-ready data; Decimals as {"$d": "<exact string>"}."""
     if isinstance(value, Decimal):
-        return {"$d": str(value)}
+        return {"$d": decimal_text(value)}
     if is_dataclass(value):
         return {f.name: plain_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, Mapping):
@@ -97,12 +114,12 @@ def _json_default(value: Any) -> Any:
     # What plain_json does, one level at a time: the C encoder recurses into the result.
     kind = type(value)
     if kind is Decimal:
-        return {"$d": str(value)}
+        return {"$d": decimal_text(value)}
     names = _FIELD_NAMES.get(kind)
     if names is not None:
         return {name: getattr(value, name) for name in names}
     if isinstance(value, Decimal):
-        return {"$d": str(value)}
+        return {"$d": decimal_text(value)}
     if is_dataclass(value) and not isinstance(value, type):
         # dataclasses.fields() costs more than the encoding: remember the names per class.
         names = _FIELD_NAMES[kind] = tuple(f.name for f in fields(value))
@@ -133,7 +150,7 @@ def encode_value(value: Any) -> str:
     if kind is int:
         return str(value)
     if kind is Decimal:
-        return '{"$d":"' + str(value) + '"}'  # str(Decimal) needs no escaping
+        return '{"$d":"' + decimal_text(value) + '"}'  # digits need no escaping
     if kind is UsedId and type(value.digest) is str and type(value.seq) is int:
         return '{"digest":' + _encode_string(value.digest) + ',"seq":' + str(value.seq) + "}"
     return _STATE_ENCODER.encode(value)
@@ -158,26 +175,25 @@ def drop_state(connection: Connection) -> None:
 
 
 # A plain, pre-built statement: building a select() per lookup costs more than the lookup.
-_SELECT_VALUE = text(f"SELECT value FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key")
-
-
-def _select_value() -> Any:
-    return _SELECT_VALUE
+_SELECT_VALUE = text(f"SELECT value, seal FROM {TABLE_NAME} WHERE tbl = :tbl AND key = :key")
 
 
 class _Loader:
-    """Reads rows by primary key through a connection (mixed into the stored classes)."""
+    """Reads rows by primary key through a connection (mixed into the stored classes);
+    checks each row's seal when given the ledger's `RowSeal`."""
 
     connection: Connection
     tables: dict[str, dict[Any, Any]]
+    seal: RowSeal | None = None
 
     def _load(self, table: str, key: Any) -> Any:
-        # A plain, pre-built statement: building a select() per lookup costs more than the
-        # lookup itself.
-        text = self.connection.execute(
-            _SELECT_VALUE, {"tbl": table, "key": encode_key(key)}
-        ).scalar()
-        return None if text is None else decode_value(table, text)
+        encoded = encode_key(key)
+        row = self.connection.execute(_SELECT_VALUE, {"tbl": table, "key": encoded}).first()
+        if row is None:
+            return None
+        if self.seal is not None:
+            self.seal.check(TABLE_NAME, table, encoded, row[0], row[1])
+        return decode_value(table, row[0])
 
     def prefetch(self, wanted: Iterable[tuple[str, Any]]) -> int:
         """Read the rows of (table, key) pairs not yet known, one query per table (chunks of
@@ -191,10 +207,16 @@ class _Loader:
             encoded = list(keys)
             for start in range(0, len(encoded), _PREFETCH_CHUNK):
                 chunk = encoded[start : start + _PREFETCH_CHUNK]
-                found = dict(_select_keys(self.connection, table, chunk))
+                found = {k: (v, sealed) for k, v, sealed
+                         in _select_keys(self.connection, table, chunk)}
                 for text_key in chunk:
-                    value = found.get(text_key)
-                    rows[keys[text_key]] = None if value is None else decode_value(table, value)
+                    row = found.get(text_key)
+                    if row is None:
+                        rows[keys[text_key]] = None
+                        continue
+                    if self.seal is not None:
+                        self.seal.check(TABLE_NAME, table, text_key, row[0], row[1])
+                    rows[keys[text_key]] = decode_value(table, row[0])
         return sum(len(k) for k in missing.values())
 
 
@@ -202,41 +224,50 @@ _PREFETCH_CHUNK = 500
 
 
 def _select_keys(connection: Connection, table: str, keys: list[str]
-                 ) -> Sequence[tuple[str, str]]:
-    """(key, value) of the rows of `table` among `keys`: driver-level SQL, as SQLAlchemy's
-    expanding IN recompiles the statement per call (more than the query costs)."""
+                 ) -> Sequence[tuple[str, str, str | None]]:
+    """(key, value, seal) of the rows of `table` among `keys`: driver-level SQL, as
+    SQLAlchemy's expanding IN recompiles the statement per call (more than the query costs)."""
     p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     marks = ", ".join([p] * len(keys))
     rows = connection.exec_driver_sql(
-        f"SELECT key, value FROM {TABLE_NAME} WHERE tbl = {p} AND key IN ({marks})",
+        f"SELECT key, value, seal FROM {TABLE_NAME} WHERE tbl = {p} AND key IN ({marks})",
         (table, *keys),
     ).all()
-    return cast(Sequence[tuple[str, str]], rows)  # rows unpack as (key, value) tuples
+    return cast(Sequence[tuple[str, str, str | None]], rows)
 
 
 class StoredRegistry(_Loader, Registry):
-    def __init__(self, connection: Connection, admin_did: str, public_url: str) -> None:
+    def __init__(self, connection: Connection, admin_did: str, public_url: str,
+                 seal: RowSeal | None = None) -> None:
         super().__init__(admin_did, public_url)
         self.connection = connection
+        self.seal = seal
 
 
 class StoredState(_Loader, CustodyState):
-    def __init__(self, connection: Connection, directory: Any, tolerance: Decimal) -> None:
-        super().__init__(directory, tolerance)
+    def __init__(self, connection: Connection, directory: Any, tolerance: Decimal,
+                 seal: RowSeal | None = None, limits: Limits | None = None) -> None:
+        super().__init__(directory, tolerance, limits)
         self.connection = connection
+        self.seal = seal
 
 
-def write_changes(connection: Connection, changes: Mapping[tuple[str, Any], Any]) -> None:
-    """Upsert the changed rows (one executemany); a None value deletes the row."""
+def write_changes(connection: Connection, changes: Mapping[tuple[str, Any], Any],
+                  seal: RowSeal | None = None) -> None:
+    """Upsert the changed rows (one executemany), sealed with `seal` when given; a None value
+    deletes the row."""
     if not changes:
         return
-    upserts: list[tuple[str, str, str]] = []
+    upserts: list[tuple[str, str, str, str | None]] = []
     deletes: list[tuple[str, str]] = []
     for (table, key), value in changes.items():
+        encoded = encode_key(key)
         if value is None:
-            deletes.append((table, encode_key(key)))
+            deletes.append((table, encoded))
         else:
-            upserts.append((table, encode_key(key), encode_value(value)))
+            text_value = encode_value(value)
+            upserts.append((table, encoded, text_value,
+                            None if seal is None else seal.seal(table, encoded, text_value)))
     # Driver-level executemany: no per-row parameter processing by SQLAlchemy.
     p = "?" if connection.dialect.paramstyle == "qmark" else "%s"
     if deletes:
@@ -246,8 +277,8 @@ def write_changes(connection: Connection, changes: Mapping[tuple[str, Any], Any]
     if upserts:
         # ON CONFLICT ... DO UPDATE: SQLite >= 3.24 and PostgreSQL alike.
         connection.exec_driver_sql(
-            f"INSERT INTO {TABLE_NAME} (tbl, key, value) VALUES ({p}, {p}, {p}) "
-            "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+            f"INSERT INTO {TABLE_NAME} (tbl, key, value, seal) VALUES ({p}, {p}, {p}, {p}) "
+            "ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value, seal = excluded.seal",
             upserts,
         )
 
@@ -279,9 +310,9 @@ def all_values(connection: Connection, table: str) -> list[Any]:
 # --- replay and rebuild -------------------------------------------------------------------
 
 
-def iter_ledger_entries(ledger: Ledger) -> Iterator[tuple[int, str, dict[str, Any]]]:
+def iter_ledger_entries(ledger: Ledger) -> Iterator[tuple[int, str, dict[str, Any], str]]:
     for entry in ledger.iter_entries():
-        yield entry.seq, entry.kind, entry.document
+        yield entry.seq, entry.kind, entry.document, entry.received
 
 
 def replayed_rows(replay: Replay) -> dict[tuple[str, Any], Any]:
@@ -299,21 +330,31 @@ def rebuild(ledger: Ledger) -> int:
     included). Returns the rows written."""
     rows = replayed_rows(replay_entries(iter_ledger_entries(ledger)))
     with ledger.storage.engine.begin() as connection:
-        replace_state(connection, rows)
+        replace_state(connection, rows, ledger.row_seal)
     return len(rows)
 
 
-def replace_state(connection: Connection, rows: Mapping[tuple[str, Any], Any]) -> None:
-    """Replace every custody_state row with `rows` ((table, key) -> value), in the caller's
-    transaction."""
+def replace_state(connection: Connection, rows: Mapping[tuple[str, Any], Any],
+                  seal: RowSeal | None) -> None:
+    """Replace every custody_state row with `rows` ((table, key) -> value), sealed with
+    `seal`, in the caller's transaction."""
     drop_state(connection)
     ensure_schema(connection)
-    write_changes(connection, rows)
+    write_changes(connection, rows, seal)
+
+
+def stored_rows(connection: Connection) -> Iterator[tuple[str, str, str, str | None]]:
+    """Every stored row as (tbl, key, value, seal), ordered by table and key."""
+    t = CUSTODY_STATE
+    for r in connection.execute(select(t.c.tbl, t.c.key, t.c.value, t.c.seal)
+                                .order_by(t.c.tbl, t.c.key)):
+        yield r.tbl, r.key, r.value, r.seal
 
 
 def open_state(connection: Connection, ledger: Ledger) -> tuple[StoredRegistry, StoredState]:
     """Read-only views of the stored registry and custody state (for show and trace)."""
     ensure_schema(connection)
     registry = StoredRegistry(connection, ledger.admin_did, ledger.public_url)
-    state = StoredState(connection, registry, tolerance_of(ledger.settings_at(ledger.size)))
+    state = StoredState(connection, registry, tolerance_of(ledger.settings_at(ledger.size)),
+                        limits=limits_of(ledger.settings_at(ledger.size)))
     return registry, state

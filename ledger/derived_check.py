@@ -6,17 +6,21 @@ The entries (`ledger_entries`) are the only source of truth; every other table i
   (`storage.tile_slot`); every stored tile must equal the recomputed one, and no tile may be
   missing or extra;
 - `ledger_checkpoints`: each row's signed note must verify, name the row's size and root, and
-  that root must be the tree's root at that size; the largest row must be checkpoint.txt;
+  that root must be the tree's root at that size; each row names the row before it and
+  carries its seal (`seal.py`), so a deleted older row is found; the largest row must be
+  checkpoint.txt;
 - `ledger_sequencer`: size, head entry hash and root of the whole log;
-- `custody_state`: the rows `custody_store.rebuild` would write after the engine's replay;
-- `credential_anchor`: the rows of the engine's anchor book after the same replay.
+- `custody_state`: the rows `custody_store.rebuild` would write after the engine's replay,
+  each with its seal;
+- `credential_anchor`: the rows of the engine's anchor book after the same replay;
+- `status_list`: bits, allocations, issuer and URL against the anchors (`status_check.py`).
 
 - `credential_record`: each stored credential against its issuance anchor (issuer, types,
   digest of the stored body, position); checked, not rebuildable (bodies are not in the log).
 
 `check_derived` reads (storage reads are allowed here) and compares; `expected_*` compute what
-`ledger repair --from-entries` writes back. `credential_subject` and `status_list` (the
-issuer's store) are not checked.
+`ledger repair --from-entries` writes back. `credential_subject` (an index of the stored
+credentials' subjects) is not checked.
 """
 
 from __future__ import annotations
@@ -33,32 +37,35 @@ from . import merkle
 from .anchor_store import encode_anchor_value
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
 from .custody_store import (
-    decode_value,
     dump_state,
     encode_key,
     encode_value,
     ensure_schema,
     replace_state,
     replayed_rows,
+    stored_rows,
 )
 from .engine import Replay
 from .entry import Entry
 from .errors import LedgerNotFoundError
 from .home import Home
 from .log import Ledger, sqlite_url
+from .mismatch import DerivedMismatch
+from .mismatch import short as _short
 from .replay import replay_entries
-from .storage import SqlStorage, pack_tiles
+from .seal import RowSeal, SealMismatchError
+from .status_check import check_status_lists, rebuild_status_lists
+from .storage import CheckpointRecord, SqlStorage, pack_tiles
 from .tables import (
     CHECKPOINTS,
     CREDENTIAL_ANCHOR,
     CREDENTIAL_RECORD,
     CUSTODY_STATE,
     SEQUENCER,
+    STATUS_LIST,
     TILES,
 )
 from .tree_store import extend
-
-_REPR = 80
 
 
 @dataclass
@@ -72,6 +79,8 @@ class LogView:
     storage: SqlStorage
     origin: str
     verifier: NoteVerifier
+    public_url: str
+    row_seal: RowSeal | None = None
 
     def iter_entries(self) -> Iterable[Entry]:
         for _, body in self.storage.iter_bodies():
@@ -94,42 +103,17 @@ def open_view(home: Any, database_url: str | None = None) -> LogView:
         raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
     genesis = Entry.parse(body).document
     origin = genesis["origin"]
+    seal = None
     if place.log_key_path.exists():
-        verifier = NoteVerifier.ed25519(origin, place.log_key().public_key)
+        log_key = place.log_key()
+        verifier = NoteVerifier.ed25519(origin, log_key.public_key)
+        seal = RowSeal.of_log_key(log_key) if log_key.seed is not None else None
     else:
         verifier = parse_verifier_key(genesis["logKey"])
-    return LogView(place, storage, origin, verifier)
+    return LogView(place, storage, origin, verifier, genesis["publicUrl"], seal)
 
 
 Source = Ledger | LogView
-
-
-def _short(value: Any) -> str:
-    if value is None:
-        return "(no row)"
-    if isinstance(value, bytes | bytearray | memoryview):
-        data = bytes(value)
-        text = data.hex()
-        return text if len(text) <= _REPR else f"{text[:_REPR - 12]}... ({len(data)} bytes)"
-    text = str(value)
-    return text if len(text) <= _REPR else f"{text[:_REPR - 3]}..."
-
-
-@dataclass(frozen=True)
-class DerivedMismatch:
-    """The first difference found in one derived table: `key` names the row."""
-
-    table: str
-    key: str
-    expected: str
-    found: str
-
-    def to_json(self) -> dict[str, str]:
-        return {"table": self.table, "key": self.key, "expected": self.expected,
-                "found": self.found}
-
-    def __str__(self) -> str:
-        return (f"{self.table} row {self.key}: expected {self.expected}, found {self.found}")
 
 
 @dataclass
@@ -179,7 +163,7 @@ def _compare(table: str, expected: Mapping[Any, Any], found: Mapping[Any, Any]
 
 
 def _replay(ledger: Source) -> Replay:
-    return replay_entries((e.seq, e.kind, e.document) for e in ledger.iter_entries())
+    return replay_entries(ledger.iter_entries())
 
 
 def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
@@ -237,10 +221,11 @@ def check_tree(ledger: Source, tree: Tree | None = None) -> list[DerivedMismatch
     out: list[DerivedMismatch] = []
     with ledger.storage.engine.connect() as connection:
         tiles = {k: bytes(h) for k, h in connection.execute(select(TILES.c.key, TILES.c.hashes))}
-        checkpoints = [(r.size, bytes(r.root), bytes(r.note)) for r in connection.execute(
-            select(CHECKPOINTS).order_by(CHECKPOINTS.c.size))]
+        checkpoints = [CheckpointRecord(r.size, bytes(r.root), bytes(r.note), r.previous, r.seal)
+                       for r in connection.execute(select(CHECKPOINTS)
+                                                   .order_by(CHECKPOINTS.c.size))]
         sequencer = connection.execute(select(SEQUENCER)).all()
-    tree = tree or recompute_tree(ledger, [size for size, _, _ in checkpoints])
+    tree = tree or recompute_tree(ledger, [row.size for row in checkpoints])
     found = _compare(TILES.name, {k: bytes(v) for k, v in tree.tiles.items()}, tiles)
     if found:
         out.append(found)
@@ -258,11 +243,27 @@ def _fmt_head(value: tuple[int, bytes, bytes]) -> str:
     return f"size {value[0]} head {value[1].hex()} root {value[2].hex()}"
 
 
-def _check_checkpoints(ledger: Source, tree: Tree, rows: list[tuple[int, bytes, bytes]]
+def _check_checkpoints(ledger: Source, tree: Tree, rows: list[CheckpointRecord]
                        ) -> list[DerivedMismatch]:
     table = CHECKPOINTS.name
-    for size, root, note in rows:
+    before: int | None = None
+    for row in rows:
+        size, root, note = row.size, row.root, row.note
         key = f"size={size}"
+        if row.previous != before:
+            # Each row names the row before it: a deleted older row breaks the chain.
+            missing = "(none)" if row.previous is None else f"a row of size {row.previous}"
+            return [DerivedMismatch(
+                table, key,
+                "the first row" if before is None else f"the row before it: size={before}",
+                f"{missing} named as the row before it")]
+        before = size
+        if ledger.row_seal is not None:
+            try:
+                row.check_seal(ledger.row_seal)
+            except SealMismatchError:
+                return [DerivedMismatch(table, key, "a row sealed by the log key",
+                                        "a row changed outside the ledger (seal)")]
         try:
             cp = open_checkpoint(note, [ledger.verifier], ledger.origin)
         except Exception as exc:  # any note that does not verify is a mismatch
@@ -279,25 +280,25 @@ def _check_checkpoints(ledger: Source, tree: Tree, rows: list[tuple[int, bytes, 
                                     _short(root))]
     file_note = ledger.home.read_checkpoint()
     latest = rows[-1] if rows else None
-    if file_note is not None and (latest is None or latest[2] != file_note):
+    if file_note is not None and (latest is None or latest.note != file_note):
         file_size = open_checkpoint(file_note, [ledger.verifier], ledger.origin).size
         return [DerivedMismatch(table, f"size={file_size}",
                                 f"the note of {ledger.home.checkpoint_path} as the largest row",
-                                "(no row)" if latest is None else f"largest row size={latest[0]}")]
+                                "(no row)" if latest is None
+                                else f"largest row size={latest.size}")]
     return []
 
 
-def _decoded(table: str, rows: Mapping[tuple[str, str], str]) -> dict[tuple[str, str], Any]:
-    """Rows by value, not by text: the append path and the replay may spell the same Decimal
-    differently ("6.0" and "6"). Text that does not decode stays text (and differs)."""
-    out: dict[tuple[str, str], Any] = {}
-    for (tbl, key), text in rows.items():
+def _check_seals(connection: Connection, seal: RowSeal) -> DerivedMismatch | None:
+    """The first custody_state row whose seal does not match (edited outside the ledger)."""
+    for tbl, key, value, row_seal in stored_rows(connection):
         try:
-            out[(tbl, key)] = (decode_value(tbl, text) if table == CUSTODY_STATE.name
-                               else json.loads(text))
-        except Exception:
-            out[(tbl, key)] = ("undecodable", text)
-    return out
+            seal.check(CUSTODY_STATE.name, tbl, key, value, row_seal)
+        except SealMismatchError:
+            return DerivedMismatch(CUSTODY_STATE.name, _short((tbl, key)),
+                                   "a row sealed by the log key",
+                                   "a row changed outside the ledger (seal)")
+    return None
 
 
 def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMismatch]:
@@ -309,17 +310,17 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         custody = dump_state(connection)
         anchors = _stored_anchor_rows(connection)
         records = _check_credential_records(connection, replay)
+        seals = (_check_seals(connection, ledger.row_seal) if ledger.row_seal is not None
+                 else None)
+        lists = check_status_lists(connection, replay.anchors, ledger.public_url)
+    # Compared as text: the append path and the replay write one spelling per value
+    # (`custody_store.decimal_text`).
     for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
                              (CREDENTIAL_ANCHOR.name, expected_anchor_rows(replay), anchors)):
-        found = _compare(table, _decoded(table, want), _decoded(table, got))
-        if found:  # reported with the rows' text
-            key = next(k for k in sorted(set(want) | set(got))
-                       if _short(k) == found.key)
-            found = DerivedMismatch(table, found.key, _short(want.get(key)),
-                                    _short(got.get(key)))
+        found = _compare(table, want, got)
+        if found:
             out.append(found)
-    if records:
-        out.append(records)
+    out.extend(found for found in (seals, records, lists) if found is not None)
     return out
 
 
@@ -371,6 +372,12 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
         checkpoints[cp.size] = (cp.root, note)
     tree = recompute_tree(ledger, checkpoints)
     checkpoints = {s: v for s, v in checkpoints.items() if tree.roots.get(s) == v[0]}
+    chained: list[dict[str, Any]] = []
+    before: int | None = None
+    for size, (root, note) in sorted(checkpoints.items()):
+        record = CheckpointRecord(size, root, note, before, None).sealed_by(ledger.row_seal)
+        chained.append(record.to_row())
+        before = size
     replay = _replay(ledger) if state else None
     counts: dict[str, int] = {}
     with ledger.storage.engine.begin() as connection:
@@ -379,17 +386,16 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
                                            for k, v in sorted(tree.tiles.items())])
         counts[TILES.name] = len(tree.tiles)
         connection.execute(delete(CHECKPOINTS))
-        if checkpoints:
-            connection.execute(insert(CHECKPOINTS), [
-                {"size": s, "root": r, "note": n} for s, (r, n) in sorted(checkpoints.items())])
-        counts[CHECKPOINTS.name] = len(checkpoints)
+        if chained:
+            connection.execute(insert(CHECKPOINTS), chained)
+        counts[CHECKPOINTS.name] = len(chained)
         connection.execute(delete(SEQUENCER))
         connection.execute(insert(SEQUENCER), [
             {"id": 1, "size": tree.size, "head": tree.head, "root": tree.root}])
         counts[SEQUENCER.name] = 1
         if replay is not None:
             rows = replayed_rows(replay)
-            replace_state(connection, rows)
+            replace_state(connection, rows, ledger.row_seal)
             counts[CUSTODY_STATE.name] = len(rows)
             CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
             connection.execute(delete(CREDENTIAL_ANCHOR))
@@ -398,6 +404,8 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
                 connection.execute(insert(CREDENTIAL_ANCHOR), [
                     {"tbl": t, "key": k, "value": v} for (t, k), v in anchors.items()])
             counts[CREDENTIAL_ANCHOR.name] = len(anchors)
+            counts[STATUS_LIST.name] = rebuild_status_lists(connection, replay.anchors,
+                                                                ledger.public_url)
     if isinstance(ledger, Ledger):
         ledger.tree.forget_tiles(list(tree.tiles))
     return counts

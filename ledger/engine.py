@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -37,13 +38,15 @@ from batterytrace.credentials.keys import decode_public_multibase
 from batterytrace.credentials.secured_bytes import secured_canonical_parts, unsecured_canonical
 
 from .anchors import AnchorBook, check_anchor
-from .custody import CustodyState, apply_credential
+from .custody import CustodyState, Limits, apply_credential
 from .event_schema import validate_dte_schema
 from .events import DteCredential, parse_credential
 from .registry import Registry, RegistryResolver, apply_registry
-from .settings import check_settings_document
+from .settings import DEFAULT_EVENT_TIME_AHEAD_HOURS, MAX_ITEM_KG, check_settings_document
 
 TOLERANCE_SETTING = "massBalanceTolerance"
+MAX_KG_SETTING = "maxQuantityKg"
+AHEAD_SETTING = "maxEventTimeAheadHours"
 RULED_KINDS = frozenset({"genesis", "settings", "registry", "anchor", "event"})  # `Replay.apply`
 ONE_PROOF = "a traceability event carries one proof, by a key of its issuer"
 
@@ -71,6 +74,19 @@ def digest(document: Mapping[str, Any]) -> str:
 def tolerance_of(settings: Mapping[str, Any]) -> Decimal:
     """The mass-balance tolerance (kg) the ledger settings set, 0 by default."""
     return Decimal(str(settings.get(TOLERANCE_SETTING, 0)))
+
+
+def limits_of(settings: Mapping[str, Any]) -> Limits:
+    """The plausibility bounds the ledger settings set (`settings.py`), else the defaults."""
+    hours = Decimal(str(settings.get(AHEAD_SETTING, DEFAULT_EVENT_TIME_AHEAD_HOURS)))
+    return Limits(max_kg=Decimal(str(settings.get(MAX_KG_SETTING, MAX_ITEM_KG))),
+                  ahead=timedelta(seconds=float(hours * 3600)))
+
+
+def configure(state: CustodyState, settings: Mapping[str, Any]) -> None:
+    """Give a custody state the tolerance and bounds of the settings in force."""
+    state.tolerance = tolerance_of(settings)
+    state.limits = limits_of(settings)
 
 
 # --- events: the position-independent half ---------------------------------------------------
@@ -261,10 +277,11 @@ class Replay:
 
     def apply(self, seq: int, kind: str, document: dict[str, Any],
               check: EventCheck | BatterytraceError | None = None,
-              secured: bytes | None = None) -> int | None:
-        """Judge and apply one entry (`check`, `secured`: see `verified_event`). Returns
-        None, or for a repeat of an earlier registry document or event credential the
-        position of the entry it repeats (a ledger answers a repeat with that entry)."""
+              secured: bytes | None = None, received: str | None = None) -> int | None:
+        """Judge and apply one entry (`check`, `secured`: see `verified_event`; `received`:
+        the entry's receipt time, which bounds its events' eventTime). Returns None, or for a
+        repeat of an earlier registry document or event credential the position of the entry
+        it repeats (a ledger answers a repeat with that entry)."""
         if kind == "genesis":
             self.start(document["adminKey"], document["publicUrl"])
             return None
@@ -272,13 +289,14 @@ class Replay:
         if kind == "settings":
             check_settings(registry, document, seq)
             self.settings.update(document.get("settings", {}))
-            state.tolerance = tolerance_of(self.settings)
+            configure(state, self.settings)
             return None
         if kind == "registry":
             return check_registry(registry, document, seq)
         if kind == "anchor":
             return check_anchor(registry, self.anchors, document, seq)[1]
         if kind == "event":
+            state.received = received
             return check_event(registry, state, document, seq, check, secured)
         raise UnknownKindError(f"entry kind {kind} has no rules")
 
@@ -291,15 +309,16 @@ class Replay:
 
 
 def replay_log(
-    entries: Iterable[tuple[int, str, dict[str, Any], EventCheck | BatterytraceError | None]],
+    entries: Iterable[tuple[int, str, dict[str, Any], EventCheck | BatterytraceError | None,
+                            str | None]],
     replay: Replay | None = None,
 ) -> Replay:
-    """Apply (seq, kind, document, event check or None) entries in log order. Raises the
-    first rule's error, with the seq in its details."""
+    """Apply (seq, kind, document, event check or None, receipt time or None) entries in log
+    order. Raises the first rule's error, with the seq in its details."""
     replay = replay or Replay()
-    for seq, kind, document, check in entries:
+    for seq, kind, document, check, received in entries:
         try:
-            replay.apply(seq, kind, document, check)
+            replay.apply(seq, kind, document, check, received=received)
         except BatterytraceError as exc:
             exc.details.setdefault("seq", seq)
             raise

@@ -33,6 +33,8 @@ from decimal import Decimal
 from typing import Any, TypeGuard
 
 from batterytrace.credentials.errors import ParsingError
+from batterytrace.credentials.gbt34014 import CODE as GBT_CODE
+from batterytrace.credentials.gbt34014 import code_problems
 
 from .custody_errors import (
     BatteryCodeError,
@@ -89,13 +91,9 @@ KG_PER_UNIT: Mapping[str, Decimal] = {
     "GRM": Decimal("0.001"),
 }
 
-# GB/T 34014 traction battery code (24 characters, or 18 for a reused-pack code), verbatim from
-# the Catena-X TractionBatteryCode model (../shared/domain/samples/china/).
-GBT_34014_CODE = re.compile(
-    r"(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[A-Z0-9]{7}[1-9A-GH-NPR-Y]{1}[1-9A-C]{1}"
-    r"[0-9A-GH-NPR-Y]{1}[0-9]{7}$)|(^[A-Z0-9]{3}[PMC]{1}[A-GZ]{1}[A-Z0-9]{2}[1-9A-GH-NPR-Y]{1}"
-    r"[1-9A-C]{1}[0-9A-GH-NPR-Y]{1}[0-9]{7}[R]{1}[PMC]{1}$)"
-)
+# GB/T 34014 traction battery code (24 characters, or 19 for cascade utilisation): the
+# Catena-X regular expression, with the letter checks, in credentials/gbt34014.py.
+GBT_34014_CODE = GBT_CODE
 
 # An element of interest: a chemical symbol, or "graphite" (carbon as anode material).
 _ELEMENT = re.compile(r"^(?:[A-Z][a-z]?|graphite)$")
@@ -337,7 +335,7 @@ def parse_event(raw: Any, where: str = "event") -> TraceEvent:
         for i, d in enumerate(_list(raw.get("lotDeclarations"), f"{where}.lotDeclarations"))
     )
     fields["items"] = tuple(
-        _item_declaration(d, f"{where}.itemDeclarations[{i}]")
+        _item_declaration(d, f"{where}.itemDeclarations[{i}]", raw.get("chemistry"))
         for i, d in enumerate(_list(raw.get("itemDeclarations"), f"{where}.itemDeclarations"))
     )
     if raw.get("transport") is not None:
@@ -439,7 +437,7 @@ def _lot_declaration(raw: Any, where: str) -> LotDeclaration:
     )
 
 
-def _item_declaration(raw: Any, where: str) -> ItemDeclaration:
+def _item_declaration(raw: Any, where: str, chemistry: Any = None) -> ItemDeclaration:
     if not _is_mapping(raw) or not isinstance(raw.get("id"), str):
         raise EventFormatError(f"{where} must be an object with the item id")
     category = raw.get("category")
@@ -452,8 +450,15 @@ def _item_declaration(raw: Any, where: str) -> ItemDeclaration:
     if mass_kg <= 0:
         raise EventFormatError(f"{where}.mass must be positive")
     code = raw.get("batteryCode")
-    if code is not None and (not isinstance(code, str) or not GBT_34014_CODE.match(code)):
-        raise BatteryCodeError(f"{where}.batteryCode {code!r} is not a GB/T 34014 code")
+    if code is not None:
+        # the structure, the product type letter against the item's category and the battery
+        # type letter against its declared chemistry (the item's own, else the event's)
+        declared = raw.get("chemistry", chemistry)
+        problems = code_problems(code, category=category, chemistry=declared if isinstance(
+            declared, str) else None) if isinstance(code, str) else [
+            f"{code!r} is not a GB/T 34014 code"]
+        if problems:
+            raise BatteryCodeError(f"{where}.batteryCode {code!r}: " + "; ".join(problems))
     details = {k: v for k, v in raw.items() if k not in ("id", "category", "mass", "composition")}
     return ItemDeclaration(
         item=raw["id"],

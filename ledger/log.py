@@ -22,6 +22,7 @@ from typing import Any
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.data_integrity import sign
 from batterytrace.credentials.errors import CanonicalizationError
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from . import merkle
@@ -48,7 +49,8 @@ from .errors import (
 from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
 from .pool import bulk_work
-from .storage import Head, SqlStorage
+from .seal import SEALED_REVISION, RowSeal
+from .storage import CheckpointRecord, Head, SqlStorage
 from .tables import CHECKPOINTS, ENTRIES
 from .tlog_proof import format_proof
 from .tree_store import BatchOverlay, TreeStore, extend
@@ -84,13 +86,17 @@ class Ledger:
         validators: Mapping[str, Validator] | None = None,
         checkpoint_every_batch: bool = True,
         cache_size: int = 100_000,
+        clock: Callable[[], str] = utc_now,
     ) -> None:
         self.home = Home(Path(home))
+        # The ledger's receipt time of each batch (`utc_now`; the demo runs its story's).
+        self.clock = clock
         self.storage = storage
         self.tree = TreeStore(storage, cache_size)
         self.validators = dict(validators or {})
         self.checkpoint_every_batch = checkpoint_every_batch
         self._cached_log_key: Any = None
+        self._row_seal: RowSeal | None = None
         body = storage.entry_body(0) if storage.has_schema() else None
         if body is None:
             raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
@@ -121,8 +127,12 @@ class Ledger:
         if not storage.has_schema():
             storage.close()
             raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
+        before = storage.schema_revision()
         storage.create_schema()  # upgrades an older schema (Alembic); cheap when current
-        return cls(home, storage, **options)
+        ledger = cls(home, storage, **options)
+        if (before is None or before < SEALED_REVISION) and ledger.row_seal is not None:
+            ledger._seal_checkpoint_rows()
+        return ledger
 
     @classmethod
     def init(
@@ -163,7 +173,9 @@ class Ledger:
             storage.insert_rows(session, ENTRIES, ENTRY_COLUMNS,
                                 [(0, entry.kind, head.head, entry.canonical)])
             storage.store_nodes(session, [(0, 0, leaf)])
-            storage.insert(session, CHECKPOINTS, [{"size": 1, "root": head.root, "note": note}])
+            first = CheckpointRecord(1, head.root, note, None, None)
+            storage.insert(session, CHECKPOINTS,
+                           [first.sealed_by(RowSeal.of_log_key(log_key)).to_row()])
             storage.set_head(session, head, create=True)
         place.write_checkpoint(note, cp, [NoteVerifier.ed25519(origin, log_key.public_key)])
         return cls(home, storage, **options)
@@ -243,7 +255,7 @@ class Ledger:
             if head.size + len(subs) > MAX_SEQ:
                 raise EntryFormatError(f"the log is full: positions end at {MAX_SEQ}")
             decisions = self._validate(session, head.size, subs)
-            received = utc_now()
+            received = self.clock()
             results: list[AppendResult] = []
             rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
@@ -326,7 +338,10 @@ class Ledger:
         previous: list[tuple[int, bytes]] = []
         latest = self.storage.latest_checkpoint_in(session)
         if latest is not None:
-            previous.append(latest)
+            # The row this checkpoint is proven consistent with must be the ledger's own.
+            if self.row_seal is not None:
+                latest.check_seal(self.row_seal)
+            previous.append((latest.size, latest.root))
         note = self.home.read_checkpoint()
         if note is not None:
             file_cp = open_checkpoint(note, [self.verifier], self.origin)
@@ -349,15 +364,13 @@ class Ledger:
                     f"refusing to sign size {head.size}: not consistent with the checkpoint "
                     f"of size {size} ({exc.message})", checkpoint_size=size,
                 ) from exc
-        if latest is not None and latest[0] == head.size:
-            stored = self.storage.checkpoint(head.size)
-            assert stored is not None
-            return Checkpoint(self.origin, head.size, head.root), stored[1]
+        if latest is not None and latest.size == head.size:
+            return Checkpoint(self.origin, head.size, head.root), latest.note
         cp = Checkpoint(self.origin, head.size, head.root)
         signed = sign_checkpoint(cp, self.origin, log_key)
-        self.storage.insert(
-            session, CHECKPOINTS, [{"size": cp.size, "root": cp.root, "note": signed}]
-        )
+        row = CheckpointRecord(cp.size, cp.root, signed, None if latest is None else latest.size,
+                               None).sealed_by(self.row_seal)
+        self.storage.insert(session, CHECKPOINTS, [row.to_row()])
         return cp, signed
 
     def _log_key(self) -> Any:
@@ -365,6 +378,39 @@ class Ledger:
         if self._cached_log_key is None:
             self._cached_log_key = self.home.log_key()
         return self._cached_log_key
+
+    def _seal_checkpoint_rows(self) -> None:
+        """Chain and seal the checkpoint rows of a database made before schema 0005. Only
+        rows whose note verifies under the log key, for the row's size and root, are sealed:
+        any other is left for `ledger verify` to name."""
+        seal = self.row_seal
+        assert seal is not None
+        with self.storage.write() as (session, _head):
+            connection = session.connection()
+            rows = connection.execute(select(CHECKPOINTS.c.size, CHECKPOINTS.c.root,
+                                             CHECKPOINTS.c.note)
+                                      .order_by(CHECKPOINTS.c.size)).all()
+            before: int | None = None
+            for size, root, note in rows:
+                try:
+                    cp = open_checkpoint(bytes(note), [self.verifier], self.origin)
+                except Exception:  # left unsealed: `ledger verify` names it
+                    continue
+                if (cp.size, cp.root) != (size, bytes(root)):
+                    continue
+                record = CheckpointRecord(size, bytes(root), bytes(note), before, None)
+                connection.execute(
+                    update(CHECKPOINTS).where(CHECKPOINTS.c.size == size)
+                    .values(previous=before, seal=record.sealed_by(seal).seal))
+                before = size
+
+    @property
+    def row_seal(self) -> RowSeal | None:
+        """The seal of the derived rows writes trust (`seal.py`); None when this home does not
+        hold the log key (such a process cannot append: it cannot sign checkpoints)."""
+        if self._row_seal is None and self.home.log_key_path.exists():
+            self._row_seal = RowSeal.of_log_key(self._log_key())
+        return self._row_seal
 
     def sign_checkpoint(self) -> tuple[Checkpoint, bytes]:
         """Sign a checkpoint of the current size now (or return the one already signed)."""

@@ -46,33 +46,42 @@ class ReplayReport:
         }
 
 
+# An entry to replay: an `Entry`, or (seq, kind, document[, received]).
+LogItem = tuple[int, str, dict[str, Any], str | None]
+
+
+def as_item(entry: Any) -> LogItem:
+    """An `Entry` or a (seq, kind, document[, received]) tuple as (seq, kind, document,
+    received): without the receipt time the eventTime bound is not applied."""
+    if isinstance(entry, tuple):
+        return (entry[0], entry[1], entry[2], entry[3] if len(entry) > 3 else None)
+    return entry.seq, entry.kind, entry.document, entry.received
+
+
 def replay_entries(
-    entries: Iterable[tuple[int, str, dict[str, Any]]], processes: int = 1,
-    replay: Replay | None = None,
+    entries: Iterable[Any], processes: int = 1, replay: Replay | None = None,
 ) -> Replay:
-    """The engine's replay of (seq, kind, document) entries in log order, from entry 0.
-    Raises the first rule's error, with the seq in its details.
+    """The engine's replay of entries (`as_item`) in log order, from entry 0. Raises the
+    first rule's error, with the seq in its details.
 
     Event checks run a window at a time on `processes` processes (this one included); the
     next window's are queued in the workers while this process applies the current one."""
     replay = replay or Replay()
-    windows = _windows(entries, REPLAY_WINDOW)
+    windows = _windows((as_item(entry) for entry in entries), REPLAY_WINDOW)
     current = next(windows, None)
     checks = _start_checks(current or [], processes)
     while current is not None:
         upcoming = next(windows, None)
         # Queued behind this window's chunks, so the workers never wait for the rules.
         following = _start_checks(upcoming, processes) if upcoming is not None else None
-        replay_log(((seq, kind, doc, next(checks) if kind == "event" else None)
-                    for seq, kind, doc in current), replay)
+        replay_log(((seq, kind, doc, next(checks) if kind == "event" else None, received)
+                    for seq, kind, doc, received in current), replay)
         current, checks = upcoming, following
     return replay
 
 
-def _windows(
-    entries: Iterable[tuple[int, str, dict[str, Any]]], size: int
-) -> Iterator[list[tuple[int, str, dict[str, Any]]]]:
-    window: list[tuple[int, str, dict[str, Any]]] = []
+def _windows(entries: Iterable[LogItem], size: int) -> Iterator[list[LogItem]]:
+    window: list[LogItem] = []
     for entry in entries:
         window.append(entry)
         if len(window) >= size:
@@ -82,20 +91,14 @@ def _windows(
         yield window
 
 
-def _start_checks(window: list[tuple[int, str, dict[str, Any]]], processes: int) -> Any:
-    documents = [doc for _, kind, doc in window if kind == "event"]
+def _start_checks(window: list[LogItem], processes: int) -> Any:
+    documents = [doc for _, kind, doc, _ in window if kind == "event"]
     return precheck_all(documents, processes, canonical=False)
 
 
-def _as_tuple(entry: Any) -> tuple[int, str, dict[str, Any]]:
-    if isinstance(entry, tuple):
-        return entry
-    return entry.seq, entry.kind, entry.document
-
-
 def replay_verify(ledger_entries: Iterable[Any], processes: int = 1) -> ReplayReport:
-    """Replay signatures and custody rules over a log's entries (Entry objects or
-    (seq, kind, document) tuples, from the genesis entry on, in order).
+    """Replay signatures and custody rules over a log's entries (`as_item`: Entry objects or
+    tuples, from the genesis entry on, in order).
 
     Raises the first failing rule's typed error (VerificationError subclasses; `seq` in its
     details), or LogEntryError when the stream does not start with the genesis entry.
@@ -104,20 +107,21 @@ def replay_verify(ledger_entries: Iterable[Any], processes: int = 1) -> ReplayRe
     first = next(stream, None)
     if first is None:
         raise LogEntryError(0, "no entries to replay")
-    seq, kind, genesis = _as_tuple(first)
+    head = as_item(first)
+    seq, kind = head[0], head[1]
     if seq != 0 or kind != "genesis":
         raise LogEntryError(seq, "a replay starts at the genesis entry")
     counts = {"entries": 1, "event": 0, "registry": 0}
 
-    def counted() -> Iterator[tuple[int, str, dict[str, Any]]]:
+    def counted() -> Iterator[LogItem]:
         for entry in stream:
-            item = _as_tuple(entry)
+            item = as_item(entry)
             counts["entries"] += 1
             if item[1] in counts:
                 counts[item[1]] += 1
             yield item
 
-    done = replay_entries(itertools.chain([(seq, kind, genesis)], counted()), processes)
+    done = replay_entries(itertools.chain([head], counted()), processes)
     registry, state = done.started()
     return ReplayReport(
         entries=counts["entries"],

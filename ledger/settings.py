@@ -5,7 +5,10 @@ judged, so an admin key alone must not be able to switch a rule off: a key not l
 value of the wrong type or out of range is refused with a typed error, at append and at every
 replay (the engine calls `check_settings_document`). docs/formats.md lists the settings.
 
-`MAX_QUANTITY` is a fixed plausibility bound, not a setting: no admin entry can raise it.
+Two settings are plausibility bounds of the custody rules (`custody.Limits`):
+`maxQuantityKg` lowers the bound on any one quantity or item mass below the fixed ceiling
+`MAX_QUANTITY` (no admin entry can raise it above), and `maxEventTimeAheadHours` bounds how far
+an event's `eventTime` may lie after the ledger's receipt of it.
 """
 
 from __future__ import annotations
@@ -45,19 +48,11 @@ class NumberSetting:
                                 f"{self.maximum}] ({self.meaning})", setting=name)
 
 
-SETTINGS: Mapping[str, NumberSetting] = {
-    # A measurement tolerance, not a licence: 5 % covers weighing and assay uncertainty of
-    # bulk material; more would let a transformation create metal.
-    "massBalanceTolerance": NumberSetting(
-        Decimal(0), Decimal("0.05"),
-        "the fraction by which a transformation's output of an element may exceed its input"),
-}
-
-
-# Plausibility bound per UNECE Rec 20 mass unit (the units `events.KG_PER_UNIT` counts): an
+# Plausibility ceiling per UNECE Rec 20 mass unit (the units `events.KG_PER_UNIT` counts): an
 # amount above it in one quantity element or item declaration is refused by the custody rules
 # (QUANTITY_IMPLAUSIBLE), at append and at every replay. A million tonnes in each unit: far above
-# any single lot, shipment or item, far below what would make the arithmetic meaningless.
+# any single lot, shipment or item, far below what would make the arithmetic meaningless. The
+# `maxQuantityKg` setting may only lower it.
 MAX_QUANTITY: Mapping[str, Decimal] = {
     "KGM": Decimal("1e9"),
     "TNE": Decimal("1e6"),
@@ -65,6 +60,24 @@ MAX_QUANTITY: Mapping[str, Decimal] = {
 }
 # An item declares its mass in any of these units and is kept in kilograms.
 MAX_ITEM_KG = MAX_QUANTITY["KGM"]
+DEFAULT_EVENT_TIME_AHEAD_HOURS = Decimal(24)
+
+SETTINGS: Mapping[str, NumberSetting] = {
+    # A measurement tolerance, not a licence: 5 % covers weighing and assay uncertainty of
+    # bulk material; more would let a transformation create metal.
+    "massBalanceTolerance": NumberSetting(
+        Decimal(0), Decimal("0.05"),
+        "the fraction by which a transformation's output of an element may exceed its input"),
+    "maxQuantityKg": NumberSetting(
+        Decimal(1), MAX_ITEM_KG,
+        "the largest quantity or item mass one event may declare, in kg (default 1e9, the "
+        "ceiling)"),
+    # Clocks drift and time zones get mixed up; a week is the most a signer's clock may run
+    # ahead of the ledger's before an event dated in the future is taken as backdating's twin.
+    "maxEventTimeAheadHours": NumberSetting(
+        Decimal(0), Decimal(168),
+        "how many hours an event's eventTime may lie after the ledger received it (default 24)"),
+}
 
 
 def check_settings_document(document: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -23,7 +23,7 @@ import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from batterytrace.credentials.errors import InputError
@@ -42,6 +42,7 @@ from .db_errors import (
     translate_db_errors,
 )
 from .migrations.schema import current_revision, upgrade
+from .seal import RowSeal, checkpoint_message
 from .tables import CHECKPOINTS, ENTRIES, LEDGER_TABLES, SEQUENCER, TILES
 
 LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
@@ -371,17 +372,17 @@ class SqlStorage:
         return (row.size, bytes(row.root), bytes(row.note)) if row else None
 
     @staticmethod
-    def latest_checkpoint_in(session: Session) -> tuple[int, bytes] | None:
-        row = (
-            session.connection()
-            .execute(
-                select(CHECKPOINTS.c.size, CHECKPOINTS.c.root)
-                .order_by(CHECKPOINTS.c.size.desc())
-                .limit(1)
-            )
-            .first()
-        )
-        return (row.size, bytes(row.root)) if row else None
+    def latest_checkpoint_in(session: Session) -> CheckpointRecord | None:
+        """The largest checkpoint row, read in the caller's transaction."""
+        t = CHECKPOINTS
+        row = session.connection().execute(
+            select(t.c.size, t.c.root, t.c.note, t.c.previous, t.c.seal)
+            .order_by(t.c.size.desc()).limit(1)
+        ).first()
+        if row is None:
+            return None
+        return CheckpointRecord(row.size, bytes(row.root), bytes(row.note), row.previous,
+                                row.seal)
 
     def iter_checkpoints(self) -> Iterator[tuple[int, bytes]]:
         """(size, note) of every signed checkpoint, by increasing size, streamed in chunks."""
@@ -403,6 +404,38 @@ class SqlStorage:
     def count_checkpoints(self) -> int:
         with translate_db_errors(self.url), self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(CHECKPOINTS)).scalar_one()
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """A `ledger_checkpoints` row: size, root, signed note, the size of the row before it
+    (None: the first) and the row's seal (`seal.py`)."""
+
+    size: int
+    root: bytes
+    note: bytes
+    previous: int | None
+    seal: str | None
+
+    def sealed_message(self) -> bytes:
+        """The bytes the row's seal covers."""
+        return checkpoint_message(self.size, self.root, self.note, self.previous)
+
+    def to_row(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root, "note": self.note,
+                "previous": self.previous, "seal": self.seal}
+
+    def sealed_by(self, seal: RowSeal | None) -> CheckpointRecord:
+        """This row with its seal (as it is without a seal)."""
+        if seal is None:
+            return self
+        return replace(self, seal=seal.seal(CHECKPOINTS.name, str(self.size),
+                                            self.sealed_message()))
+
+    def check_seal(self, seal: RowSeal) -> None:
+        """Raise SealMismatchError unless the row carries its seal."""
+        seal.check(CHECKPOINTS.name, CHECKPOINTS.name, str(self.size), self.sealed_message(),
+                   self.seal)
 
 
 class _Readers:

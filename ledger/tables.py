@@ -72,6 +72,10 @@ class CheckpointRow(SQLModel, table=True):
     size: int = Field(primary_key=True, sa_type=BIGINT, sa_column_kwargs={"autoincrement": False})
     root: bytes = Field(sa_type=LargeBinary)
     note: bytes = Field(sa_type=LargeBinary)
+    # The size of the checkpoint row before this one (None: the first), and the row's seal
+    # (`seal.py`): a deleted older row breaks the chain, an edited row its seal.
+    previous: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    seal: str | None = Field(default=None, sa_type=String(64), nullable=True)
 
 
 class SequencerRow(SQLModel, table=True):
@@ -93,17 +97,19 @@ LEDGER_TABLES = [ENTRIES, TILES, CHECKPOINTS, SEQUENCER]
 # --- custody and registry state, credential anchors (key-value rows, JSON values) -----------
 
 
-def _key_value(name: str) -> Table:
+def _key_value(name: str, *extra: Column) -> Table:
     return Table(
         name, METADATA,
         Column("tbl", String(16), primary_key=True),
         Column("key", String(1024), primary_key=True),
         Column("value", Text, nullable=False),
+        *extra,
     )
 
 
-# Registry and custody state: `tbl` the logical table, `key` its key, `value` canonical JSON.
-CUSTODY_STATE = _key_value("custody_state")
+# Registry and custody state: `tbl` the logical table, `key` its key, `value` canonical JSON,
+# `seal` the row's seal (`seal.py`): the append path trusts these rows.
+CUSTODY_STATE = _key_value("custody_state", Column("seal", String(64), nullable=True))
 # Anchor records by credential id and anchor documents by digest.
 CREDENTIAL_ANCHOR = _key_value("credential_anchor")
 

@@ -30,10 +30,19 @@ from .custody_store import (
     ensure_schema,
     write_changes,
 )
-from .engine import EventCheck, check_event, check_registry, check_settings, tolerance_of
+from .engine import (
+    EventCheck,
+    check_event,
+    check_registry,
+    check_settings,
+    limits_of,
+    tolerance_of,
+)
+from .entry import utc_now
 from .event_precheck import precheck_all
 from .events import DteCredential, parse_credential
 from .log import Ledger
+from .seal import RowSeal
 
 
 class RegistryCache:
@@ -56,9 +65,9 @@ class RegistryCache:
         self.dirty_seq = first_seq
 
     def registry(self, connection: Connection, first_seq: int, admin_did: str,
-                 public_url: str) -> StoredRegistry:
+                 public_url: str, seal: RowSeal | None = None) -> StoredRegistry:
         """A registry for a batch starting at `first_seq`, with the kept rows when valid."""
-        registry = StoredRegistry(connection, admin_did, public_url)
+        registry = StoredRegistry(connection, admin_did, public_url, seal)
         if self.dirty_seq == first_seq:
             return registry
         if (
@@ -89,10 +98,11 @@ class RegistryValidator:
     """Validator of "registry" entries: admin (and participant) proofs, registry rules."""
 
     def __init__(self, admin_did: str, public_url: str,
-                 cache: RegistryCache | None = None) -> None:
+                 cache: RegistryCache | None = None, seal: RowSeal | None = None) -> None:
         self.admin_did = admin_did
         self.public_url = public_url
         self.cache = cache
+        self.seal = seal
 
     def validate(
         self, session: Session, first_seq: int, submissions: Sequence[Any]
@@ -101,14 +111,14 @@ class RegistryValidator:
             self.cache.invalidate(first_seq)
         connection = session.connection()
         ensure_schema(connection)
-        registry = StoredRegistry(connection, self.admin_did, self.public_url)
+        registry = StoredRegistry(connection, self.admin_did, self.public_url, self.seal)
         answers: list[int | None] = []
         position = first_seq
         for sub in submissions:
             answer = check_registry(registry, sub.document, position)
             answers.append(answer)
             position += answer is None
-        write_changes(connection, registry.changed())
+        write_changes(connection, registry.changed(), self.seal)
         return answers
 
 
@@ -172,8 +182,11 @@ class EventValidator:
     """Validator of "event" entries: DTE schema, issuer key at the position, custody rules."""
 
     def __init__(self, admin_did: str, public_url: str, settings: Any = None,
-                 cache: RegistryCache | None = None, processes: int | None = None) -> None:
+                 cache: RegistryCache | None = None, processes: int | None = None,
+                 seal: RowSeal | None = None, clock: Callable[[], str] = utc_now) -> None:
         self.admin_did = admin_did
+        self.seal = seal  # seals the rows written and checks the rows read (`seal.py`)
+        self.clock = clock  # the ledger's receipt clock
         self.public_url = public_url
         # settings(seq) -> dict: the ledger settings in force before `seq`.
         self.settings: Callable[[int], Mapping[str, Any]] = settings or (lambda seq: {})
@@ -216,8 +229,14 @@ class EventValidator:
     ) -> list[int | None]:
         connection = session.connection()
         ensure_schema(connection)
-        registry = self.cache.registry(connection, first_seq, self.admin_did, self.public_url)
-        state = StoredState(connection, registry, tolerance_of(self.settings(first_seq - 1)))
+        registry = self.cache.registry(connection, first_seq, self.admin_did, self.public_url,
+                                       self.seal)
+        settings = self.settings(first_seq - 1)
+        state = StoredState(connection, registry, tolerance_of(settings), self.seal,
+                            limits_of(settings))
+        # Every entry of the batch is received no earlier than now (log.py reads its clock
+        # after validating): the eventTime bound checked here holds at the receipt too.
+        state.received = self.clock()
         documents = [sub.document for sub in submissions]
         checks = self._checks(documents)
         self._canonical = {}
@@ -240,7 +259,7 @@ class EventValidator:
                 position += answer is None
                 if isinstance(check, EventCheck) and check.canonical:
                     self._canonical[id(document)] = (document, check.canonical)
-        write_changes(connection, state.changed())
+        write_changes(connection, state.changed(), self.seal)
         return answers
 
 
@@ -252,14 +271,16 @@ def _same(a: list[Any], b: list[Any]) -> bool:
 class SettingsValidator:
     """Validator of "settings" entries: known settings in range, signed by the admin key."""
 
-    def __init__(self, admin_did: str, public_url: str) -> None:
+    def __init__(self, admin_did: str, public_url: str, seal: RowSeal | None = None) -> None:
         self.admin_did = admin_did
         self.public_url = public_url
+        self.seal = seal
 
     def validate(
         self, session: Session, first_seq: int, submissions: Sequence[Any]
     ) -> list[int | None]:
-        registry = StoredRegistry(session.connection(), self.admin_did, self.public_url)
+        registry = StoredRegistry(session.connection(), self.admin_did, self.public_url,
+                                  self.seal)
         for offset, sub in enumerate(submissions):
             check_settings(registry, sub.document, first_seq + offset)
         return [None] * len(submissions)
@@ -268,9 +289,10 @@ class SettingsValidator:
 def validators_for(ledger: Ledger, processes: int | None = None) -> dict[str, Any]:
     """The custody validators of a ledger (its admin key, public URL and settings)."""
     cache = RegistryCache()
+    seal = ledger.row_seal
     return {
-        "registry": RegistryValidator(ledger.admin_did, ledger.public_url, cache),
-        "settings": SettingsValidator(ledger.admin_did, ledger.public_url),
+        "registry": RegistryValidator(ledger.admin_did, ledger.public_url, cache, seal),
+        "settings": SettingsValidator(ledger.admin_did, ledger.public_url, seal),
         "event": EventValidator(ledger.admin_did, ledger.public_url, ledger.settings_at,
-                                cache, processes),
+                                cache, processes, seal, ledger.clock),
     }

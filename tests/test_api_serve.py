@@ -98,3 +98,43 @@ def test_two_workers_on_postgresql_append_concurrently(tmp_path, postgres_url):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_serve_prints_its_url_and_the_featured_passport(tmp_path):
+    """`serve` prints the URL it listens on and the passport URL of the item the home's
+    bundle is about (the demo's); both answer."""
+    import json
+    from urllib.parse import quote
+
+    from batterytrace.ledger.log import Submission
+    from batterytrace.ledger.service import open_ledger
+    from custody_factory import item_id, lifecycle
+
+    home = make_home(tmp_path, None)
+    ledger = open_ledger(home, None)
+    try:
+        ledger.append([Submission("event", signed_credential(issuer, [event]))
+                       for _, issuer, event in lifecycle()])
+    finally:
+        ledger.close()
+    item = item_id("pack-p1")
+    (home / "bundle.jsonl").write_text(json.dumps(
+        {"type": "batterytrace-bundle", "scope": {"kind": "item", "id": item}}) + "\n")
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "batterytrace.api.cli", "--home", str(home), "serve",
+         "--port", str(port)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "BATTERYTRACE_DATABASE_URL": ""})
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert process.stdout is not None
+        first, second = process.stdout.readline(), process.stdout.readline()
+        assert first.startswith(f"listening on {base} ")
+        assert second.strip() == f"passport of the featured item: {base}/passports/" + quote(
+            item, safe="")
+        _wait_ready(base, process)
+        page = httpx.get(second.strip().rsplit(" ", 1)[-1], timeout=60)
+        assert page.status_code == 200 and item in page.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)

@@ -294,9 +294,16 @@ def test_gbt34014_code_is_optional_and_the_catena_x_example_passes() -> None:
     sample = json.loads(
         (DOMAIN_SAMPLES / "china" / "catenax-traction-battery-code-regex.json").read_text()
     )
-    assert sample["regex_24_or_18"] == dm.GBT34014_PATTERN
+    assert sample["regex_24_or_18"] == dm.GBT34014_PATTERN  # 24 or 19 characters, in fact
+    # the Catena-X example's battery type letter is C (lithium manganese oxide): it fits an
+    # LMO battery, not the example's LFP pack
     subject["gbt34014Code"] = sample["exampleValue"]
+    with pytest.raises(ct.CredentialSubjectError, match="battery type C"):
+        ct.validate_subject("BatteryPassportCredential", subject)
+    subject["batteryChemistry"] = {"shortName": "LMO", "clearName": "Lithium manganese oxide"}
     ct.validate_subject("BatteryPassportCredential", subject)
+    # the docs' example: B for its lithium iron phosphate pack
+    assert EXAMPLES["BatteryPassportCredential"]["credentialSubject"]["gbt34014Code"][4] == "B"
 
 
 @given(pre=st.floats(-10, 110), post=st.floats(-10, 110))

@@ -140,7 +140,7 @@ def test_mixed_batch_positions_are_exact_when_validated_in_order(ledger):
         decisions = validate_runs(ledger.validators, session, head.size, batch)
         credential_id = event.document["id"]
         row = session.connection().execute(
-            custody_store._select_value(), {"tbl": "credential", "key": credential_id}
+            custody_store._SELECT_VALUE, {"tbl": "credential", "key": credential_id}
         ).scalar()
         session.rollback()
     assert decisions == [None, None, None, head.size + 1]

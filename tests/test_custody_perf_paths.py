@@ -267,9 +267,9 @@ def test_append_batches_checks_the_next_batch_before_writing_this_one(tmp_path, 
         calls.append("check " + tags.get(id(documents[0]), "?"))
         return checks(documents, processes, **kw)
 
-    def spy_writes(connection, changes):
+    def spy_writes(connection, changes, seal=None):
         calls.append("write")
-        return writes(connection, changes)
+        return writes(connection, changes, seal)
 
     monkeypatch.setattr(validators, "precheck_all", spy_checks)
     monkeypatch.setattr(validators, "write_changes", spy_writes)

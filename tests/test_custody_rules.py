@@ -338,6 +338,21 @@ def test_item_created_twice_rejected(plant):
         "wroclaw-plant", [("ore", 1)], output_items=[("c1", "cell", 1, {})]))
 
 
+def test_a_battery_code_is_unique_per_ledger(plant):
+    code = "WCWCE23WRO2608T8A0000001"  # a cell (C) of ternary chemistry (E)
+    plant.events("cellmaker", transformation(
+        "wroclaw-plant", [("ore", 1)], output_items=[("c7", "cell", 1, {})],
+        battery_codes={"c7": code}, chemistry="NMC811"))
+    assert item(plant, "c7").battery_code == code
+    rejects(plant, "BATTERY_CODE_ERROR", "cellmaker", transformation(
+        "wroclaw-plant", [("ore", 1)], output_items=[("c8", "cell", 1, {})],
+        battery_codes={"c8": code}, chemistry="NMC811"))
+    # and the letters: this code names a cell of ternary chemistry, not an LFP cell
+    rejects(plant, "BATTERY_CODE_ERROR", "cellmaker", transformation(
+        "wroclaw-plant", [("ore", 1)], output_items=[("c8", "cell", 1, {})],
+        battery_codes={"c8": code.replace("T8A0000001", "T8A0000002")}, chemistry="LFP"))
+
+
 def test_aggregation_sets_one_parent(plant):
     plant.events("cellmaker", assembly("wroclaw-plant", "m1", ["c1", "c2"]))
     assert item(plant, "c1").parent == item_id("m1")

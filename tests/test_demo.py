@@ -67,7 +67,41 @@ def test_demo_credentials_and_provenance(demo: tuple[Path, str]) -> None:
     assert {"CD", "CL", "ID", "CN"} <= set(data["countries"])
     assert data["recycled_content"]["claimed"]["Co"] == pytest.approx(0.08)
     assert data["recycled_content"]["computed"]["Co"] == pytest.approx(0.08)
-    assert data["placed_on_market"] == "2026-09-01"
+    # the signer wrote 1 Sep 2026; the policy date is the day the ledger received it
+    assert data["placed_on_market_event_time"] == "2026-09-01"
+    assert data["placed_on_market"] >= "2026-09-01"
+    assert data["placed_on_market_by"].endswith(":participants:automaker")
+
+
+def test_done_when_the_eu_policy_gives_no_pass_without_a_legal_basis(
+        demo: tuple[Path, str]) -> None:
+    """Issue 19's command on the demo home: no PASS for the carbon-footprint maximum (none
+    adopted), recycled content on the ledger's basis, every passport attribute present."""
+    home, _ = demo
+    result = _run(["bundle", "verify", str(home / "bundle.jsonl"), "--trust",
+                   str(home / "trust.toml"), "--policy", "eu-2023-1542", "--policy-date",
+                   "2031-09-01", "--json"])
+    report = json.loads(result.stdout)
+    outcomes = {o["rule_id"]: o for o in report["policy"]["outcomes"]}
+    maximum = outcomes["eu-art7-3-carbon-footprint-maximum"]
+    assert maximum["status"] == "NOT_EVALUATED" and "no maximum adopted" in maximum["reason"]
+    recycled = outcomes["eu-art8-recycled-content"]
+    assert recycled["evidence"]["basis"] == "ledger"
+    assert recycled["evidence"]["figures"]["Co"]["ledger"] == pytest.approx(0.08)
+    passport = outcomes["eu-art77-passport"]
+    assert passport["status"] == "PASS", passport["reason"]
+    assert passport["evidence"]["missing"] == {}
+    assert outcomes["eu-art48-due-diligence"]["status"] == "PASS"
+    assert outcomes["eu-art52-artisanal-sources"]["status"] == "PASS"  # a site credential
+    basis = report["policy"]["policy_date_basis"]
+    assert basis["source"] == "--policy-date"
+    assert basis["placed_on_market_event_time"] == "2026-09-01"
+    # without --policy-date: the ledger's receipt of the placing on the market
+    default = json.loads(_run(["bundle", "verify", str(home / "bundle.jsonl"), "--trust",
+                               str(home / "trust.toml"), "--policy", "eu-2023-1542",
+                               "--json"]).stdout)["policy"]
+    assert default["policy_date"] == default["policy_date_basis"]["placed_on_market"]
+    assert default["policy_date_basis"]["source"].startswith("ledger receipt")
 
 
 def test_demo_policy_fails_exactly_the_recycled_cobalt_rule(demo: tuple[Path, str]) -> None:

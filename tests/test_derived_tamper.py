@@ -23,6 +23,7 @@ from custody_factory import (
     extraction,
     key_for,
     participant_doc,
+    shipping,
     sign_admin,
     signed_credential,
     standard_registry_docs,
@@ -32,6 +33,7 @@ from typer.testing import CliRunner
 
 runner = CliRunner()
 AUDITOR = "auditor"
+STORED = "urn:uuid:00000000-0000-4000-8000-000000000099"
 
 
 @pytest.fixture(scope="module")
@@ -49,16 +51,20 @@ def built(tmp_path_factory):
     for n in range(3):
         led.append([Submission("event", signed_credential(
             "miner", [extraction("kolwezi-mine", f"ore-{n}", 1000 + n, {"Co": 0.3})]))])
+    # Amounts written "1000.50": the append path and the replay store the same text.
+    led.append([Submission("event", signed_credential(
+        "miner", [extraction("kolwezi-mine", "ore-decimal", 1000.50, {"Co": 0.30})]))])
     key = key_for(AUDITOR)
     cred = credential(did_for(AUDITOR), key, 1)
     led.append([Submission("anchor", an.sign_anchor(an.build_anchor(cred, an.ISSUANCE), key,
                                                     created="2026-01-15T08:00:00Z"))])
     store = CredentialStore(led)  # a credential stored with its anchor: credential_record
     store.issue({"@context": ["https://www.w3.org/ns/credentials/v2"],
-                 "id": "urn:uuid:00000000-0000-4000-8000-000000000099",
+                 "id": STORED,
                  "type": ["VerifiableCredential", "ExampleCredential"],
                  "issuer": did_for(AUDITOR),
                  "credentialSubject": {"id": "https://id.example.com/lots/lot-9"}}, key)
+    store.change_status(STORED, "suspension", key)  # one bit set in a status list
     led.close()
     return home
 
@@ -102,6 +108,7 @@ TABLES = {
     "ledger_sequencer": (("id",), "root"),
     "custody_state": (("tbl", "key"), "value"),
     "credential_anchor": (("tbl", "key"), "value"),
+    "status_list": (("url",), "bits"),
 }
 
 
@@ -120,12 +127,7 @@ def change_byte(home, table):
 
 def delete_row(home, table):
     keys, _ = TABLES[table]
-    if table == "ledger_checkpoints":
-        # An older row deleted cannot be told from one never signed: the largest row is
-        # compared with checkpoint.txt (pytest.skip below for the older ones).
-        *key, _ = _rows(home, table)[-1]
-    else:
-        *key, _ = _rows(home, table)[0]
+    *key, _ = _rows(home, table)[0]
     where = " AND ".join(f"{k} = ?" for k in keys)
     sql(home, f"DELETE FROM {table} WHERE {where}", tuple(key))
 
@@ -140,8 +142,14 @@ def duplicate_row(home, table):
         sql(home, "INSERT INTO ledger_tree_tiles (key, hashes) "
                   "SELECT key + 1000000, hashes FROM ledger_tree_tiles LIMIT 1")
     elif table == "ledger_checkpoints":
-        sql(home, "INSERT INTO ledger_checkpoints (size, root, note) "
-                  "SELECT size + 100, root, note FROM ledger_checkpoints LIMIT 1")
+        sql(home, "INSERT INTO ledger_checkpoints (size, root, note, previous, seal) "
+                  "SELECT size + 100, root, note, previous, seal FROM ledger_checkpoints LIMIT 1")
+    elif table == "status_list":
+        sql(home, "INSERT INTO status_list SELECT url || 'x', issuer, purpose, number, length, "
+                  "bits, allocated, allocated_count, published, stale FROM status_list LIMIT 1")
+    elif table == "custody_state":
+        sql(home, "INSERT INTO custody_state (tbl, key, value, seal) "
+                  "SELECT tbl, key || 'x', value, seal FROM custody_state LIMIT 1")
     else:
         sql(home, f"INSERT INTO {table} (tbl, key, value) "
                   f"SELECT tbl, key || 'x', value FROM {table} LIMIT 1")
@@ -173,15 +181,86 @@ def test_tamper_is_named_and_repaired(home, table, tamper):
     assert listed[0]["table"] == table
 
     code, result = run(home, "ledger", "repair", "--from-entries", "--json")
-    assert code == 0, result.output
+    assert code == 0, (result.output, repr(result.exception))
     assert json.loads(result.stdout)["ok"]
     code, result = run(home, "ledger", "verify")
     assert code == 0, result.output
 
 
-def test_an_older_checkpoint_row_deleted_is_not_detected(home):
-    pytest.skip("which sizes were signed is not recorded in the entries: an older "
-                "checkpoint row deleted cannot be told from one never signed")
+@pytest.mark.parametrize("which", ["oldest", "middle", "newest"])
+def test_a_deleted_checkpoint_row_breaks_the_chain(home, which):
+    """Each checkpoint row names the row before it, under its seal: a deleted row is named
+    wherever it was (the newest is also compared with checkpoint.txt)."""
+    sizes = [size for (size,) in sql(home, "SELECT size FROM ledger_checkpoints ORDER BY size")]
+    assert len(sizes) >= 4
+    gone = {"oldest": sizes[0], "middle": sizes[len(sizes) // 2], "newest": sizes[-1]}[which]
+    sql(home, "DELETE FROM ledger_checkpoints WHERE size = ?", (gone,))
+    code, result = run(home, "ledger", "verify")
+    assert code == 1, result.output
+    assert result.exception.details["table"] == "ledger_checkpoints"
+    assert str(gone) in result.exception.message
+    assert run(home, "ledger", "repair", "--from-entries")[0] == 0
+    assert run(home, "ledger", "verify")[0] == 0
+
+
+def test_a_rechained_checkpoint_row_fails_its_seal(home):
+    """Deleting a row and re-pointing the next one at the row before: the seal covers
+    `previous`, so the edit shows."""
+    sizes = [size for (size,) in sql(home, "SELECT size FROM ledger_checkpoints ORDER BY size")]
+    sql(home, "DELETE FROM ledger_checkpoints WHERE size = ?", (sizes[1],))
+    sql(home, "UPDATE ledger_checkpoints SET previous = ? WHERE size = ?", (sizes[0], sizes[2]))
+    code, result = run(home, "ledger", "verify")
+    assert code == 1
+    assert result.exception.details["row"] == f"size={sizes[2]}"
+    assert "seal" in result.exception.message
+
+
+def _raise_holding(home):
+    [(key, value)] = [(k, v) for k, v in sql(home, "SELECT key, value FROM custody_state "
+                                                   "WHERE tbl = 'holding'") if "ore-0" in k]
+    raised = json.loads(value)
+    raised["$d"] = "50000"
+    sql(home, "UPDATE custody_state SET value = ? WHERE tbl = 'holding' AND key = ?",
+        (json.dumps(raised, separators=(",", ":")), key))
+
+
+def test_event_append_refuses_a_raised_holding(home):
+    """A holding raised in the database (1,000 kg -> 50,000 kg) is refused by the next append
+    that reads it, naming the row, before any rule trusts it; nothing is appended."""
+    _raise_holding(home)
+    size = sql(home, "SELECT count(*) FROM ledger_entries")[0][0]
+    led = Ledger.open(home)
+    led.validators.update(validators_for(led))
+    try:
+        with pytest.raises(BatterytraceError) as info:
+            led.append([Submission("event", signed_credential("miner", [shipping(
+                "kolwezi-mine", "miner", "refiner", "nantong-refinery",
+                lots=[("ore-0", 40000)])]))])
+    finally:
+        led.close()
+    assert info.value.code == "LEDGER_DERIVED_TAMPERED"
+    assert "holding" in info.value.message and "ore-0" in info.value.message
+    assert "ledger repair --from-entries" in info.value.message
+    assert sql(home, "SELECT count(*) FROM ledger_entries")[0][0] == size
+    code, result = run(home, "ledger", "verify")
+    assert code == 1 and result.exception.details["table"] == "custody_state"
+
+
+def test_a_signed_checkpoint_row_edited_is_refused_before_signing(home):
+    """The newest checkpoint row with a zeroed root: the next append refuses, naming the row
+    as changed outside the ledger (not a LEDGER_FORK of the log)."""
+    [(size,)] = sql(home, "SELECT max(size) FROM ledger_checkpoints")
+    sql(home, "UPDATE ledger_checkpoints SET root = zeroblob(32) WHERE size = ?", (size,))
+    led = Ledger.open(home)
+    led.validators.update(validators_for(led))
+    try:
+        with pytest.raises(BatterytraceError) as info:
+            led.append([Submission("event", signed_credential(
+                "miner", [extraction("kolwezi-mine", "ore-new", 10, {"Co": 0.3})]))])
+    finally:
+        led.close()
+    assert info.value.code == "LEDGER_DERIVED_TAMPERED"
+    assert f"'{size}'" in info.value.message
 
 
 def test_bad_entries_are_not_repaired(home):
@@ -237,6 +316,43 @@ def test_credential_record_deleted_is_not_detected(home):
                 "credential_record row cannot be told from one never stored")
 
 
-def test_status_list_is_not_checked(home):
-    pytest.skip("status_list is the issuer's store (allocation, publication), not derived "
-                "from the entries: not checked yet")
+def _suspension_list(home):
+    [(url, bits, allocated)] = sql(home, "SELECT url, bits, allocated FROM status_list "
+                                         "WHERE purpose = 'suspension'")
+    return url, bytearray(bits), bytearray(allocated)
+
+
+def _first_set(data):
+    return next(i * 8 + (7 - b) for i, byte in enumerate(data) for b in range(7, -1, -1)
+                if byte >> b & 1)
+
+
+@pytest.mark.parametrize("edit", ["clear the suspended bit", "set a free bit",
+                                  "free an anchored index", "change the issuer"])
+def test_status_list_edits_are_named_and_repaired(home, edit):
+    url, bits, allocated = _suspension_list(home)
+    index = _first_set(bits)
+    if edit == "clear the suspended bit":
+        bits[index // 8] &= ~(0x80 >> index % 8) & 0xFF
+        sql(home, "UPDATE status_list SET bits = ? WHERE url = ?", (bytes(bits), url))
+    elif edit == "set a free bit":
+        other = (index + 1) % (len(bits) * 8)
+        bits[other // 8] |= 0x80 >> other % 8
+        sql(home, "UPDATE status_list SET bits = ? WHERE url = ?", (bytes(bits), url))
+    elif edit == "free an anchored index":
+        allocated[index // 8] &= ~(0x80 >> index % 8) & 0xFF
+        sql(home, "UPDATE status_list SET allocated = ? WHERE url = ?", (bytes(allocated), url))
+    else:
+        sql(home, "UPDATE status_list SET issuer = 'did:example:someone-else' WHERE url = ?",
+            (url,))
+    code, result = run(home, "ledger", "verify")
+    assert code == 1, result.output
+    assert result.exception.details["table"] == "status_list"
+    assert url in result.exception.details["row"]
+    code, result = run(home, "ledger", "repair", "--from-entries")
+    if edit == "change the issuer":  # not in the log: reported, not rewritten
+        assert code == 1 and result.exception.details["table"] == "status_list"
+        return
+    assert code == 0, result.output
+    assert run(home, "ledger", "verify")[0] == 0
+    assert _suspension_list(home)[1][index // 8] & (0x80 >> index % 8)

@@ -102,13 +102,36 @@ def test_bad_composition_rejected(composition):
 def test_battery_codes():
     sample = load_json(DOMAIN_SAMPLES / "china" / "catenax-traction-battery-code-regex.json")
     assert GBT_34014_CODE.match(sample["exampleValue"])
+    # the Catena-X example names a module (M) of lithium manganese oxide (C)
     event = transformation("wroclaw-plant", [("ore", 1)],
-                           output_items=[("p", "pack", 1, {})])
+                           output_items=[("p", "module", 1, {})])
     event["itemDeclarations"][0]["batteryCode"] = sample["exampleValue"]
     assert parse_credential(credential("cellmaker", [event])).events[0].items[0].battery_code
     event["itemDeclarations"][0]["batteryCode"] = "X12MCPM27KLPCLX2M238232O"
     with pytest.raises(errors.BatteryCodeError):
         parse_credential(credential("cellmaker", [event]))
+
+
+@pytest.mark.parametrize(("category", "chemistry", "problem"), [
+    ("pack", None, "product type M (module) but the item is a pack"),
+    ("module", "NMC811", "battery type C (lithium manganese oxide) but the chemistry is NMC811"),
+    ("module", "LFP", "battery type C"),
+    ("vehicle", None, "a vehicle carries no GB/T 34014 code"),
+])
+def test_battery_code_letters_are_checked_against_category_and_chemistry(category, chemistry,
+                                                                         problem):
+    sample = load_json(DOMAIN_SAMPLES / "china" / "catenax-traction-battery-code-regex.json")
+    fields = {"chemistry": chemistry} if chemistry else {}
+    event = transformation("wroclaw-plant", [("ore", 1)],
+                           output_items=[("p", category, 1, {})], **fields)
+    event["itemDeclarations"][0]["batteryCode"] = sample["exampleValue"]
+    with pytest.raises(errors.BatteryCodeError) as info:
+        parse_credential(credential("cellmaker", [event]))
+    assert problem in str(info.value)
+    # the item's own chemistry wins over the event's
+    event["itemDeclarations"][0]["chemistry"] = "LMO"
+    if category == "module":
+        assert parse_credential(credential("cellmaker", [event])).events[0].items[0].battery_code
 
 
 def test_transport_fields_checked():

@@ -206,6 +206,141 @@ def test_public_tier_hides_mine_level_provenance(client: Any, network: dict[str,
     assert set(body["custody"][0]) == {"seq", "time", "step", "country"}
 
 
+def _keys(value: Any) -> set[str]:
+    """Every mapping key anywhere in a JSON value."""
+    if isinstance(value, dict):
+        return set(value) | {k for v in value.values() for k in _keys(v)}
+    if isinstance(value, list):
+        return {k for v in value for k in _keys(v)}
+    return set()
+
+
+DISMANTLING_URL = "xh-lfp-280-dismantling.pdf"  # the documented passport's dismantling manual
+TEST_REPORT = {"type": ["Link"], "linkName": "UN 38.3 and IEC 62660 test report",
+               "linkURL": "https://lab.example/reports/pack-p1-un383.pdf"}
+
+
+def test_public_passport_has_no_state_of_health_or_dismantling_document(
+        client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    body = client.get(api_path(item)).json()
+    page = client.get(page_path(item)).text
+    assert body["tier"] == "public" and body["tierBasis"] == "Annex XIII(1)"
+    keys = _keys(body)
+    assert not {k for k in keys if "stateofhealth" in k.lower().replace("_", "")}
+    assert "dismantlingAndRemovalInformation" not in keys and "safetyMeasures" not in keys
+    assert DISMANTLING_URL not in json.dumps(body) and DISMANTLING_URL not in page
+    facts = page_facts(page)
+    assert "fact-soh" not in facts.by_id and "soh-readings" not in facts.by_id
+    assert "Annex XIII(4)" in facts.by_id["health"]
+    withheld = {w["name"]: w for w in body["withheld"]}
+    assert withheld["stateOfHealth"]["tier"] == "legitimate-interest"
+    assert withheld["dismantlingAndRemovalInformation"]["basis"] == "Annex XIII(2) and (4)"
+    assert "dismantling and removal information" in facts.by_id["withheld"]
+    # public attributes of the passport credential are shown
+    assert body["attributes"]["batteryChemistry"]["shortName"] == "NMC811"
+
+
+def test_legitimate_interest_sees_state_of_health_and_dismantling(
+        client: Any, network: dict[str, Any]) -> None:
+    item = network["item"]
+    grant = encode_grant(grant_for(item, holder_of(client, item)))
+    body = client.get(api_path(item), headers=granted(grant, api_path(item))).json()
+    assert body["tier"] == "legitimate-interest"
+    assert body["stateOfHealth"]["value"] == 78  # the lifecycle's BMS reading
+    assert [r["value"] for r in body["stateOfHealthReadings"]] == [78]
+    assert DISMANTLING_URL in json.dumps(body["attributes"]["dismantlingAndRemovalInformation"])
+    assert "safetyMeasures" in body["attributes"]
+    assert body["withheld"] == []  # the documented passport has no authority-only member
+    page = client.get(page_path(item), headers=granted(grant, page_path(item))).text
+    facts = page_facts(page)
+    assert float(facts.by_id["fact-soh"].strip().removesuffix(" %")) == 78
+    assert DISMANTLING_URL in facts.by_id["attr-dismantlingAndRemovalInformation"]
+
+
+def test_test_reports_are_for_authorities_only(client: Any, network: dict[str, Any]) -> None:
+    """Annex XIII(3): a passport whose credential carries test reports shows them to the
+    authority tier only (the attribute table, whatever credential carries the member)."""
+    full = build_passport(client.app.state.ledger, network["item"], tier="authority")
+    full = replace(full, attributes={**full.attributes, "resultOfTestReport": [TEST_REPORT]})
+    for tier, shown in (("public", False), ("legitimate-interest", False), ("authority", True)):
+        passport = full.for_tier(tier)  # type: ignore[arg-type]
+        body, html = passport.to_json(), render_passport(passport)
+        assert ("resultOfTestReport" in body["attributes"]) is shown, tier
+        assert (TEST_REPORT["linkURL"] in html) is shown, tier
+        assert ("resultOfTestReport" in {w["name"] for w in body["withheld"]}) is not shown
+    assert "test reports proving compliance" in page_facts(
+        render_passport(full.for_tier("legitimate-interest"))).by_id["withheld"]
+
+
+AUTHORITY_KEY = Ed25519Key.from_seed(hashlib.sha256(b"passport-test-authority").digest())
+
+
+def _did_key_grant(doc: dict[str, Any], key: Ed25519Key) -> str:
+    method = f"{key.did_key}#{key.did_key.removeprefix('did:key:')}"
+    return encode_grant(sign(doc, key, verification_method=method))
+
+
+def test_an_authority_grant_opens_the_authority_tier(client: Any,
+                                                      network: dict[str, Any]) -> None:
+    item = network["item"]
+    holder = holder_of(client, item)
+    authorities = network["home"] / "passport-authorities.toml"
+    authorities.write_text(f'''[[authority]]
+id = "{AUTHORITY_KEY.did_key}"
+name = "Market surveillance authority (test)"
+kind = "market-surveillance"
+''', encoding="utf-8")
+    until = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        # the authority's own grant (the law gives it access: no holder's consent needed)
+        own = _did_key_grant(build_grant(item, AUTHORITY_KEY.did_key, AUTHORITY_KEY.did_key,
+                                         until, tier="authority"), AUTHORITY_KEY)
+        body = client.get(api_path(item), headers=granted(own, api_path(item),
+                                                          AUTHORITY_KEY)).json()
+        assert body["tier"] == "authority" and body["tierBasis"] == "Annex XIII(3)"
+        assert body["withheld"] == [] and body["stateOfHealth"]["value"] == 78
+        assert "dismantlingAndRemovalInformation" in body["attributes"]
+        bundle = client.get(bundle_path(item), headers=granted(own, bundle_path(item),
+                                                               AUTHORITY_KEY))
+        assert bundle.status_code == 200
+        page = client.get(page_path(item), headers=granted(own, page_path(item), AUTHORITY_KEY))
+        assert page_facts(page.text).by_id["tier"].startswith("authority access")
+        # the holder may grant the authority tier to a configured authority too
+        by_holder = encode_grant(sign(
+            build_grant(item, AUTHORITY_KEY.did_key, holder, until, tier="authority"),
+            participant_key(holder),
+            verification_method=f"{holder}#{participant_key(holder).public_multibase}"))
+        assert client.get(api_path(item), headers=granted(
+            by_holder, api_path(item), AUTHORITY_KEY)).json()["tier"] == "authority"
+        # nobody else: an authority-tier grant to a grantee the server does not name ...
+        other = encode_grant(grant_for(item, holder) | {"tier": "authority"})
+        refused = client.get(api_path(item), headers=granted(other, api_path(item)))
+        assert refused.status_code == 403  # altered after signing, or:
+        forged = encode_grant(sign(
+            build_grant(item, AUDITOR.did_key, holder, until, tier="authority"),
+            participant_key(holder),
+            verification_method=f"{holder}#{participant_key(holder).public_multibase}"))
+        refused = client.get(api_path(item), headers=granted(forged, api_path(item)))
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+        # ... nor a self-issued one by a did:key that is no authority
+        self_made = _did_key_grant(build_grant(item, AUDITOR.did_key, AUDITOR.did_key, until,
+                                               tier="authority"), AUDITOR)
+        refused = client.get(api_path(item), headers=granted(self_made, api_path(item)))
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+        # a self-issued legitimate-interest grant is not the holder's
+        self_li = _did_key_grant(build_grant(item, AUDITOR.did_key, AUDITOR.did_key, until),
+                                 AUDITOR)
+        refused = client.get(api_path(item), headers=granted(self_li, api_path(item)))
+        assert refused.json()["code"] == "PASSPORT_GRANT_NOT_HOLDER"
+    finally:
+        authorities.unlink()
+    # without the server's authority file, the authority's own grant opens nothing
+    refused = client.get(api_path(item), headers=granted(own, api_path(item), AUTHORITY_KEY))
+    assert refused.json()["code"] == "PASSPORT_GRANT_NOT_AUTHORITY"
+
+
 def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
     body = client.get(api_path(network["item"])).json()
     assert body["model"] == MODEL
@@ -216,8 +351,7 @@ def test_annex_xiii_facts(client: Any, network: dict[str, Any]) -> None:
     for material, row in rows.items():
         assert row["euMinimum2031"] == EU_MINIMUMS_2031.get(material)
         assert row["meetsMinimum"] == (row["total"] >= row["euMinimum2031"])
-    if body["stateOfHealth"] is not None:
-        assert 0 < body["stateOfHealth"]["value"] <= 100
+    assert "stateOfHealth" not in body  # Annex XIII(4): legitimate interest only
     assert body["custody"][0]["step"] == "extraction"  # from the mine ...
     assert [s["seq"] for s in body["custody"]] == sorted(s["seq"] for s in body["custody"])
 
@@ -294,12 +428,78 @@ def test_a_grant_signed_with_a_key_unknown_to_the_registry_is_forged(
     assert response.json()["code"] == "PASSPORT_GRANT_SIGNATURE"
 
 
-def test_unknown_item_is_a_404_problem(client: Any) -> None:
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def test_unknown_item_is_an_html_page_unless_json_is_asked_for(client: Any) -> None:
     unknown = "https://id.example.com/items/no-such-pack"
-    for path in (api_path(unknown), "/passports/" + quote(unknown, safe="")):
-        response = client.get(path)
+    for accept in (BROWSER_ACCEPT, "*/*", None):
+        headers = {"Accept": accept} if accept else {}
+        page = client.get(page_path(unknown), headers=headers)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert page_facts(page.text).by_id["item-id"].strip() == unknown
+    for path, accept in ((page_path(unknown), "application/json"),
+                         (page_path(unknown), "application/problem+json"),
+                         (api_path(unknown), BROWSER_ACCEPT), (api_path(unknown), None)):
+        response = client.get(path, headers={"Accept": accept} if accept else {})
         assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
         assert response.json()["code"] == "PASSPORT_NOT_FOUND"
+
+
+HOSTILE = ('<script>alert("x")</script>', "ACME [ledger] Mining [/] Ltd [/red]",
+           "\x1b[31mred\x1b[0m \x1b]8;;https://evil.example\x07link", "abc\u202egnp.exe",
+           '" onmouseover="alert(1)', "line\nbreak & <b>bold</b>")
+
+
+def test_hostile_names_on_the_page_are_text(client: Any, network: dict[str, Any]) -> None:
+    """Participant text (names, ids, attributes, notes) is shown literally on the page:
+    markup inert (autoescape), control characters (ANSI, bidi overrides) shown escaped."""
+    full = build_passport(client.app.state.ledger, network["item"], tier="authority")
+    for evil in HOSTILE:
+        party = {"id": evil, "name": evil, "country": evil}
+        custody = tuple({**row, "actor": party, "facility": party, "country": evil}
+                        for row in full.custody)
+        credentials = tuple({**c, "issuerName": evil, "type": evil} for c in full.credentials)
+        passport = replace(full, item=evil, model=evil, manufacturer=party, plant=party,
+                           identity={**full.identity, "chemistry": evil}, custody=custody,
+                           credentials=credentials, notes=(evil,),
+                           attributes={**full.attributes, "safetyMeasures": evil},
+                           links={"originals": [{"item": evil, "step": evil, "time": evil,
+                                                 "seq": 1}], "successors": []})
+        for tier in ("public", "legitimate-interest", "authority"):
+            html = render_passport(passport.for_tier(tier))  # type: ignore[arg-type]
+            facts = page_facts(html)
+            assert facts.scripts == 0, (evil, tier)
+            assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]", html)
+            assert "<b>" not in html and "onmouseover=" not in html.replace(
+                "&#34; onmouseover=", "")
+            shown = evil.encode("unicode_escape").decode() if re.search(
+                r"[\x1b\u202e]", evil) else evil
+            if "\n" in evil:
+                shown = evil.replace("\n", "\\n")
+            assert facts.by_id["item-id"].strip() == shown.strip(), (evil, tier)
+            assert facts.by_id["model"].strip() == shown.strip()
+
+
+def test_problem_details_carry_hostile_text_exactly_and_inertly(client: Any) -> None:
+    for evil in HOSTILE:
+        item = "https://id.example.com/items/" + evil
+        response = client.get(api_path(item))
+        assert response.status_code == 404
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.headers["x-content-type-options"] == "nosniff"
+        raw = response.content
+        assert raw.isascii() and b"<" not in raw and b">" not in raw and b"\x1b" not in raw
+        body = json.loads(raw)
+        if "\n" in evil:  # Starlette's path parameters stop at a newline: no such route
+            assert body["code"] == "NOT_FOUND" and "<b>bold</b>" in body["detail"]
+            continue
+        assert body["detail"] == f"no item {item} in the ledger"  # exactly, after parsing
+        page = client.get(page_path(item))
+        assert page.status_code == 404 and page_facts(page.text).scripts == 0
+        assert "<b>" not in page.text and "\x1b" not in page.text
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -454,8 +654,8 @@ def test_passport_and_grant_on_each_database(tmp_path: Path, database_url: str |
     assert full["tier"] == "legitimate-interest"
     assert built["mine"]["id"] in {m["mine"]["id"] for m in full["provenance"]["mines"]}
     assert {k: v for k, v in full.items() if k in public} == public | {
-        "tier": full["tier"], "provenance": full["provenance"], "custody": full["custody"],
-        "credentials": full["credentials"], "verification": full["verification"]}
+        k: full[k] for k in ("tier", "tierBasis", "provenance", "custody", "custodyStages",
+                             "credentials", "verification", "attributes", "withheld")}
 
 
 # --- access proofs ------------------------------------------------------------------------
@@ -591,3 +791,102 @@ def test_a_revoked_credential_is_struck_out_with_its_date_and_backs_no_fact(
     assert body["verification"]["status"] == "failed"
     assert "<del>CarbonFootprintCredential</del>" in page
     assert f"revoked on {row['sinceDate']}" in page
+
+
+# --- repurposed and remanufactured batteries (Art. 77(6)) ---------------------------------
+
+
+def test_a_repurposed_battery_has_a_new_passport_linked_to_the_original(
+        tmp_path: Path) -> None:
+    """The fleet repurposes pack-p1 into a new battery (a TransformationEvent, step
+    repurposing): the new battery's page links to the original, and the original's page says
+    it is an original with a successor, in the JSON twin and on the page."""
+    from batterytrace.api.app import create_app
+    from batterytrace.ledger.events import BizStep
+    from batterytrace.ledger.log import Submission
+    from batterytrace.ledger.service import open_ledger
+    from custody_factory import lifecycle, signed_credential, transformation
+    from fastapi.testclient import TestClient
+    from test_api_support import make_home
+
+    home = make_home(tmp_path, None)
+    steps = lifecycle()
+    upto = next(i for i, (stage, _, _) in enumerate(steps) if stage.startswith("Repurposing"))
+    repurposed = transformation("rotterdam-depot", input_items=["pack-p1"],
+                                output_items=[("pack-p1-2nd-life", "pack", 30, {})],
+                                biz_step=BizStep.REPURPOSING)
+    ledger = open_ledger(home, None)
+    try:
+        ledger.append([Submission("event", signed_credential(issuer, [event]))
+                       for _, issuer, event in steps[:upto]])
+        ledger.append([Submission("event", signed_credential("fleet", [repurposed]))])
+    finally:
+        ledger.close()
+    original, successor = item_id("pack-p1"), item_id("pack-p1-2nd-life")
+    clear_cache()
+    with TestClient(create_app(home, None, checkpoint_interval=3600)) as api:
+        api.app.state.ledger.sign_checkpoint()
+        old = api.get(api_path(original)).json()
+        new = api.get(api_path(successor)).json()
+        old_page = page_facts(api.get(page_path(original)).text)
+        new_page = page_facts(api.get(page_path(successor)).text)
+    assert [link["item"] for link in old["links"]["successors"]] == [successor]
+    assert old["links"]["originals"] == []
+    assert [link["item"] for link in new["links"]["originals"]] == [original]
+    assert new["links"]["originals"][0]["pagePath"] == page_path(original)
+    assert new["links"]["originals"][0]["step"] == "repurposing"
+    assert "original battery" in old_page.by_id["passport-links"]
+    assert successor in old_page.by_id["passport-links"]
+    assert original in new_page.by_id["passport-links"]
+
+
+# --- the timeline by stage ----------------------------------------------------------------
+
+STEPS = ("extraction", "refining", "commissioning", "assembling", "shipping", "receiving",
+         "retail_selling", "sensor_reporting", "repurposing", "recycling", "destroying")
+
+
+def _rows(draw_steps: list[tuple[str, str, int]]) -> list[dict[str, Any]]:
+    return [{"seq": seq, "time": f"2026-01-{1 + day:02d}T00:00:00Z", "step": step,
+             "country": country} for seq, (step, country, day) in enumerate(draw_steps)]
+
+
+def test_custody_stages_fold_without_losing_an_event() -> None:
+    from batterytrace.api.passport_facts import STAGES, custody_stages
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.tuples(st.sampled_from(STEPS), st.sampled_from(("CD", "CN", "DE")),
+                              st.integers(0, 27)), max_size=40))
+    def check(drawn: list[tuple[str, str, int]]) -> None:
+        rows = _rows(drawn)
+        stages = custody_stages(rows)
+        assert sum(g["events"] for g in stages) == len(rows)
+        assert [g["stage"] for g in stages] == [s for s in STAGES
+                                                if s in {g["stage"] for g in stages}]
+        for group in stages:
+            keys = [(r["step"], r["country"]) for r in group["rows"]]
+            assert len(keys) == len(set(keys))  # every repeat folded
+            assert sum(r["count"] for r in group["rows"]) == group["events"]
+            for r in group["rows"]:
+                assert r["from"] <= r["to"]
+
+    check()
+
+
+def test_logistics_rows_belong_to_the_stage_before_them() -> None:
+    from batterytrace.api.passport_facts import custody_stages, lifecycle_coverage
+
+    rows = _rows([("extraction", "CD", 0), ("shipping", "CD", 1), ("receiving", "CN", 2),
+                  ("refining", "CN", 3), ("shipping", "CN", 4), ("shipping", "CN", 5)])
+    stages = custody_stages(rows)
+    assert [(g["stage"], g["events"]) for g in stages] == [
+        ("Extraction", 3), ("Refining and processing", 3)]
+    assert stages[1]["rows"][1] | {} == {
+        "step": "shipping", "country": "CN", "count": 2, "from": "2026-01-05",
+        "to": "2026-01-06", "firstSeq": 4, "lastSeq": 5}
+    words = lifecycle_coverage({"production": 3, "sale": False}, rows)
+    assert words == [
+        {"stage": "production", "label": "Production", "covered": True, "date": "2026-01-04"},
+        {"stage": "sale", "label": "Placing on the market", "covered": False, "date": None}]

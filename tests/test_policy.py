@@ -16,6 +16,7 @@ from batterytrace.verifier.policy import (
     load_policy,
     parse_policy,
 )
+from batterytrace.verifier.policy_rules import batterypass_fields
 
 MINE, ASM, PLANT = "https://x/facilities/mine", "https://x/facilities/asm", "https://x/recycler"
 
@@ -50,11 +51,18 @@ BASE = {
     "carbon_footprint": {"value": 80.0, "unit": "kgCO2e/kWh", "class": "B"},
     "recycled_content": {"claimed": {"Co": 0.2, "Li": 0.07}, "computed": {"Co": 0.2, "Li": 0.0}},
     "recycling_efficiency": [{"facility": PLANT, "recycling_efficiency": 72,
+                              "chemistry": "lithium-based",
                               "material_recovery": {"Co": 96, "Ni": 96, "Cu": 96, "Pb": 96,
                                                     "Li": 85}}],
     "state_of_health": {"value": 70, "time": "t"},
     "second_life": [{"seq": 7, "time": "t", "decision": "repurpose", "state_of_health": 70}],
     "placed_on_market": "2031-09-01",
+    "placed_on_market_event_time": "2031-08-30",
+    "placed_on_market_by": "did:web:x:automaker",
+    "due_diligence": [{"credential": "urn:uuid:dd", "subject": "https://id/items/pack",
+                       "issued_to": "did:web:x:automaker", "issuer": "did:key:auditor"}],
+    "model": {"name": "EBS-80", "chemistry": "NMC811", "category": "ev",
+              "rated_energy_kwh": 80.0},
     "passport_credential": "urn:uuid:passport",
     "passport_fields": ["batteryCarbonFootprint", "carbonFootprintPerLifecycleStage",
                         "carbonFootprintPerformanceClass", "carbonFootprintStudy",
@@ -62,12 +70,14 @@ BASE = {
                         "dueDiligenceCredential", "id", "product.id", "batteryCategory",
                         "product.producedByParty", "product.productionDate", "batteryStatus",
                         "batteryMass", "product.producedAtFacility", "puttingIntoService",
-                        "ratedCapacity", "stateOfHealth"],
+                        "ratedCapacity", "stateOfHealth", "warrantyPeriod",
+                        *batterypass_fields()["sections"]["MandatoryAttributes"]],
 }
 
 
 def outcome(policy: str, rule: str, data: dict, when: date | None = None):
-    result = evaluate_policy(load_policy(policy), data, policy_date=when)
+    result = evaluate_policy(load_policy(policy), data, policy_date=when,
+                             issuers_accredited=True)
     return next(o for o in result.outcomes if o.rule_id == rule)
 
 
@@ -86,15 +96,16 @@ def changed(path: str, value) -> dict:
 
 # (policy, rule, a change that makes BASE fail)
 CASES = [
-    ("eu-2023-1542", "eu-art8-recycled-content", ("recycled_content.claimed.Co", 0.1)),
+    ("eu-2023-1542", "eu-art8-recycled-content", ("recycled_content.computed.Co", 0.1)),
     ("eu-2023-1542", "eu-annex12-material-recovery",
      ("recycling_efficiency.0.material_recovery.Li", 40)),
     ("eu-2023-1542", "eu-annex12-recycling-efficiency",
      ("recycling_efficiency.0.recycling_efficiency", 60)),
-    ("eu-2023-1542", "eu-art7-carbon-footprint", ("carbon_footprint.value", 120.0)),
     ("eu-2023-1542", "eu-art52-artisanal-sources", ("elements.Co.sources.1.risk_resolution",
                                                     None)),
-    ("eu-2023-1542", "eu-second-life-routing", ("second_life.0.state_of_health", 50)),
+    ("eu-2023-1542", "eu-art48-due-diligence", ("due_diligence.0.issued_to", "did:web:x:o")),
+    ("soh-routing-example", "example-second-life-routing",
+     ("second_life.0.state_of_health", 50)),
     ("eu-2023-1542", "eu-waste-shipments", ("route.0.to_recycler", False)),
     ("eu-2023-1542", "eu-art77-passport", ("passport_fields", ["batteryMaterials"])),
     ("irma-cobalt", "irma-minimum-level", ("elements.Co.sources.0.irma_level", "IRMA 50")),
@@ -104,10 +115,14 @@ CASES = [
 
 def _passing() -> dict:
     data = copy.deepcopy(BASE)
-    data["elements"]["Co"]["sources"][1]["risk_resolution"] = "ZEA Kambove-Ouest"
+    data["elements"]["Co"]["sources"][1]["risk_resolution"] = {
+        "credential": "urn:uuid:dd-site", "types": ["DueDiligenceCredential"],
+        "issuer": "did:key:auditor"}
     data["elements"]["Co"]["sources"][1]["irma_level"] = "IRMA 75"
-    for mined in data["elements"]["Co"]["sources"][:2]:
-        mined["processed_in"] = ["CN", "KR"]  # processed in an FTA country (IRA)
+    for element in data["elements"].values():
+        for src in element["sources"]:
+            src["processed_in"] = ["KR"]  # processed in an FTA country, none of concern (IRA)
+    data["recycled_content"]["computed"]["Li"] = 0.07  # the ledger proves the claim
     return data
 
 
@@ -132,15 +147,20 @@ def test_every_shipped_rule_passes_fails_and_is_not_evaluated(policy, rule, chan
 
 
 def test_recycled_content_tiers_and_basis():
-    data = changed("recycled_content.claimed.Co", 0.2)
+    data = changed("recycled_content.computed.Li", 0.07)
     assert outcome("eu-2023-1542", "eu-art8-recycled-content", data).status == PASS
     later = outcome("eu-2023-1542", "eu-art8-recycled-content", data, date(2036, 9, 1))
     assert later.status == FAIL and "Co 20.00 % < 26" in later.reason
     before = outcome("eu-2023-1542", "eu-art8-recycled-content", data, date(2030, 1, 1))
     assert before.status == NOT_EVALUATED and "not in force" in before.reason
-    text = load_text("eu-2023-1542").replace('basis = "claimed"', 'basis = "computed"')
-    result = evaluate_policy(parse_policy(text), data)
-    assert result.outcomes[0].status == FAIL and "Li 0.00 %" in result.outcomes[0].reason
+    # the default basis is the ledger's: BASE claims 7 % lithium the ledger does not show
+    result = outcome("eu-2023-1542", "eu-art8-recycled-content", BASE)
+    assert result.status == FAIL and result.evidence["basis"] == "ledger"
+    assert "Li 0.00 % < 6 %" in result.reason and "Li claimed 7.00 %, the ledger proves " \
+        "0.00 %" in result.reason
+    text = load_text("eu-2023-1542").replace('basis = "ledger"', 'basis = "claimed"')
+    result = evaluate_policy(parse_policy(text), BASE)
+    assert result.outcomes[0].status == PASS  # a buyer's own trust in the claim
 
 
 def load_text(name: str) -> str:
@@ -166,7 +186,10 @@ def test_ira_is_not_evaluated_after_the_credit_ended_and_feoc_from_2025():
 
 def test_second_life_without_a_reading_is_not_evaluated():
     data = changed("second_life.0.state_of_health", None)
-    assert outcome("eu-2023-1542", "eu-second-life-routing", data).status == NOT_EVALUATED
+    assert outcome("soh-routing-example", "example-second-life-routing", data).status \
+        == NOT_EVALUATED
+    # the bands are an example, not EU law: not in the EU policy
+    assert "second-life-routing" not in {r.type for r in load_policy("eu-2023-1542").rules}
 
 
 POLICY_HEAD = 'version = 1\nname = "t"\n'
@@ -261,7 +284,7 @@ def test_review_malformed_values_are_refused_when_loading(text):
 def test_recycled_content_without_any_known_element_is_not_evaluated():
     data = {**changed("recycled_content.claimed", {}), "elements": {}}
     result = outcome("eu-2023-1542", "eu-art8-recycled-content", data)
-    assert result.status == NOT_EVALUATED and "declares none" in result.reason
+    assert result.status == NOT_EVALUATED and "shows none" in result.reason
 
 
 def test_material_recovery_skips_lead_for_a_battery_without_lead():
@@ -288,21 +311,24 @@ def test_waste_shipments_by_purpose_and_destination(purpose, roles, status):
 def test_passport_sections_are_configurable_and_a_missing_passport_is_not_evaluated():
     rule = 'sections = ["%s"]\n%s'
     general = rule_text("passport-completeness", rule % ("GeneralProductInformation", ""))
-    result = evaluate_policy(parse_policy(general), BASE).outcomes[0]
+    data = {**BASE, "passport_fields": [f for f in BASE["passport_fields"]
+                                        if f != "warrantyPeriod"]}
+    result = evaluate_policy(parse_policy(general), data).outcomes[0]
     assert result.status == FAIL and result.evidence["missing"] == {
         "GeneralProductInformation": ["warrentyPeriod"]}
     ignored = rule_text("passport-completeness", rule % (
         "GeneralProductInformation", 'ignore = ["warrentyPeriod"]'))
-    assert evaluate_policy(parse_policy(ignored), BASE).outcomes[0].status == PASS
+    assert evaluate_policy(parse_policy(ignored), data).outcomes[0].status == PASS
     labels = rule_text("passport-completeness", rule % ("Labels", ""))
     result = evaluate_policy(parse_policy(labels), BASE).outcomes[0]
-    assert result.status == FAIL and "declarationOfConformity" in result.reason
-    # no passport credential in the bundle (redacted or never issued)
+    assert result.status == FAIL and "resultOfTestReport" in result.reason
+    # no passport credential in the bundle (redacted or never issued): an EV battery FAILs,
+    # unless the rule asks only for the passports it is shown
     bare = {**BASE, "passport_credential": None}
-    assert evaluate_policy(parse_policy(ignored), bare).outcomes[0].status == NOT_EVALUATED
-    strict = rule_text("passport-completeness", rule % (
-        "CarbonFootprint", "require_passport = true"))
-    assert evaluate_policy(parse_policy(strict), bare).outcomes[0].status == FAIL
+    assert evaluate_policy(parse_policy(ignored), bare).outcomes[0].status == FAIL
+    lenient = rule_text("passport-completeness", rule % (
+        "CarbonFootprint", "require_passport = false"))
+    assert evaluate_policy(parse_policy(lenient), bare).outcomes[0].status == NOT_EVALUATED
 
 
 def test_the_examples_of_docs_policy_md_parse():

@@ -429,6 +429,7 @@ class BundleReplay:
                 self.first_use.setdefault(subject, (seq, received))
         if self.broken:
             return
+        self.state.received = received  # bounds the events' eventTime
         projected, partial = self._project(credential) if self.closure_mode else (credential,
                                                                                   False)
         if projected is None:

@@ -27,7 +27,8 @@ POLICY_VERSION = 1
 PASS, FAIL, NOT_EVALUATED = "PASS", "FAIL", "NOT_EVALUATED"
 COMBINATORS = ("all-of", "any-of")
 _COMMON = frozenset({"id", "type", "title", "jurisdiction", "source", "effective_from",
-                     "effective_until", "description", "tier", "rules"})
+                     "effective_until", "description", "tier", "rules", "delegated_act",
+                     "months_after_delegated_act"})
 _TIER_COMMON = frozenset({"from"})
 
 
@@ -53,6 +54,11 @@ class Rule:
     tiers: tuple[tuple[date, Mapping[str, Any]], ...] = ()
     rules: tuple[Rule, ...] = ()
     description: str = ""
+    # A date that depends on a delegated act: "from effective_from or N months after the act
+    # enters into force, whichever is later". `delegated_act` is that entry into force (a
+    # setting of the policy file; absent while the act is not adopted).
+    delegated_act: date | None = None
+    months_after_delegated_act: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +90,9 @@ class PolicyResult:
     policy: str
     policy_date: date | None
     outcomes: tuple[RuleOutcome, ...]
+    # Where the date came from ("--policy-date" or "ledger receipt of the placing on the
+    # market") and both days of the placing on the market: the ledger's and its signer's.
+    date_basis: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -96,18 +105,26 @@ class PolicyResult:
     def to_json(self) -> dict[str, Any]:
         return {"policy": self.policy,
                 "policy_date": self.policy_date.isoformat() if self.policy_date else None,
+                "policy_date_basis": dict(self.date_basis),
                 "failed": self.failed, "outcomes": [o.to_json() for o in self.outcomes]}
 
     def render(self, console: Any) -> None:
         """Print the outcomes with rich (imported here)."""
+        from rich.markup import escape
         from rich.table import Table
 
         when = self.policy_date.isoformat() if self.policy_date else "no date"
-        console.print(f"[bold]Policy[/] {self.policy} at {when}", highlight=False)
+        basis = self.date_basis
+        console.print(f"[bold]Policy[/] {escape(self.policy)} at {when} "
+                      f"({basis.get('source', 'no date')}; placed on the market: ledger "
+                      f"receipt {basis.get('placed_on_market') or 'none'}, signer's time "
+                      f"{basis.get('placed_on_market_event_time') or 'none'})", highlight=False)
         table = Table("rule", "status", "reason", "source")
         colour = {PASS: "green", FAIL: "red", NOT_EVALUATED: "yellow"}
         for o in self.outcomes:
-            table.add_row(o.rule_id, f"[{colour[o.status]}]{o.status}[/]", o.reason, o.source)
+            # reasons name sites, parties and credential ids from the bundle: printed literally
+            table.add_row(escape(o.rule_id), f"[{colour[o.status]}]{o.status}[/]",
+                          escape(o.reason), escape(o.source))
         console.print(table)
 
 
@@ -204,9 +221,16 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
             raise PolicyFormatError(f"{where}: tier {i + 1} needs `from`")
         tiers.append((tier_from, {k: v for k, v in tier.items() if k != "from"}))
     params = {k: v for k, v in raw.items() if k in allowed}
+    months = raw.get("months_after_delegated_act")
+    if months is not None and (type(months) is not int or months < 0):
+        raise PolicyFormatError(f"{where}: months_after_delegated_act is a whole number")
+    act = _date(raw.get("delegated_act"), f"{where}.delegated_act")
+    if act is not None and months is None:
+        raise PolicyFormatError(f"{where}: delegated_act needs months_after_delegated_act")
     rule = Rule(rid, kind, raw["title"], str(values["jurisdiction"]), str(values["source"]), start,
                 _date(values["effective_until"], f"{where}.effective_until"), params,
-                tuple(sorted(tiers, key=lambda t: t[0])), (), str(raw.get("description", "")))
+                tuple(sorted(tiers, key=lambda t: t[0])), (), str(raw.get("description", "")),
+                act, months)
     if kind in RULE_TYPES:  # every tier, as it will be merged at its dates
         for merged in ([{**params, **t[1]} for t in tiers] or [params]):
             problem = RULE_TYPES[kind].validate(merged)
@@ -227,13 +251,21 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
 
 
 def evaluate_policy(policy: Policy, provenance: Provenance | Mapping[str, Any], *,
-                    policy_date: date | None = None) -> PolicyResult:
-    """Judge every rule of `policy` at `policy_date` (default: the battery's placing on the
-    market; with neither, dated rules are NOT_EVALUATED)."""
+                    policy_date: date | None = None, issuers_accredited: bool = False
+                    ) -> PolicyResult:
+    """Judge every rule of `policy` at `policy_date` (default: the day the ledger received the
+    battery's placing on the market, never the time its signer wrote; with neither, dated
+    rules are NOT_EVALUATED). `issuers_accredited`: the bundle's credentials were checked
+    against governance roots (an accreditation path for each), which some rules need."""
     data = provenance.to_json() if isinstance(provenance, Provenance) else dict(provenance)
+    data["issuers_accredited"] = issuers_accredited
     when = policy_date or parse_day(data.get("placed_on_market"))
+    basis = {"source": "--policy-date" if policy_date else
+             "ledger receipt of the placing on the market" if when else "no date",
+             "placed_on_market": data.get("placed_on_market"),
+             "placed_on_market_event_time": data.get("placed_on_market_event_time")}
     outcomes = tuple(evaluate_rule(rule, data, when) for rule in policy.rules)
-    return PolicyResult(policy.name, when, outcomes)
+    return PolicyResult(policy.name, when, outcomes, basis)
 
 
 def _outcome(rule: Rule, status: str, reason: str, evidence: Mapping[str, Any] | None = None
@@ -252,6 +284,21 @@ def evaluate_rule(rule: Rule, data: Mapping[str, Any], when: date | None) -> Rul
     if rule.effective_from and when < rule.effective_from:
         return _outcome(rule, NOT_EVALUATED, f"not in force on {when} (from "
                         f"{rule.effective_from})", {"policy_date": when.isoformat()})
+    if rule.months_after_delegated_act is not None:
+        if rule.delegated_act is None:
+            pending = RULE_TYPES[rule.type].unadopted(rule.params) if \
+                rule.type in RULE_TYPES else None
+            return _outcome(rule, NOT_EVALUATED, (f"{pending}; " if pending else "") +
+                            f"applies from {rule.effective_from} or "
+                            f"{rule.months_after_delegated_act} months after the delegated act "
+                            "enters into force, whichever is later: no delegated act adopted "
+                            "(set `delegated_act` in the policy file)",
+                            {"policy_date": when.isoformat(), "delegated_act": None})
+        start = _add_months(rule.delegated_act, rule.months_after_delegated_act)
+        if when < start:
+            return _outcome(rule, NOT_EVALUATED, f"not in force on {when} (from {start}, "
+                            f"{rule.months_after_delegated_act} months after the delegated "
+                            f"act of {rule.delegated_act})", {"policy_date": when.isoformat()})
     if rule.effective_until and when > rule.effective_until:
         return _outcome(rule, NOT_EVALUATED, f"no longer in force on {when} (until "
                         f"{rule.effective_until})", {"policy_date": when.isoformat()})
@@ -265,6 +312,18 @@ def evaluate_rule(rule: Rule, data: Mapping[str, Any], when: date | None) -> Rul
         params["tier_from"] = tier[-1][0]
     status, reason, evidence = RULE_TYPES[rule.type].check(params, data, when)
     return _outcome(rule, status, reason, evidence)
+
+
+def _add_months(day: date, months: int) -> date:
+    """The same day `months` later (the last day of a shorter month)."""
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    for last in (31, 30, 29, 28):
+        try:
+            return date(year, month, min(day.day, last))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
 
 
 def _combine(rule: Rule, parts: Sequence[RuleOutcome]) -> RuleOutcome:

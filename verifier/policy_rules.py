@@ -34,6 +34,9 @@ class RuleType:
     check: Callable[[Mapping[str, Any], Mapping[str, Any], date], Result]
     # What is wrong with a rule's parameters (the policy parser reports it), or None.
     validate: Callable[[Mapping[str, Any]], str | None] = lambda p: None
+    # What the rule lacks while its delegated act is not adopted (the first words of its
+    # NOT_EVALUATED reason then), or None.
+    unadopted: Callable[[Mapping[str, Any]], str | None] = lambda p: None
 
 
 def _number(value: Any, low: float = 0, high: float = float("inf")) -> bool:
@@ -77,30 +80,45 @@ def _pct(share: float) -> str:
 
 
 def recycled_content(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
+    """Recycled content per element. Basis `ledger` (default): the share the ledger proves
+    (recovered lots in the battery's history, through mass balance) must reach the minimum,
+    and a claim above it FAILs with both figures. `claimed`, `computed` (= `ledger` without the
+    claim check) and `both` (the lower) are kept for a buyer's own policy."""
     minimum: Mapping[str, float] = params.get("minimum", {})
-    basis = params.get("basis", "claimed")
-    rc = data["recycled_content"]
+    basis = params.get("basis", "ledger")
+    rc = data.get("recycled_content") or {}
     claimed, computed = rc.get("claimed") or {}, rc.get("computed") or {}
-    present = set(data["elements"]) | set(claimed)
-    shortfalls, figures = [], {}
+    elements = data.get("elements") or {}
+    shortfalls, overclaims, figures = [], [], {}
     for symbol, pct in sorted(minimum.items()):
-        if symbol not in present:
-            continue  # the battery holds none of it (lead in a lithium-ion battery)
-        options = {"claimed": [claimed.get(symbol)], "computed": [computed.get(symbol)],
-                   "both": [claimed.get(symbol), computed.get(symbol)]}[basis]
-        known = [v for v in options if v is not None] or [computed.get(symbol, 0.0)]
-        share = min(known)
+        if symbol not in elements:
+            continue  # not in the battery (lead in a lithium-ion one), or no composition known
+        ledger = computed.get(symbol, 0.0)
+        if basis == "claimed" and claimed.get(symbol) is None:
+            continue  # nothing claimed for it: judged below as missing input
+        share = {"claimed": claimed.get(symbol), "computed": ledger, "ledger": ledger,
+                 "both": min(v for v in (claimed.get(symbol), ledger) if v is not None)}[basis]
         figures[symbol] = {"share": share, "minimum": pct / 100,
-                           "claimed": claimed.get(symbol), "computed": computed.get(symbol)}
+                           "claimed": claimed.get(symbol), "ledger": ledger}
         if share * 100 < pct - 1e-9:
             shortfalls.append(f"{symbol} {_pct(share)} < {pct} %")
+        if basis == "ledger" and claimed.get(symbol) is not None and \
+                claimed[symbol] > ledger + 1e-6:
+            overclaims.append(f"{symbol} claimed {_pct(claimed[symbol])}, the ledger proves "
+                              f"{_pct(ledger)}")
     evidence = {"basis": basis, "figures": figures, "credential": rc.get("credential")}
     if not figures:  # no composition known, or none of the elements: nothing was judged
-        return NOT_EVALUATED, "the bundle declares none of the elements " + ", ".join(
-            sorted(minimum)) + " in the battery", evidence
+        return NOT_EVALUATED, "the bundle shows none of the elements " + ", ".join(
+            sorted(minimum)) + (" with a claimed share" if basis == "claimed" else "") + \
+            " in the battery", evidence
+    problems = []
     if shortfalls:
-        return FAIL, "recycled content below the minimum: " + "; ".join(shortfalls), evidence
-    return PASS, f"recycled content meets {len(figures)} minimum(s)", evidence
+        problems.append("recycled content below the minimum: " + "; ".join(shortfalls))
+    if overclaims:
+        problems.append("claim above what the ledger supports: " + "; ".join(overclaims))
+    if problems:
+        return FAIL, "; ".join(problems), evidence
+    return PASS, f"recycled content meets {len(figures)} minimum(s) ({basis})", evidence
 
 
 # --- EU Annex XII: material recovery and recycling efficiency --------------------------------
@@ -115,34 +133,65 @@ def material_recovery(params: Mapping[str, Any], data: Mapping[str, Any], when: 
     if not statements:
         return NOT_EVALUATED, "no RecyclingEfficiencyCredential in the bundle", {}
     minimum: Mapping[str, float] = params.get("minimum", {})
-    present = set(data["elements"])
-    shortfalls = []
+    present = set(data.get("elements") or {})
+    shortfalls, judged = [], 0
     for s in statements:
         for symbol, pct in sorted(minimum.items()):
             rate = s["material_recovery"].get(symbol)
             if rate is None and symbol not in present:
                 continue  # a lithium-ion recycler reports no lead: the battery holds none
+            judged += 1
             if rate is None or rate < pct:
                 shortfalls.append(f"{s['facility']} {symbol} "
                                   f"{'not reported' if rate is None else f'{rate} %'} < {pct} %")
     evidence = {"statements": statements, "minimum": dict(minimum)}
+    if not judged:
+        return NOT_EVALUATED, "no statement reports any of " + ", ".join(sorted(minimum)), \
+            evidence
     if shortfalls:
         return FAIL, "material recovery below target: " + "; ".join(shortfalls), evidence
     return PASS, f"material recovery targets met by {len(statements)} statement(s)", evidence
 
 
+CHEMISTRIES = ("lead-acid", "lithium-based", "nickel-cadmium", "other")
+
+
 def recycling_efficiency(params: Mapping[str, Any], data: Mapping[str, Any], when: date
                          ) -> Result:
+    """Each statement against the target of its own chemistry (Annex XII Part B): `minimum`
+    maps `lead-acid`, `lithium-based` and `other` to percent. A statement that names no
+    chemistry cannot be judged."""
     statements = _statements(data)
     if not statements:
         return NOT_EVALUATED, "no RecyclingEfficiencyCredential in the bundle", {}
-    minimum = float(params.get("minimum", 0))
-    low = [f"{s['facility']} {s['recycling_efficiency']} %" for s in statements
-           if (s["recycling_efficiency"] or 0) < minimum]
-    evidence = {"statements": statements, "minimum": minimum}
+    minimum: Mapping[str, float] = params.get("minimum", {})
+    low, unknown, judged = [], [], []
+    for s in statements:
+        target = minimum.get(s.get("chemistry") or "")
+        if target is None or s.get("recycling_efficiency") is None:
+            unknown.append(f"{s['facility']} ({s.get('chemistry') or 'no chemistry'})")
+            continue
+        judged.append(s)
+        if s["recycling_efficiency"] < target:
+            low.append(f"{s['facility']} {s['chemistry']} {s['recycling_efficiency']} % < "
+                       f"{target} %")
+    evidence = {"statements": statements, "minimum": dict(minimum), "not_judged": unknown}
     if low:
-        return FAIL, f"recycling efficiency below {minimum} %: " + "; ".join(low), evidence
-    return PASS, f"recycling efficiency at least {minimum} %", evidence
+        return FAIL, "recycling efficiency below target: " + "; ".join(low), evidence
+    if unknown:
+        return NOT_EVALUATED, "statement(s) without a chemistry this rule has a target for: " \
+            + "; ".join(unknown), evidence
+    return PASS, "recycling efficiency at least the target of its chemistry: " + "; ".join(
+        f"{s['chemistry']} {s['recycling_efficiency']} % >= {minimum[s['chemistry']]} %"
+        for s in judged), evidence
+
+
+def _chemistry_map(params: Mapping[str, Any]) -> str | None:
+    value = params.get("minimum", {})
+    if not isinstance(value, dict) or any(k not in CHEMISTRIES or not _percent(v)
+                                          for k, v in value.items()):
+        return f"minimum maps chemistries ({', '.join(CHEMISTRIES)}) to percentages (0-100)"
+    return None
 
 
 # --- IRMA -------------------------------------------------------------------------------------
@@ -155,7 +204,7 @@ def _rank(level: str | None) -> int:
 def irma_level(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
     minimum: Mapping[str, str] = params.get("minimum", {})
     below, checked = [], 0
-    for symbol, element in sorted(data["elements"].items()):
+    for symbol, element in sorted((data.get("elements") or {}).items()):
         wanted = minimum.get(symbol, minimum.get("*"))
         if wanted is None:
             continue
@@ -169,6 +218,9 @@ def irma_level(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -
                               "irma_level": source["irma_level"], "share": source["share"],
                               "required": wanted})
     evidence = {"minimum": dict(minimum), "below": below, "sources_checked": checked}
+    if not checked:
+        return NOT_EVALUATED, "no mined source of " + ", ".join(sorted(minimum)) + \
+            " in the bundle", evidence
     if below:
         text = "; ".join(f"{b['element']} from {b['site_name']} ({b['irma_level'] or 'no audit'}"
                          f", {_pct(b['share'])}) below {b['required']}" for b in below)
@@ -186,25 +238,61 @@ def _irma_validate(params: Mapping[str, Any]) -> str | None:
 # --- carbon footprint -------------------------------------------------------------------------
 
 
+CARBON_CHECKS = ("declaration", "class", "maximum")
+
+
 def carbon_footprint(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
+    """Art. 7: `check = "declaration"` (7(1): a declared footprint), `"class"` (7(2): a
+    performance class, no worse than `maximum_class` when set) or `"maximum"` (7(3): at most
+    `maximum`; without one, nothing to compare with: NOT_EVALUATED "no maximum adopted")."""
     cf = data.get("carbon_footprint")
-    maximum = params.get("maximum")
-    worst = params.get("maximum_class")
+    check = params.get("check", "declaration")
+    maximum, worst = params.get("maximum"), params.get("maximum_class")
+    evidence = {"check": check, "declared": cf, "maximum": maximum, "maximum_class": worst}
+    if check == "maximum" and maximum is None:
+        return NOT_EVALUATED, "no maximum adopted: the delegated act setting the maximum " \
+            "life-cycle carbon footprint is not adopted (a policy of your own may set " \
+            "`maximum`)", evidence
     if not cf:
-        status = FAIL if params.get("require_declaration", False) else NOT_EVALUATED
-        return status, "no CarbonFootprintCredential for the battery in the bundle", {}
-    evidence = {"declared": cf, "maximum": maximum, "maximum_class": worst}
-    problems = []
-    if maximum is not None and (cf.get("value") is None or cf["value"] > maximum):
-        problems.append(f"{cf.get('value')} {cf.get('unit')} above {maximum}")
-    if worst is not None and (cf.get("class") or "Z") > worst:
-        problems.append(f"class {cf.get('class')} worse than {worst}")
-    if problems:
-        return FAIL, "carbon footprint " + "; ".join(problems), evidence
-    return PASS, f"declared {cf['value']} {cf.get('unit')} (class {cf.get('class')})", evidence
+        status = FAIL if check == "declaration" else NOT_EVALUATED
+        return status, "no CarbonFootprintCredential for the battery or its model in the " \
+            "bundle", evidence
+    if check == "declaration":
+        if cf.get("value") is None:
+            return FAIL, "the CarbonFootprintCredential declares no value", evidence
+        return PASS, f"declared {cf['value']} {cf.get('unit')}", evidence
+    if check == "class":
+        if not cf.get("class"):
+            return FAIL, "the declaration gives no carbon footprint performance class", evidence
+        if worst is not None and cf["class"] > worst:
+            return FAIL, f"class {cf['class']} worse than {worst}", evidence
+        return PASS, f"performance class {cf['class']}" + (
+            f" (no worse than {worst})" if worst else ""), evidence
+    if cf.get("value") is None:
+        return NOT_EVALUATED, "the declaration gives no value to compare", evidence
+    if cf["value"] > maximum:
+        return FAIL, f"carbon footprint {cf['value']} {cf.get('unit')} above {maximum} (the " \
+            "maximum of this policy)", evidence
+    return PASS, f"declared {cf['value']} {cf.get('unit')}, at most {maximum} (the maximum " \
+        "of this policy)", evidence
 
 
 # --- US IRA critical minerals -----------------------------------------------------------------
+
+
+def _value_added_share(source: Mapping[str, Any], fta: set[str],
+                       split: Mapping[str, float]) -> float:
+    """The share of a mined source's value added by extraction and processing that happened in
+    the US or an FTA country (26 CFR 1.30D-3, 50 % value added test): extraction and
+    processing carry `split` (percent), processing split evenly over its countries; a source
+    never processed owes all its value added to its extraction."""
+    places = list(source.get("processed_in") or ())
+    extraction = 1.0 if not places else float(split.get("extraction", 50)) / 100
+    share = extraction if source["country"] in fta else 0.0
+    if places:
+        processing = 1.0 - extraction
+        share += processing * sum(1 for p in places if p in fta) / len(places)
+    return share
 
 
 def ira_critical_minerals(params: Mapping[str, Any], data: Mapping[str, Any], when: date
@@ -213,10 +301,13 @@ def ira_critical_minerals(params: Mapping[str, Any], data: Mapping[str, Any], wh
     fta = set(params.get("fta_countries", ()))
     recycling = set(params.get("recycling_countries", ("US", "CA", "MX")))
     feoc = set(params.get("foreign_entities_of_concern", ()))
+    feoc_countries = set(params.get("feoc_countries", ()))
+    split = params.get("value_added", {"extraction": 50, "processing": 50})
+    threshold = float(params.get("value_added_minimum", 50)) / 100
     total = qualifying = 0.0
     by_element = {}
     entities: list[dict[str, Any]] = []
-    for symbol, element in sorted(data["elements"].items()):
+    for symbol, element in sorted((data.get("elements") or {}).items()):
         price = prices.get(symbol)
         if price is None:
             continue
@@ -224,15 +315,19 @@ def ira_critical_minerals(params: Mapping[str, Any], data: Mapping[str, Any], wh
         for source in element["sources"]:
             worth = source["mass_kg"] * price
             value += worth
-            if (source["recycled"] and source["country"] in recycling) or (
-                    not source["recycled"] and (source["country"] in fta or set(
-                        source.get("processed_in", ())) & fta)):
+            if source["recycled"]:
+                ok += worth if source["country"] in recycling else 0.0
+            elif _value_added_share(source, fta, split) >= threshold - 1e-9:
                 ok += worth
             named = {source["operator"], source.get("operator_name"),
                      *source.get("processors", ()), *source.get("processor_names", ())} & feoc
-            if named:
+            located = ({source["country"]} if not source["recycled"] else set()) | set(
+                source.get("processed_in", ()))
+            located &= feoc_countries
+            if named or located:
                 entities.append({"element": symbol, "site": source["site"],
-                                 "entities": sorted(n for n in named if n)})
+                                 "entities": sorted(n for n in named if n),
+                                 "countries": sorted(located)})
         total, qualifying = total + value, qualifying + ok
         by_element[symbol] = {"value": round(value, 2), "qualifying": round(ok, 2)}
     minimum = float(params.get("minimum", 0))
@@ -240,14 +335,17 @@ def ira_critical_minerals(params: Mapping[str, Any], data: Mapping[str, Any], wh
         return NOT_EVALUATED, "no priced critical mineral in the battery", {"prices": prices}
     share = qualifying / total
     evidence = {"share": round(share, 6), "minimum": minimum / 100, "by_element": by_element,
-                "foreign_entities": entities}
+                "value_added": dict(split), "foreign_entities": entities}
     feoc_from = params.get("feoc_from")
     if entities and (feoc_from is None or when >= feoc_from):
         return FAIL, "critical minerals from a foreign entity of concern: " + "; ".join(
-            f"{e['element']} via {', '.join(e['entities'])}" for e in entities), evidence
+            f"{e['element']} via " + ", ".join([*e["entities"], *(
+                f"extraction or processing in {c}" for c in e["countries"])])
+            for e in entities), evidence
     if share * 100 < minimum - 1e-9:
-        return FAIL, (f"{_pct(share)} of critical-mineral value from the US, FTA countries or "
-                      f"North American recycling, below {minimum} %"), evidence
+        return FAIL, (f"{_pct(share)} of critical-mineral value qualifies (at least "
+                      f"{threshold * 100:g} % of its value added in the US or FTA countries, "
+                      f"or recycled in North America), below {minimum} %"), evidence
     return PASS, f"{_pct(share)} of critical-mineral value qualifies (minimum {minimum} %)", \
         evidence
 
@@ -258,7 +356,12 @@ def _ira_validate(params: Mapping[str, Any]) -> str | None:
             not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0
             for v in prices.values()):
         return "prices map symbols to non-negative prices per kg"
-    for key in ("fta_countries", "recycling_countries", "foreign_entities_of_concern"):
+    split = params.get("value_added", {"extraction": 50, "processing": 50})
+    if not isinstance(split, dict) or set(split) != {"extraction", "processing"} or not all(
+            _percent(v) for v in split.values()) or abs(sum(split.values()) - 100) > 1e-9:
+        return "value_added maps extraction and processing to percentages adding up to 100"
+    for key in ("fta_countries", "recycling_countries", "foreign_entities_of_concern",
+                "feoc_countries"):
         if key in params and not (isinstance(params[key], list) and all(
                 isinstance(x, str) for x in params[key])):
             return f"{key} is a list of strings"
@@ -269,24 +372,54 @@ def _ira_validate(params: Mapping[str, Any]) -> str | None:
 
 
 def artisanal_sources(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
+    """Every high-risk artisanal source is resolved by a credential from an accredited issuer
+    that names its site (provenance `risk_resolution`), never by the miner's own words."""
     risky = set(params.get("high_risk_countries", ()))
+    elements = data.get("elements") or {}
+    if not elements:
+        return NOT_EVALUATED, "the bundle shows no element of the battery and its sources", {}
+    accredited = bool(data.get("issuers_accredited"))
     found = []
-    for symbol, element in sorted(data["elements"].items()):
+    for symbol, element in sorted(elements.items()):
         for source in element["sources"]:
             if source["artisanal"] and (source.get("high_risk") or source["country"] in risky):
                 found.append({"element": symbol, "site": source["site"],
                               "site_name": source["site_name"], "share": source["share"],
-                              "resolution": source.get("risk_resolution")})
+                              "resolution": source.get("risk_resolution"),
+                              "declared_status": source.get("declared_status")})
     unresolved = [f for f in found if not f["resolution"]]
-    evidence = {"high_risk_artisanal": found, "artisanal_share": data.get("artisanal_share")}
+    evidence = {"high_risk_artisanal": found, "artisanal_share": data.get("artisanal_share"),
+                "issuers_accredited": accredited}
     if unresolved:
-        return FAIL, "unresolved high-risk artisanal source: " + "; ".join(
-            f"{u['element']} {_pct(u['share'])} from {u['site_name']}" for u in unresolved), \
-            evidence
+        return FAIL, "unresolved high-risk artisanal source (no credential naming the site): " \
+            + "; ".join(f"{u['element']} {_pct(u['share'])} from {u['site_name']}"
+                        for u in unresolved), evidence
+    if found and not accredited:
+        return NOT_EVALUATED, f"{len(found)} high-risk artisanal source(s) with a credential " \
+            "naming the site, but no governance root in the trust file: the issuers' " \
+            "accreditation was not checked", evidence
     if found:
-        return PASS, f"{len(found)} high-risk artisanal source(s), each with a recorded " \
-            "resolution", evidence
-    return PASS, "no high-risk artisanal source", evidence
+        return PASS, f"{len(found)} high-risk artisanal source(s), each resolved by a " \
+            "credential of an accredited issuer naming the site", evidence
+    return PASS, "no high-risk artisanal source among the battery's sources", evidence
+
+
+def due_diligence(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
+    """Art. 47-52: a DueDiligenceCredential issued to the economic operator that placed the
+    battery on the market (the operator of the site of its placing on the market), in the
+    battery's bundle."""
+    operator = data.get("placed_on_market_by")
+    found = list(data.get("due_diligence") or ())
+    evidence = {"operator": operator, "due_diligence": found}
+    if not operator:
+        return NOT_EVALUATED, "no placing on the market in the bundle: the economic operator " \
+            "is not known", evidence
+    mine = [d for d in found if d.get("issued_to") == operator]
+    if not mine:
+        return FAIL, f"no DueDiligenceCredential issued to {operator} (who placed the battery " \
+            f"on the market) in the bundle ({len(found)} for others)", evidence
+    return PASS, f"DueDiligenceCredential {mine[-1]['credential']} issued to {operator}", \
+        evidence
 
 
 def second_life(params: Mapping[str, Any], data: Mapping[str, Any], when: date) -> Result:
@@ -295,7 +428,7 @@ def second_life(params: Mapping[str, Any], data: Mapping[str, Any], when: date) 
     downgrade = bool(params.get("allow_downgrade", True))
     decisions = list(data.get("second_life") or ())
     if not decisions:
-        return PASS, "no second-life routing decision in the history", {}
+        return NOT_EVALUATED, "no second-life routing decision in the history", {}
     wrong, unknown = [], []
     for d in decisions:
         soh = d.get("state_of_health")
@@ -329,6 +462,8 @@ def waste_shipments(params: Mapping[str, Any], data: Mapping[str, Any], when: da
         elif not roles & WASTE_OPERATORS:
             bad.append((leg, "to a site whose operator is no collector, dismantler or recycler"))
     evidence = {"waste_shipments": legs}
+    if not legs:
+        return NOT_EVALUATED, "no shipment of a declared waste battery in the history", evidence
     if bad:
         return FAIL, "; ".join(f"waste battery shipped {why}: {b['purpose']} to {b['to_site']} "
                                f"(entry {b['seq']})" for b, why in bad), evidence
@@ -347,20 +482,50 @@ def batterypass_fields() -> dict[str, Any]:
     return json.loads(text)
 
 
+# Art. 77(1): a passport for each LMT battery, industrial battery over 2 kWh and EV battery.
+PASSPORT_CATEGORIES = ("ev", "lmt")
+PASSPORT_INDUSTRIAL = ("industrial", "stationary")  # stationary storage is industrial
+PASSPORT_INDUSTRIAL_KWH = 2.0
+
+
+def _passport_scope(data: Mapping[str, Any]) -> tuple[bool | None, str]:
+    model = data.get("model") or {}
+    category, energy = model.get("category"), model.get("rated_energy_kwh")
+    if not category:
+        return None, "no battery category recorded (passport or production event)"
+    if category in PASSPORT_CATEGORIES:
+        return True, f"category {category}"
+    if category in PASSPORT_INDUSTRIAL:
+        if energy is None:
+            return None, f"category {category} without a rated energy"
+        return energy > PASSPORT_INDUSTRIAL_KWH, f"category {category}, {energy} kWh"
+    return False, f"category {category}"
+
+
 def passport_completeness(params: Mapping[str, Any], data: Mapping[str, Any], when: date
                           ) -> Result:
-    """The `required` fields of the chosen Battery Pass sections, each given by a credential
-    or by the ledger (the table's aliases). No passport credential for the battery in the
-    bundle (redacted, or never issued) is NOT_EVALUATED, or FAIL with `require_passport`."""
+    """The `required` fields of the chosen sections (Battery Pass 1.2 and the regulation's
+    mandatory attributes), each given by a credential or by the ledger (the table's aliases).
+    A battery in scope (EV, LMT, industrial over 2 kWh) without a passport credential FAILs
+    (NOT_EVALUATED with `require_passport = false`); out of scope or unknown scope: no
+    judgement."""
     table = batterypass_fields()
     sections = list(params["sections"])
     ignore = set(params.get("ignore", ()))
     available = set(data.get("passport_fields") or ())
+    in_scope, why = _passport_scope(data)
     evidence: dict[str, Any] = {"sections": sections, "ignored": sorted(ignore),
-                                "credential": data.get("passport_credential")}
+                                "credential": data.get("passport_credential"),
+                                "scope": why, "in_scope": in_scope}
+    if in_scope is False:
+        return NOT_EVALUATED, f"no passport obligation for this battery ({why})", evidence
     if not data.get("passport_credential"):
-        status = FAIL if params.get("require_passport", False) else NOT_EVALUATED
-        return status, "no BatteryPassportCredential for the battery in the bundle", evidence
+        if in_scope is None:
+            return NOT_EVALUATED, f"no BatteryPassportCredential and the scope is unknown: " \
+                f"{why}", evidence
+        status = FAIL if params.get("require_passport", True) else NOT_EVALUATED
+        return status, f"no BatteryPassportCredential for the battery in the bundle ({why})", \
+            evidence
     missing = {}
     for section in sections:
         gaps = [f for f in table["sections"][section] if f not in ignore and not (
@@ -369,7 +534,7 @@ def passport_completeness(params: Mapping[str, Any], data: Mapping[str, Any], wh
             missing[section] = gaps
     evidence["missing"] = missing
     if missing:
-        return FAIL, "passport incomplete: " + "; ".join(
+        return FAIL, "passport incomplete, missing: " + "; ".join(
             f"{s}: {', '.join(g)}" for s, g in missing.items()), evidence
     return PASS, f"every required field of {', '.join(sections)} is given" + (
         f" (ignored: {', '.join(sorted(ignore))})" if ignore else ""), evidence
@@ -397,26 +562,31 @@ def _passport_validate(params: Mapping[str, Any]) -> str | None:
 RULE_TYPES: dict[str, RuleType] = {
     "recycled-content": RuleType(frozenset({"minimum", "basis"}), recycled_content,
                                  lambda p: _needs_percent_map("minimum")(p) or (
-                                     None if p.get("basis", "claimed") in (
-                                         "claimed", "computed", "both")
-                                     else "basis is claimed, computed or both")),
+                                     None if p.get("basis", "ledger") in (
+                                         "ledger", "claimed", "computed", "both")
+                                     else "basis is ledger, claimed, computed or both")),
     "material-recovery": RuleType(frozenset({"minimum"}), material_recovery,
                                   _needs_percent_map("minimum")),
     "recycling-efficiency": RuleType(frozenset({"minimum"}), recycling_efficiency,
-                                     _checks(minimum=_percent)),
+                                     _chemistry_map),
     "irma-level": RuleType(frozenset({"minimum"}), irma_level, _irma_validate),
     "carbon-footprint": RuleType(
-        frozenset({"maximum", "maximum_class", "require_declaration"}), carbon_footprint,
-        _checks(maximum=_number, require_declaration=lambda v: isinstance(v, bool),
-                maximum_class=lambda v: isinstance(v, str) and v in tuple("ABCDEFG"))),
+        frozenset({"check", "maximum", "maximum_class"}), carbon_footprint,
+        _checks(maximum=_number, check=lambda v: v in CARBON_CHECKS,
+                maximum_class=lambda v: isinstance(v, str) and v in tuple("ABCDEFG")),
+        lambda p: "no maximum adopted" if p.get("check") == "maximum" and p.get(
+            "maximum") is None else None),
     "ira-critical-minerals": RuleType(
         frozenset({"minimum", "prices", "fta_countries", "recycling_countries",
-                   "foreign_entities_of_concern", "feoc_from"}),
+                   "foreign_entities_of_concern", "feoc_countries", "feoc_from",
+                   "value_added", "value_added_minimum"}),
         ira_critical_minerals,
         lambda p: _ira_validate(p) or _checks(
-            minimum=_percent, feoc_from=lambda v: type(v) is date)(p)),
+            minimum=_percent, value_added_minimum=_percent,
+            feoc_from=lambda v: type(v) is date)(p)),
     "artisanal-sources": RuleType(frozenset({"high_risk_countries"}), artisanal_sources,
                                   _checks(high_risk_countries=_strings)),
+    "due-diligence": RuleType(frozenset(), due_diligence),
     "second-life-routing": RuleType(
         frozenset({"reuse_above", "repurpose_above", "allow_downgrade"}), second_life,
         lambda p: _checks(reuse_above=_percent, repurpose_above=_percent,

@@ -244,7 +244,8 @@ def _transformation(tracer: Tracer, event: TraceEvent, seq: int, raw: Mapping[st
 
 def _model_details(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Model and chemistry declared on a production event (apply to every item it makes)."""
-    return {k: raw[k] for k in ("model", "batteryModel", "cellModel", "chemistry") if k in raw}
+    return {k: raw[k] for k in ("model", "batteryModel", "cellModel", "chemistry",
+                                "batteryCategory", "ratedEnergy") if k in raw}
 
 
 def render_provenance(p: Provenance, console: Any) -> None:

@@ -109,19 +109,41 @@ def _source_facts(tracer: Tracer, source: Source) -> dict[str, Any]:
         method.lower() in ARTISANAL or "artisanal-cooperative" in party.get("roles", ()))
     high_risk = bool(origin.get("conflictAffectedHighRiskArea") or source.details.get(
         "conflictAffectedHighRiskArea") or source.details.get("highRiskArea"))
-    resolution = next((str(source.details[k]) for k in ("legalStatus", "riskMitigation",
-                                                         "riskAssessment")
-                       if source.details.get(k)), None)
+    # Only a credential naming the site resolves a high-risk source, never the miner's own
+    # words on its extraction (those stay visible as `declared_status`).
+    resolution = _site_credential(tracer, source.site) if not source.recycled else None
+    declared = next((str(source.details[k]) for k in ("legalStatus", "riskMitigation",
+                                                       "riskAssessment")
+                     if source.details.get(k)), None)
     level, audit = (None, None) if source.recycled else _irma_level(tracer, source)
     return {
         "site": source.site, "site_name": site.get("name", source.site), "operator": operator,
         "operator_name": party.get("legalName", operator), "country": site.get("country", ""),
         "artisanal": artisanal, "recycled": source.recycled, "irma_level": level,
         "irma_credential": audit, "high_risk": high_risk, "risk_resolution": resolution,
+        "declared_status": declared,
     }
 
 
-_GROUP = ("site", "irma_level", "artisanal", "recycled", "high_risk", "risk_resolution")
+# Credential types that can resolve a high-risk artisanal source when they name its site.
+RESOLUTION_TYPES = ("DueDiligenceCredential",)
+
+
+def _site_credential(tracer: Tracer, site: str) -> dict[str, Any] | None:
+    """The latest credential in force of a resolving type whose subject is the site (or names
+    it as `mineSite`), with its issuer: whether that issuer is accredited is the bundle
+    verifier's trust path (policy: `issuers_accredited`)."""
+    found = [c for c in tracer.credentials if set(_types(c)) & set(RESOLUTION_TYPES)
+             and not _not_in_force(tracer, c)
+             and site in (_subject(c).get("id"), (_subject(c).get("mineSite") or {}).get("id"))]
+    if not found:
+        return None
+    issuer = found[-1].get("issuer")
+    return {"credential": found[-1].get("id"), "types": _types(found[-1]),
+            "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer}
+
+
+_GROUP = ("site", "irma_level", "artisanal", "recycled", "high_risk", "declared_status")
 
 
 def _elements(tracer: Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
@@ -234,7 +256,7 @@ def _lifecycle(tracer: Tracer, subject: str, parts: set[str], names: set[str]
                                                  "recycling")}
     readings: list[dict[str, Any]] = []
     routing: list[dict[str, Any]] = []
-    sale_time: str | None = None
+    sale: tuple[int, TraceEvent] | None = None
     removed = False
 
     def mark(stage: str, seq: int) -> None:
@@ -250,7 +272,7 @@ def _lifecycle(tracer: Tracer, subject: str, parts: set[str], names: set[str]
             mark("production", seq)
         if step == BizStep.RETAIL_SELLING:
             mark("sale", seq)
-            sale_time = sale_time or event.event_time
+            sale = sale or (seq, event)
         if step in USE_STEPS and stages["sale"] is not False:
             mark("use", seq)
         if step in END_OF_LIFE_STEPS or event.waste:
@@ -273,8 +295,24 @@ def _lifecycle(tracer: Tracer, subject: str, parts: set[str], names: set[str]
     soh = max(readings, key=lambda r: r["time"]) if readings else None
     extra = {"state_of_health": {"value": soh["value"], "time": soh["time"]} if soh else None,
              "state_of_health_readings": readings, "second_life": routing,
-             "placed_on_market": str(parse_day(sale_time)) if sale_time else None}
+             **_placing(tracer, sale)}
     return stages, extra
+
+
+def _placing(tracer: Tracer, sale: tuple[int, TraceEvent] | None) -> dict[str, Any]:
+    """The placing on the market: the day the ledger received its event (the policy date:
+    a signer cannot set it), the day its signer wrote, and the operator of its site."""
+    if sale is None:
+        return {"placed_on_market": None, "placed_on_market_event_time": None,
+                "placed_on_market_by": None, "placed_on_market_seq": None}
+    seq, event = sale
+    received = parse_day(tracer.received.get(seq))
+    claimed = parse_day(event.event_time)
+    site = tracer.facilities.get(event.biz_location, {})
+    return {"placed_on_market": str(received) if received else None,
+            "placed_on_market_event_time": str(claimed) if claimed else None,
+            "placed_on_market_by": site.get("operator") or None,
+            "placed_on_market_seq": seq}
 
 
 def _carbon(tracer: Tracer, names: set[str], model: str | None) -> dict[str, Any] | None:
@@ -322,6 +360,7 @@ def _efficiency(tracer: Tracer) -> list[dict[str, Any]]:
         s = _subject(credential)
         period = s.get("reportingPeriod") or {}
         out.append({"facility": s.get("id"), "credential": credential.get("id"),
+                    "chemistry": s.get("batteryChemistry"),
                     "period": [period.get("startDate"), period.get("endDate")],
                     "recycling_efficiency": s.get("recyclingEfficiency"),
                     "material_recovery": {MATERIAL_SYMBOL.get(r.get("material"),
@@ -338,7 +377,8 @@ def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
         s = _subject(credential)
         model.update({"name": (s.get("product") or {}).get("name"),
                       "chemistry": (s.get("batteryChemistry") or {}).get("shortName"),
-                      "category": s.get("batteryCategory")})
+                      "category": s.get("batteryCategory"),
+                      "rated_energy_kwh": s.get("ratedEnergy")})
     for part in sorted(parts, key=lambda p: p != subject):
         item = tracer.items.get(part)
         if item is None:
@@ -347,6 +387,8 @@ def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
         model.setdefault("name", details.get("model") or details.get("batteryModel")
                          or details.get("cellModel"))
         model.setdefault("chemistry", details.get("chemistry"))
+        model.setdefault("category", details.get("batteryCategory"))
+        model.setdefault("rated_energy_kwh", details.get("ratedEnergy"))
     model = {k: v for k, v in model.items() if v}
     return model or None
 
@@ -360,7 +402,7 @@ def _passport_fields(tracer: Tracer, names: set[str], data: Mapping[str, Any]) -
         for credential in _of_type(tracer, kind, names):
             s = _subject(credential)
             available |= set(s)
-            available |= {f"product.{k}" for k in s.get("product") or {}}
+            available |= _paths(s)
     if _of_type(tracer, "DueDiligenceCredential"):
         available.add("dueDiligenceCredential")
     if data["elements"]:
@@ -372,6 +414,36 @@ def _passport_fields(tracer: Tracer, names: set[str], data: Mapping[str, Any]) -
     if any(data["lifecycle"].values()):
         available.add("batteryStatus")
     return sorted(available)
+
+
+def _paths(value: Any, prefix: str = "") -> set[str]:
+    """Dotted paths of the non-empty values of a subject (`performance.minimumVoltage`). A
+    list of objects gives a key only when every element has it (every material its
+    location)."""
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if inner is None or inner == [] or inner == {} or inner == "":
+                continue
+            path = f"{prefix}{key}"
+            out.add(path)
+            out |= _paths(inner, f"{path}.")
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        common = set.intersection(*(_paths(v, prefix) for v in value))
+        out |= common
+    return out
+
+
+def _due_diligence(tracer: Tracer) -> list[dict[str, Any]]:
+    """The DueDiligenceCredentials of the bundle in force, with the party each is issued to."""
+    out = []
+    for credential in _of_type(tracer, "DueDiligenceCredential"):
+        s = _subject(credential)
+        issuer = credential.get("issuer")
+        out.append({"credential": credential.get("id"), "subject": s.get("id"),
+                    "issued_to": (s.get("issuedToParty") or {}).get("id"),
+                    "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer})
+    return out
 
 
 def build_facts(tracer: Tracer, subject: str) -> dict[str, Any]:
@@ -409,6 +481,7 @@ def build_facts(tracer: Tracer, subject: str) -> dict[str, Any]:
     passports = _of_type(tracer, "BatteryPassportCredential", names)
     data["passport_credential"] = passports[-1].get("id") if passports else None
     data["passport_fields"] = _passport_fields(tracer, names, data)
+    data["due_diligence"] = _due_diligence(tracer)
     data["not_in_force"] = _standing(tracer)
     return data
 

@@ -46,5 +46,9 @@ def render_facts(data: Mapping[str, Any], console: Any) -> None:
     if data["state_of_health"]:
         soh = data["state_of_health"]
         console.print(f"state of health: {soh['value']} % at {soh['time']}", highlight=False)
-    console.print(f"placed on the market: {data['placed_on_market'] or 'not recorded'}",
-                  highlight=False)
+    if data["placed_on_market"]:
+        console.print(f"placed on the market: {data['placed_on_market']} (ledger receipt; "
+                      f"its signer wrote {data.get('placed_on_market_event_time')})",
+                      highlight=False)
+    else:
+        console.print("placed on the market: not recorded", highlight=False)

@@ -5,11 +5,14 @@
     GET /api/passport-bundles/{item} the evidence bundle (legitimate-interest tier only)
 
 `{item}` is the item URI percent-encoded as one path segment. Without a grant a request sees
-the public tier; with a grant (`X-Passport-Grant` header or `grant` query parameter) that the
-holder signed AND the grantee's access proof for the request path (`X-Passport-Proof` header
-or `proof` query parameter), the legitimate-interest tier; a grant without a valid proof, or
-one that does not verify, is refused with problem details (never silently downgraded). The
-app puts the open Ledger in `app.state.ledger`.
+the public tier; with a grant (`X-Passport-Grant` header or `grant` query parameter) AND the
+grantee's access proof for the request path (`X-Passport-Proof` header or `proof` query
+parameter), the grant's tier (legitimate-interest, or authority for a notified body, market
+surveillance authority or the Commission: api/passport_access.py); a grant without a valid
+proof, or one that does not verify, is refused with problem details (never silently
+downgraded). An unknown item's page is an HTML 404 page unless the client asks for JSON
+(`Accept: application/json` or `application/problem+json`): then the problem. The app puts
+the open Ledger in `app.state.ledger`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import quote
 
+from batterytrace.api.passport import PassportNotFoundError
+from batterytrace.api.passport_tiers import TIER_LABEL
+from batterytrace.verifier.report import _CONTROL as CONTROL_CHARACTERS
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -43,8 +49,20 @@ BUNDLE_PREFIX = "/api/passport-bundles/"
 def _templates() -> Any:
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    return Environment(loader=PackageLoader("batterytrace.api", "templates"),
-                       autoescape=select_autoescape(default=True, default_for_string=True))
+    env = Environment(loader=PackageLoader("batterytrace.api", "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      finalize=_visible)
+    return env
+
+
+def _visible(value: Any) -> Any:
+    """Every value the templates print: control characters (ANSI escapes, bidi overrides,
+    NUL, ...) shown as visible escapes (`\\x1b`), never passed to whoever reads the page or
+    pipes it to a terminal (the report's rule: `verifier.report`). Autoescaping then makes
+    markup inert."""
+    if not isinstance(value, str) or hasattr(value, "__html__"):  # markup the app made
+        return value
+    return CONTROL_CHARACTERS.sub(lambda m: m.group().encode("unicode_escape").decode(), value)
 
 
 def _passport(request: Request, item: str, grant: str | None, proof: str | None,
@@ -70,13 +88,28 @@ def qr_svg(url: str) -> str:
 
 def render_passport(passport: Any, grant: str | None = None) -> str:
     """The HTML page of a passport (the template reads the JSON twin, so both show the same
-    facts)."""
+    facts; `json_path` links to it)."""
     template = _templates().get_template("passport.html")
     # The bundle link carries the grant only: a proof is bound to one path, so the grantee's
     # client adds its own proof for the bundle path (the server holds no grantee key).
     grant_query = f"?grant={quote(grant, safe='')}" if grant else ""
     return template.render(passport=passport.to_json(), qr_svg=qr_svg(passport.page_url),
-                           grant_query=grant_query)
+                           grant_query=grant_query, tier_label=TIER_LABEL[passport.tier])
+
+
+def render_not_found(item: str) -> str:
+    """The HTML 404 page of an item the ledger does not know (escaped like the passport)."""
+    return _templates().get_template("passport_404.html").render(item=item)
+
+
+def _wants_json(request: Request) -> bool:
+    """Whether the client asked for JSON rather than a page (`Accept` naming a JSON type
+    before, or without, text/html)."""
+    accept = request.headers.get("accept", "").lower()
+    json_at = min((accept.find(t) for t in ("application/json", "application/problem+json",
+                                            "+json") if t in accept), default=-1)
+    html_at = accept.find("text/html")
+    return json_at >= 0 and (html_at < 0 or json_at < html_at)
 
 
 @router.get(PAGE_PREFIX + "{item:path}", response_class=HTMLResponse,
@@ -87,7 +120,13 @@ def passport_page(request: Request, item: str, x_passport_grant: str | None = Gr
     """The passport page of an item: public tier, or legitimate-interest with a grant and
     the grantee's access proof."""
     presented = x_passport_grant or grant
-    passport = _passport(request, item, presented, x_passport_proof or proof, PAGE_PREFIX)
+    try:
+        passport = _passport(request, item, presented, x_passport_proof or proof, PAGE_PREFIX)
+    except PassportNotFoundError:
+        if _wants_json(request):
+            raise
+        return HTMLResponse(render_not_found(item), status_code=404,
+                            headers={"Cache-Control": "no-store"})
     return HTMLResponse(render_passport(passport, presented),
                         headers={"Cache-Control": "no-store" if presented else "max-age=60"})
 
@@ -123,12 +162,19 @@ def passport_bundle(request: Request, item: str, x_passport_grant: str | None = 
     """The item's evidence bundle (JSON Lines), for its holder and whom the holder grants
     (with an access proof for this path)."""
     from batterytrace.api.passport import export_item_bundle
-    from batterytrace.api.passport_access import LEGITIMATE_INTEREST, PassportGrantError
+    from batterytrace.api.passport_access import PassportGrantError
+    from batterytrace.api.passport_tiers import PUBLIC
 
     passport = _passport(request, item, x_passport_grant or grant, x_passport_proof or proof,
                          BUNDLE_PREFIX)
-    if passport.tier != LEGITIMATE_INTEREST:
+    if passport.tier == PUBLIC:
         raise PassportGrantError("the evidence bundle needs a grant from the holder")
+    if passport.withheld:
+        # Signed credentials travel whole: a bundle is only for a tier that may see all of it.
+        names = ", ".join(sorted({w["label"] for w in passport.withheld}))
+        raise PassportGrantError(
+            f"the evidence bundle carries signed credentials whole, including {names}, which "
+            f"the {passport.tier} tier may not see: it needs an authority grant")
     data = export_item_bundle(request.app.state.ledger, item)
     return Response(data, media_type="application/jsonl", headers={
         "Content-Disposition": 'attachment; filename="bundle.jsonl"',
