@@ -49,17 +49,18 @@ class ReadCache:
         self.probe_interval = probe_interval
         self._items: OrderedDict[Hashable, tuple[bytes, str]] = OrderedDict()
         self._lock = threading.Lock()
-        self._generation: tuple[int, int] | None = None
+        # (generation, writer's writes when read, monotonic time when read): one tuple, so a
+        # reader never pairs a generation with another read's count.
+        self._known: tuple[tuple[int, int], int, float] | None = None
         self._probing: asyncio.Lock | None = None  # one re-read at a time (event loop side)
-        self._seen_writes = -1
-        self._probed = 0.0
 
     def known_generation(self) -> tuple[int, int] | None:
         """(log size, latest checkpoint size) when still known to be current, else None."""
-        if (self._generation is None or self._seen_writes != self.writer.writes
-                or time.monotonic() - self._probed >= self.probe_interval):
+        known = self._known
+        if (known is None or known[1] != self.writer.writes
+                or time.monotonic() - known[2] >= self.probe_interval):
             return None
-        return self._generation
+        return known[0]
 
     async def current_generation(self) -> tuple[int, int]:
         """The generation, re-read (in the thread pool) only when it may have changed; the
@@ -81,9 +82,7 @@ class ReadCache:
         size = self.ledger.size
         latest = self.ledger.storage.latest_checkpoint()
         generation = (size, latest[0] if latest is not None else 0)
-        with self._lock:
-            self._generation, self._seen_writes = generation, writes
-            self._probed = time.monotonic()
+        self._known = (generation, writes, time.monotonic())
         return generation
 
     def get(self, key: Hashable) -> tuple[bytes, str] | None:
@@ -106,7 +105,7 @@ class ReadCache:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-            self._generation = None
+        self._known = None
 
 
 def read_cache_of(request: Request) -> ReadCache:
