@@ -57,6 +57,8 @@ def create_app(
         bundles,
         checkpoints,
         credentials,
+        did_web,
+        epcis,
         events,
         facilities,
         items,
@@ -64,6 +66,7 @@ def create_app(
         participants,
         passports,
         proofs,
+        resolver,
         settings,
         status,
         verify,
@@ -104,7 +107,8 @@ def create_app(
     problems.install(app)
 
     for module in (participants, facilities, settings, events, lots, items, credentials,
-                   status, checkpoints, proofs, bundles, verify, passports):
+                   status, checkpoints, proofs, bundles, verify, passports, resolver,
+                   epcis, did_web):
         app.include_router(module.router)
 
     @app.get("/health", summary="Liveness: 200 while the service answers", tags=["service"])

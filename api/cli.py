@@ -12,7 +12,18 @@ from pathlib import Path
 import typer
 from batterytrace.credentials.errors import BatterytraceError
 
-from . import cli_bundle, cli_credentials, cli_custody, cli_ledger, cli_serve, cli_trust
+from . import (
+    cli_bundle,
+    cli_credentials,
+    cli_custody,
+    cli_epcis,
+    cli_labels,
+    cli_ledger,
+    cli_serve,
+    cli_trust,
+    cli_trust_registry,
+    cli_untp,
+)
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
 
@@ -49,7 +60,8 @@ def _global_options(
     ctx.obj = Settings.resolve(home, database_url)
 
 
-for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle):
+for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
+                cli_epcis, cli_trust_registry, cli_untp):
     _module.register(app)
 cli_serve.register(app)
 

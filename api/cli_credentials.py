@@ -155,10 +155,13 @@ def credential_sign(
 ) -> None:
     """Add an eddsa-jcs-2022 Data Integrity proof to any JSON document and print it."""
     from batterytrace.credentials.data_integrity import sign
+    from batterytrace.credentials.jsonld_checks import check_jsonld
     from batterytrace.credentials.keys import load_key_file
 
+    document = _read_object(file, "document")
+    check_jsonld(document)  # never sign what JSON-LD-aware verifiers refuse (issue 21)
     signed = sign(
-        _read_object(file, "document"),
+        document,
         load_key_file(key),
         created=created,
         verification_method=verification_method,

@@ -337,3 +337,6 @@ def run_demo(home: Path, console: Console) -> None:
     console.print(f"\nPassport of {PACK_1}: {passport_url()}", highlight=False,
                   soft_wrap=True)
     console.print(f"served by: batterytrace --home {home} serve", highlight=False)
+    from .demo_resolver import print_resolver  # issue 21: the label's resolver and linkset
+
+    print_resolver(home, SUBJECT, console)

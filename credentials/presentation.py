@@ -21,6 +21,7 @@ from .errors import (
     ProofGenerationError,
     VerificationMethodError,
 )
+from .jsonld_checks import check_jsonld
 from .keys import Ed25519Key
 from .vc import (
     PRESENTATION_SCHEMA,
@@ -29,13 +30,28 @@ from .vc import (
     CredentialResult,
     as_list,
     check_context,
+    check_credential,
     check_optional_url,
     check_types,
+    check_validity,
     controlled_by,
     is_url,
+    issuer_id,
     validate_schema,
     verify_credential,
 )
+
+ENVELOPED = "EnvelopedVerifiableCredential"
+
+
+class EnvelopedCredentialError(BatterytraceError):
+    """A presentation holds an enveloped credential (VC-JOSE-COSE), which this verifier does
+    not implement: refused with that reason rather than accepted unchecked."""
+
+    code = "ENVELOPED_CREDENTIAL_UNSUPPORTED"
+    title = "Enveloped credentials are not supported"
+    exit_code = 1
+    http_status = 422
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ def check_presentation(vp: Any) -> list[str]:
     if not isinstance(vp, dict):
         raise ParsingError("a presentation must be a JSON object")
     check_context(vp, "presentation")
+    jsonld_warnings = check_jsonld(vp)
     check_types(vp, VERIFIABLE_PRESENTATION)
     check_optional_url(vp, "id")
     if "holder" in vp and not is_url(holder_id(vp)):
@@ -105,7 +122,7 @@ def check_presentation(vp: Any) -> list[str]:
     credentials = as_list(vp.get("verifiableCredential", []))
     if not all(isinstance(c, dict) for c in credentials):
         raise MalformedValueError("verifiableCredential must hold credential objects")
-    return [] if credentials else ["the presentation holds no credential"]
+    return jsonld_warnings + ([] if credentials else ["the presentation holds no credential"])
 
 
 def verify_presentation(
@@ -123,6 +140,12 @@ def verify_presentation(
     if not isinstance(challenge, str) or not challenge:
         raise ParsingError("verifying a presentation needs the challenge the verifier gave")
     warnings = check_presentation(vp)
+    for index, credential in enumerate(as_list(vp.get("verifiableCredential", []))):
+        if ENVELOPED in as_list(credential.get("type")):  # before the schema, which refuses it
+            raise EnvelopedCredentialError(
+                f"verifiableCredential[{index}]: an EnvelopedVerifiableCredential "
+                "(VC-JOSE-COSE) is not supported by this verifier; present the credential "
+                "secured with Data Integrity")
     warnings.extend(validate_schema(vp, PRESENTATION_SCHEMA))
     checks = ["structure", "schema"]
     proofs = verify_proofs(
@@ -137,11 +160,19 @@ def verify_presentation(
     else:
         checks.append("holder")
     results = []
+    holder_signed = holder is not None and bool(controlled_by(holder, proofs))
     for index, credential in enumerate(as_list(vp.get("verifiableCredential", []))):
+        where = f"verifiableCredential[{index}]"
         try:
-            results.append(verify_credential(credential, resolver, at=at))
+            if ("proof" not in credential and holder_signed
+                    and issuer_id(credential) == holder):
+                results.append(_self_asserted(credential, at))
+                warnings.append(f"{where}: self-asserted by the holder, secured by the "
+                                "presentation's proof (VC DM 2.0 section 4.12.4)")
+            else:
+                results.append(verify_credential(credential, resolver, at=at))
         except BatterytraceError as error:
-            raise _located(error, f"verifiableCredential[{index}]") from error
+            raise _located(error, where) from error
     checks.append("credentials")
     return PresentationResult(
         ok=True,
@@ -153,6 +184,22 @@ def verify_presentation(
     )
 
 
+def _self_asserted(credential: dict[str, Any], at: datetime | None) -> CredentialResult:
+    """A credential whose issuer is the presentation's holder, without a proof of its own: its
+    structure, schema and validity; the presentation's proof by the holder secures it."""
+    warnings = check_credential(credential) + validate_schema(credential)
+    check_validity(credential, at)
+    subjects = as_list(credential.get("credentialSubject"))
+    return CredentialResult(
+        ok=True, checks=("structure", "schema", "self-asserted", "validity"),
+        issuer=issuer_id(credential),
+        subject_ids=tuple(s["id"] for s in subjects if isinstance(s, dict) and "id" in s),
+        types=tuple(t for t in as_list(credential.get("type")) if isinstance(t, str)),
+        id=credential.get("id") if isinstance(credential.get("id"), str) else None,
+        valid_from=credential.get("validFrom"), valid_until=credential.get("validUntil"),
+        warnings=tuple(warnings))
+
+
 def _located(error: BatterytraceError, where: str) -> BatterytraceError:
     """The same error (same class and code) with its position in the presentation."""
     try:
@@ -162,6 +209,7 @@ def _located(error: BatterytraceError, where: str) -> BatterytraceError:
 
 
 __all__ = [
+    "EnvelopedCredentialError",
     "PresentationResult",
     "check_presentation",
     "create_presentation",

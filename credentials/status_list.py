@@ -286,13 +286,35 @@ def status_entry(
     return StatusEntry(purpose, index, list_credential_url, entry_id).to_json()
 
 
+def _other_type(item: Any) -> str | None:
+    """The type of a status entry of a type this project does not implement, else None (a
+    BitstringStatusListEntry, or something malformed that `StatusEntry.from_json` refuses)."""
+    if not isinstance(item, Mapping):
+        return None
+    types = item.get("type")
+    types = [types] if isinstance(types, str) else types
+    if not isinstance(types, list) or not types or not all(isinstance(t, str) and t
+                                                           for t in types):
+        return None
+    return None if ENTRY_TYPE in types else ", ".join(types)
+
+
 def status_entries(credential: Mapping[str, Any]) -> list[StatusEntry]:
-    """The BitstringStatusListEntry entries of a credential (none, one or several)."""
+    """The BitstringStatusListEntry entries of a credential (none, one or several); entries of
+    another (well-formed) type are left to `other_status_types`."""
     status = credential.get("credentialStatus")
     if status is None:
         return []
     items = status if isinstance(status, list) else [status]
-    return [StatusEntry.from_json(item) for item in items]
+    return [StatusEntry.from_json(item) for item in items if _other_type(item) is None]
+
+
+def other_status_types(credential: Mapping[str, Any]) -> list[str]:
+    """The types of the credential's status entries this project does not implement (VC DM
+    2.0: a verifier reports them as not checked rather than the credential as broken)."""
+    status = credential.get("credentialStatus")
+    items = status if isinstance(status, list) else [] if status is None else [status]
+    return [t for t in (_other_type(item) for item in items) if t is not None]
 
 
 # --- the list credential ----------------------------------------------------------------
@@ -386,6 +408,7 @@ __all__ = [
     "build_status_list_credential",
     "decode_list",
     "encode_list",
+    "other_status_types",
     "read_list_credential",
     "status_bit",
     "status_entries",

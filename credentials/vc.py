@@ -31,6 +31,7 @@ from .errors import (
     SchemaValidationError,
     VerificationMethodError,
 )
+from .jsonld_checks import check_jsonld
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 VC_V1_CONTEXT = "https://www.w3.org/2018/credentials/v1"
@@ -133,6 +134,8 @@ def check_credential(doc: Any) -> list[str]:
         raise ParsingError("a credential must be a JSON object")
     warnings: list[str] = []
     check_context(doc)
+    # As JSON-LD-aware verifiers read it (contexts, terms, types, values).
+    warnings.extend(check_jsonld(doc))
     check_types(doc, VERIFIABLE_CREDENTIAL)
     check_optional_url(doc, "id")
     _check_issuer(doc)
@@ -366,6 +369,11 @@ def _check_issuer_binding(issuer: str | None, proofs: list[ProofResult]) -> list
     ]
 
 
+def check_validity(doc: dict[str, Any], at: datetime | None = None) -> None:
+    """validFrom <= `at` (default now) <= validUntil, else NotYetValidError / ExpiredError."""
+    _check_validity(doc, _aware(at))
+
+
 def _check_validity(doc: dict[str, Any], moment: datetime) -> None:
     if "validFrom" in doc and moment < parse_date_time(doc["validFrom"]):
         raise NotYetValidError(
@@ -388,6 +396,7 @@ __all__ = [
     "check_context",
     "check_credential",
     "check_types",
+    "check_validity",
     "controlled_by",
     "is_url",
     "issuer_id",

@@ -46,7 +46,7 @@ from batterytrace.credentials.status_list import (
     build_status_list_credential,
     status_entries,
 )
-from batterytrace.credentials.vc import as_list, check_credential, controlled_by, issuer_id
+from batterytrace.credentials.vc import check_credential, controlled_by, issuer_id
 from sqlalchemy import func, insert, inspect, select, update
 from sqlalchemy.engine import Connection
 
@@ -65,6 +65,7 @@ from .anchors import (
     sign_canonical,
     signing_method,
 )
+from .bundle_format import credential_subject_ids
 from .custody_store import StoredRegistry, ensure_schema
 from .log import AppendResult, Ledger, Submission
 from .tables import CREDENTIAL_RECORD, CREDENTIAL_SUBJECT, CREDENTIAL_TABLES, STATUS_LIST
@@ -341,10 +342,8 @@ class CredentialStore:
                 "digest": anchor.credential_digest, "anchored_at": position,
                 "body": pending.body.decode("utf-8"),
             })
-            subjects.extend(
-                {"subject_id": s, "credential_id": anchor.credential_id}
-                for s in {s["id"] for s in as_list(credential.get("credentialSubject"))
-                          if isinstance(s, dict) and isinstance(s.get("id"), str)})
+            subjects.extend({"subject_id": s, "credential_id": anchor.credential_id}
+                            for s in credential_subject_ids(credential))
         if credentials:
             connection.execute(insert(CREDENTIAL_RECORD), credentials)
         if subjects:

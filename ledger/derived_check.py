@@ -18,13 +18,15 @@ The entries (`ledger_entries`) are the only source of truth; every other table i
 - `credential_record`: each stored credential against its issuance anchor (issuer, types,
   digest of the stored body, position); checked, not rebuildable (bodies are not in the log).
 
+- `credential_subject`: the index of the stored credentials' subjects, from their bodies.
+
 `check_derived` reads (storage reads are allowed here) and compares; `expected_*` compute what
-`ledger repair --from-entries` writes back. `credential_subject` (an index of the stored
-credentials' subjects) is not checked.
+`ledger repair --from-entries` writes back.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from sqlalchemy.engine import Connection
 
 from . import merkle
 from .anchor_store import encode_anchor_value
+from .bundle_format import credential_subject_ids
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
 from .custody_store import (
     dump_state,
@@ -60,6 +63,7 @@ from .tables import (
     CHECKPOINTS,
     CREDENTIAL_ANCHOR,
     CREDENTIAL_RECORD,
+    CREDENTIAL_SUBJECT,
     CUSTODY_STATE,
     SEQUENCER,
     STATUS_LIST,
@@ -130,7 +134,6 @@ class Tree:
 def recompute_tree(ledger: Source, wanted_sizes: Iterable[int] = ()) -> Tree:
     """The tiles of the entries' tree (as `storage.store_nodes` writes them) and its roots at
     `wanted_sizes`."""
-    import hashlib
 
     wanted = set(wanted_sizes)
     tree = Tree()
@@ -191,7 +194,6 @@ def _check_credential_records(connection: Connection, replay: Replay
     """Each stored credential against its anchor: an issuance anchor for its id, with its
     issuer, types, digest (of the stored body) and position. Not rebuildable: the bodies are
     not in the log. A row deleted is not detected (an anchor may come without its credential)."""
-    import hashlib
 
     if not inspect(connection).has_table(CREDENTIAL_RECORD.name):
         return None
@@ -214,6 +216,41 @@ def _check_credential_records(connection: Connection, replay: Replay
             return DerivedMismatch(t.name, _short(row.id), f"a body of digest {row.digest}",
                                    f"a body of digest {body_digest}")
     return None
+
+
+def _indexed_subjects(connection: Connection) -> tuple[dict[tuple[str, str], str], set[str]]:
+    """The credential_subject rows the stored bodies give, (subject id, credential id), and
+    the ids of the stored credentials whose body does not match its digest: their rows can
+    be neither checked nor rebuilt (the record check reports them)."""
+    rows: dict[tuple[str, str], str] = {}
+    damaged: set[str] = set()
+    t = CREDENTIAL_RECORD
+    for credential_id, body, digest in connection.execute(select(t.c.id, t.c.body, t.c.digest)):
+        try:
+            document = json.loads(body)
+        except ValueError:
+            document = None
+        if hashlib.sha256(body.encode("utf-8")).hexdigest() != digest or not isinstance(
+                document, dict):
+            damaged.add(credential_id)
+            continue
+        for subject in credential_subject_ids(document):
+            rows[(subject, credential_id)] = "indexed"
+    return rows, damaged
+
+
+def _stored_subjects(connection: Connection, leave_out: set[str]) -> dict[tuple[str, str], str]:
+    t = CREDENTIAL_SUBJECT
+    return {(r.subject_id, r.credential_id): "indexed" for r in connection.execute(select(t))
+            if r.credential_id not in leave_out}
+
+
+def _check_credential_subjects(connection: Connection) -> DerivedMismatch | None:
+    """The subject index against the stored credentials' subjects (no row missing or extra)."""
+    if not inspect(connection).has_table(CREDENTIAL_SUBJECT.name):
+        return None
+    expected, damaged = _indexed_subjects(connection)
+    return _compare(CREDENTIAL_SUBJECT.name, expected, _stored_subjects(connection, damaged))
 
 
 def check_tree(ledger: Source, tree: Tree | None = None) -> list[DerivedMismatch]:
@@ -313,6 +350,7 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         seals = (_check_seals(connection, ledger.row_seal) if ledger.row_seal is not None
                  else None)
         lists = check_status_lists(connection, replay.anchors, ledger.public_url)
+        subjects = _check_credential_subjects(connection)
     # Compared as text: the append path and the replay write one spelling per value
     # (`custody_store.decimal_text`).
     for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
@@ -320,7 +358,7 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         found = _compare(table, want, got)
         if found:
             out.append(found)
-    out.extend(found for found in (seals, records, lists) if found is not None)
+    out.extend(found for found in (seals, records, subjects, lists) if found is not None)
     return out
 
 
@@ -404,6 +442,15 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
                 connection.execute(insert(CREDENTIAL_ANCHOR), [
                     {"tbl": t, "key": k, "value": v} for (t, k), v in anchors.items()])
             counts[CREDENTIAL_ANCHOR.name] = len(anchors)
+            if inspect(connection).has_table(CREDENTIAL_SUBJECT.name):
+                expected, damaged = _indexed_subjects(connection)
+                connection.execute(delete(CREDENTIAL_SUBJECT).where(
+                    CREDENTIAL_SUBJECT.c.credential_id.not_in(damaged)))
+                subjects = [{"subject_id": subject, "credential_id": cid}
+                            for subject, cid in sorted(expected)]
+                if subjects:
+                    connection.execute(insert(CREDENTIAL_SUBJECT), subjects)
+                counts[CREDENTIAL_SUBJECT.name] = len(subjects)
             counts[STATUS_LIST.name] = rebuild_status_lists(connection, replay.anchors,
                                                                 ledger.public_url)
     if isinstance(ledger, Ledger):

@@ -82,8 +82,12 @@ def test_register_participant_did_document_and_keys(api):
     assert api.state() == before
     both = sign_as(rotation, "newcomer", new)
     assert api.post("/participants/newcomer/keys", json=both).status_code == 201
-    keys = api.get("/participants/newcomer/did.json").json()["verificationMethod"]
-    assert [k["publicKeyMultibase"] for k in keys] == [newer.public_multibase]
+    document = api.get("/participants/newcomer/did.json").json()
+    # Every key of the registry with its validity (issue 21); only the current one asserts.
+    keys = document["verificationMethod"]
+    assert keys[-1]["publicKeyMultibase"] == newer.public_multibase
+    assert all("validUntil" in k["keyValidity"] for k in keys[:-1])
+    assert document["assertionMethod"] == [f"{did}#{newer.public_multibase}"]
 
 
 def test_facilities_and_settings(api):

@@ -115,6 +115,23 @@ def test_unknown_status_list_and_participant_are_404(http_api):
     assert_problem(http_api.get("/participants/nobody/did.json"), 404, "UNKNOWN_PARTICIPANT")
 
 
+def test_a_key_change_for_an_unknown_participant_is_404(tmp_path):
+    """POST /participants/{name}/keys names its resource in the path: an unknown participant
+    is a missing resource (404), as on a read, and nothing is appended."""
+    from custody_factory import key_for
+    from test_api_support import admin_request, api_client, assert_problem, make_home
+
+    home = make_home(tmp_path, None)
+    with api_client(home, None) as client:
+        size = client.get("/log").json()["size"]
+        did = "did:web:ledger.example:participants:nobody"
+        rotation = admin_request({"type": "KeyRotation", "participant": did,
+                                  "newKey": key_for("nobody").public_multibase})
+        assert_problem(client.post("/participants/nobody/keys", json=rotation), 404,
+                       "UNKNOWN_PARTICIPANT")
+        assert client.get("/log").json()["size"] == size
+
+
 def test_oversize_url_is_a_problem(http_api):
     from test_api_support import assert_problem
 

@@ -110,7 +110,8 @@ def world(tmp_path_factory):
     w = World()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(log_module, "utc_now", lambda: clock["now"])
-        led = Ledger.init(home, None, "ledger.example/credentials", PUBLIC_URL)
+        led = Ledger.init(home, None, "ledger.example/credentials", PUBLIC_URL,
+                          clock=lambda: clock["now"])
         store = CredentialStore(led)
         led.append([Submission("registry", d) for d in standard_registry_docs()])
 

@@ -200,3 +200,18 @@ def test_a_revocation_after_use_fails_the_bundle_unless_the_point_in_time_verdic
     point_in_time = _run([*verify, "--as-of-use"])
     assert point_in_time.returncode == 0, point_in_time.stdout
     assert any("revoked at log position" in n for n in json.loads(point_in_time.stdout)["notes"])
+
+
+def test_demo_prints_the_resolver_url_of_its_pack_and_the_linkset(
+        demo: tuple[Path, str]) -> None:
+    """Issue 21: the label's resolver URL and the RFC 9264 linkset with UNTP link types."""
+    from urllib.parse import quote
+
+    _, out = demo
+    resolver = passport_url().split("/passports/")[0] + "/id/" + quote(item_id(PACK_1), safe="")
+    assert f"Resolver URL on its label (QR): {resolver}" in out
+    for rel in ("https://gs1.org/voc/defaultLink",
+                "https://test.uncefact.org/vocabulary/linkTypes/dpp",
+                "https://test.uncefact.org/vocabulary/linkTypes/dte",
+                "https://test.uncefact.org/vocabulary/linkTypes/dfr"):
+        assert rel in out

@@ -109,6 +109,7 @@ TABLES = {
     "custody_state": (("tbl", "key"), "value"),
     "credential_anchor": (("tbl", "key"), "value"),
     "status_list": (("url",), "bits"),
+    "credential_subject": (("credential_id",), "subject_id"),
 }
 
 
@@ -147,6 +148,9 @@ def duplicate_row(home, table):
     elif table == "status_list":
         sql(home, "INSERT INTO status_list SELECT url || 'x', issuer, purpose, number, length, "
                   "bits, allocated, allocated_count, published, stale FROM status_list LIMIT 1")
+    elif table == "credential_subject":
+        sql(home, "INSERT INTO credential_subject SELECT subject_id || 'x', credential_id "
+                  "FROM credential_subject LIMIT 1")
     elif table == "custody_state":
         sql(home, "INSERT INTO custody_state (tbl, key, value, seal) "
                   "SELECT tbl, key || 'x', value, seal FROM custody_state LIMIT 1")
@@ -356,3 +360,37 @@ def test_status_list_edits_are_named_and_repaired(home, edit):
     assert code == 0, result.output
     assert run(home, "ledger", "verify")[0] == 0
     assert _suspension_list(home)[1][index // 8] & (0x80 >> index % 8)
+
+
+def test_an_older_schema_is_sealed_on_open_and_by_one_repair(home):
+    """A database from before schema 0005: opening it chains and seals the checkpoint rows;
+    the custody rows need the replay, so appends are refused (naming the unsealed row) until
+    `ledger repair --from-entries` has run once."""
+    from alembic import command
+    from batterytrace.ledger.migrations.schema import alembic_config
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{home / 'ledger.sqlite'}")
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0004")
+    engine.dispose()
+    assert "seal" not in str(sql(home, "SELECT sql FROM sqlite_master "
+                                       "WHERE name = 'custody_state'"))
+
+    def append_one(lot):
+        led = Ledger.open(home)
+        led.validators.update(validators_for(led))
+        try:
+            led.append([Submission("event", signed_credential(
+                "miner", [extraction("kolwezi-mine", lot, 10, {"Co": 0.3})]))])
+        finally:
+            led.close()
+
+    with pytest.raises(BatterytraceError) as info:
+        append_one("after-upgrade")
+    assert info.value.code == "LEDGER_DERIVED_TAMPERED"
+    assert "before schema 0005" in info.value.message
+    assert not sql(home, "SELECT size FROM ledger_checkpoints WHERE seal IS NULL")
+    assert run(home, "ledger", "repair", "--from-entries")[0] == 0
+    append_one("after-repair")
+    assert run(home, "ledger", "verify")[0] == 0

@@ -624,12 +624,13 @@ def decode_modules(grid: list[list[bool]], scale: int = 4) -> str:
     return found[0].text
 
 
-def test_qr_svg_decodes_to_the_page_url(client: Any, network: dict[str, Any]) -> None:
+def test_qr_svg_decodes_to_the_label_identifier(client: Any, network: dict[str, Any]) -> None:
     item = network["item"]
     ledger = client.app.state.ledger
     page = client.get("/passports/" + quote(item, safe="")).text
     svg = re.search(r'<div id="qr"[^>]*>(.*?)</div>', page, re.S).group(1)  # type: ignore
-    expected = ledger.public_url.rstrip("/") + "/passports/" + quote(item, safe="")
+    # The QR encodes the item's label identifier (the resolver redirects to this page).
+    expected = ledger.public_url.rstrip("/") + "/id/" + quote(item, safe="")
     assert decode_modules(svg_modules(svg)) == expected
     assert decode_modules(svg_modules(qr_svg("https://example.org/x"))) == (
         "https://example.org/x")

@@ -183,8 +183,10 @@ def test_demo_battery_page_in_chromium(served: dict[str, Any]) -> None:
             page.screenshot(path=str(ROOT / "docs" / "passport.png"), full_page=True)
         finally:
             browser.close()
-    # The QR code encodes the page's public URL (entry 0's publicUrl), not the test's port.
-    assert decode_qr(qr_png) == facts["pageUrl"]
+    # The QR code encodes the item's label identifier on the public URL (entry 0's
+    # publicUrl), not the test's port; the resolver redirects it to the page.
+    public = facts["pageUrl"][: -len(path)]
+    assert decode_qr(qr_png) == public + "/id/" + quote(item, safe="")
     assert facts["pageUrl"].endswith(path)
 
 

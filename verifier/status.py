@@ -26,6 +26,7 @@ from batterytrace.credentials.status_list import (
     StatusEntry,
     StatusRetrievalError,
     StatusVerificationError,
+    other_status_types,
     status_bit,
     status_entries,
 )
@@ -152,6 +153,12 @@ def decide_status(
     warnings: list[str] = []
     decisions: list[StatusDecision] = []
     purposes_seen: set[str] = set()
+    for other in other_status_types(credential):
+        message = (f"STATUS_NOT_CHECKED: credentialStatus of type {other} is not implemented "
+                   "here: the status is not checked")
+        if require_status:
+            raise StatusRetrievalError(message.split(": ", 1)[1], type=other)
+        warnings.append(message)
     for entry in status_entries(credential):
         purposes_seen.add(entry.status_purpose)
         list_value: bool | None = None

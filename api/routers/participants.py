@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from batterytrace.ledger.custody import CustodyState
+from batterytrace.ledger.custody_errors import UnknownParticipantError
 from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.queries import StateView
 from batterytrace.ledger.registry import Registry
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
 
 from ..admin_auth import AdminRequestMalformedError
+from ..problems import problem_response
 from .common import (
     PROBLEMS,
     all_rows,
@@ -70,9 +72,11 @@ async def register_participant(request: Request, document: dict[str, Any] = ADMI
 
 @router.get("/{name}/did.json", summary="DID document (did:web) derived from the registry")
 def did_document(request: Request, name: str) -> dict[str, Any]:
-    did = did_of(request, name)
+    from batterytrace.ledger.did_web import participant_did_document
+
+    did = did_of(request, name)  # every key of the registry, with its validity
     return with_state(request, lambda ledger, _c, registry, _s:
-                      registry.did_document(did, ledger.size))
+                      participant_did_document(registry, did, ledger.size))
 
 
 @router.get("/{name}", summary="A participant, its keys and its DID document")
@@ -97,5 +101,9 @@ async def change_key(request: Request, name: str, document: dict[str, Any] = ADM
     _expect_type(document, *KEY_DOCUMENTS)
     if document.get("participant") != did_of(request, name):
         raise AdminRequestMalformedError(f"the document's participant is not {name}")
-    result = await append_admin(request, document)
+    try:
+        result = await append_admin(request, document)
+    except UnknownParticipantError as error:
+        # The participant the path names does not exist: a missing resource, not a rule.
+        return problem_response(error, request, 404)
     return created(results_json([result])[0], [result])

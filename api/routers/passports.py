@@ -86,14 +86,14 @@ def qr_svg(url: str) -> str:
     return segno.make_qr(url, error="m").svg_inline(scale=4, dark="#000", light="#fff")
 
 
-def render_passport(passport: Any, grant: str | None = None) -> str:
+def render_passport(passport: Any, grant: str | None = None, qr_url: str | None = None) -> str:
     """The HTML page of a passport (the template reads the JSON twin, so both show the same
     facts; `json_path` links to it)."""
     template = _templates().get_template("passport.html")
     # The bundle link carries the grant only: a proof is bound to one path, so the grantee's
     # client adds its own proof for the bundle path (the server holds no grantee key).
     grant_query = f"?grant={quote(grant, safe='')}" if grant else ""
-    return template.render(passport=passport.to_json(), qr_svg=qr_svg(passport.page_url),
+    return template.render(passport=passport.to_json(), qr_svg=qr_svg(qr_url or passport.page_url),
                            grant_query=grant_query, tier_label=TIER_LABEL[passport.tier])
 
 
@@ -127,7 +127,10 @@ def passport_page(request: Request, item: str, x_passport_grant: str | None = Gr
             raise
         return HTMLResponse(render_not_found(item), status_code=404,
                             headers={"Cache-Control": "no-store"})
-    return HTMLResponse(render_passport(passport, presented),
+    from .resolver import label_url  # the QR encodes the label's identifier
+
+    qr_url = label_url(request.app.state.ledger, item)
+    return HTMLResponse(render_passport(passport, presented, qr_url),
                         headers={"Cache-Control": "no-store" if presented else "max-age=60"})
 
 

@@ -1,0 +1,232 @@
+"""VC Data Model 2.0 as a JSON-LD-aware verifier reads it, checked offline (no JSON-LD
+processor, no network: the document's contexts against the bundled ones, `rdfc.py`'s index).
+
+A document signed with eddsa-jcs-2022 is never expanded, so without these checks the project
+would sign and accept documents that JSON-LD-aware verifiers refuse. `check_jsonld` raises a
+typed error for the first of:
+
+- an `@context` entry that is neither a valid URL (a scheme, no whitespace) nor an object, or
+  an inline context whose term mapping (`"term": IRI` or `{"@id": IRI}`, `@vocab`, `@base`) is
+  not a valid IRI, compact IRI, keyword or defined term (VC DM 2.0 section 4.3):
+  `JSONLD_CONTEXT_INVALID`;
+- an inline context after the VC 2.0 context that redefines one of its protected terms with
+  another definition (JSON-LD 1.1 section 4.1.11; VC DM 2.0 section 4.3):
+  `JSONLD_PROTECTED_TERM_REDEFINED`;
+- a `type` value that maps to no URL because a context set `"@vocab": null`: not an absolute
+  URL, not a compact IRI with a defined prefix, not a term of the contexts (VC DM 2.0 section
+  4.4): `JSONLD_TYPE_UNMAPPED`. The same type under contexts that merely define no `@vocab` is
+  a warning (the VC 2.0 base context defines none; the project's own AccreditationCredential
+  carries only that context and is warned about). When a context is neither inline nor bundled
+  its terms are unknown offline, and an unknown type is neither refused nor warned about;
+- a language value object (an object with `@value`) holding members other than `@value`,
+  `@language` and `@direction`, a `@direction` other than `ltr` / `rtl`, or a `@language`
+  that is not a well-formed BCP 47 tag (VC DM 2.0 section 11.1): `JSONLD_VALUE_OBJECT_INVALID`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from .errors import MalformedValueError
+from .rdfc import ContextUnavailableError, load_bundled_context
+
+VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+VALUE_OBJECT_KEYS = frozenset({"@value", "@language", "@direction"})
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
+_TERM = re.compile(r"[^\s:]+")
+_BCP47 = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")
+_KEYWORDS = frozenset({"@id", "@type", "@vocab", "@base", "@context", "@value", "@language",
+                       "@direction", "@graph", "@json", "@list", "@set", "@none", "@index",
+                       "@nest", "@included", "@reverse", "@protected", "@propagate",
+                       "@import", "@version", "@container", "@prefix"})
+
+
+class JsonLdContextError(MalformedValueError):
+    code = "JSONLD_CONTEXT_INVALID"
+    title = "Invalid JSON-LD context"
+
+
+class ProtectedTermError(MalformedValueError):
+    code = "JSONLD_PROTECTED_TERM_REDEFINED"
+    title = "A protected term of the VC 2.0 context is redefined"
+
+
+class UnmappedTypeError(MalformedValueError):
+    code = "JSONLD_TYPE_UNMAPPED"
+    title = "A type maps to no URL"
+
+
+class ValueObjectError(MalformedValueError):
+    code = "JSONLD_VALUE_OBJECT_INVALID"
+    title = "Invalid language value object"
+
+
+@dataclass
+class _Active:
+    """What the contexts define, as far as they are known offline."""
+
+    terms: dict[str, Any] = field(default_factory=dict)
+    vocab: str | None = None
+    complete: bool = True  # False when a context could not be read offline
+    vocab_nulled: bool = False  # a context set "@vocab": null
+
+
+@cache
+def _protected_terms() -> Mapping[str, Any]:
+    context = load_bundled_context(VC_V2_CONTEXT)["@context"]
+    return {k: v for k, v in context.items() if not k.startswith("@")}
+
+
+def _normal(definition: Any) -> Any:
+    if isinstance(definition, str):
+        return {"@id": definition}
+    if isinstance(definition, Mapping):
+        return {k: v for k, v in definition.items() if k != "@protected"}
+    return definition
+
+
+def _valid_iri(value: Any, terms: Mapping[str, Any]) -> bool:
+    if not isinstance(value, str) or not value or re.search(r"\s", value):
+        return False
+    if value in _KEYWORDS or value in terms:
+        return True
+    if ":" in value:
+        prefix = value.split(":", 1)[0]
+        return _URL.fullmatch(value) is not None or prefix in terms
+    return _TERM.fullmatch(value) is not None and value in terms
+
+
+def _check_inline(context: Mapping[str, Any], active: _Active, after_vc: bool) -> None:
+    for key in ("@vocab", "@base"):
+        if key in context and context[key] is not None and not (
+                isinstance(context[key], str) and _URL.fullmatch(context[key])):
+            raise JsonLdContextError(f"@context {key} {context[key]!r} is not a valid URL")
+    if "@vocab" in context:
+        active.vocab = context["@vocab"]
+        active.vocab_nulled = context["@vocab"] is None
+    protected = _protected_terms() if after_vc else {}
+    local = {**active.terms, **{k: v for k, v in context.items() if not k.startswith("@")}}
+    for term, definition in context.items():
+        if term.startswith("@"):
+            continue
+        if re.search(r"\s", term) or not term:
+            raise JsonLdContextError(f"@context term {term!r} is not a valid term")
+        iri = definition.get("@id") if isinstance(definition, Mapping) else definition
+        if definition is not None and iri is not None and not _valid_iri(iri, local):
+            if not (isinstance(iri, str) and ":" not in iri and _TERM.fullmatch(iri)
+                    and not active.complete):
+                raise JsonLdContextError(
+                    f"@context maps {term!r} to {iri!r}, which is not a valid URL")
+        if term in protected and _normal(definition) != _normal(protected[term]):
+            raise ProtectedTermError(
+                f"@context redefines the protected term {term!r} of {VC_V2_CONTEXT}")
+        active.terms[term] = definition
+
+
+def active_context(document: Mapping[str, Any]) -> _Active:
+    """Check the document's `@context` entries and gather what they define."""
+    context = document.get("@context")
+    entries = context if isinstance(context, list) else [context]
+    active = _Active()
+    seen_vc = False
+    for entry in entries:
+        if isinstance(entry, str):
+            if not _URL.fullmatch(entry):
+                raise JsonLdContextError(f"@context entry {entry!r} is not a valid URL")
+            try:
+                loaded = load_bundled_context(entry).get("@context")
+            except ContextUnavailableError:
+                active.complete = False
+                continue
+            for part in loaded if isinstance(loaded, list) else [loaded]:
+                if isinstance(part, Mapping):
+                    if "@vocab" in part:
+                        active.vocab = part["@vocab"]
+                    active.terms.update({k: v for k, v in part.items()
+                                         if not k.startswith("@")})
+            seen_vc = seen_vc or entry == VC_V2_CONTEXT
+        elif isinstance(entry, Mapping):
+            _check_inline(entry, active, seen_vc)
+        elif entry is not None:
+            raise JsonLdContextError("@context entries must be URLs or objects")
+    return active
+
+
+def _typed(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for key, member in value.items():
+            if key == "type":
+                for t in member if isinstance(member, list) else [member]:
+                    if isinstance(t, str):
+                        yield t
+            if key not in ("@context", "proof") and not (
+                    isinstance(member, Mapping) and "@value" in member):
+                yield from _typed(member)
+    elif isinstance(value, list):
+        for member in value:
+            yield from _typed(member)
+
+
+def _scoped_terms(active: _Active) -> set[str]:
+    """Terms of the contexts, with those their type- and property-scoped contexts define."""
+    names = set(active.terms)
+    for definition in active.terms.values():
+        scoped = definition.get("@context") if isinstance(definition, Mapping) else None
+        if isinstance(scoped, Mapping):
+            names.update(k for k in scoped if not k.startswith("@"))
+    return names
+
+
+def _value_objects(value: Any, path: str) -> Iterator[tuple[Mapping[str, Any], str]]:
+    if isinstance(value, Mapping):
+        if "@value" in value:
+            yield value, path
+            return
+        for key, member in value.items():
+            if key not in ("@context", "proof"):
+                yield from _value_objects(member, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, member in enumerate(value):
+            yield from _value_objects(member, f"{path}[{i}]")
+
+
+def check_jsonld(document: Any) -> list[str]:
+    """Raise the typed error of the first JSON-LD problem of a credential or presentation;
+    return warnings (a type no context maps while no context nulls `@vocab` either)."""
+    warnings: list[str] = []
+    if not isinstance(document, Mapping):
+        return warnings
+    active = active_context(document)
+    known = _scoped_terms(active)
+    if active.vocab is None and active.complete:
+        for t in dict.fromkeys(_typed(document)):
+            if t in known:
+                continue
+            if ":" in t and (t.split(":", 1)[0] in known or _URL.fullmatch(t)):
+                continue  # a compact IRI with a defined prefix, or an absolute IRI
+            if active.vocab_nulled:
+                raise UnmappedTypeError(f"type {t!r} maps to no URL: no context defines it "
+                                        "and @vocab is null")
+            warnings.append(f"JSONLD_TYPE_UNMAPPED: type {t!r} is defined by no context and "
+                            "no @vocab applies: JSON-LD-aware verifiers refuse it")
+    for value, path in _value_objects(document, "$"):
+        extra = sorted(set(value) - VALUE_OBJECT_KEYS)
+        if extra:
+            raise ValueObjectError(f"{path}: a language value object holds only @value, "
+                                   f"@language and @direction, not {', '.join(extra)}")
+        direction = value.get("@direction")
+        if direction is not None and direction not in ("ltr", "rtl"):
+            raise ValueObjectError(f"{path}: @direction must be ltr or rtl")
+        language = value.get("@language")
+        if language is not None and not (isinstance(language, str)
+                                         and _BCP47.fullmatch(language)):
+            raise ValueObjectError(f"{path}: @language must be a BCP 47 language tag")
+    return warnings
+
+
+__all__ = ["JsonLdContextError", "ProtectedTermError", "UnmappedTypeError",
+           "ValueObjectError", "active_context", "check_jsonld"]
