@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 verification failed, 2 unusable input, always with a one-lin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -20,9 +21,11 @@ from . import (
     cli_labels,
     cli_ledger,
     cli_serve,
+    cli_transparency,
     cli_trust,
     cli_trust_registry,
     cli_untp,
+    cli_witness,
 )
 from .console import fail
 from .settings import DATABASE_URL_ENV, HOME_ENV, Settings
@@ -47,6 +50,15 @@ def _global_options(
     database_url: str | None = typer.Option(
         None, "--database-url", envvar=DATABASE_URL_ENV, help="SQLAlchemy URL of the database."
     ),
+    mirror: str | None = typer.Option(
+        None, "--mirror", envvar="BATTERYTRACE_MIRROR",
+        help="Read a C2SP tiles mirror (URL or directory) instead of the database: ledger "
+        "prove, consistency, verify."),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="Trust file for --mirror (log key, witnesses, quorum)."),
+    mirror_cache: Path | None = typer.Option(
+        None, "--mirror-cache", envvar="BATTERYTRACE_MIRROR_CACHE",
+        help="Keep the tiles read from --mirror here (tile paths name fixed bytes)."),
     strict_keys: bool = typer.Option(
         False,
         "--strict-keys",
@@ -57,11 +69,12 @@ def _global_options(
     from batterytrace.credentials.keys import set_strict_keys
 
     set_strict_keys(strict_keys)
-    ctx.obj = Settings.resolve(home, database_url)
+    ctx.obj = replace(Settings.resolve(home, database_url), mirror=mirror, trust=trust,
+                      mirror_cache=mirror_cache)
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,
-                cli_epcis, cli_trust_registry, cli_untp):
+                cli_epcis, cli_trust_registry, cli_untp, cli_transparency, cli_witness):
     _module.register(app)
 cli_serve.register(app)
 

@@ -37,6 +37,16 @@ def export(
     from batterytrace.ledger.log import Ledger
 
     settings: Settings = ctx.obj
+    if settings.mirror:
+        from .mirror_read import MirrorLog, open_mirror
+
+        # Entries and proofs from the mirror's tiles, checked against the trusted checkpoint;
+        # credentials are not in the tiles.
+        view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
+        _export_to(MirrorLog(view), out,
+                   dict(item=item, lot=lot, all_entries=all_entries,
+                        consistency_from=consistency_from, redact=redact))
+        return
     ledger = Ledger.open(settings.home, settings.database_url)
     try:
         store = CredentialStore(ledger)
@@ -69,6 +79,26 @@ def export(
     if out:
         typer.echo(f"wrote {out}: {summary.entries} entries, {summary.credentials} credentials"
                    f" ({summary.redacted} redacted)", err=True)
+
+
+def _export_to(ledger: Any, out: Path | None, options: dict[str, Any]) -> None:
+    """export_bundle into --out (a temporary file renamed on success) or stdout."""
+    from batterytrace.ledger.bundle_export import export_bundle
+
+    if out is None:
+        summary = export_bundle(ledger, sys.stdout.buffer, **options)
+        return
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            summary = export_bundle(ledger, handle, **options)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    typer.echo(f"wrote {out}: {summary.entries} entries, {summary.credentials} credentials"
+               f" ({summary.redacted} redacted)", err=True)
 
 
 def _umask() -> int:

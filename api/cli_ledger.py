@@ -7,6 +7,7 @@ import base64
 from typing import Any
 
 import typer
+from batterytrace.credentials.errors import InputError
 from rich.console import Console
 from rich.markup import escape
 
@@ -84,14 +85,33 @@ def show(ctx: typer.Context, seq: int, as_json: bool = JSON_OPTION) -> None:
 
 @ledger_app.command("checkpoint")
 def checkpoint(ctx: typer.Context, as_json: bool = JSON_OPTION) -> None:
-    """Sign a checkpoint of the current size (unless signed already) and print the note."""
+    """Sign a checkpoint of the current size (unless signed already), have the witnesses of
+    the `witnesses` setting cosign it (kept in checkpoint.txt), and print the note and who
+    cosigned."""
+    from .witness_client import collect_cosignatures, witnesses_of
+
     ledger = _open(ctx)
     try:
         cp, note = ledger.sign_checkpoint()
+        outcome = collect_cosignatures(ledger) if witnesses_of(ledger) else None
     finally:
         ledger.close()
-    data = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": note.decode()}
-    emit(data, as_json, lambda console: typer.echo(note.decode(), nl=False))
+    if outcome is not None:
+        note = outcome.note
+    data = {"origin": cp.origin, "size": cp.size, "root": cp.root.hex(), "note": note.decode(),
+            "cosigned": outcome.cosigned if outcome else {},
+            "witnessFailures": outcome.failed if outcome else {}}
+
+    def human(console: Console) -> None:
+        typer.echo(note.decode(), nl=False)
+        if outcome is not None:
+            for name, ts in sorted(outcome.cosigned.items()):
+                console.print(f"cosigned by {name} at {ts}", markup=False, highlight=False)
+            for name, why in sorted(outcome.failed.items()):
+                err_console.print(f"not cosigned by {name}: {why}", markup=False,
+                                  highlight=False)
+
+    emit(data, as_json, human)
 
 
 @ledger_app.command("prove")
@@ -106,12 +126,21 @@ def prove(
     """Print the C2SP tlog-proof of entry SEQ against a signed checkpoint."""
     from batterytrace.ledger.tlog_proof import parse_proof
 
-    ledger = _open(ctx)
-    try:
-        proof = ledger.tlog_proof(seq, size)
-        leaf = ledger.entry(seq).leaf_hash
-    finally:
-        ledger.close()
+    settings: Settings = ctx.obj
+    if settings.mirror:
+        from .mirror_read import mirror_prove, open_mirror
+
+        if size is not None:
+            raise InputError("--size is not available with --mirror (its checkpoint is used)")
+        view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
+        proof, leaf = mirror_prove(view, seq)
+    else:
+        ledger = _open(ctx)
+        try:
+            proof = ledger.tlog_proof(seq, size)
+            leaf = ledger.entry(seq).leaf_hash
+        finally:
+            ledger.close()
     parsed = parse_proof(proof)
     data = {"index": parsed.index, "leafHash": leaf.hex(),
             "hashes": [base64.b64encode(h).decode() for h in parsed.hashes],
@@ -122,14 +151,24 @@ def prove(
 @ledger_app.command("consistency")
 def consistency(ctx: typer.Context, old: int, new: int, as_json: bool = JSON_OPTION) -> None:
     """Print the consistency proof between tree sizes OLD and NEW (base64 hashes)."""
-    ledger = _open(ctx)
-    try:
-        proof = ledger.consistency_proof(old, new)
-        data = {"oldSize": old, "newSize": new, "oldRoot": ledger.root(old).hex(),
-                "newRoot": ledger.root(new).hex(),
+    settings: Settings = ctx.obj
+    if settings.mirror:
+        from .mirror_read import mirror_consistency, open_mirror
+
+        proof, old_root, new_root = mirror_consistency(
+            open_mirror(settings.mirror, settings.trust, settings.mirror_cache), old, new)
+        data = {"oldSize": old, "newSize": new, "oldRoot": old_root.hex(),
+                "newRoot": new_root.hex(),
                 "proof": [base64.b64encode(h).decode() for h in proof]}
-    finally:
-        ledger.close()
+    else:
+        ledger = _open(ctx)
+        try:
+            proof = ledger.consistency_proof(old, new)
+            data = {"oldSize": old, "newSize": new, "oldRoot": ledger.root(old).hex(),
+                    "newRoot": ledger.root(new).hex(),
+                    "proof": [base64.b64encode(h).decode() for h in proof]}
+        finally:
+            ledger.close()
 
     def human(console: Console) -> None:
         for line in data["proof"]:
@@ -156,7 +195,7 @@ def settings_command(
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise SettingsError(f"expected NAME=VALUE, got {item!r:.80}")
-        changes[name] = value
+        changes[name] = _setting_value(value)
     ledger = _open(ctx)
     try:
         if changes:
@@ -165,6 +204,21 @@ def settings_command(
     finally:
         ledger.close()
     emit(data, as_json)
+
+
+def _setting_value(value: str) -> Any:
+    """A JSON list or object given on the command line (e.g. `witnesses=[...]`), else the
+    text as given."""
+    import json
+
+    from batterytrace.ledger.settings import SettingsError
+
+    if value.lstrip().startswith(("[", "{")):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise SettingsError(f"setting value is not valid JSON: {exc}") from None
+    return value
 
 
 @ledger_app.command("verify")
@@ -190,6 +244,9 @@ def verify(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     settings: Settings = ctx.obj
+    if settings.mirror:
+        _verify_mirror(settings, as_json, processes)
+        return
     size = stored_log_size(settings.database_url)
     home = Home(settings.home)
     if size is not None and home.read_checkpoint() is None:
@@ -246,6 +303,26 @@ def verify(
         f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"
         + (", signatures and custody rules replayed" if replay else "")
         + ", derived tables match the entries",
+        highlight=False, soft_wrap=True))
+
+
+def _verify_mirror(settings: Settings, as_json: bool, processes: int) -> None:
+    """`ledger verify` against a mirror: its checkpoint (log key, witness quorum), every
+    tile and entry against it, then the replay of every signature and custody rule."""
+    from .mirror_read import mirror_verify, open_mirror
+
+    assert settings.mirror is not None
+    view = open_mirror(settings.mirror, settings.trust, settings.mirror_cache)
+    report = mirror_verify(view, processes)
+    report.raise_first()
+    data = {"ok": True, "mirror": settings.mirror, "size": view.checkpoint.size,
+            "root": view.checkpoint.root.hex(), "cosignedBy": view.cosigned,
+            "signaturesVerified": report.signatures_verified, "replayed": report.replayed,
+            "tilesFetched": view.reader.fetched}
+    emit(data, as_json, lambda console: console.print(
+        f"[green]ok[/] mirror at size {view.checkpoint.size}: every entry matches the "
+        f"checkpoint, signatures and custody rules replayed; cosigned by "
+        f"{escape(', '.join(view.cosigned) or 'no witness required')}",
         highlight=False, soft_wrap=True))
 
 

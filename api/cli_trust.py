@@ -125,9 +125,14 @@ def trust_add(
     pin: Path | None = typer.Option(None, "--pin", help="did:web DID document to pin."),
     ledger_origin: str | None = typer.Option(None, "--ledger-origin"),
     verifier_key: str | None = typer.Option(None, "--verifier-key", help="C2SP verifier key."),
+    witness: list[str] | None = typer.Option(
+        None, "--witness", help="C2SP cosigner key of a witness of --ledger-origin; repeat."),
+    quorum: int | None = typer.Option(
+        None, "--quorum", min=0, help="Witnesses that must cosign (k of n) [default: all]."),
     as_json: bool = _JSON,
 ) -> None:
-    """Add a governance root, a pinned did:web document or a trusted ledger."""
+    """Add a governance root, a pinned did:web document or a trusted ledger (with the
+    witnesses that must cosign its checkpoints)."""
     from batterytrace.credentials.errors import InputError
     from batterytrace.verifier.trust import (
         GovernanceRoot,
@@ -150,7 +155,10 @@ def trust_add(
             PinnedDidDocument(str(doc.get("id")), did_document_sha256(doc)))
         added.append(str(doc.get("id")))
     if ledger_origin or verifier_key:
-        config = config.with_ledger(TrustedLedger(ledger_origin or "", verifier_key or ""))
+        witnesses = tuple(witness or ())
+        config = config.with_ledger(TrustedLedger(
+            ledger_origin or "", verifier_key or "", witnesses,
+            len(witnesses) if quorum is None else quorum))
         added.append(ledger_origin or "")
     if not added:
         raise InputError("nothing to add: give --governance-root, --pin or --ledger-origin")
@@ -167,7 +175,9 @@ def trust_show(file: Path = typer.Argument(Path("trust.toml")), as_json: bool = 
     config = load_trust(file)
     data = {
         "version": config.version,
-        "ledgers": [{"origin": x.origin, "verifierKey": x.verifier_key} for x in config.ledgers],
+        "ledgers": [{"origin": x.origin, "verifierKey": x.verifier_key,
+                     "witnesses": list(x.witnesses), "witnessQuorum": x.witness_quorum}
+                    for x in config.ledgers],
         "governanceRoots": [{"did": r.did, "name": r.name, "keys": list(r.keys)}
                             for r in config.governance_roots],
         "pinnedDidDocuments": [{"did": p.did, "sha256": p.sha256}
@@ -176,7 +186,9 @@ def trust_show(file: Path = typer.Argument(Path("trust.toml")), as_json: bool = 
 
     def human(console: Console) -> None:
         for x in config.ledgers:
-            _say(console, f"ledger           {x.origin}")
+            quorum = (f" (witnesses: {x.witness_quorum} of {len(x.witnesses)})"
+                      if x.witnesses else "")
+            _say(console, f"ledger           {x.origin}{quorum}")
         for r in config.governance_roots:
             _say(console, f"governance root  {r.did}" + (f" ({r.name})" if r.name else ""))
         for p in config.pinned_did_documents:

@@ -4,7 +4,9 @@ Reproducible: every key comes from `keys_example/` (public, insecure demo keys),
 `api/demo_story.py` and every credential from `api/demo_credentials.py`. The run builds the
 ledger, verifies it, issues the accredited credentials, exports the first-life pack's bundle,
 verifies it offline against the demo's trust file, prints its provenance, checks it against the
-EU 2031 rules (one rule fails, on purpose) and shows a tampered bundle rejected. Expected
+EU 2031 rules (one rule fails, on purpose) and shows a tampered bundle rejected. Two witnesses
+cosign its checkpoint, the log is published as C2SP tiles, and a split view is caught
+(`api/demo_transparency.py`). Expected
 failures are part of the script: the demo itself exits 0.
 """
 
@@ -48,6 +50,7 @@ from .demo_credentials import (
     party,
 )
 from .demo_story import PACK_1, story
+from .demo_transparency import split_view, witness_and_publish
 
 KEYS_EXAMPLE = Path(__file__).resolve().parent.parent / "keys_example"
 ORIGIN = "demo.batterytrace.dev/ledger"
@@ -216,9 +219,10 @@ def _short(uri: str) -> str:
     return uri if len(uri) <= 48 else uri[:22] + "..." + uri[-22:]
 
 
-def _write_trust(home: Path, console: Console) -> Any:
-    """The verifier's own configuration: the demo ledger's checkpoint key and the governance
-    root. The only source of trust (never the bundle itself)."""
+def _write_trust(home: Path, console: Console, witnesses: tuple[str, ...] = ()) -> Any:
+    """The verifier's own configuration: the demo ledger's checkpoint key, its witnesses
+    (all of them must cosign) and the governance root. The only source of trust (never the
+    bundle itself)."""
     ledger = Ledger.open(home)
     try:
         info = ledger.info()
@@ -226,12 +230,14 @@ def _write_trust(home: Path, console: Console) -> Any:
         ledger.close()
     root = key_for("governance")
     write_trust(TrustConfig(
-        ledgers=(TrustedLedger(info["origin"], info["verifierKey"]),),
+        ledgers=(TrustedLedger(info["origin"], info["verifierKey"], witnesses,
+                               len(witnesses)),),
         governance_roots=(GovernanceRoot(root.did_key, (root.public_multibase,),
                                          OFF_LEDGER_ISSUERS["governance"]),),
     ), home / "trust.toml")
-    console.print("wrote trust.toml: the demo ledger's checkpoint key and the governance root "
-                  f"({OFF_LEDGER_ISSUERS['governance']})")
+    console.print("wrote trust.toml: the demo ledger's checkpoint key, its witnesses "
+                  f"({len(witnesses)} of {len(witnesses)} must cosign) and the governance "
+                  f"root ({OFF_LEDGER_ISSUERS['governance']})")
     return load_trust(home / "trust.toml")
 
 
@@ -308,6 +314,11 @@ def next_commands(home: Path) -> list[str]:
         f"batterytrace --home {home} credential find --subject {SUBJECT}",
         f"batterytrace --home {home} status-list show",
         f"batterytrace trust show {trust}",
+        f"batterytrace --mirror {home / 'mirror'} --trust {trust} ledger verify",
+        f"batterytrace --mirror {home / 'mirror'} --trust {trust} ledger prove 5",
+        f"batterytrace ledger monitor {home / 'mirror'} --since {home / 'checkpoint.txt'} "
+        f"--trust {trust}",
+        f"batterytrace ledger compare {home / 'checkpoint.txt'} {bundle} --trust {trust}",
     ]
 
 
@@ -325,13 +336,16 @@ def run_demo(home: Path, console: Console) -> None:
     _build_ledger(home, console, clock)
     _verify_ledger(home, console)
     _issue_credentials(home, console, clock)
-    trust = _write_trust(home, console)
+    witnesses = witness_and_publish(home, console, clock)
+    trust = _write_trust(home, console, witnesses)
     bundle = _export(home, console)
     _verify_bundle(bundle, trust, console)
     _provenance_and_policy(home, bundle, trust, console)
     _tampered(bundle, trust, console)
+    split_view(home, trust, console)
     console.print(f"\nThe demo home is {home}: ledger, keys/, trust.toml, bundle.jsonl, "
-                  f"{POLICY}.toml. The verify with --policy exits 1 (the failing rule). Try:")
+                  f"{POLICY}.toml, mirror/ (C2SP tiles), witnesses/. The verify with --policy "
+                  "exits 1 (the failing rule). Try:")
     for command in next_commands(home):
         console.print(f"  {command}", highlight=False, soft_wrap=True)
     console.print(f"\nPassport of {PACK_1}: {passport_url()}", highlight=False,

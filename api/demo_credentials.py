@@ -225,6 +225,9 @@ def _passport_attributes(b: Builders) -> dict[str, Any]:
                     "labelingSymbol": "https://elbe-battery.example/labels/ce.svg",
                     "labelingMeaning": "Conformity with Regulation (EU) 2023/1542"}],
         "declarationOfConformity": "https://elbe-battery.example/doc/ebs-80-eu-doc.pdf",
+        "resultOfTestReport": [{"type": ["Link"],
+                                "linkName": "UN 38.3 and IEC 62660-2 test report",
+                                "linkURL": "https://elbe-battery.example/doc/ebs-80-tests.pdf"}],
         "batteryMaterials": [
             {"batteryMaterialName": "Lithium nickel manganese cobalt oxide (NMC811)",
              "batteryMaterialMass": 69.0, "batteryMaterialLocation": {

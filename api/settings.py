@@ -17,6 +17,10 @@ class Settings:
 
     home: Path
     database_url: str
+    # `--mirror URL --trust FILE`: read-side commands read C2SP tiles instead of a database.
+    mirror: str | None = None
+    trust: Path | None = None
+    mirror_cache: Path | None = None
 
     @classmethod
     def resolve(cls, home: Path | None = None, database_url: str | None = None) -> Settings:

@@ -471,6 +471,8 @@ class BatteryPassportSubject(TypedModel):
     end_of_life_information: EndOfLifeInformation | None = None
     labels: Annotated[list[Label], Field(min_length=1)] | None = None
     declaration_of_conformity: Uri | None = None
+    # Annex XIII(3): for notified bodies, market surveillance and the Commission only.
+    result_of_test_report: Annotated[list[Link], Field(min_length=1)] | None = None
     battery_materials: Annotated[list[BatteryMaterial], Field(min_length=1)] | None = None
 
     @field_validator("gbt34014_code")

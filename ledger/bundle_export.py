@@ -150,7 +150,7 @@ def export_bundle(
     chosen = [x for x in (item, lot) if x is not None]
     if len(chosen) + bool(all_entries) != 1:
         raise BundleExportError("export exactly one of --item, --lot or --all")
-    cp, note = ledger.latest_checkpoint()
+    cp, note = ledger.latest_checkpoint()  # with its cosignatures, when witnessed
     _check_checkpoint(ledger, cp, note)
     size = cp.size
     scope = "all" if all_entries else ("item" if item is not None else "lot")

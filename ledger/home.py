@@ -117,17 +117,36 @@ class Home:
             current = self.read_checkpoint()
             if current is not None and open_checkpoint(current, verifiers).size >= cp.size:
                 return False
-            tmp = self.checkpoint_path.with_name(f".{CHECKPOINT_FILE}.{os.getpid()}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.fchmod(fd, 0o644)  # whatever the umask
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(note)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.checkpoint_path)
-            dir_fd = os.open(self.path, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            self._replace_file(note)
             return True
+
+    def write_cosigned_checkpoint(
+        self, note: bytes, cp: Checkpoint, verifiers: Sequence[NoteVerifier]
+    ) -> bool:
+        """Replace checkpoint.txt by `note`, the same checkpoint with witness cosignatures
+        added, if the file still holds `cp` (else it moved on: nothing written, False)."""
+        with self.checkpoint_lock():
+            current = self.read_checkpoint()
+            if current is None:
+                return False
+            held = open_checkpoint(current, verifiers)
+            if (held.size, held.root) != (cp.size, cp.root):
+                return False
+            self._replace_file(note)
+            return True
+
+    def _replace_file(self, note: bytes) -> None:
+        """Atomic replacement of checkpoint.txt (the caller holds the lock)."""
+        tmp = self.checkpoint_path.with_name(f".{CHECKPOINT_FILE}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.fchmod(fd, 0o644)  # whatever the umask
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(note)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.checkpoint_path)
+        dir_fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

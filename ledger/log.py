@@ -422,6 +422,19 @@ class Ledger:
         self.home.write_checkpoint(note, cp, [self.verifier])
         return cp, note
 
+    def keep_cosigned_note(self, cp: Checkpoint, note: bytes) -> bool:
+        """Store `note` (checkpoint `cp` signed by the log, with witness cosignatures added)
+        in place of the stored note of `cp`, and in checkpoint.txt when it still holds `cp`.
+        Refused (LedgerForkError) when the note is not the log's signed `cp`."""
+        signed = open_checkpoint(note, [self.verifier], self.origin)
+        if (signed.size, signed.root) != (cp.size, cp.root):
+            raise LedgerForkError(f"the cosigned note is not the checkpoint of size {cp.size}")
+        with self.storage.write() as (session, _head):
+            stored = self.storage.replace_checkpoint_note(session, cp.size, note,
+                                                          self.row_seal)
+        self.home.write_cosigned_checkpoint(note, cp, [self.verifier])
+        return bool(stored)
+
     # --- settings --------------------------------------------------------------------------
 
     def update_settings(self, values: dict[str, Any]) -> AppendResult:
@@ -478,6 +491,25 @@ class Ledger:
         if stored is None:
             raise CheckpointNotSignedError(f"no checkpoint was signed at size {size}", size=size)
         return stored[1]
+
+    def published_checkpoint(self) -> tuple[Checkpoint, bytes]:
+        """The latest signed checkpoint as it is published (its stored note carries the
+        witnesses' cosignatures, `keep_cosigned_note`), checked to open with the log key
+        and to carry the stored size and root (LedgerForkError otherwise: a damaged row is
+        never published)."""
+        cp, note = self.latest_checkpoint()
+        signed = open_checkpoint(note, [self.verifier], self.origin)
+        if (signed.size, signed.root) != (cp.size, cp.root):
+            raise LedgerForkError(f"the stored note of size {cp.size} is not its checkpoint")
+        return cp, note
+
+    def subtree_hashes(self, keys: list[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Hashes of complete subtrees (level, index) from the stored tree tiles."""
+        return self.tree.subtrees(keys)
+
+    def entry_bytes(self, start: int, end: int) -> list[bytes]:
+        """The canonical bytes (leaf data) of entries [start, end)."""
+        return list(self.iter_entry_bytes(start, end))
 
     def root(self, size: int | None = None) -> bytes:
         """The Merkle root at `size` (default: the current size)."""

@@ -48,6 +48,30 @@ class NumberSetting:
                                 f"{self.maximum}] ({self.meaning})", setting=name)
 
 
+@dataclass(frozen=True)
+class WitnessListSetting:
+    """The witnesses the ledger asks to cosign its checkpoints: a list of
+    {"name", "url", "key"} (key: the witness's C2SP cosigner key, signature type 0x04).
+    Verifiers do not take this list on trust: their own trust file names the witnesses."""
+
+    meaning: str
+
+    def check(self, name: str, value: Any) -> None:
+        if not isinstance(value, list) or len(value) > 32:
+            raise SettingsError(f"setting {name} must be a list of at most 32 witnesses")
+        names = set()
+        for item in value:
+            if not isinstance(item, dict) or set(item) != {"name", "url", "key"} or not all(
+                    isinstance(v, str) and v for v in item.values()):
+                raise SettingsError(f"setting {name}: each witness is {{name, url, key}}")
+            if not item["url"].startswith(("http://", "https://")):
+                raise SettingsError(f"setting {name}: witness url must be http(s)")
+            if not item["key"].startswith(item["name"] + "+") or item["name"] in names:
+                raise SettingsError(f"setting {name}: key must be the named witness's, "
+                                    "names unique", setting=name)
+            names.add(item["name"])
+
+
 # Plausibility ceiling per UNECE Rec 20 mass unit (the units `events.KG_PER_UNIT` counts): an
 # amount above it in one quantity element or item declaration is refused by the custody rules
 # (QUANTITY_IMPLAUSIBLE), at append and at every replay. A million tonnes in each unit: far above
@@ -62,7 +86,7 @@ MAX_QUANTITY: Mapping[str, Decimal] = {
 MAX_ITEM_KG = MAX_QUANTITY["KGM"]
 DEFAULT_EVENT_TIME_AHEAD_HOURS = Decimal(24)
 
-SETTINGS: Mapping[str, NumberSetting] = {
+SETTINGS: Mapping[str, NumberSetting | WitnessListSetting] = {
     # A measurement tolerance, not a licence: 5 % covers weighing and assay uncertainty of
     # bulk material; more would let a transformation create metal.
     "massBalanceTolerance": NumberSetting(
@@ -77,6 +101,8 @@ SETTINGS: Mapping[str, NumberSetting] = {
     "maxEventTimeAheadHours": NumberSetting(
         Decimal(0), Decimal(168),
         "how many hours an event's eventTime may lie after the ledger received it (default 24)"),
+    "witnesses": WitnessListSetting(
+        "the witnesses asked to cosign each new checkpoint (C2SP tlog-witness)"),
 }
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from batterytrace.credentials.errors import InputError
-from sqlalchemy import create_engine, event, func, inspect, select, text
+from sqlalchemy import create_engine, event, func, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -182,6 +182,27 @@ class SqlStorage:
                     )
                     yield session, (Head(row.size, bytes(row.head), bytes(row.root))
                                     if row else None)
+
+    @staticmethod
+    def replace_checkpoint_note(session: Session, size: int, note: bytes,
+                                seal: RowSeal | None) -> int:
+        """Replace the note of the checkpoint row at `size` (the same checkpoint with
+        witness cosignatures added), its seal made again over the new note (the row's own
+        seal checked first); returns the rows changed (0 or 1)."""
+        t = CHECKPOINTS
+        row = session.connection().execute(
+            select(t.c.size, t.c.root, t.c.note, t.c.previous, t.c.seal)
+            .where(t.c.size == size)).first()
+        if row is None:
+            return 0
+        record = CheckpointRecord(row.size, bytes(row.root), bytes(row.note), row.previous,
+                                  row.seal)
+        if seal is not None:
+            record.check_seal(seal)
+        record = replace(record, note=note).sealed_by(seal)
+        session.connection().execute(
+            update(t).where(t.c.size == size).values(note=record.note, seal=record.seal))
+        return 1
 
     def insert(self, session: Session, table: Any, rows: Sequence[Mapping[str, Any]]) -> None:
         """Bulk insert: one driver-level executemany (no ORM objects, no per-row processing)."""

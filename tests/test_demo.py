@@ -41,7 +41,7 @@ def test_demo_builds_and_verifies_the_network(demo: tuple[Path, str]) -> None:
     # genesis + registry + one entry per story step + accreditations, credentials, anchors
     events = len(story())
     issued = len(demo_issuances()) + 1 + len(ACCREDITED_TYPES)
-    size = 1 + registry + events + issued
+    size = 1 + registry + events + issued + 1  # and the settings entry naming the witnesses
     assert f"VERIFIED ledger: {1 + registry + events} entries" in out
     assert f"VERIFIED bundle of item {item_id(PACK_1)}" in out
     info = json.loads(_run(["--home", str(home), "ledger", "info", "--json"]).stdout)
@@ -150,6 +150,19 @@ def test_every_suggested_command_works(demo: tuple[Path, str]) -> None:
     assert replayed["replay"]["events"] >= len(story())
 
 
+def test_demo_witnesses_mirror_and_split_view(demo: tuple[Path, str]) -> None:
+    home, out = demo
+    assert "witness.ngo.example, witness.regulator.example cosigned" in out
+    assert "REFUSED by witness.regulator.example (HTTP 422)" in out
+    assert "WITNESS_QUORUM_NOT_MET" in out and "SPLIT VIEW shown by ledger compare" in out
+    verified = json.loads(_run(["bundle", "verify", str(home / "bundle.jsonl"), "--trust",
+                                str(home / "trust.toml"), "--json"]).stdout)
+    assert verified["witnesses"] == ["witness.ngo.example", "witness.regulator.example"]
+    split = _run(["ledger", "compare", str(home / "checkpoint.txt"),
+                  str(home / "split-view-checkpoint.txt"), "--trust", str(home / "trust.toml")])
+    assert split.returncode == 1 and "SPLIT_VIEW" in split.stderr
+
+
 def test_demo_refuses_a_home_that_already_holds_a_ledger(demo: tuple[Path, str]) -> None:
     home, _ = demo
     second = _run(["demo", "--demo-home", str(home)])
@@ -187,8 +200,16 @@ def test_a_revocation_after_use_fails_the_bundle_unless_the_point_in_time_verdic
     out = tmp_path / "b.jsonl"
     exported = _run(["--home", str(home), "bundle", "export", "--item", pack, "--out", str(out)])
     assert exported.returncode == 0, exported.stderr
+    # The demo's witnesses are not running: the new checkpoint is not cosigned, so this
+    # verifier trusts the log key alone (the quorum is tested in test_transparency.py).
+    from batterytrace.verifier.trust import TrustConfig, TrustedLedger, load_trust, write_trust
+
+    demo_trust = load_trust(home / "trust.toml")
+    write_trust(TrustConfig(
+        ledgers=tuple(TrustedLedger(x.origin, x.verifier_key) for x in demo_trust.ledgers),
+        governance_roots=demo_trust.governance_roots), home / "trust-log-key.toml")
     verify = ["--home", str(home), "bundle", "verify", str(out), "--trust",
-              str(home / "trust.toml"), "--json"]
+              str(home / "trust-log-key.toml"), "--json"]
     result = _run(verify)
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)

@@ -258,6 +258,38 @@ def test_legitimate_interest_sees_state_of_health_and_dismantling(
     assert DISMANTLING_URL in facts.by_id["attr-dismantlingAndRemovalInformation"]
 
 
+def test_a_stored_passport_with_test_reports_shows_them_to_authorities_only(
+        network: dict[str, Any], tmp_path: Path) -> None:
+    """The passport credential's schema carries `resultOfTestReport` (Annex XIII(3)): a
+    stored, signed passport holding it shows the reports to the authority tier only."""
+    from batterytrace.credentials.credential_types import build_credential
+    from batterytrace.ledger.credential_store import CredentialStore
+    from batterytrace.ledger.service import open_ledger
+
+    home = tmp_path / "home"
+    shutil.copytree(network["home"], home)
+    ledger = open_ledger(home, None)
+    try:
+        subject = example_subject("BatteryPassportCredential")
+        subject.pop("gbt34014Code", None)
+        subject["id"] = subject["product"]["id"] = network["item"]
+        subject["resultOfTestReport"] = [TEST_REPORT]
+        document = build_credential("BatteryPassportCredential", subject,
+                                    issuer=network["maker"], issuer_name="Pack maker",
+                                    valid_from="2026-01-01T00:00:00Z")
+        CredentialStore(ledger).issue(document, participant_key(network["maker"], key_for),
+                                      purposes=())
+        clear_cache()
+        for tier, shown in (("public", False), ("legitimate-interest", False),
+                            ("authority", True)):
+            passport = build_passport(ledger, network["item"], tier=tier)
+            assert ("resultOfTestReport" in passport.to_json()["attributes"]) is shown, tier
+            assert (TEST_REPORT["linkURL"] in render_passport(passport)) is shown, tier
+    finally:
+        ledger.close()
+        clear_cache()
+
+
 def test_test_reports_are_for_authorities_only(client: Any, network: dict[str, Any]) -> None:
     """Annex XIII(3): a passport whose credential carries test reports shows them to the
     authority tier only (the attribute table, whatever credential carries the member)."""

@@ -171,6 +171,16 @@ def _open_checkpoint(
         report.fail("header.checkpoint", error, line=1)
         return None
     report.checks.append("checkpoint signature")
+    if ledger.witness_quorum:  # fail closed: without the quorum, nothing else is judged
+        try:
+            cosigned = ledger.check_witnessed(header.checkpoint)
+        except VerificationError as error:
+            report.fail("header.checkpoint", error, line=1)
+            return None
+        report.witnesses = sorted(cosigned)
+        report.checks.append(f"witness cosignatures {len(cosigned)} of "
+                             f"{len(ledger.witnesses)} (quorum {ledger.witness_quorum}): "
+                             + ", ".join(sorted(cosigned)))
     if since is not None:
         try:
             old = open_checkpoint(since, [verifier], header.origin)

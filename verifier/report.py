@@ -52,6 +52,7 @@ class Report:
     scope: str = ""
     subject: str | None = None
     checkpoint_size: int = 0
+    witnesses: list[str] = field(default_factory=list)  # who cosigned (trust-file witnesses)
     checks: list[str] = field(default_factory=list)
     entries: int = 0
     signatures_verified: int = 0
@@ -110,6 +111,7 @@ class Report:
              self.outside_closure),
             ("credentials verified", self.credentials_verified),
             ("checks", ", ".join(self.checks)),
+            ("cosigned by", ", ".join(self.witnesses) or "-"),
         ):
             summary.add_row(label, literal(str(value)))
         if self.presented_by:

@@ -9,6 +9,8 @@ keys and DID documents, but they count only when this file vouches for them. For
     [[ledger]]                       # a verifiable log whose checkpoints are trusted
     origin = "ledger.example/log"    # the checkpoint origin line
     verifier_key = "ledger.example/log+1a2b3c4d+AQ..."   # C2SP note verifier key
+    witnesses = ["witness.example/w1+...+BA..."]   # optional: C2SP cosigner keys (0x04)
+    witness_quorum = 1               # how many of them must cosign (k of n; default 0)
 
     [[governance_root]]              # roots of the accreditation chains
     did = "did:key:z6Mk..."
@@ -36,7 +38,13 @@ from typing import Any
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import decode_public_multibase
-from batterytrace.ledger.checkpoint import NoteVerifier, parse_verifier_key
+from batterytrace.ledger.checkpoint import (
+    Checkpoint,
+    NoteVerifier,
+    open_checkpoint,
+    parse_verifier_key,
+)
+from batterytrace.ledger.cosignature import Cosigner, check_quorum, parse_cosigner_key
 
 from .errors import (
     PinnedDocumentMismatchError,
@@ -68,9 +76,29 @@ class TrustedLedger:
 
     origin: str
     verifier_key: str
+    # C2SP cosigner keys (`<name>+<key id>+base64(0x04 || key)`) of the witnesses this
+    # verifier names for the log, and how many of them must have cosigned a checkpoint.
+    witnesses: tuple[str, ...] = ()
+    witness_quorum: int = 0
 
     def __post_init__(self) -> None:
         where = f"ledger {self.origin!r}"
+        if not isinstance(self.witnesses, tuple):
+            raise TrustFileError(f"{where}: witnesses must be a list of cosigner keys")
+        names = set()
+        for vkey in self.witnesses:
+            try:
+                names.add(parse_cosigner_key(vkey).name)
+            except BatterytraceError as exc:
+                raise TrustFileError(f"{where}: witness {vkey!r:.80}: {exc.message}",
+                                     where=where) from exc
+        if len(names) != len(self.witnesses):
+            raise TrustFileError(f"{where}: two witnesses share a name")
+        quorum = self.witness_quorum
+        if isinstance(quorum, bool) or not isinstance(quorum, int) or not (
+                0 <= quorum <= len(self.witnesses)):
+            raise TrustFileError(f"{where}: witness_quorum must be 0..{len(self.witnesses)} "
+                                 "(the number of witnesses listed)", where=where)
         if not isinstance(self.origin, str) or not self.origin or "\n" in self.origin:
             raise TrustFileError(f"{where}: origin must be a non-empty line")
         try:
@@ -85,6 +113,23 @@ class TrustedLedger:
     @property
     def note_verifier(self) -> NoteVerifier:
         return parse_verifier_key(self.verifier_key)
+
+    @property
+    def cosigners(self) -> tuple[Cosigner, ...]:
+        return tuple(parse_cosigner_key(k) for k in self.witnesses)
+
+    def check_witnessed(self, note: bytes) -> list[str]:
+        """The names of this file's witnesses whose cosignature of `note` verifies; raises
+        WitnessQuorumError when fewer than `witness_quorum` cosigned (fail closed)."""
+        if not self.witnesses:
+            return []
+        return sorted(check_quorum(note, self.cosigners, self.witness_quorum))
+
+    def open_note(self, note: bytes) -> tuple[Checkpoint, list[str]]:
+        """Open a checkpoint note of this log: its signature by the log key, then the
+        witness quorum. Returns the checkpoint and who cosigned."""
+        cp = open_checkpoint(note, [self.note_verifier], self.origin)
+        return cp, self.check_witnessed(note)
 
 
 @dataclass(frozen=True)
@@ -205,7 +250,8 @@ class TrustConfig:
 
 _TABLES: dict[str, tuple[str, dict[str, tuple[type, bool]]]] = {
     # TOML table name -> (TrustConfig field, {key: (type, required)})
-    "ledger": ("ledgers", {"origin": (str, True), "verifier_key": (str, True)}),
+    "ledger": ("ledgers", {"origin": (str, True), "verifier_key": (str, True),
+                           "witnesses": (list, False), "witness_quorum": (int, False)}),
     "governance_root": (
         "governance_roots",
         {"did": (str, True), "keys": (list, False), "name": (str, False)},
@@ -261,8 +307,9 @@ def _build(table: str, schema: dict[str, tuple[type, bool]], row: Any, number: i
         if not isinstance(row[key], kind):
             raise TrustFileError(f"{where}: {key} must be a {kind.__name__}")
     values = dict(row)
-    if "keys" in values:
-        values["keys"] = tuple(values["keys"])
+    for key in ("keys", "witnesses"):
+        if key in values:
+            values[key] = tuple(values[key])
     return _BUILDERS[table](**values)
 
 
@@ -298,6 +345,9 @@ def dump_trust(config: TrustConfig) -> str:
     for ledger in config.ledgers:
         lines += ["", "[[ledger]]", f"origin = {_toml_string(ledger.origin)}",
                   f"verifier_key = {_toml_string(ledger.verifier_key)}"]
+        if ledger.witnesses:
+            lines += ["witnesses = [" + ", ".join(_toml_string(k) for k in ledger.witnesses)
+                      + "]", f"witness_quorum = {ledger.witness_quorum}"]
     for root in config.governance_roots:
         lines += ["", "[[governance_root]]", f"did = {_toml_string(root.did)}"]
         if root.name is not None:

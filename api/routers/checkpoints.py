@@ -24,10 +24,11 @@ def log_info(request: Request) -> dict[str, Any]:
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse, responses={200: TEXT},
-            summary="The latest signed checkpoint, C2SP text (text/plain)")
+            summary="The latest signed checkpoint with its witness cosignatures, C2SP text "
+            "(the tlog-tiles checkpoint)")
 def checkpoint_text(request: Request) -> PlainTextResponse:
-    _, note = ledger_of(request).latest_checkpoint()
-    return PlainTextResponse(note.decode())
+    _, note = ledger_of(request).published_checkpoint()
+    return PlainTextResponse(note.decode(), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/checkpoints/latest", summary="The latest signed checkpoint (JSON)")

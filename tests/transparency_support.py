@@ -1,0 +1,54 @@
+"""Servers for the transparency tests: a witness under uvicorn and a plain static HTTP
+server (http.server) over a directory, both on loopback ports."""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import threading
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+from batterytrace.api.cli_serve import bind_socket
+
+
+@contextlib.contextmanager
+def served_witness(home: Path) -> Iterator[str]:
+    """`witness serve` of the witness in `home`, in a thread; yields its URL."""
+    import uvicorn
+    from batterytrace.api.witness_app import create_witness_app
+
+    sock = bind_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_witness_app(home), lifespan="on",
+                                           loop="uvloop", http="httptools",
+                                           access_log=False, log_config=None))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def static_http(root: Path) -> Iterator[str]:
+    """A plain static file server (the standard library's) over `root`; yields its URL."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
