@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import problems
 from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
+from .read_cache import ReadCache
 from .write_queue import DEFAULT_MAX_GROUP, DEFAULT_MAX_WAITING, WriteQueue
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ledger, store = await run_in_threadpool(_open, Path(home), database_url)
         writer = WriteQueue(ledger, max_waiting=write_queue_size, max_group=write_group)
+        app.state.read_cache = ReadCache(ledger, writer)
         app.state.ledger = ledger
         app.state.store = store
         app.state.writer = writer
@@ -105,10 +107,19 @@ def create_app(
     # Every write (events, registry, settings, credential publication and status) runs on
     # the app's one writer thread (`write_queue.py`), one at a time, in arrival order.
     problems.install(app)
+
     for module in (participants, facilities, settings, events, lots, items, credentials,
                    status, checkpoints, tiles, proofs, bundles, verify, passports, resolver,
                    epcis, did_web):
         app.include_router(module.router)
+
+    @app.get("/health", summary="Liveness: 200 while the service answers", tags=["service"])
+    async def health() -> dict[str, str]:
+        """A constant answer (no ledger access): for load balancers, and the yardstick of
+        the read benchmarks (bench/bench_http_reads.py). Registered after every router, so
+        its request walks the whole route table as the last router's routes do."""
+        return {"status": "ok"}
+
     app.add_middleware(DocsPolicy)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)

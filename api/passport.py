@@ -249,12 +249,18 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
-def _trust_stamp(path: Path) -> tuple[int, int] | None:
+def _trust_stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         stat = path.stat()
     except FileNotFoundError:
         return None
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
+def trust_stamp(ledger: Ledger) -> tuple[int, int, int] | None:
+    """What identifies the server's trust file now (None without one): a passport depends
+    on it and on the latest checkpoint only (api/read_cache.py keys answers by both)."""
+    return _trust_stamp(Path(ledger.home.path) / TRUST_FILE)
 
 
 # --- building -----------------------------------------------------------------------------
@@ -439,4 +445,5 @@ __all__ = [
     "featured_item",
     "json_path",
     "page_path",
+    "trust_stamp",
 ]

@@ -107,6 +107,9 @@ class WriteQueue:
         # checkpoint queued behind the requests takes no request's place).
         self._jobs: queue.Queue[Any] = queue.Queue()
         self._waiting = 0
+        # Writes done (ledger calls returned, failed or not), counted before their caller is
+        # answered: the read cache (api/read_cache.py) re-reads the log when it moved.
+        self.writes = 0
         self._lock = threading.Lock()
         self._closed = False
         self._thread = threading.Thread(target=self._work, name="batterytrace-writer",
@@ -195,9 +198,13 @@ class WriteQueue:
             return
         assert job.fn is not None
         try:
-            job.settle(job.fn())
+            result = job.fn()
         except Exception as error:  # answered to the awaiting request, never lost
+            self.writes += 1
             job.settle(error=error)
+        else:
+            self.writes += 1
+            job.settle(result)
 
     def _append(self, group: list[_Job]) -> None:
         group = [job for job in group if job.wanted()]
@@ -208,6 +215,7 @@ class WriteQueue:
             except Exception:  # nothing of the batch was written: each alone, below
                 pass
             else:
+                self.writes += 1
                 start = 0
                 for job in group:
                     count = len(job.submissions or ())
@@ -218,7 +226,11 @@ class WriteQueue:
             if not job.wanted():
                 continue
             try:
-                job.settle(self.ledger.append(job.submissions))
+                results = self.ledger.append(job.submissions)
             except Exception as error:  # answered to the awaiting request
+                self.writes += 1
                 job.settle(error=error)
+            else:
+                self.writes += 1
+                job.settle(results)
 

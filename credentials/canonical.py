@@ -19,8 +19,10 @@ checks it against `rfc8785` on generated documents):
 - Integers: both write `str(n)`; outside +-(2^53 - 1) the fallback raises.
 - Floats: both use the shortest round-trip digits (rfc8785 reformats `repr`). `repr` and
   ECMAScript agree exactly for finite, non-integral values with 1e-4 <= |x| < 1e16: plain
-  decimal notation, no exponent, no trailing `.0`. Everything else (`912.0`, `1e-05`, `1e+16`,
-  `-0.0`, NaN, infinities) takes the fallback.
+  decimal notation, no exponent, no trailing `.0`. An integral float below 2^53 in magnitude
+  (`912.0`, `-0.0`) is written by ECMAScript as its exact integer (`912`, `0`): the fast path
+  encodes a copy with such floats as ints. Everything else (`1e-05`, `1e+16`, 2.0**60, NaN,
+  infinities) takes the fallback.
 - The walk also bounds the depth (so a cycle ends it), which lets the encoder be built once,
   without its per-call cycle bookkeeping.
 """
@@ -43,6 +45,8 @@ _FLOAT_MAX = 1e16
 _FIRST_ASTRAL_CHAR = "\U00010000"  # a surrogate pair in UTF-16: its order may differ
 # Deeper documents (and cycles) take the fallback; rfc8785 itself recurses once per level.
 _MAX_DEPTH = 400
+# Verdicts of `_fast_path_check`.
+_UNSAFE, _SAFE, _SAFE_WITH_INTEGRAL_FLOATS = 0, 1, 2
 
 
 def _make_encoder() -> Callable[[Any], str]:
@@ -100,32 +104,54 @@ def compact_is_canonical(document: Any) -> bool:
 
 def _fast_canonical(document: Any) -> bytes | None:
     """The canonical bytes through the C encoder, or None when it cannot be sure of them."""
-    if not _fast_path_safe(document):
+    verdict = _fast_path_check(document)
+    if verdict == _UNSAFE:
         return None
+    if verdict == _SAFE_WITH_INTEGRAL_FLOATS:
+        document = _integral_floats_as_ints(document)
     try:
         return _encode(document).encode("utf-8")
     except (UnicodeEncodeError, RecursionError):  # a lone surrogate, or a deep call stack
         return None
 
 
+def _integral_floats_as_ints(value: Any) -> Any:
+    """A copy of `value` with every integral float an int (`_fast_path_check` bounded them)."""
+    kind = type(value)
+    if kind is float:
+        return int(value) if value.is_integer() else value
+    if kind is dict:
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_integral_floats_as_ints(v) for v in value]
+    return value
+
+
 def _fast_path_safe(document: Any) -> bool:
-    """True when the C encoder's output for `document` is exactly the JCS form.
+    """True when the C encoder's output for `document` is exactly the JCS form."""
+    return _fast_path_check(document) == _SAFE
+
+
+def _fast_path_check(document: Any) -> int:
+    """_SAFE when the C encoder's output for `document` is exactly the JCS form,
+    _SAFE_WITH_INTEGRAL_FLOATS when it is once its integral floats are ints, else _UNSAFE.
 
     An explicit stack rather than recursion: it runs on every canonicalization.
     """
+    integral_floats = False
     stack: list[tuple[Any, int]] = [((document,), 0)]
     pop = stack.pop
     push = stack.append
     while stack:
         node, depth = pop()
         if depth > _MAX_DEPTH:
-            return False
+            return _UNSAFE
         if type(node) is dict:
             for key in node:
                 if type(key) is not str:
-                    return False
+                    return _UNSAFE
                 if not key.isascii() and max(key) >= _FIRST_ASTRAL_CHAR:
-                    return False
+                    return _UNSAFE
             values = node.values()
         else:
             values = node
@@ -137,10 +163,12 @@ def _fast_path_safe(document: Any) -> bool:
                 push((value, depth + 1))
             elif kind is int:
                 if not -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
-                    return False
+                    return _UNSAFE
             elif kind is float:
-                if not _FLOAT_MIN <= abs(value) < _FLOAT_MAX or value.is_integer():
-                    return False
+                if value.is_integer() and abs(value) <= _MAX_SAFE_INT:
+                    integral_floats = True
+                elif not _FLOAT_MIN <= abs(value) < _FLOAT_MAX or value.is_integer():
+                    return _UNSAFE
             elif kind is not bool and value is not None:
-                return False
-    return True
+                return _UNSAFE
+    return _SAFE_WITH_INTEGRAL_FLOATS if integral_floats else _SAFE

@@ -26,6 +26,7 @@ import jsonschema
 from pydantic import BaseModel, ValidationError
 
 from . import domain_models as dm
+from .compiled_schema import Accepts, compile_accepting
 from .errors import InputError, ParsingError, SchemaValidationError, VerificationError
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"
@@ -434,6 +435,12 @@ def _validator(type_name: str) -> jsonschema.Draft202012Validator:
     )
 
 
+@cache
+def _accepts(type_name: str) -> Accepts:
+    """The type's schema compiled once, formats asserted as `_validator` does."""
+    return compile_accepting(load_schema(type_name), assert_formats=True)
+
+
 def validate_credential_document(doc: Mapping[str, Any]) -> None:
     """Check a (signed or unsigned) credential against its type's JSON Schema and model.
 
@@ -444,7 +451,10 @@ def validate_credential_document(doc: Mapping[str, Any]) -> None:
     if not isinstance(doc, Mapping):
         raise ParsingError("a credential must be a JSON object")
     ctype = type_of_document(doc)
-    error = jsonschema.exceptions.best_match(_validator(ctype.name).iter_errors(dict(doc)))
+    # The compiled validator accepts; a document it rejects goes to jsonschema, which decides.
+    error = None if _accepts(ctype.name)(dict(doc)) else jsonschema.exceptions.best_match(
+        _validator(ctype.name).iter_errors(dict(doc))
+    )
     if error is not None:
         path = "/".join(str(p) for p in error.absolute_path) or "(document)"
         raise SchemaValidationError(

@@ -28,7 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from .errors import MalformedValueError
@@ -194,14 +194,31 @@ def _value_objects(value: Any, path: str) -> Iterator[tuple[Mapping[str, Any], s
             yield from _value_objects(member, f"{path}[{i}]")
 
 
+def _context_terms(document: Mapping[str, Any]) -> tuple[_Active, frozenset[str]]:
+    """The active context and the terms it defines (scoped ones included). A `@context` of
+    URLs alone (the usual case) depends on nothing else: computed once per list of URLs."""
+    context = document.get("@context")
+    if isinstance(context, list) and all(type(entry) is str for entry in context):
+        return _context_terms_of_urls(tuple(context))
+    active = active_context(document)
+    return active, frozenset(_scoped_terms(active))
+
+
+@lru_cache(maxsize=256)
+def _context_terms_of_urls(urls: tuple[str, ...]) -> tuple[_Active, frozenset[str]]:
+    """`_context_terms` of a `@context` list of URLs (its result is only read, never changed;
+    an invalid URL raises every time, as nothing is cached for it)."""
+    active = active_context({"@context": list(urls)})
+    return active, frozenset(_scoped_terms(active))
+
+
 def check_jsonld(document: Any) -> list[str]:
     """Raise the typed error of the first JSON-LD problem of a credential or presentation;
     return warnings (a type no context maps while no context nulls `@vocab` either)."""
     warnings: list[str] = []
     if not isinstance(document, Mapping):
         return warnings
-    active = active_context(document)
-    known = _scoped_terms(active)
+    active, known = _context_terms(document)
     if active.vocab is None and active.complete:
         for t in dict.fromkeys(_typed(document)):
             if t in known:

@@ -16,6 +16,7 @@ from importlib import resources
 from typing import Any
 
 import fastjsonschema
+from batterytrace.credentials.compiled_schema import draft7_equivalent
 from batterytrace.credentials.errors import SchemaValidationError
 from fastjsonschema import JsonSchemaValueException
 
@@ -49,24 +50,6 @@ def _dte_validator() -> Any:
     schema = json.loads(_schema_text())
     Draft202012Validator.check_schema(schema)
     return Draft202012Validator(schema)
-
-
-def draft7_equivalent(schema: Any) -> Any:
-    """The schema with its 2020-12-only keywords rewritten for a Draft 7 validator.
-
-    fastjsonschema knows Draft 7 and silently ignores `prefixItems`; in Draft 7 the same
-    constraint is `items` as a list plus `additionalItems`. (`minContains` in this schema sits
-    inside `contains` subschemas, where it is inert, so it needs no rewrite.)
-    """
-    if isinstance(schema, list):
-        return [draft7_equivalent(v) for v in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out = {k: draft7_equivalent(v) for k, v in schema.items() if k != "$schema"}
-    if "prefixItems" in out:
-        out["additionalItems"] = out.pop("items", True)
-        out["items"] = out.pop("prefixItems")
-    return out
 
 
 @lru_cache(maxsize=1)

@@ -21,6 +21,7 @@ from typing import Any
 
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.data_integrity import sign
+from batterytrace.credentials.errors import CanonicalizationError
 from sqlalchemy import select, update
 from sqlmodel import Session
 
@@ -63,6 +64,15 @@ __all__ = ["DEFAULT_PUBLIC_URL", "ENTRY_COLUMNS", "AppendResult", "Ledger", "Pre
 def sqlite_url(home: Path) -> str:
     """The default database of a home folder."""
     return f"sqlite:///{(Path(home) / DATABASE_FILE).resolve()}"
+
+
+def _canonical_or_none(document: dict[str, Any]) -> bytes | None:
+    """The canonical bytes of a document, or None when it has none (the append then raises
+    the error in its usual order, inside the batch)."""
+    try:
+        return canonicalize(document)
+    except CanonicalizationError:
+        return None
 
 
 class Ledger:
@@ -232,6 +242,11 @@ class Ledger:
         log_key = self._log_key() if self.checkpoint_every_batch else None
         touched: set[int] = set()
         signed: tuple[Checkpoint, bytes] | None = None
+        canonical_of = self._canonical_hooks(subs)
+        # A document's canonical bytes do not depend on its position: computed before the
+        # sequencer lock (other writers append meanwhile), unless its validator computes them.
+        early = {id(sub.document): _canonical_or_none(sub.document)
+                 for sub in subs if canonical_of[sub.kind] is None}
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
@@ -245,7 +260,6 @@ class Ledger:
             rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
-            canonical_of = self._canonical_hooks(subs)
             kind_bytes = {kind: kind.encode() for kind in canonical_of}
             # The members are valid by construction (checked kinds, our own hashes and
             # clock, positions below 2^53): entries are spliced without Entry.build.
@@ -259,7 +273,8 @@ class Ledger:
                         True))
                     continue
                 hook = canonical_of[sub.kind]
-                document_bytes = hook(sub.document) if hook is not None else None
+                document_bytes = (hook(sub.document) if hook is not None
+                                  else early.get(id(sub.document)))
                 body = template % (document_bytes or canonicalize(sub.document),
                                    kind_bytes[sub.kind], hexlify(prev), seq)
                 prev, leaf = entry_hash(body), merkle.leaf_hash(body)

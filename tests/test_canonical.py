@@ -105,6 +105,7 @@ _fast_scalars = st.one_of(
     st.integers(-(2**53) + 1, 2**53 - 1),
     st.floats(min_value=1e-4, max_value=1e15).filter(lambda x: not x.is_integer()),
     st.floats(min_value=-1e15, max_value=-1e-4).filter(lambda x: not x.is_integer()),
+    st.integers(-(2**53) + 1, 2**53 - 1).map(float),  # integral: encoded as ints
     _text,
 )
 
@@ -229,10 +230,9 @@ def _no_fallback(document: Any) -> bytes:
 @pytest.mark.parametrize(
     "document",
     [
-        {"n": 912.0},
         {"n": 1e-5},
-        {"n": -0.0},
         {"n": 1e16},
+        {"n": 2.0**53 + 2},
         {"\ue000": 1, "\U0001f600": 2},
         {"a": (1, 2)} | {"n": 2**53},
         [True, 1, 1.5, "x", {"a": {"b": 1e21}}],
@@ -241,6 +241,16 @@ def _no_fallback(document: Any) -> bytes:
 def test_fallback_cases_are_detected(document: Any) -> None:
     assert canonical._fast_canonical(document) is None
     _same_as_rfc8785(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"n": 912.0}, {"n": -0.0}, [0.5, 3.0, {"m": -(2.0**53 - 1)}], {"t": (2.0, 0.25)}],
+)
+def test_integral_floats_take_fast_path_as_ints(document: Any) -> None:
+    """ECMAScript writes an integral double below 2^53 as its integer (912.0 -> 912)."""
+    assert canonical._fast_canonical(document) == rfc8785.dumps(document)
+    assert not canonical.compact_is_canonical(document)  # json.dumps would write "912.0"
 
 
 def test_bmp_private_use_keys_take_fast_path() -> None:

@@ -14,8 +14,9 @@ from typing import Any
 from batterytrace.credentials.errors import InputError
 from batterytrace.ledger.custody_errors import UnknownItemError, UnknownLotError
 from fastapi import APIRouter, Body, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
+from ..read_cache import JSON_OBJECT, cached_json
 from .common import (
     PROBLEMS,
     SeqPath,
@@ -70,9 +71,13 @@ async def append_events(
     return created(data if isinstance(body, list) else data[0], results)
 
 
-@router.get("/entries/{seq}", summary="Log entry at a sequence number")
-def get_entry(request: Request, seq: SeqPath) -> dict[str, Any]:
-    return entry_json(ledger_of(request).entry(seq))
+@router.get("/entries/{seq}", summary="Log entry at a sequence number",
+            response_class=Response, responses=JSON_OBJECT)
+async def get_entry(request: Request, seq: SeqPath) -> Response:
+    """An entry never changes once written: cached, and sent as immutable with its ETag."""
+    ledger = ledger_of(request)
+    return await cached_json(request, ("entry", seq), lambda: entry_json(ledger.entry(seq)),
+                             immutable=True)
 
 
 @router.get("/events", summary="Entries of the events touching a lot or an item")

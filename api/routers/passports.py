@@ -26,6 +26,9 @@ from batterytrace.api.passport_tiers import TIER_LABEL
 from batterytrace.verifier.report import _CONTROL as CONTROL_CHARACTERS
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from ..read_cache import JSON_OBJECT, cached_json, generation
 
 router = APIRouter(tags=["passports"])
 
@@ -131,14 +134,27 @@ def passport_page(request: Request, item: str, x_passport_grant: str | None = Gr
                         headers={"Cache-Control": "no-store" if presented else "max-age=60"})
 
 
-@router.get(JSON_PREFIX + "{item:path}", summary="Battery passport (JSON)")
-def passport_json(request: Request, item: str, x_passport_grant: str | None = GrantHeader,
-                  grant: str | None = GrantQuery, x_passport_proof: str | None = ProofHeader,
-                  proof: str | None = ProofQuery) -> JSONResponse:
-    """The JSON twin of the passport page."""
-    passport = _passport(request, item, x_passport_grant or grant, x_passport_proof or proof,
-                         JSON_PREFIX)
-    return JSONResponse(passport.to_json())
+@router.get(JSON_PREFIX + "{item:path}", summary="Battery passport (JSON)",
+            response_class=Response, responses=JSON_OBJECT)
+async def passport_json(request: Request, item: str,
+                        x_passport_grant: str | None = GrantHeader,
+                        grant: str | None = GrantQuery,
+                        x_passport_proof: str | None = ProofHeader,
+                        proof: str | None = ProofQuery) -> Response:
+    """The JSON twin of the passport page. The public tier is cached under the log's
+    generation (size, latest checkpoint) and revalidated by ETag; a granted view never is."""
+    presented, proven = x_passport_grant or grant, x_passport_proof or proof
+    if (presented and presented.strip()) or (proven and proven.strip()):
+        passport = await run_in_threadpool(_passport, request, item, presented, proven,
+                                           JSON_PREFIX)
+        return JSONResponse(passport.to_json(), headers={"Cache-Control": "no-store"})
+    from batterytrace.api.passport import build_passport, trust_stamp
+
+    ledger = request.app.state.ledger
+    _, checkpoint = await generation(request)  # a passport speaks as of the latest checkpoint
+    return await cached_json(
+        request, ("passport", item, checkpoint, trust_stamp(ledger)),
+        lambda: build_passport(ledger, item, tier="public").to_json(), immutable=False)
 
 
 @router.get(BUNDLE_PREFIX + "{item:path}", summary="Evidence bundle of a passport",

@@ -6,8 +6,10 @@ import base64
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from ..read_cache import JSON_OBJECT, cached_json, generation
 from .checkpoints import TEXT
 from .common import PROBLEMS, OptionalSeqQuery, SeqPath, SeqQuery, ledger_of
 
@@ -18,13 +20,27 @@ def _b64(hashes: list[bytes]) -> list[str]:
     return [base64.b64encode(h).decode() for h in hashes]
 
 
-@router.get("/inclusion", summary="Inclusion proof of an entry (default: latest checkpoint)")
-def inclusion(request: Request, seq: SeqQuery, size: OptionalSeqQuery = None) -> dict[str, Any]:
+@router.get("/inclusion", summary="Inclusion proof of an entry (default: latest checkpoint)",
+            response_class=Response, responses=JSON_OBJECT)
+async def inclusion(request: Request, seq: SeqQuery, size: OptionalSeqQuery = None
+                    ) -> Response:
+    """A proof at a given size never changes (immutable); against the latest checkpoint it is
+    cached under that checkpoint's size and revalidated by ETag."""
     ledger = ledger_of(request)
-    size = ledger.latest_checkpoint()[0].size if size is None else size
-    proof = ledger.inclusion_proof(seq, size)
-    return {"index": seq, "size": size, "leafHash": ledger.entry(seq).leaf_hash.hex(),
-            "root": ledger.root(size).hex(), "hashes": _b64(proof)}
+
+    def proof_at(at: int) -> dict[str, Any]:
+        proof = ledger.inclusion_proof(seq, at)
+        return {"index": seq, "size": at, "leafHash": ledger.entry(seq).leaf_hash.hex(),
+                "root": ledger.root(at).hex(), "hashes": _b64(proof)}
+
+    if size is not None:
+        return await cached_json(request, ("inclusion", seq, size), lambda: proof_at(size),
+                                 immutable=True)
+    _, latest = await generation(request)
+    if latest == 0:  # no checkpoint yet: the ledger says so (CheckpointNotSignedError)
+        await run_in_threadpool(ledger.latest_checkpoint)
+    return await cached_json(request, ("inclusion", seq, latest), lambda: proof_at(latest),
+                             immutable=False)
 
 
 @router.get("/consistency", summary="Consistency proof between two tree sizes")
