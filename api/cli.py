@@ -135,11 +135,13 @@ def run(argv: list[str] | None = None) -> int:
     never a traceback."""
     import sys
 
+    from batterytrace.ledger.migrations.observers import observe_migrations
     from typer._click import exceptions as click  # typer vendors click
 
     from .console import CommandUsageError, err_console, file_error, literal, say
 
     args = list(sys.argv[1:] if argv is None else argv)
+    stop_observing = observe_migrations(_show_migration)
     try:
         # standalone_mode=False: click returns an Exit's code instead of raising it.
         code = app(args=args, prog_name="batterytrace", standalone_mode=False)
@@ -175,6 +177,17 @@ def run(argv: list[str] | None = None) -> int:
                          f"{literal(str(error))} (a bug; set BATTERYTRACE_TRACEBACK=1 to see "
                          "where)")
         return 3
+    finally:
+        stop_observing()
+
+
+def _show_migration(revision: str, step: int, steps: int, title: str) -> None:
+    """A line on a terminal's stderr per schema revision applied (nothing when piped)."""
+    from .console import err_console, literal, say
+
+    if err_console.is_terminal:
+        say(err_console, f"[dim]upgrading the database schema {step}/{steps}:[/] "
+                         f"{literal(revision)} {literal(title)}")
 
 
 def _failed(error: BatterytraceError, args: list[str]) -> int:

@@ -99,3 +99,52 @@ def test_a_newer_schema_than_the_code_is_refused(tmp_path):
     with pytest.raises(Exception) as info:
         Ledger.open(tmp_path / "h")
     assert getattr(info.value, "code", None) == "STORAGE_SCHEMA_ERROR"
+
+
+def _stderr_on_a_terminal(args: list[str]) -> tuple[int, bytes]:
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    try:
+        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
+        os.close(follower)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        return process.wait(timeout=120), seen
+    finally:
+        os.close(leader)
+
+
+def test_the_command_line_shows_each_migration_on_a_terminal_only(tmp_path):
+    """An older database opened by a command: one line per revision applied on a terminal's
+    stderr; nothing when piped (the library itself prints nothing)."""
+    import subprocess
+    import sys
+
+    def older_home(name):
+        home = tmp_path / name
+        Ledger.init(home, None, ORIGIN).close()
+        storage = Ledger.open(home).storage
+        with storage.engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0003")
+        storage.close()
+        return home
+
+    cli = [sys.executable, "-m", "batterytrace.api.cli"]
+    code, seen = _stderr_on_a_terminal([*cli, "--home", str(older_home("tty")), "ledger",
+                                        "info"])
+    assert code == 0, seen
+    assert b"upgrading the database schema 1/2" in seen and b"0005" in seen
+    piped = subprocess.run([*cli, "--home", str(older_home("piped")), "ledger", "info"],
+                           capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == ""
+    assert Ledger.open(tmp_path / "piped").storage.schema_revision() == head_revision()

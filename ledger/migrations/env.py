@@ -16,8 +16,11 @@ def _run() -> None:
     metadata = target_metadata()
     connection = config.attributes.get("connection")
     if connection is not None:
+        hooks = {}
+        if "on_version_apply" in config.attributes:  # schema.observe_migrations
+            hooks["on_version_apply"] = config.attributes["on_version_apply"]
         context.configure(connection=connection, target_metadata=metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+                          render_as_batch=connection.dialect.name == "sqlite", **hooks)
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -10,6 +10,7 @@ import) is imported when a function here needs it, not with the module.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Connection, Engine
 
 from ..tables import ALL_TABLES
+from .observers import _observers
 
 HERE = Path(__file__).resolve().parent
 INITIAL = "0001"
@@ -59,8 +61,30 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _step_reporter(conn: Connection) -> Callable[..., None]:
+    """Alembic's `on_version_apply` hook, telling the observers of each revision applied."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    current = current_revision(conn)
+    total = sum(1 for _ in script.iterate_revisions(head_revision(), current))
+    done = [0]
+
+    def on_version_apply(*, step: Any, **_: Any) -> None:
+        if not step.is_upgrade or step.is_stamp:
+            return
+        done[0] += 1
+        revision = step.up_revision
+        title = (revision.doc or "").strip().splitlines()[0] if revision is not None else ""
+        for observer in list(_observers):
+            observer(str(step.up_revision_id), done[0], total, title)
+
+    return on_version_apply
+
+
 def upgrade(engine: Engine) -> str:
-    """Migrate the database behind `engine` to the newest revision; returns it. Idempotent."""
+    """Migrate the database behind `engine` to the newest revision; returns it. Idempotent.
+    The observers (`observe_migrations`) hear of each revision applied."""
     from alembic import command
 
     with engine.connect() as conn:  # the common case, cheaply: already at the newest
@@ -73,5 +97,7 @@ def upgrade(engine: Engine) -> str:
         config = alembic_config(conn)
         if VERSION_TABLE not in names and "ledger_sequencer" in names:
             command.stamp(config, INITIAL)  # created by create_all before Alembic was used
+        if _observers:
+            config.attributes["on_version_apply"] = _step_reporter(conn)
         command.upgrade(config, "head")
         return current_revision(conn) or ""
