@@ -72,6 +72,37 @@ def _global_options(
     set_strict_keys(strict_keys)
     ctx.obj = replace(Settings.resolve(home, database_url), mirror=mirror, trust=trust,
                       mirror_cache=mirror_cache)
+    if mirror is None and ctx.invoked_subcommand not in ("demo", "witness", "serve"):
+        _cosign_when_done(ctx)
+
+
+def _cosign_when_done(ctx: typer.Context) -> None:
+    """When the command has signed a new checkpoint (an append), send it to the witnesses
+    the ledger's settings name, as the service does after every write; a witness that does
+    not cosign is reported on stderr (the command's own result stands)."""
+    from batterytrace.ledger.home import Home
+
+    settings = ctx.obj
+    before = Home(settings.home).checkpoint_size()
+
+    def send() -> None:
+        if Home(settings.home).checkpoint_size() <= before:
+            return  # nothing signed: no witness client (httpx) is even imported
+        from .console import err_console, literal, say
+        from .witness_client import cosign_after_writes
+
+        try:
+            outcome = cosign_after_writes(settings.home, settings.database_url, before)
+        except (BatterytraceError, OSError) as error:
+            reason = error.message if isinstance(error, BatterytraceError) else str(error)
+            say(err_console, f"[yellow]warning[/] checkpoint not sent to the witnesses: "
+                             f"{literal(reason)}")
+            return
+        for name, why in sorted((outcome.failed if outcome else {}).items()):
+            say(err_console, f"[yellow]warning[/] checkpoint of size {outcome.size} not "
+                             f"cosigned by {literal(name)}: {literal(why)}")
+
+    ctx.call_on_close(send)
 
 
 for _module in (cli_credentials, cli_ledger, cli_custody, cli_trust, cli_bundle, cli_labels,

@@ -118,7 +118,7 @@ class Passport:
         """This passport as `tier` may see it (a built passport is authority-tier: it holds
         everything)."""
         if tier not in TIERS:
-            raise PassportTierError(f"tier must be one of {TIERS}, not {tier!r}")
+            raise PassportTierError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
         if tier == self.tier:
             return self
         if not sees(self.tier, tier):
@@ -272,7 +272,7 @@ def build_passport(ledger: Ledger, item_id: str, *, tier: Tier) -> Passport:
     Raises PassportNotFoundError for an item no event created. The caller decides the tier
     (`passport_access.access_for`)."""
     if tier not in TIERS:
-        raise PassportTierError(f"tier must be one of {TIERS}, not {tier!r}")
+        raise PassportTierError(f"tier must be one of {', '.join(TIERS)}, not {tier!r}")
     trust_path = Path(ledger.home.path) / TRUST_FILE
     # The bundle reflects the latest signed checkpoint: that is the ledger size that counts.
     size = ledger.latest_checkpoint()[0].size

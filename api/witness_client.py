@@ -95,6 +95,24 @@ def gather_cosignatures(ledger: Ledger, timeout: float = 10.0) -> CosignOutcome:
     return outcome
 
 
+def cosign_after_writes(home: Path, database_url: str | None, size_before: int
+                        ) -> CosignOutcome | None:
+    """After a command that may have appended (the command line calls this as it ends):
+    when checkpoint.txt names a larger size than before and the ledger's settings name
+    witnesses, send them the new checkpoint, as the service does after every write. None
+    when there was nothing to send."""
+    from batterytrace.ledger.home import Home
+    from batterytrace.ledger.log import Ledger as _Ledger
+
+    if Home(Path(home)).checkpoint_size() <= size_before:
+        return None
+    ledger = _Ledger.open(Path(home), database_url)
+    try:
+        return collect_cosignatures(ledger) if witnesses_of(ledger) else None
+    finally:
+        ledger.close()
+
+
 class _Failed(Exception):
     pass
 

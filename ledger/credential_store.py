@@ -387,7 +387,7 @@ class CredentialStore:
 
     def _create_list(self, connection: Connection, issuer: str, purpose: str, length: int) -> str:
         if purpose not in STATUS_PURPOSES:
-            raise InputError(f"status purpose must be one of {sorted(STATUS_PURPOSES)}")
+            raise InputError(f"status purpose must be one of {', '.join(sorted(STATUS_PURPOSES))}")
         if not isinstance(issuer, str) or not issuer.startswith("did:"):
             raise InputError("a status list issuer is a DID")
         empty = StatusList(length).to_bytes()

@@ -261,7 +261,7 @@ def parse_credential(document: Mapping[str, Any], *, check_schema: bool = True) 
         validate_dte_schema(document)
     context = document.get("@context")
     if not isinstance(context, list) or tuple(context[:3]) != DTE_CONTEXTS:
-        raise EventFormatError(f"@context must start with {list(DTE_CONTEXTS)}")
+        raise EventFormatError(f"@context must start with {', '.join(DTE_CONTEXTS)}")
     types = document.get("type")
     if not isinstance(types, list) or DTE_TYPE not in types:
         raise EventFormatError(f"type must include {DTE_TYPE}")
@@ -328,7 +328,7 @@ def parse_event(raw: Any, where: str = "event") -> TraceEvent:
         fields["destination_party"] = raw.get("destinationParty")
     model = raw.get("custodyModel")
     if model is not None and model not in CUSTODY_MODELS:
-        raise EventFormatError(f"{where}.custodyModel must be one of {CUSTODY_MODELS}")
+        raise EventFormatError(f"{where}.custodyModel must be one of {', '.join(CUSTODY_MODELS)}")
     fields["custody_model"] = model
     fields["lots"] = tuple(
         _lot_declaration(d, f"{where}.lotDeclarations[{i}]")
@@ -442,7 +442,7 @@ def _item_declaration(raw: Any, where: str, chemistry: Any = None) -> ItemDeclar
         raise EventFormatError(f"{where} must be an object with the item id")
     category = raw.get("category")
     if category not in ITEM_CATEGORIES:
-        raise EventFormatError(f"{where}.category must be one of {ITEM_CATEGORIES}")
+        raise EventFormatError(f"{where}.category must be one of {', '.join(ITEM_CATEGORIES)}")
     mass = raw.get("mass")
     if not _is_mapping(mass):
         raise EventFormatError(f"{where}.mass must be {{value, uom}}")
@@ -474,9 +474,10 @@ def _transport(raw: Any, where: str) -> Transport:
     if not _is_mapping(raw):
         raise EventFormatError(f"{where} must be an object")
     if raw.get("mode") not in TRANSPORT_MODES:
-        raise EventFormatError(f"{where}.mode must be one of {TRANSPORT_MODES}")
+        raise EventFormatError(f"{where}.mode must be one of {', '.join(TRANSPORT_MODES)}")
     if raw.get("purpose") not in TRANSPORT_PURPOSES:
-        raise EventFormatError(f"{where}.purpose must be one of {TRANSPORT_PURPOSES}")
+        raise EventFormatError(f"{where}.purpose must be one of "
+                               + ", ".join(TRANSPORT_PURPOSES))
     for name in ("origin", "destination", "dispatchTime"):
         if not isinstance(raw.get(name), str):
             raise EventFormatError(f"{where}.{name} is required")

@@ -86,6 +86,12 @@ class Home:
         except FileNotFoundError:
             return None
 
+    def checkpoint_size(self) -> int:
+        """The tree size checkpoint.txt names, without verifying it (0 without the file or
+        for one that does not parse): enough to notice that a command signed a new one."""
+        lines = (self.read_checkpoint() or b"").split(b"\n")
+        return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else 0
+
     def missing_checkpoint(self) -> LedgerNotFoundError:
         """The error for a database that holds a ledger while checkpoint.txt is gone: name the
         file and the way to recover (`init` would refuse: the ledger exists)."""

@@ -281,7 +281,8 @@ def apply_registry(
                     raise KeyNotValidError(f"{vm_id} already ended at {record.valid_until}")
                 _end_key(registry, record, position, "revocation")
         else:
-            raise RegistryError(f"registry document type must be one of {REGISTRY_TYPES}")
+            raise RegistryError("registry document type must be one of "
+                                + ", ".join(REGISTRY_TYPES))
     return None
 
 
@@ -323,7 +324,7 @@ def _register_facility(registry: Registry, doc: Mapping[str, Any]) -> None:
     registry.participant(operator)
     kind = _require(doc, "kind")
     if kind not in FACILITY_KINDS:
-        raise RegistryError(f"facility kind must be one of {FACILITY_KINDS}")
+        raise RegistryError(f"facility kind must be one of {', '.join(FACILITY_KINDS)}")
     country = _require(doc, "country")
     if not _COUNTRY.match(country):
         raise RegistryError(f"country {country!r} must be an ISO 3166-1 alpha-2 code")

@@ -115,7 +115,8 @@ def check_settings_document(document: Mapping[str, Any]) -> Mapping[str, Any]:
     for name, value in values.items():
         setting = SETTINGS.get(name)
         if setting is None:
-            raise SettingsError(f"unknown setting {name!r:.80} (known: {sorted(SETTINGS)})",
+            known = ", ".join(sorted(SETTINGS))
+            raise SettingsError(f"unknown setting {name!r:.80} (known: {known})",
                                 setting=str(name)[:80])
         setting.check(name, value)
     return values

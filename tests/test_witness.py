@@ -242,3 +242,27 @@ def test_the_service_sends_new_checkpoints_to_its_witnesses(tmp_path):
             bundle_cp = client.get("/checkpoints/latest").json()["note"].encode()
             assert len(verify_cosignatures(bundle_cp, [parse_cosigner_key(k)
                                                        for k in keys])) == 2
+
+
+def test_a_command_that_appends_sends_its_checkpoint_to_the_witnesses(tmp_path, ledger):
+    """The command line, like the service, sends each new checkpoint to the witnesses of the
+    ledger's settings as a writing command ends; a witness that is down is a warning on
+    stderr, and the command's own result stands."""
+    import json
+
+    cosigner = init_witness(tmp_path / "w1", "witness.test/w1", None, [ledger.verifier.vkey])
+    home = str(tmp_path / "home")
+    ledger.close()
+    with served_witness(tmp_path / "w1") as url:
+        witnesses = [{"name": "witness.test/w1", "url": url, "key": cosigner.vkey}]
+        result = runner.invoke(app, ["--home", home, "ledger", "settings",
+                                     f"witnesses={json.dumps(witnesses)}"])
+        assert result.exit_code == 0, result.output
+        note = (tmp_path / "home" / "checkpoint.txt").read_bytes()
+        assert list(verify_cosignatures(note, [parse_cosigner_key(cosigner.vkey)])) == [
+            "witness.test/w1"]
+    # The witness is gone: the next write still succeeds, and says who did not cosign.
+    result = runner.invoke(app, ["--home", home, "ledger", "settings",
+                                 "massBalanceTolerance=0.01"])
+    assert result.exit_code == 0, result.output
+    assert "not cosigned by witness.test/w1" in result.output

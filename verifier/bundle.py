@@ -107,7 +107,7 @@ def parse_header(obj: dict[str, Any], line: int = 1) -> Header:
     if not isinstance(note, str) or not note:
         raise BundleFormatError(line, "checkpoint must be the signed note text")
     if not isinstance(scope, dict) or scope.get("kind") not in SCOPE_KINDS:
-        raise BundleFormatError(line, f"scope.kind must be one of {SCOPE_KINDS}")
+        raise BundleFormatError(line, f"scope.kind must be one of {', '.join(SCOPE_KINDS)}")
     subject = scope.get("id")
     expected = {"kind"} if scope["kind"] == "all" else {"kind", "id"}
     if set(scope) != expected or (scope["kind"] != "all" and (

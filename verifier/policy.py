@@ -163,7 +163,7 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
                                 f"(expected version = {POLICY_VERSION})")
     extra = set(data) - {"version", "name", "title", "rule"}
     if extra:
-        raise PolicyFormatError(f"{where}: unknown keys {sorted(extra)}")
+        raise PolicyFormatError(f"{where}: unknown keys {', '.join(sorted(extra))}")
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list):
         raise PolicyFormatError(f"{where}: rules are [[rule]] tables")
@@ -197,7 +197,7 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
     allowed = RULE_TYPES[kind].params if kind in RULE_TYPES else frozenset()
     extra = set(raw) - _COMMON - allowed
     if extra:
-        raise PolicyFormatError(f"{where}: unknown keys {sorted(extra)} for type {kind}",
+        raise PolicyFormatError(f"{where}: unknown keys {', '.join(sorted(extra))} for type {kind}",
                                 rule=rid)
     inherited = {k: getattr(parent, k) if parent else None for k in (
         "jurisdiction", "source", "effective_from", "effective_until")}
@@ -215,7 +215,7 @@ def _rule(raw: Any, where: str, parent: Rule | None, seen: set[str]) -> Rule:
             raise PolicyFormatError(f"{where}: tier {i + 1} needs `from`")
         bad = set(tier) - _TIER_COMMON - allowed
         if bad:
-            raise PolicyFormatError(f"{where}: tier {i + 1}: unknown keys {sorted(bad)}")
+            raise PolicyFormatError(f"{where}: tier {i + 1}: unknown keys {', '.join(sorted(bad))}")
         tier_from = _date(tier["from"], f"{where}.tier.from")
         if tier_from is None:  # TOML has no null: unreachable from a policy file
             raise PolicyFormatError(f"{where}: tier {i + 1} needs `from`")
