@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from batterytrace.credentials.credential_types import build_credential
+from batterytrace.credentials.data_integrity import parse_date_time
 from batterytrace.credentials.errors import InputError
 from batterytrace.credentials.keys import load_key_file, write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
@@ -93,10 +94,6 @@ def _timestamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 class StoryClock:
     """The demo ledger's receipt clock: the story's time, not the wall clock.
 
@@ -118,7 +115,7 @@ class StoryClock:
 
 def story_span() -> tuple[datetime, datetime]:
     """The first and last eventTime of the story."""
-    times = [_moment(event["eventTime"]) for step in story() for event in step.events]
+    times = [parse_date_time(event["eventTime"]) for step in story() for event in step.events]
     return min(times), max(times)
 
 
@@ -138,7 +135,7 @@ def _build_ledger(home: Path, console: Console, clock: StoryClock) -> None:
                       title="custody events, mines to a second pack (one batch per chapter)")
         for chapter, group in groupby(story(), key=lambda step: step.chapter):
             steps = list(group)
-            clock.advance(max(_moment(e["eventTime"]) for s in steps for e in s.events)
+            clock.advance(max(parse_date_time(e["eventTime"]) for s in steps for e in s.events)
                           + timedelta(hours=1))
             results = ledger.append([
                 Submission("event", DEMO.signed_credential(s.issuer, s.events))

@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.credentials.keys import Ed25519Key, load_key_file, write_key_file
 
-from .checkpoint import Checkpoint, NoteVerifier, open_checkpoint
+from .checkpoint import Checkpoint, NoteVerifier, open_checkpoint, parse_checkpoint_body
 from .errors import LedgerKeyMissingError, LedgerNotFoundError
 
 DATABASE_FILE = "ledger.sqlite"
@@ -89,8 +90,11 @@ class Home:
     def checkpoint_size(self) -> int:
         """The tree size checkpoint.txt names, without verifying it (0 without the file or
         for one that does not parse): enough to notice that a command signed a new one."""
-        lines = (self.read_checkpoint() or b"").split(b"\n")
-        return int(lines[1]) if len(lines) > 1 and lines[1].isdigit() else 0
+        body = (self.read_checkpoint() or b"").split(b"\n\n", 1)[0] + b"\n"
+        try:
+            return parse_checkpoint_body(body).size
+        except BatterytraceError:
+            return 0
 
     def missing_checkpoint(self) -> LedgerNotFoundError:
         """The error for a database that holds a ledger while checkpoint.txt is gone: name the

@@ -127,8 +127,7 @@ class Ledger:
         if not storage.has_schema():
             storage.close()
             raise LedgerNotFoundError(f"no ledger in {storage.url} (run batterytrace init)")
-        before = storage.schema_revision()
-        storage.create_schema()  # upgrades an older schema (Alembic); cheap when current
+        before = storage.create_schema()  # upgrades an older schema; cheap when current
         ledger = cls(home, storage, **options)
         if (before is None or before < SEALED_REVISION) and ledger.row_seal is not None:
             ledger._seal_checkpoint_rows()

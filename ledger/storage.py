@@ -99,7 +99,7 @@ class Head:
 class Storage(Protocol):
     """What the ledger needs from a database (one implementation: `SqlStorage`)."""
 
-    def create_schema(self) -> None: ...
+    def create_schema(self) -> str | None: ...
     def write(self) -> Any: ...  # context manager yielding (session, Head | None)
     def head(self) -> Head | None: ...
     def entry_body(self, seq: int) -> bytes | None: ...
@@ -132,14 +132,15 @@ class SqlStorage:
         self._readers.close()
         self.engine.dispose()
 
-    def create_schema(self) -> None:
-        """Create or upgrade the schema to the newest Alembic revision (idempotent)."""
+    def create_schema(self) -> str | None:
+        """Create or upgrade the schema to the newest Alembic revision (idempotent); returns
+        the revision the database had (None: none)."""
         from alembic.util.exc import CommandError  # alembic: loaded when a schema is made
 
         self._create_sqlite_file()
         with translate_db_errors(self.url):
             try:
-                upgrade(self.engine)
+                return upgrade(self.engine)
             except CommandError as exc:  # e.g. a revision this program does not know
                 raise StorageSchemaError(
                     f"cannot migrate the schema of {self.url.split(':', 1)[0]} database: {exc}"

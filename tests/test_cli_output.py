@@ -27,6 +27,7 @@ from batterytrace.verifier.report import CredentialStanding, Failure, Report
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
+from terminal_support import stderr_on_a_terminal
 from typer.testing import CliRunner
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -201,8 +202,6 @@ def test_json_is_available_on_reporting_commands(hostile_home: Path, tmp_path: P
 def test_progress_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
     """`bundle verify` draws a rich progress bar on a terminal's stderr; piped, stderr stays
     empty (and stdout holds only the report)."""
-    import os
-    import pty
     import subprocess
 
     home = tmp_path / "home"
@@ -212,20 +211,6 @@ def test_progress_on_a_terminal_and_nothing_when_piped(tmp_path: Path) -> None:
             str(home / "bundle.jsonl"), "--trust", str(home / "trust.toml")]
     piped = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert piped.returncode == 0 and piped.stderr == ""
-    leader, follower = pty.openpty()
-    try:
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        assert process.wait(timeout=120) == 0
-    finally:
-        os.close(leader)
+    code, seen = stderr_on_a_terminal(args)
+    assert code == 0
     assert b"verifying the bundle" in seen

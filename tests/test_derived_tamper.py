@@ -133,30 +133,23 @@ def delete_row(home, table):
     sql(home, f"DELETE FROM {table} WHERE {where}", tuple(key))
 
 
+# table -> its columns, the key changed: what `duplicate_row` inserts.
+COPY_UNDER_NEW_KEY = {
+    "ledger_sequencer": "2, size, head, root",
+    "ledger_tree_tiles": "key + 1000000, hashes",
+    "ledger_checkpoints": "size + 100, root, note, previous, seal",
+    "custody_state": "tbl, key || 'x', value, seal",
+    "credential_anchor": "tbl, key || 'x', value",
+    "status_list": "url || 'x', issuer, purpose, number, length, bits, allocated, "
+                   "allocated_count, published, stale",
+    "credential_subject": "subject_id || 'x', credential_id",
+}
+
+
 def duplicate_row(home, table):
     """Every derived table has a primary key, so an exact duplicate cannot be stored: the
     row is copied under a new key instead (an extra row)."""
-    if table == "ledger_sequencer":
-        sql(home, "INSERT INTO ledger_sequencer (id, size, head, root) "
-                  "SELECT 2, size, head, root FROM ledger_sequencer WHERE id = 1")
-    elif table == "ledger_tree_tiles":
-        sql(home, "INSERT INTO ledger_tree_tiles (key, hashes) "
-                  "SELECT key + 1000000, hashes FROM ledger_tree_tiles LIMIT 1")
-    elif table == "ledger_checkpoints":
-        sql(home, "INSERT INTO ledger_checkpoints (size, root, note, previous, seal) "
-                  "SELECT size + 100, root, note, previous, seal FROM ledger_checkpoints LIMIT 1")
-    elif table == "status_list":
-        sql(home, "INSERT INTO status_list SELECT url || 'x', issuer, purpose, number, length, "
-                  "bits, allocated, allocated_count, published, stale FROM status_list LIMIT 1")
-    elif table == "credential_subject":
-        sql(home, "INSERT INTO credential_subject SELECT subject_id || 'x', credential_id "
-                  "FROM credential_subject LIMIT 1")
-    elif table == "custody_state":
-        sql(home, "INSERT INTO custody_state (tbl, key, value, seal) "
-                  "SELECT tbl, key || 'x', value, seal FROM custody_state LIMIT 1")
-    else:
-        sql(home, f"INSERT INTO {table} (tbl, key, value) "
-                  f"SELECT tbl, key || 'x', value FROM {table} LIMIT 1")
+    sql(home, f"INSERT INTO {table} SELECT {COPY_UNDER_NEW_KEY[table]} FROM {table} LIMIT 1")
     with pytest.raises(sqlite3.IntegrityError):  # the exact duplicate is refused
         sql(home, f"INSERT INTO {table} SELECT * FROM {table} LIMIT 1")
 

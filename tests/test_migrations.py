@@ -15,6 +15,7 @@ from batterytrace.ledger.migrations.schema import (
 )
 from batterytrace.ledger.storage import SqlStorage
 from sqlalchemy import inspect, text
+from terminal_support import stderr_on_a_terminal
 
 ORIGIN = "migrations.test/log"
 
@@ -101,29 +102,6 @@ def test_a_newer_schema_than_the_code_is_refused(tmp_path):
     assert getattr(info.value, "code", None) == "STORAGE_SCHEMA_ERROR"
 
 
-def _stderr_on_a_terminal(args: list[str]) -> tuple[int, bytes]:
-    import os
-    import pty
-    import subprocess
-
-    leader, follower = pty.openpty()
-    try:
-        process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=follower)
-        os.close(follower)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        return process.wait(timeout=120), seen
-    finally:
-        os.close(leader)
-
-
 def test_the_command_line_shows_each_migration_on_a_terminal_only(tmp_path):
     """An older database opened by a command: one line per revision applied on a terminal's
     stderr; nothing when piped (the library itself prints nothing)."""
@@ -140,7 +118,7 @@ def test_the_command_line_shows_each_migration_on_a_terminal_only(tmp_path):
         return home
 
     cli = [sys.executable, "-m", "batterytrace.api.cli"]
-    code, seen = _stderr_on_a_terminal([*cli, "--home", str(older_home("tty")), "ledger",
+    code, seen = stderr_on_a_terminal([*cli, "--home", str(older_home("tty")), "ledger",
                                         "info"])
     assert code == 0, seen
     assert b"upgrading the database schema 1/2" in seen and b"0005" in seen

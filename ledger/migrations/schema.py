@@ -82,9 +82,10 @@ def _step_reporter(conn: Connection) -> Callable[..., None]:
     return on_version_apply
 
 
-def upgrade(engine: Engine) -> str:
-    """Migrate the database behind `engine` to the newest revision; returns it. Idempotent.
-    The observers (`observe_migrations`) hear of each revision applied."""
+def upgrade(engine: Engine) -> str | None:
+    """Migrate the database behind `engine` to the newest revision. Idempotent. Returns the
+    revision it found (None: none, a new or pre-Alembic database), so that a caller can tell
+    an upgrade happened. The observers (`observe_migrations`) hear of each revision applied."""
     from alembic import command
 
     with engine.connect() as conn:  # the common case, cheaply: already at the newest
@@ -94,10 +95,11 @@ def upgrade(engine: Engine) -> str:
                 return current
     with engine.begin() as conn:
         names = set(inspect(conn).get_table_names())
+        before = current_revision(conn) if VERSION_TABLE in names else None
         config = alembic_config(conn)
         if VERSION_TABLE not in names and "ledger_sequencer" in names:
             command.stamp(config, INITIAL)  # created by create_all before Alembic was used
         if _observers:
             config.attributes["on_version_apply"] = _step_reporter(conn)
         command.upgrade(config, "head")
-        return current_revision(conn) or ""
+        return before
