@@ -19,7 +19,7 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -162,6 +162,15 @@ class Tables:
     def changed(self) -> dict[tuple[str, Any], Any]:
         """Keys changed since the journal was last cleared, with their current values."""
         return {(t, k): self.tables[t][k] for t, k, _ in self.journal}
+
+    def rows(self, table: str) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value) row a table holds (a None value is no row). A subclass that
+        keeps rows elsewhere (`spill.Spilled`) lists them from there."""
+        return ((k, v) for k, v in self.tables[table].items() if v is not None)
+
+    def settle(self) -> None:
+        """Between entries (the undo journal empty): a subclass may move rows out of
+        memory here (`spill.Spilled`). Nothing to do in memory."""
 
 
 class _Undo:

@@ -320,9 +320,9 @@ def replayed_rows(replay: Replay) -> dict[tuple[str, Any], Any]:
     `rebuild` writes and `ledger verify` compares the stored rows with."""
     registry, state = replay.started()
     return {(table, key): value
-            for tables in (registry.tables, state.tables)
-            for table, values in tables.items()
-            for key, value in values.items() if value is not None}
+            for tables in (registry, state)
+            for table in tables.table_names
+            for key, value in tables.rows(table)}
 
 
 def rebuild(ledger: Ledger) -> int:
@@ -346,8 +346,9 @@ def replace_state(connection: Connection, rows: Mapping[tuple[str, Any], Any],
 def stored_rows(connection: Connection) -> Iterator[tuple[str, str, str, str | None]]:
     """Every stored row as (tbl, key, value, seal), ordered by table and key."""
     t = CUSTODY_STATE
+    # Streamed (a server-side cursor where the driver has one): the table may not fit in memory.
     for r in connection.execute(select(t.c.tbl, t.c.key, t.c.value, t.c.seal)
-                                .order_by(t.c.tbl, t.c.key)):
+                                .order_by(t.c.tbl, t.c.key).execution_options(yield_per=5000)):
         yield r.tbl, r.key, r.value, r.seal
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,7 +40,6 @@ from .anchor_store import encode_anchor_value
 from .bundle_format import credential_subject_ids
 from .checkpoint import NoteVerifier, open_checkpoint, parse_verifier_key
 from .custody_store import (
-    dump_state,
     encode_key,
     encode_value,
     ensure_schema,
@@ -69,6 +68,7 @@ from .tables import (
     STATUS_LIST,
     TILES,
 )
+from .spill import SPILL_ROWS, first_difference
 from .tree_store import extend
 
 
@@ -166,27 +166,59 @@ def _compare(table: str, expected: Mapping[Any, Any], found: Mapping[Any, Any]
 
 
 def _replay(ledger: Source) -> Replay:
-    return replay_entries(ledger.iter_entries())
+    """The engine's replay of the entries, its state spilled to a temporary file once it
+    outgrows memory (`spill.py`; `Replay.close` deletes it)."""
+    return replay_entries(ledger.iter_entries(), replay=Replay(SPILL_ROWS))
+
+
+def iter_custody_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
+    """The custody_state rows `custody_store.rebuild` writes after this replay, encoded, one
+    at a time."""
+    registry, state = replay.started()
+    for tables in (registry, state):
+        for table in tables.table_names:
+            for key, value in tables.rows(table):
+                yield (table, encode_key(key)), encode_value(value)
 
 
 def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
     """The custody_state rows `custody_store.rebuild` writes after this replay, encoded."""
-    return {(table, encode_key(key)): encode_value(value)
-            for (table, key), value in replayed_rows(replay).items()}
+    return dict(iter_custody_rows(replay))
+
+
+def iter_anchor_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
+    """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
+    replay's anchor book, one at a time."""
+    for table in replay.anchors.table_names:
+        for key, value in replay.anchors.rows(table):
+            yield (table, key), encode_anchor_value(value)
 
 
 def expected_anchor_rows(replay: Replay) -> dict[tuple[str, str], str]:
-    """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
-    replay's anchor book."""
-    return {(table, key): encode_anchor_value(value)
-            for table, values in replay.anchors.tables.items()
-            for key, value in values.items() if value is not None}
+    """The credential_anchor rows of the replay's anchor book (`iter_anchor_rows`)."""
+    return dict(iter_anchor_rows(replay))
 
 
-def _stored_anchor_rows(connection: Connection) -> dict[tuple[str, str], str]:
+def _stored_anchor_rows(connection: Connection) -> Iterator[tuple[tuple[str, str], str]]:
     CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
     t = CREDENTIAL_ANCHOR
-    return {(r.tbl, r.key): r.value for r in connection.execute(select(t))}
+    for r in connection.execute(select(t.c.tbl, t.c.key, t.c.value)):
+        yield (r.tbl, r.key), r.value
+
+
+def _stored_custody_rows(connection: Connection) -> Iterator[tuple[tuple[str, str], str]]:
+    for tbl, key, value, _ in stored_rows(connection):
+        yield (tbl, key), value
+
+
+def _compare_rows(table: str, expected: Iterable[tuple[tuple[str, str], str]],
+                  found: Iterable[tuple[tuple[str, str], str]]) -> DerivedMismatch | None:
+    """`_compare` of two streams of text rows, through a temporary file (bounded memory)."""
+    first = first_difference(expected, found)
+    if first is None:
+        return None
+    key, want, got = first
+    return DerivedMismatch(table, _short(key), _short(want), _short(got))
 
 
 def _check_credential_records(connection: Connection, replay: Replay
@@ -340,24 +372,30 @@ def _check_seals(connection: Connection, seal: RowSeal) -> DerivedMismatch | Non
 
 def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMismatch]:
     """custody_state and credential_anchor against the engine's replay of the entries."""
+    own = replay is None
     replay = replay or _replay(ledger)
     out: list[DerivedMismatch] = []
-    with ledger.storage.engine.begin() as connection:
-        ensure_schema(connection)
-        custody = dump_state(connection)
-        anchors = _stored_anchor_rows(connection)
-        records = _check_credential_records(connection, replay)
-        seals = (_check_seals(connection, ledger.row_seal) if ledger.row_seal is not None
-                 else None)
-        lists = check_status_lists(connection, replay.anchors, ledger.public_url)
-        subjects = _check_credential_subjects(connection)
-    # Compared as text: the append path and the replay write one spelling per value
-    # (`custody_store.decimal_text`).
-    for table, want, got in ((CUSTODY_STATE.name, expected_custody_rows(replay), custody),
-                             (CREDENTIAL_ANCHOR.name, expected_anchor_rows(replay), anchors)):
-        found = _compare(table, want, got)
-        if found:
-            out.append(found)
+    try:
+        with ledger.storage.engine.begin() as connection:
+            ensure_schema(connection)
+            # Compared as text, streamed: the append path and the replay write one spelling
+            # per value (`custody_store.decimal_text`).
+            for table, want, got in (
+                    (CUSTODY_STATE.name, iter_custody_rows(replay),
+                     _stored_custody_rows(connection)),
+                    (CREDENTIAL_ANCHOR.name, iter_anchor_rows(replay),
+                     _stored_anchor_rows(connection))):
+                found = _compare_rows(table, want, got)
+                if found:
+                    out.append(found)
+            records = _check_credential_records(connection, replay)
+            seals = (_check_seals(connection, ledger.row_seal) if ledger.row_seal is not None
+                     else None)
+            lists = check_status_lists(connection, replay.anchors, ledger.public_url)
+            subjects = _check_credential_subjects(connection)
+    finally:
+        if own:
+            replay.close()
     out.extend(found for found in (seals, records, subjects, lists) if found is not None)
     return out
 
@@ -417,6 +455,16 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
         chained.append(record.to_row())
         before = size
     replay = _replay(ledger) if state else None
+    try:
+        return _rewrite(ledger, tree, chained, replay)
+    finally:
+        if replay is not None:
+            replay.close()
+
+
+def _rewrite(ledger: Source, tree: Tree, chained: list[dict[str, Any]], replay: Replay | None
+             ) -> dict[str, int]:
+    """`rebuild_derived`'s transaction."""
     counts: dict[str, int] = {}
     with ledger.storage.engine.begin() as connection:
         connection.execute(delete(TILES))

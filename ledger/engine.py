@@ -43,6 +43,7 @@ from .event_schema import validate_dte_schema
 from .events import DteCredential, parse_credential
 from .registry import Registry, RegistryResolver, apply_registry
 from .settings import DEFAULT_EVENT_TIME_AHEAD_HOURS, MAX_ITEM_KG, check_settings_document
+from .spill import SpilledAnchorBook, SpilledRegistry, SpilledState, SpillFile
 
 TOLERANCE_SETTING = "massBalanceTolerance"
 MAX_KG_SETTING = "maxQuantityKg"
@@ -258,16 +259,26 @@ class Replay:
     decides what a failure means (a rebuild stops, a bundle reports and goes on). Entry 0
     (genesis) creates the registry and the state."""
 
-    def __init__(self) -> None:
+    def __init__(self, spill_rows: int | None = None) -> None:
+        """`spill_rows`: None keeps every row in memory; a number keeps at most about that
+        many rows in memory per table set, the others in a temporary SQLite file
+        (`spill.py`; `close` deletes it)."""
         self.registry: Registry | None = None
         self.state: CustodyState | None = None
-        self.anchors = AnchorBook()
+        self.spill = SpillFile() if spill_rows is not None else None
+        self.spill_rows = spill_rows or 0
+        self.anchors = (AnchorBook() if self.spill is None
+                        else SpilledAnchorBook(self.spill, self.spill_rows))
         self.settings: dict[str, Any] = {}
 
     def start(self, admin_did: str, public_url: str) -> None:
         """Begin at the genesis entry (its admin key and public URL)."""
-        self.registry = Registry(admin_did, public_url)
-        self.state = CustodyState(self.registry)
+        if self.spill is None:
+            self.registry = Registry(admin_did, public_url)
+            self.state = CustodyState(self.registry)
+        else:
+            self.registry = SpilledRegistry(admin_did, public_url, self.spill, self.spill_rows)
+            self.state = SpilledState(self.registry, self.spill, self.spill_rows)
 
     def started(self) -> tuple[Registry, CustodyState]:
         """The registry and state; MissingGenesisError before entry 0 was applied."""
@@ -303,9 +314,15 @@ class Replay:
     def forget_undo(self) -> None:
         """Drop the undo journals: they serve transactions inside one entry, and a replay
         never writes `changed()` back, so between entries they would only grow."""
-        if self.state is not None:
-            self.state.journal.clear()
-        self.anchors.journal.clear()
+        for tables in (self.registry, self.state, self.anchors):
+            if tables is not None:
+                tables.journal.clear()
+                tables.settle()
+
+    def close(self) -> None:
+        """Delete the temporary file of the spilled rows, if any (the state is gone)."""
+        if self.spill is not None:
+            self.spill.close()
 
 
 def replay_log(

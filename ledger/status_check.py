@@ -48,7 +48,7 @@ def _bit_of(record: AnchorRecord, purpose: str) -> bool:
 def _named_entries(book: AnchorBook) -> dict[str, list[tuple[int, AnchorRecord, str]]]:
     """List URL -> (index, record, purpose) of every status entry an issuance anchor names."""
     named: dict[str, list[tuple[int, AnchorRecord, str]]] = defaultdict(list)
-    for value in book.tables["record"].values():
+    for _, value in book.rows("record"):
         if isinstance(value, AnchorRecord):
             for purpose, index, url in value.status:
                 named[url].append((int(index), value, purpose))

@@ -81,7 +81,7 @@ class _AnchorRecords(Mapping[str, AnchorRecord]):
         return record
 
     def __iter__(self) -> Iterator[str]:
-        return (k for k, v in self.book.tables["record"].items() if v is not None)
+        return (k for k, _ in self.book.rows("record"))
 
     def __len__(self) -> int:
         return sum(1 for _ in self)
@@ -167,7 +167,7 @@ def check_credentials(
         used_at: int | None = None
         try:
             subjects = credential_subject_ids(credential)
-            uses = [replay.first_use[s] for s in subjects if s in replay.first_use]
+            uses = [use for s in subjects if (use := replay.first_use(s)) is not None]
             is_accreditation = credential in accreditations
             if not uses and not is_accreditation:
                 raise CredentialSubjectMismatchError(
@@ -190,8 +190,8 @@ def check_credentials(
         # each credential's issuance), not against the credentials issued before it.
         _standing(credential, used_at, replay, record.line,
                   as_of_use or credential in accreditations)
-    for credential_id, anchor in sorted(replay.anchors.tables["record"].items()):
-        if anchor is not None and credential_id not in carried:
+    for credential_id, anchor in sorted(replay.anchors.rows("record"), key=lambda row: row[0]):
+        if credential_id not in carried:
             report.fail(f"credential {credential_id}", BundleIncompleteError(
                 f"the bundle anchors {_claim(anchor.types)} {credential_id} (log position "
                 f"{anchor.issued_at}) but carries neither it nor its digest"))

@@ -38,7 +38,7 @@ from batterytrace.ledger.checkpoint import (
     Checkpoint,
     NoteVerifier,
 )
-from batterytrace.ledger.custody import CustodyState, apply_credential
+from batterytrace.ledger.custody import CustodyState, Tables, apply_credential
 from batterytrace.ledger.custody_graph import reachable
 from batterytrace.ledger.engine import (
     RULED_KINDS,
@@ -59,6 +59,7 @@ from batterytrace.ledger.log_verify import (
     verify_log,
 )
 from batterytrace.ledger.registry import Registry
+from batterytrace.ledger.spill import SPILL_ROWS, Spilled, SpillFile
 
 from .bundle import (
     BundleFormatError,
@@ -116,13 +117,27 @@ def document_digest(entry: Entry) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+class FirstUses(Tables):
+    """The first use of each subject (lot, item, facility): (seq, received) by subject."""
+
+    table_names = ("first_use",)
+
+
+class SpilledFirstUses(Spilled, FirstUses):
+    def __init__(self, spill: SpillFile, limit: int) -> None:
+        super().__init__()
+        self.attach(spill, limit)
+
+
 class BundleReplay:
     """Registry, settings, custody and anchors replayed entry by entry."""
 
     def __init__(
         self, header: Header, checkpoint: Checkpoint | None, report: Report, vkey: str,
-        processes: int = 1,
+        processes: int = 1, spill_rows: int | None = SPILL_ROWS,
     ) -> None:
+        """`spill_rows`: the rows of replayed state kept in memory before they go to a
+        temporary SQLite file (`ledger.spill`); None keeps them all in memory."""
         self.header = header
         self.processes = processes
         # A window submitted to the precheck pool, applied after the next one is submitted.
@@ -131,7 +146,7 @@ class BundleReplay:
         self.vkey = vkey
         self.checkpoint = checkpoint
         self.report = report
-        self.engine = Replay()
+        self.engine = Replay(spill_rows)
         self.anchor_received: dict[int, str] = {}  # anchor entry seq -> its `received`
         self.last_seq = -1
         self.last_received = ""
@@ -139,7 +154,9 @@ class BundleReplay:
         # After an entry failed its proof or order, replaying would only report consequences
         # of the gap: later entries get their inclusion proofs checked, nothing more.
         self.broken = False
-        self.first_use: dict[str, tuple[int, str]] = {}  # subject -> (seq, received)
+        # subject -> (seq, received) of the first entry using it
+        self.uses = FirstUses() if self.engine.spill is None else SpilledFirstUses(
+            self.engine.spill, spill_rows or 0)
         self.foreign_sources: dict[str, set[str]] = {}
         # Items some of whose children were projected out: their element mass here is short.
         self.incomplete: set[str] = set()
@@ -397,6 +414,17 @@ class BundleReplay:
 
     def _clear_journals(self) -> None:
         self.engine.forget_undo()
+        self.uses.journal.clear()
+        self.uses.settle()
+
+    def first_use(self, subject: str) -> tuple[int, str] | None:
+        """(seq, received) of the first entry whose events name `subject`, if any."""
+        found: tuple[int, str] | None = self.uses.get("first_use", subject)
+        return found
+
+    def close(self) -> None:
+        """Delete the temporary file of the spilled state, if any (the state is gone)."""
+        self.engine.close()
 
     def _apply(self, entry: Entry, check: EventCheck | BatterytraceError | None) -> None:
         doc, seq, kind = entry.document, entry.seq, entry.kind
@@ -424,9 +452,11 @@ class BundleReplay:
         assert self.registry is not None and self.state is not None
         self.registry.participant(credential.issuer)
         self.report.signatures_verified += 1
+        uses = self.uses
         for event in credential.events:
             for subject in (*event_subjects(event), event.biz_location):
-                self.first_use.setdefault(subject, (seq, received))
+                if uses.get("first_use", subject) is None:
+                    uses.put("first_use", subject, (seq, received))
         if self.broken:
             return
         self.state.received = received  # bounds the events' eventTime
@@ -542,10 +572,10 @@ class BundleReplay:
                 f"the bundle's events never create the {self.header.scope} {subject}"), line=1)
             return
         sources: dict[str, list[str]] = {}
-        for product, source in state.tables["source"]:
+        for (product, source), _ in state.rows("source"):
             sources.setdefault(product, []).append(source)
-        children = {item_id: item.children for item_id, item in state.tables["item"].items()
-                    if item is not None and item.children}
+        children = {item_id: item.children for item_id, item in state.rows("item")
+                    if item.children}
         for node in sorted(reachable([subject], sources, children)):
             if node in self.foreign_sources:
                 self.report.fail(node, BundleClosureError(

@@ -35,6 +35,7 @@ from batterytrace.ledger.checkpoint import (
 )
 from batterytrace.ledger.pool import bulk_work
 from batterytrace.ledger.registry import Registry
+from batterytrace.ledger.spill import SPILL_ROWS
 
 from .bundle import (
     BundleFormatError,
@@ -66,11 +67,13 @@ def verify_bundle(
     credential_check: CredentialCheck | None = None,
     processes: int = 1,
     as_of_use: bool = False,
+    spill_rows: int | None = SPILL_ROWS,
 ) -> Report:
     """Verify a bundle (its raw lines) against the trust configuration. Returns the report;
     raises BundleFormatError (exit 2) when the bundle cannot be read. `processes` (this one
     included) read, parse and check the entry lines of an `all` bundle (`bundle_windows`);
-    the chain and the replay run here, in log order."""
+    the chain and the replay run here, in log order. `spill_rows`: the replayed rows kept
+    in memory before the others go to a temporary SQLite file (None: all in memory)."""
     reader = BundleReader()
     line_iter = iter(lines)
     first = next(line_iter, None)
@@ -85,7 +88,25 @@ def verify_bundle(
     report.checkpoint_size = checkpoint.size
     ledger = trust.ledger(header.origin)
     assert ledger is not None  # _open_checkpoint required it
-    replay = BundleReplay(header, checkpoint, report, ledger.verifier_key, processes)
+    replay = BundleReplay(header, checkpoint, report, ledger.verifier_key, processes,
+                          spill_rows)
+    try:
+        _verify_records(reader, line_iter, header, replay, trust, challenge, credential_check,
+                        as_of_use)
+    finally:
+        replay.close()
+    return report
+
+
+def _verify_records(
+    reader: BundleReader, line_iter: Iterator[bytes], header: Header, replay: BundleReplay,
+    trust: TrustConfig, challenge: str | None, credential_check: CredentialCheck | None,
+    as_of_use: bool,
+) -> None:
+    """The records after the header: the entries replayed, then the tail judged."""
+    report = replay.report
+    ledger = trust.ledger(header.origin)
+    assert ledger is not None  # _open_checkpoint required it
     tail: list[Record] = []
     trailer: Trailer | None = None
     presentation: Record | None = None
@@ -113,7 +134,6 @@ def verify_bundle(
                       as_of_use=as_of_use)
     assert trailer is not None  # read_bundle raises when the end record is missing
     _check_presentation(presentation, trailer, challenge, replay, report)
-    return report
 
 
 def _records(
@@ -134,6 +154,7 @@ def verify_entries(
     *,
     progress: Callable[[int], None] | None = None,
     processes: int = 1,
+    spill_rows: int | None = SPILL_ROWS,
 ) -> Report:
     """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
     an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
@@ -146,10 +167,13 @@ def verify_entries(
     origin = ledger.origin
     report = Report(origin=origin, scope="all")
     header = Header(BUNDLE_VERSION, origin, "all", None, b"")
-    replay = BundleReplay(header, None, report, ledger.verifier_key, processes)
-    replay.verify_bytes(((data, None) for data in entries), checkpoints, ledger.note_verifier,
-                        progress)
-    replay.finish()
+    replay = BundleReplay(header, None, report, ledger.verifier_key, processes, spill_rows)
+    try:
+        replay.verify_bytes(((data, None) for data in entries), checkpoints,
+                            ledger.note_verifier, progress)
+        replay.finish()
+    finally:
+        replay.close()
     return report
 
 

@@ -1,0 +1,237 @@
+"""Replayed state that outgrows memory, kept in a temporary SQLite file.
+
+A replay of a whole log (bundle verification, `ledger verify`) holds the registry, the custody
+state and the anchor book of every entry so far: hundreds of bytes per row, several rows per
+event, so ~2.5 KB an event in memory. `Spilled` is the one place that changes: a mixin for a
+`custody.Tables` subclass (the same tables, read and written by the same rules through `get`
+and `put`) that, between entries (`settle`), writes the rows changed since the last spill to a
+`SpillFile` and empties its dictionaries once they hold more than `limit` rows. A key not in
+memory is then read back from the file (`_load`), and `rows` lists a table from the file.
+
+`SpillFile` is a private, temporary SQLite database (`sqlite3.connect("")`: created in the
+temporary directory, deleted when closed), one table per logical table, keys as text
+(`key_text`), values pickled (written and read by this process only). Nothing is durable:
+no journal, no fsync.
+
+Spilling happens only between entries (the undo journal is empty), so a rule that fails
+undoes exactly what it did, as in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from .anchors import AnchorBook
+from .custody import CustodyState, Directory, Tables
+from .registry import Registry
+
+# Rows a spilled Tables object keeps in memory before it writes them out: ~40 MB of custody
+# rows. The file's page cache is bounded too (`CACHE_KB`).
+SPILL_ROWS = 100_000
+CACHE_KB = 32_768
+
+
+def key_text(key: Any) -> str:
+    """A state key (a string, an int, or a tuple of them) as text, one spelling per key and
+    no two keys alike: "s" + a string, "i" + an int, a tuple as its JSON array."""
+    kind = type(key)
+    if kind is str:
+        return "s" + key
+    if kind is tuple:
+        return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
+    if kind is int:
+        return f"i{key}"
+    raise TypeError(f"{kind.__name__} is not a state key")
+
+
+def text_key(text: str) -> Any:
+    """The key `key_text` spelled as `text`."""
+    first = text[0]
+    if first == "s":
+        return text[1:]
+    if first == "i":
+        return int(text[1:])
+    return tuple(json.loads(text))
+
+
+class SpillFile:
+    """The temporary SQLite database the spilled tables of one replay share."""
+
+    def __init__(self) -> None:
+        self._connection: sqlite3.Connection | None = None
+        self._names: dict[tuple[int, str], str] = {}
+        self._owners = 0
+        self.rows_written = 0
+
+    def owner(self) -> int:
+        """A number of its own for each Tables object (two may name a table alike)."""
+        self._owners += 1
+        return self._owners
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=OFF")
+            connection.execute("PRAGMA synchronous=OFF")
+            connection.execute(f"PRAGMA cache_size=-{CACHE_KB}")
+            self._connection = connection
+        return self._connection
+
+    def table(self, owner: int, name: str) -> str:
+        """The SQL table holding one logical table (created on first use)."""
+        sql = self._names.get((owner, name))
+        if sql is None:
+            sql = self._names[(owner, name)] = f"t{len(self._names)}"
+            self.connection.execute(f"CREATE TABLE {sql} (k TEXT PRIMARY KEY, v BLOB NOT NULL) "
+                                    "WITHOUT ROWID")
+        return sql
+
+    def known(self, owner: int, name: str) -> str | None:
+        """The SQL table of a logical table, if anything was written to it."""
+        return self._names.get((owner, name))
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+class Spilled(Tables):
+    """Mixin: the Tables' rows go to `spill` (a SpillFile) when more than `limit` are in
+    memory. Put it first in the bases: `class SpilledState(Spilled, CustodyState)`; then call
+    `attach` in the constructor."""
+
+    spill: SpillFile
+    limit: int
+    _owner: int
+    _dirty: set[tuple[str, Any]]
+    _spilled: bool
+
+    def attach(self, spill: SpillFile, limit: int = SPILL_ROWS) -> None:
+        self.spill, self.limit = spill, limit
+        self._owner = spill.owner()
+        self._dirty = set()
+        self._spilled = False
+
+    def _load(self, table: str, key: Any) -> Any:
+        if not self._spilled:
+            return None
+        sql = self.spill.known(self._owner, table)
+        if sql is None:
+            return None
+        row = self.spill.connection.execute(f"SELECT v FROM {sql} WHERE k = ?",
+                                            (key_text(key),)).fetchone()
+        return None if row is None else pickle.loads(row[0])
+
+    def put(self, table: str, key: Any, value: Any) -> None:
+        super().put(table, key, value)
+        self._dirty.add((table, key))
+
+    def settle(self) -> None:
+        """Between entries: write the changed rows out and empty memory when it holds more
+        than `limit` rows."""
+        if sum(map(len, self.tables.values())) > self.limit:
+            self.write_out()
+
+    def write_out(self) -> None:
+        """Write every row changed since the last write to the file, then empty memory."""
+        assert not self.journal, "spilled between entries only"
+        by_table: dict[str, tuple[list[tuple[str, bytes]], list[tuple[str]]]] = {}
+        for table, key in self._dirty:
+            value = self.tables[table][key]
+            upserts, deletes = by_table.setdefault(table, ([], []))
+            if value is None:
+                deletes.append((key_text(key),))
+            else:
+                upserts.append((key_text(key), pickle.dumps(value, pickle.HIGHEST_PROTOCOL)))
+        connection = self.spill.connection
+        connection.execute("BEGIN")
+        for table, (upserts, deletes) in by_table.items():
+            sql = self.spill.table(self._owner, table)
+            if deletes:
+                connection.executemany(f"DELETE FROM {sql} WHERE k = ?", deletes)
+            if upserts:
+                connection.executemany(f"INSERT OR REPLACE INTO {sql} (k, v) VALUES (?, ?)",
+                                       upserts)
+            self.spill.rows_written += len(upserts)
+        connection.execute("COMMIT")
+        self._dirty.clear()
+        self._spilled = True
+        for rows in self.tables.values():
+            rows.clear()
+
+    def rows(self, table: str) -> Iterator[tuple[Any, Any]]:
+        """Every (key, value) of a table, from the file (memory written out first)."""
+        if not self._spilled:
+            yield from super().rows(table)
+            return
+        if self._dirty:
+            self.write_out()
+        sql = self.spill.known(self._owner, table)
+        if sql is None:
+            return
+        # A cursor of its own: the caller may read other rows while iterating.
+        for text, value in self.spill.connection.execute(f"SELECT k, v FROM {sql} ORDER BY k"):
+            yield text_key(text), pickle.loads(value)
+
+
+# --- the engine's tables, spilled -------------------------------------------------------------
+
+
+class SpilledRegistry(Spilled, Registry):
+    def __init__(self, admin_did: str, public_url: str, spill: SpillFile, limit: int) -> None:
+        super().__init__(admin_did, public_url)
+        self.attach(spill, limit)
+
+
+class SpilledState(Spilled, CustodyState):
+    def __init__(self, directory: Directory, spill: SpillFile, limit: int) -> None:
+        super().__init__(directory)
+        self.attach(spill, limit)
+
+
+class SpilledAnchorBook(Spilled, AnchorBook):
+    def __init__(self, spill: SpillFile, limit: int) -> None:
+        super().__init__()
+        self.attach(spill, limit)
+
+
+# --- comparing two large sets of rows ---------------------------------------------------------
+
+Row = tuple[tuple[str, str], str]  # ((table, key), value): text, as the derived tables store it
+
+
+def first_difference(expected: Iterable[Row], found: Iterable[Row]
+                     ) -> tuple[tuple[str, str], str | None, str | None] | None:
+    """The first (table, key) in sorted order whose value differs between two sets of rows
+    (None for a row one side lacks), with both values; None when they are equal. The rows go
+    through a temporary SQLite file, so memory does not depend on how many there are (keys
+    are ordered by code point, as Python orders strings; each side's keys are distinct)."""
+    connection = sqlite3.connect("", isolation_level=None)
+    try:
+        connection.execute("PRAGMA journal_mode=OFF")
+        connection.execute("PRAGMA synchronous=OFF")
+        connection.execute(f"PRAGMA cache_size=-{CACHE_KB}")
+        for side, rows in (("e", expected), ("f", found)):
+            connection.execute(f"CREATE TABLE {side} (t TEXT, k TEXT, v TEXT, PRIMARY KEY (t, k))"
+                               " WITHOUT ROWID")
+            connection.execute("BEGIN")
+            connection.executemany(f"INSERT INTO {side} VALUES (?, ?, ?)",
+                                   ((t, k, v) for (t, k), v in rows))
+            connection.execute("COMMIT")
+        row = connection.execute(
+            "SELECT t, k, ev, fv FROM ("
+            " SELECT e.t AS t, e.k AS k, e.v AS ev, f.v AS fv FROM e"
+            "  LEFT JOIN f ON f.t = e.t AND f.k = e.k WHERE f.v IS NOT e.v"
+            " UNION ALL"
+            " SELECT f.t, f.k, NULL, f.v FROM f"
+            "  LEFT JOIN e ON e.t = f.t AND e.k = f.k WHERE e.t IS NULL"
+            ") ORDER BY t, k LIMIT 1").fetchone()
+    finally:
+        connection.close()
+    return None if row is None else ((row[0], row[1]), row[2], row[3])
