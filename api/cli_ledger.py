@@ -271,20 +271,27 @@ def verify(
         if replay:  # the log is sound: now the meaning of every entry, as a bundle verifier
             update(0, description="replaying")
             ledger = Ledger.open(settings.home, settings.database_url)
+            mismatches: list[Any] = []
+
+            def compare(replayed: Any) -> None:
+                """custody_state and credential_anchor against this very replay (no second
+                replay of the log)."""
+                view = open_view(settings.home, settings.database_url)
+                try:
+                    mismatches.extend(check_state(view, replayed))
+                finally:
+                    view.close()
+
             try:
                 report = verify_entries(
                     ledger.iter_entry_bytes(), TrustedLedger(ledger.origin, ledger.verifier.vkey),
                     [ledger.latest_checkpoint()[1]],
-                    progress=lambda n: update(n), processes=processes,
+                    progress=lambda n: update(n), processes=processes, on_replayed=compare,
                 )
             finally:
                 ledger.close()
             report.raise_first()  # the first fault's typed error: exit 1, its seq named
-            view = open_view(settings.home, settings.database_url)
-            try:  # custody_state and credential_anchor against the engine's replay
-                _fail_on_mismatch(check_state(view), as_json)
-            finally:
-                view.close()
+            _fail_on_mismatch(mismatches, as_json)
             data["replay"] = {
                 "entries": report.entries, "events": report.kinds.get("event", 0),
                 "registryEntries": report.kinds.get("registry", 0),

@@ -56,6 +56,7 @@ from .mismatch import DerivedMismatch
 from .mismatch import short as _short
 from .replay import replay_entries
 from .seal import RowSeal, SealMismatchError
+from .spill import SPILL_ROWS, first_difference
 from .status_check import check_status_lists, rebuild_status_lists
 from .storage import CheckpointRecord, SqlStorage, pack_tiles
 from .tables import (
@@ -68,7 +69,6 @@ from .tables import (
     STATUS_LIST,
     TILES,
 )
-from .spill import SPILL_ROWS, first_difference
 from .tree_store import extend
 
 

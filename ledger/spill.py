@@ -29,10 +29,10 @@ from .anchors import AnchorBook
 from .custody import CustodyState, Directory, Tables
 from .registry import Registry
 
-# Rows a spilled Tables object keeps in memory before it writes them out: ~40 MB of custody
-# rows. The file's page cache is bounded too (`CACHE_KB`).
-SPILL_ROWS = 100_000
-CACHE_KB = 32_768
+# Rows a spilled Tables object keeps in memory before it writes them out (~300 bytes each:
+# ~15 MB). The file's page cache is bounded too (`CACHE_KB`).
+SPILL_ROWS = 50_000
+CACHE_KB = 16_384
 
 
 def key_text(key: Any) -> str:
@@ -141,24 +141,20 @@ class Spilled(Tables):
     def write_out(self) -> None:
         """Write every row changed since the last write to the file, then empty memory."""
         assert not self.journal, "spilled between entries only"
-        by_table: dict[str, tuple[list[tuple[str, bytes]], list[tuple[str]]]] = {}
-        for table, key in self._dirty:
-            value = self.tables[table][key]
-            upserts, deletes = by_table.setdefault(table, ([], []))
-            if value is None:
-                deletes.append((key_text(key),))
-            else:
-                upserts.append((key_text(key), pickle.dumps(value, pickle.HIGHEST_PROTOCOL)))
         connection = self.spill.connection
         connection.execute("BEGIN")
-        for table, (upserts, deletes) in by_table.items():
+        for table, rows in self.tables.items():
+            dirty = [key for key in rows if (table, key) in self._dirty]
+            if not dirty:
+                continue
             sql = self.spill.table(self._owner, table)
-            if deletes:
-                connection.executemany(f"DELETE FROM {sql} WHERE k = ?", deletes)
-            if upserts:
-                connection.executemany(f"INSERT OR REPLACE INTO {sql} (k, v) VALUES (?, ?)",
-                                       upserts)
-            self.spill.rows_written += len(upserts)
+            # Streamed into the statements: no second copy of the rows in memory.
+            connection.executemany(f"DELETE FROM {sql} WHERE k = ?", (
+                (key_text(key),) for key in dirty if rows[key] is None))
+            connection.executemany(f"INSERT OR REPLACE INTO {sql} (k, v) VALUES (?, ?)", (
+                (key_text(key), pickle.dumps(rows[key], pickle.HIGHEST_PROTOCOL))
+                for key in dirty if rows[key] is not None))
+            self.spill.rows_written += len(dirty)
         connection.execute("COMMIT")
         self._dirty.clear()
         self._spilled = True

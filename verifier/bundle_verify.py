@@ -33,6 +33,7 @@ from batterytrace.ledger.checkpoint import (
     CheckpointError,
     open_checkpoint,
 )
+from batterytrace.ledger.engine import Replay
 from batterytrace.ledger.pool import bulk_work
 from batterytrace.ledger.registry import Registry
 from batterytrace.ledger.spill import SPILL_ROWS
@@ -155,6 +156,7 @@ def verify_entries(
     progress: Callable[[int], None] | None = None,
     processes: int = 1,
     spill_rows: int | None = SPILL_ROWS,
+    on_replayed: Callable[[Replay], None] | None = None,
 ) -> Report:
     """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
     an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
@@ -163,7 +165,10 @@ def verify_entries(
 
     `batterytrace ledger verify` feeds it the database. Event signatures are checked on
     `processes` processes (this one included). Returns the report (failures with their typed
-    errors in `report.errors`); never raises for a bad entry."""
+    errors in `report.errors`); never raises for a bad entry. `on_replayed` is given the
+    engine's replay of the whole log when every entry passed (before its spilled state is
+    deleted): `ledger verify` compares the derived tables with it instead of replaying the
+    log a second time."""
     origin = ledger.origin
     report = Report(origin=origin, scope="all")
     header = Header(BUNDLE_VERSION, origin, "all", None, b"")
@@ -172,6 +177,8 @@ def verify_entries(
         replay.verify_bytes(((data, None) for data in entries), checkpoints,
                             ledger.note_verifier, progress)
         replay.finish()
+        if on_replayed is not None and report.ok:
+            on_replayed(replay.engine)
     finally:
         replay.close()
     return report
