@@ -229,24 +229,14 @@ def accreditation_issue(
 
     from batterytrace.credentials.data_integrity import sign
     from batterytrace.ledger.anchors import signing_method
-    from batterytrace.verifier.accreditation import Accreditation
+    from batterytrace.verifier.accreditation import Accreditation, accreditation_document
 
     signer = _key(key)
     who = _issuer_of(signer, issuer)
-    body: dict[str, Any] = {"id": subject, "type": "Accreditation",
-                            "credentialTypes": list(credential_type)}
-    if mineral:
-        body["minerals"] = list(mineral)
-    if region:
-        body["regions"] = list(region)
-    body["mayAccredit"] = may_accredit
-    doc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:uuid:{uuid.uuid4()}",
-        "type": ["VerifiableCredential", "AccreditationCredential"],
-        "issuer": who, "validFrom": valid_from, "validUntil": valid_until,
-        "credentialSubject": body,
-    }
+    doc = accreditation_document(
+        id=f"urn:uuid:{uuid.uuid4()}", issuer=who, subject=subject,
+        credential_types=credential_type, valid_from=valid_from, valid_until=valid_until,
+        may_accredit=may_accredit, minerals=mineral, regions=region)
     Accreditation.from_credential(doc)  # ACCREDITATION_MALFORMED before signing
     _print(sign(doc, signer, verification_method=signing_method(who, signer)))
 
