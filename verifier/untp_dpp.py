@@ -369,8 +369,12 @@ def verified_evidence(lines: Sequence[bytes], trust: TrustConfig, *,
     if subject is None or view.scope != subject:
         raise UntpPassportError(f"the bundle is not the bundle of the item {subject}"
                                 if subject else "the bundle is not the bundle of an item")
-    if not verify_bundle(lines, trust).ok:
-        raise UntpPassportError("the bundle does not verify: no passport is built from it")
+    report = verify_bundle(lines, trust)
+    if not report.ok:
+        first = report.failures[0] if report.failures else None
+        why = f" ({first.code} at {first.record}: {first.reason})" if first else ""
+        raise UntpPassportError(f"the bundle does not verify{why}: no passport is built "
+                                "from it")
     provenance = trace_provenance(lines, subject).to_json()
     if draft is not None:
         provenance = with_draft_passport(provenance, draft)
