@@ -406,8 +406,15 @@ def with_untp_blocks(credential: Mapping[str, Any], lines: Sequence[bytes],
     subject = dict(credential.get("credentialSubject") or {})
     evidence = verified_evidence(lines, trust, subject=str(subject.get("id")), policy=policy,
                                  policy_date=policy_date, base_url=base_url, draft=credential)
+    # The mass the ledger's declaration of the item states (what the verifier established);
+    # the passport's own batteryMass only when the ledger states none.
+    try:
+        kg = battery_mass(lines, evidence.subject)
+    except InputError:
+        kg = 0.0
     mass = subject.get("batteryMass")
-    kg = float(mass) if isinstance(mass, int | float) else battery_mass(lines, evidence.subject)
+    if kg <= 0 and isinstance(mass, int | float):
+        kg = float(mass)
     kept = {k: v for k, v in subject.items() if k not in UNTP_BLOCKS}
     out = {**credential, "credentialSubject": {**kept, **passport_blocks(evidence, kg, notes)}}
     errors = untp_schema_errors({k: v for k, v in out.items() if k != "proof"})
