@@ -522,7 +522,8 @@ def credential_template(
     type_name: str = typer.Option(..., "--type", help="Credential type (see `types`)."),
 ) -> None:
     """Print a filled-in example credentialSubject of TYPE, every required field present:
-    edit it, then `credential issue --type TYPE --subject FILE`."""
+    edit it, then `credential issue --type TYPE --subject FILE` (a BatteryPassportCredential
+    with `--trust T`: its UNTP blocks come from the battery's verified bundle)."""
     from batterytrace.credentials.credential_types import credential_type
 
     from .credential_templates import subject_template

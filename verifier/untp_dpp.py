@@ -350,7 +350,7 @@ def battery_mass(lines: Iterable[bytes], subject: str) -> float:
             for declaration in event.get("itemDeclarations") or []:
                 if declaration.get("id") == subject:
                     mass = declaration.get("mass") or {}
-                    factor = KG_PER_UNIT.get(mass.get("uom"), 1)
+                    factor = KG_PER_UNIT.get(str(mass.get("uom")), 1)
                     return float(mass.get("value", 0)) * float(factor)
     raise InputError(f"the bundle declares no item {subject}")
 
