@@ -447,6 +447,9 @@ def credential_issue(
                          "expired when issued (pass --allow-expired to issue it anyway)")
     if start is not None and end is not None and end < start:
         raise InputError(f"--valid-until {valid_until} is before --valid-from {valid_from}")
+    for option, path in (("--trust", trust), ("--bundle", bundle)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{option} {path}: no such file")
     passport = type_name == _PASSPORT
     if passport and trust is None:
         raise InputError(f"a {_PASSPORT} carries UNTP blocks built from the battery's "

@@ -250,8 +250,8 @@ def check_jsonld(document: Any) -> list[str]:
     """Raise the typed error of the first JSON-LD problem of a credential or presentation;
     return warnings (none today: every problem found is a refusal)."""
     warnings: list[str] = []
-    if not isinstance(document, Mapping):
-        return warnings
+    if not isinstance(document, Mapping) or "@context" not in document:
+        return warnings  # not JSON-LD (a VC without @context fails its structure check)
     _check_types(document)
     for value, path in _value_objects(document, "$"):
         extra = sorted(set(value) - VALUE_OBJECT_KEYS)
