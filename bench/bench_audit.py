@@ -69,6 +69,11 @@ elif step == "ledger_verify":
         raise SystemExit(f"ledger verify failed: {out.getvalue()[:300]}")
     entries = json.loads(out.getvalue())["size"]
 elif step == "provenance":
+    import resource
+    # The trace keeps every event of the bundle (~7 KB each): capped, so that a bundle it
+    # cannot hold fails here with MemoryError instead of swapping the shared machine.
+    cap = int(sys.argv[6]) * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     from batterytrace.verifier.bundle import iter_file_lines
     from batterytrace.verifier.provenance import trace_provenance
     from bench.bench_custody import event_credential
@@ -81,16 +86,24 @@ hwm = next(int(line.split()[1]) for line in open("/proc/self/status")
 print(json.dumps({"entries": entries, "seconds": seconds, "maxrss_kb": hwm}))
 """
 
-STEPS = ("export", "bundle_verify", "ledger_verify", "provenance")
+STEPS = tuple(os.environ.get("BENCH_AUDIT_STEPS",
+                             "export,bundle_verify,ledger_verify,provenance").split(","))
+PROVENANCE_CAP_MB = 3072  # address space of the provenance step (see _CHILD)
+
+
+class OverCap(Exception):
+    """The provenance step did not fit in PROVENANCE_CAP_MB."""
 
 
 def measure(step: str, home: Path, bundle: Path, trust: Path, processes: int) -> dict[str, float]:
     """One step in a fresh process: {entries, seconds, maxrss_kb}."""
     run = subprocess.run([sys.executable, "-c", _CHILD, step, str(home), str(bundle),
-                          str(trust), str(processes)],
+                          str(trust), str(processes), str(PROVENANCE_CAP_MB)],
                          capture_output=True, text=True, check=False,
                          cwd=Path(__file__).parent.parent)
     if run.returncode != 0:
+        if "MemoryError" in run.stderr:
+            raise OverCap(step)
         raise RuntimeError(f"audit step {step} failed: {run.stderr[-2000:]}")
     result: dict[str, float] = json.loads(run.stdout.strip().splitlines()[-1])
     return result
@@ -120,7 +133,14 @@ def run() -> list[dict[str, object]]:
             for step in STEPS:
                 uses = processes if step in ("bundle_verify", "ledger_verify") else 1
                 name, before = _limit(step, uses)
-                result = measure(step, home, bundle, trust, uses)
+                try:
+                    result = measure(step, home, bundle, trust, uses)
+                except OverCap:
+                    rows.append(row(f"audit_{step}_{tag}_peak_rss_mb", PROVENANCE_CAP_MB, "MB",
+                                    "target", 500, exceeded=True,
+                                    note=f"MemoryError: more than the {PROVENANCE_CAP_MB} MB "
+                                         "address space it is given (not measured)"))
+                    continue
                 after = _limit(step, uses)[1]
                 rate = result["entries"] / result["seconds"]
                 rates[(step, count)] = rate
