@@ -130,6 +130,17 @@ def _dumps(value: Any) -> bytes:
     return out.getvalue()
 
 
+def dumps(value: Any) -> bytes:
+    """A value as bytes, pickled as the pool pickles (plain dataclasses by their __dict__),
+    for state this process keeps out of memory (`spill.py`) and reads back itself."""
+    return _dumps(value)
+
+
+def loads(data: bytes) -> Any:
+    """The value of `dumps` bytes this process wrote (never bytes from anyone else)."""
+    return pickle.loads(data)
+
+
 # --- workers --------------------------------------------------------------------------------
 
 

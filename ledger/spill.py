@@ -10,8 +10,8 @@ memory is then read back from the file (`_load`), and `rows` lists a table from 
 
 `SpillFile` is a private, temporary SQLite database (`sqlite3.connect("")`: created in the
 temporary directory, deleted when closed), one table per logical table, keys as text
-(`key_text`), values pickled (written and read by this process only). Nothing is durable:
-no journal, no fsync.
+(`key_text`), values pickled by `pool.dumps` (written and read by this process only).
+Nothing is durable: no journal, no fsync.
 
 Spilling happens only between entries (the undo journal is empty), so a rule that fails
 undoes exactly what it did, as in memory.
@@ -20,13 +20,13 @@ undoes exactly what it did, as in memory.
 from __future__ import annotations
 
 import json
-import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .anchors import AnchorBook
 from .custody import CustodyState, Directory, Tables
+from .pool import dumps, loads
 from .registry import Registry
 
 # Rows a spilled Tables object keeps in memory before it writes them out (~300 bytes each:
@@ -126,7 +126,7 @@ class Spilled(Tables):
             return None
         row = self.spill.connection.execute(f"SELECT v FROM {sql} WHERE k = ?",
                                             (key_text(key),)).fetchone()
-        return None if row is None else pickle.loads(row[0])
+        return None if row is None else loads(row[0])
 
     def put(self, table: str, key: Any, value: Any) -> None:
         super().put(table, key, value)
@@ -152,7 +152,7 @@ class Spilled(Tables):
             connection.executemany(f"DELETE FROM {sql} WHERE k = ?", (
                 (key_text(key),) for key in dirty if rows[key] is None))
             connection.executemany(f"INSERT OR REPLACE INTO {sql} (k, v) VALUES (?, ?)", (
-                (key_text(key), pickle.dumps(rows[key], pickle.HIGHEST_PROTOCOL))
+                (key_text(key), dumps(rows[key]))
                 for key in dirty if rows[key] is not None))
             self.spill.rows_written += len(dirty)
         connection.execute("COMMIT")
@@ -173,7 +173,7 @@ class Spilled(Tables):
             return
         # A cursor of its own: the caller may read other rows while iterating.
         for text, value in self.spill.connection.execute(f"SELECT k, v FROM {sql} ORDER BY k"):
-            yield text_key(text), pickle.loads(value)
+            yield text_key(text), loads(value)
 
 
 # --- the engine's tables, spilled -------------------------------------------------------------
