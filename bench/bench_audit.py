@@ -17,8 +17,8 @@ is its own (pool workers forked from it are not counted):
 - provenance: `trace_provenance` of one lot over the whole bundle (the pass `bundle
   provenance` makes once the bundle verified), against the raw SHA-256/s.
 
-At 10^6 each row also carries `rate_ratio_1e6_to_1e5` (target >= 0.8); the peak RSS rows have
-the target 500 MB.
+At 10^6 each rate row also carries `rate_ratio_to_first_size`, its rate over the same step's at
+10^5 (target >= 0.8); the peak RSS rows have the target 500 MB.
 """
 
 from __future__ import annotations
