@@ -45,6 +45,7 @@ from .migrations.schema import current_revision, upgrade
 from .seal import RowSeal, checkpoint_message
 from .tables import CHECKPOINTS, ENTRIES, LEDGER_TABLES, SEQUENCER, TILES
 
+ENTRY_COLUMNS = ("seq", "kind", "hash", "body")  # the columns the appender writes
 LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
 SEQUENCER_ID = 1
 TILE_HEIGHT = 8
@@ -66,6 +67,21 @@ def tile_slot(level: int, index: int) -> tuple[int, int]:
     shift = TILE_HEIGHT - r
     return ((stratum << LEVEL_SHIFT) | (index >> shift),
             (TILE_LEVEL_OFFSETS[r] + (index & ((1 << shift) - 1))) << 5)
+
+
+def appended_tiles(first_leaf: int, count: int) -> set[int]:
+    """Keys of the tiles that appending `count` leaves at position `first_leaf` writes: the
+    leaves' own, and those of every subtree the leaves complete."""
+    keys: set[int] = set()
+    end = first_leaf + count
+    level = 0
+    while count and (end >> level):
+        # complete subtrees of this level ending in (first_leaf, end]
+        low, high = first_leaf >> level, (end >> level) - 1
+        if low <= high:
+            keys.update(range(tile_slot(level, low)[0], tile_slot(level, high)[0] + 1))
+        level += 1
+    return keys
 
 
 def pack_tiles(
@@ -233,11 +249,37 @@ class SqlStorage:
         nodes: Sequence[tuple[int, int, bytes]],
         leaves: Sequence[bytes] = (),
         first_leaf: int = 0,
+        known: Mapping[int, bytes] | None = None,
     ) -> set[int]:
         """Write complete subtree hashes into their tiles inside the write transaction: `nodes`
         as (level, index, hash), and `leaves` (level 0) at positions from `first_leaf` on.
-        One read of the touched tiles, then one executemany of updates and one of inserts.
-        Returns the keys of the tiles written."""
+        One read of the touched tiles (none when `known` holds them, as `tiles_in` read them
+        in this transaction: a key it lacks is a tile that does not exist yet), then one
+        executemany of updates and one of inserts. Returns the keys of the tiles written."""
+        tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
+        if not tiles:
+            return set()
+        p = self._placeholder
+        updates = [(bytes(tiles[k]), k) for k in sorted(old)]
+        inserts = [(k, bytes(tiles[k])) for k in sorted(set(tiles) - old)]
+        conn = session.connection()
+        if updates:
+            conn.exec_driver_sql(f"UPDATE {TILES.name} SET hashes = {p} WHERE key = {p}", updates)
+        if inserts:
+            conn.exec_driver_sql(f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
+                                 inserts)
+        return set(tiles)
+
+    def _packed_tiles(
+        self,
+        session: Session,
+        nodes: Sequence[tuple[int, int, bytes]],
+        leaves: Sequence[bytes],
+        first_leaf: int,
+        known: Mapping[int, bytes] | None,
+    ) -> tuple[dict[int, bytearray], set[int]]:
+        """The new contents of every tile the nodes and leaves go into, and the keys of those
+        that exist already (their old contents from `known`, else read in the transaction)."""
         slots = [(*tile_slot(level, index), h) for level, index, h in nodes]
         # Consecutive leaves fill consecutive slots of the level-0 tiles: one slice per tile.
         position, end = first_leaf, first_leaf + len(leaves)
@@ -248,26 +290,97 @@ class SqlStorage:
             slots.append((*tile_slot(0, position), chunk))
             position += take
         if not slots:
-            return set()
+            return {}, set()
         keys = {key for key, _, _ in slots}
-        conn = session.connection()
-        tiles = {
-            k: bytearray(h)
-            for k, h in conn.execute(
-                select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(sorted(keys)))
-            ).all()
-        }
+        found = self.tiles_in(session, keys) if known is None else known
+        tiles = {k: bytearray(found[k]) for k in keys if k in found}
         old = set(tiles)
         _pack_slots(tiles, slots)
-        p = self._placeholder
-        updates = [(bytes(tiles[k]), k) for k in sorted(old)]
-        inserts = [(k, bytes(tiles[k])) for k in sorted(keys - old)]
-        if updates:
-            conn.exec_driver_sql(f"UPDATE {TILES.name} SET hashes = {p} WHERE key = {p}", updates)
-        if inserts:
-            conn.exec_driver_sql(f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
-                                 inserts)
-        return keys
+        return tiles, old
+
+    @staticmethod
+    def tiles_in(session: Session, keys: Iterable[int]) -> dict[int, bytes]:
+        """Tile contents by key, read in the write transaction in one query (absent tiles
+        are absent)."""
+        wanted = sorted(keys)
+        if not wanted:
+            return {}
+        rows = session.connection().execute(
+            select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(wanted))).all()
+        return {k: bytes(h) for k, h in rows}
+
+    def append_reads(
+        self, session: Session, tile_keys: Iterable[int], checkpoint: bool
+    ) -> tuple[dict[int, bytes], CheckpointRecord | None]:
+        """What an append reads in its write transaction: the tiles (`tiles_in`) and, when
+        `checkpoint`, the latest checkpoint row (`latest_checkpoint_in`); one round trip on
+        PostgreSQL (a pipeline of the two queries)."""
+        wanted = sorted(tile_keys)
+        if self.is_sqlite or not checkpoint or not wanted:
+            return (self.tiles_in(session, wanted),
+                    self.latest_checkpoint_in(session) if checkpoint else None)
+        conn = session.connection()
+        dbapi = conn.dialect.loaded_dbapi
+        raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
+        before = conn.engine.dispatch.before_cursor_execute
+        tiles_sql = (f"SELECT key, hashes FROM {TILES.name} "
+                     f"WHERE key IN ({', '.join(str(int(k)) for k in wanted)})")
+        latest_sql = (f"SELECT size, root, note, previous, seal FROM {CHECKPOINTS.name} "
+                      "ORDER BY size DESC LIMIT 1")
+        try:
+            with raw.pipeline(), raw.cursor() as tiles, raw.cursor() as latest:
+                for cursor, sql in ((tiles, tiles_sql), (latest, latest_sql)):
+                    if before:
+                        before(conn, cursor, sql, (), None, False)
+                    cursor.execute(sql)
+                found = {k: bytes(h) for k, h in tiles.fetchall()}
+                row = latest.fetchone()
+        except dbapi.Error as exc:
+            raise DBAPIError.instance(tiles_sql, None, exc, dbapi.Error) from exc
+        record = None if row is None else CheckpointRecord(
+            row[0], bytes(row[1]), bytes(row[2]), row[3], row[4])
+        return found, record
+
+    def write_append(
+        self,
+        session: Session,
+        rows: Sequence[tuple[int, str, bytes, bytes]],
+        nodes: Sequence[tuple[int, int, bytes]],
+        first_leaf: int,
+        leaves: Sequence[bytes],
+        known: Mapping[int, bytes],
+        head: Head,
+        checkpoint: CheckpointRecord | None,
+    ) -> set[int]:
+        """Write an appended batch in the write transaction: its entry rows, its leaves and
+        new subtrees into their tiles (`store_nodes`, old contents from `known`), the new head
+        and, when given, its checkpoint row. On PostgreSQL: one COPY, then the rest in one
+        pipeline (one round trip: the sequencer lock is held meanwhile, and each round trip
+        costs scheduling delays on a busy host). Returns the keys of the tiles written."""
+        if self.is_sqlite:
+            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
+            touched = self.store_nodes(session, nodes, leaves, first_leaf, known)
+            self.set_head(session, head)
+            if checkpoint is not None:
+                self.insert(session, CHECKPOINTS, [checkpoint.to_row()])
+            return touched
+        conn = session.connection()
+        _copy_rows(conn, ENTRIES, ENTRY_COLUMNS, rows)
+        tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
+        statements: list[tuple[str, Sequence[tuple[Any, ...]]]] = [
+            (f"UPDATE {TILES.name} SET hashes = %s WHERE key = %s",
+             [(bytes(tiles[k]), k) for k in sorted(old)]),
+            (f"INSERT INTO {TILES.name} (key, hashes) VALUES (%s, %s)",
+             [(k, bytes(tiles[k])) for k in sorted(set(tiles) - old)]),
+            (f"UPDATE {SEQUENCER.name} SET size = %s, head = %s, root = %s WHERE id = %s",
+             [(head.size, head.head, head.root, SEQUENCER_ID)]),
+        ]
+        if checkpoint is not None:
+            row = checkpoint.to_row()
+            statements.append((f"INSERT INTO {CHECKPOINTS.name} ({', '.join(row)}) "
+                               f"VALUES ({', '.join(['%s'] * len(row))})", [tuple(row.values())]))
+        _pipeline(conn, [(sql, params) for sql, params in statements if params])
+        return set(tiles)
 
     @staticmethod
     def set_head(session: Session, head: Head, create: bool = False) -> None:
@@ -443,8 +556,7 @@ def _copy_rows(
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     types = [_COPY_TYPES[type(table.c[c].type).__name__] for c in columns]
     dbapi = conn.dialect.loaded_dbapi
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
+    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
     with raw.cursor() as cursor:
         before = conn.engine.dispatch.before_cursor_execute
         if before:
@@ -456,6 +568,25 @@ def _copy_rows(
                     copy.write_row(row)
         except dbapi.Error as exc:
             raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+
+
+def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
+              ) -> None:
+    """Run each (sql, rows of parameters) on the connection's psycopg connection in one
+    pipeline (one round trip), inside its transaction; announced and translated as
+    `_copy_rows`. A failing statement fails the whole (the transaction is then aborted)."""
+    dbapi = conn.dialect.loaded_dbapi
+    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
+    before = conn.engine.dispatch.before_cursor_execute
+    sql = "; ".join(s for s, _ in statements)
+    try:
+        with raw.pipeline(), raw.cursor() as cursor:
+            for statement, params in statements:
+                if before:
+                    before(conn, cursor, statement, params, None, True)
+                cursor.executemany(statement, params)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
 
 
 # PostgreSQL type of each SQLAlchemy column type the ledger's COPY path writes.
