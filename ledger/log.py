@@ -262,6 +262,7 @@ class Ledger:
         # hashing), do not depend on its position: made before the sequencer lock (other
         # writers append meanwhile), unless its validator computes the canonical bytes.
         early = _early_heads(subs, canonical_of)
+        self._start_checks(subs)
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
@@ -332,6 +333,16 @@ class Ledger:
         self, session: Session, first_seq: int, subs: list[Submission]
     ) -> list[int | None]:
         return validate_runs(self.validators, session, first_seq, subs)
+
+    def _start_checks(self, subs: Sequence[Submission]) -> None:
+        """Before the sequencer lock: a batch of one kind has its validator's `start` hook
+        (position-independent checks, such as signatures) called, so those checks run while
+        this writer waits for the lock."""
+        kinds = {sub.kind for sub in subs}
+        if len(kinds) == 1:
+            start = getattr(self.validators.get(kinds.pop()), "start", None)
+            if start is not None:
+                start(subs)
 
     def _prepare(self, submissions: Sequence[Submission]) -> None:
         by_kind: dict[str, list[Submission]] = {}
