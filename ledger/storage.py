@@ -320,23 +320,17 @@ class SqlStorage:
             return (self.tiles_in(session, wanted),
                     self.latest_checkpoint_in(session) if checkpoint else None)
         conn = session.connection()
-        dbapi = conn.dialect.loaded_dbapi
-        raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
-        before = conn.engine.dispatch.before_cursor_execute
         tiles_sql = (f"SELECT key, hashes FROM {TILES.name} "
                      f"WHERE key IN ({', '.join(str(int(k)) for k in wanted)})")
         latest_sql = (f"SELECT size, root, note, previous, seal FROM {CHECKPOINTS.name} "
                       "ORDER BY size DESC LIMIT 1")
-        try:
-            with raw.pipeline(), raw.cursor() as tiles, raw.cursor() as latest:
-                for cursor, sql in ((tiles, tiles_sql), (latest, latest_sql)):
-                    if before:
-                        before(conn, cursor, sql, (), None, False)
-                    cursor.execute(sql)
-                found = {k: bytes(h) for k, h in tiles.fetchall()}
-                row = latest.fetchone()
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(tiles_sql, None, exc, dbapi.Error) from exc
+        with (_driver(conn, f"{tiles_sql}; {latest_sql}") as raw, raw.pipeline(),
+              raw.cursor() as tiles, raw.cursor() as latest):
+            for cursor, sql in ((tiles, tiles_sql), (latest, latest_sql)):
+                _announce(conn, cursor, sql, (), False)
+                cursor.execute(sql)
+            found = {k: bytes(h) for k, h in tiles.fetchall()}
+            row = latest.fetchone()
         record = None if row is None else CheckpointRecord(
             row[0], bytes(row[1]), bytes(row[2]), row[3], row[4])
         return found, record
@@ -546,47 +540,56 @@ class SqlStorage:
             return conn.execute(select(func.count()).select_from(CHECKPOINTS)).scalar_one()
 
 
+@contextmanager
+def _driver(conn: Connection, sql: str) -> Iterator[Any]:
+    """The psycopg connection under a SQLAlchemy connection, for what SQLAlchemy does not
+    offer (COPY, pipelines), inside its transaction. A driver error is raised as SQLAlchemy
+    raises it for its own statements (IntegrityError, OperationalError, ...; a lost
+    connection invalidated, so the pool drops it), so `translate_db_errors` types it."""
+    dbapi = conn.dialect.loaded_dbapi
+    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
+    try:
+        yield raw
+    except dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, raw, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from exc
+
+
+def _announce(conn: Connection, cursor: Any, sql: str, params: Any, many: bool) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (instrumentation, tests that count
+    queries) of a statement sent through `_driver`."""
+    before = conn.engine.dispatch.before_cursor_execute
+    if before:
+        before(conn, cursor, sql, params, None, many)
+
+
 def _copy_rows(
     conn: Connection, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """`COPY table (columns) FROM STDIN` of `rows` (binary format, typed by the table's
-    columns) on the connection's psycopg connection, inside its transaction. The statement is
-    announced to the engine's `before_cursor_execute` listeners, and a driver error is
-    raised as SQLAlchemy's (IntegrityError, OperationalError, ...), as an INSERT's would be."""
+    columns), through `_driver`."""
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     types = [_COPY_TYPES[type(table.c[c].type).__name__] for c in columns]
-    dbapi = conn.dialect.loaded_dbapi
-    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
-    with raw.cursor() as cursor:
-        before = conn.engine.dispatch.before_cursor_execute
-        if before:
-            before(conn, cursor, sql, (), None, False)
-        try:
-            with cursor.copy(sql) as copy:
-                copy.set_types(types)
-                for row in rows:
-                    copy.write_row(row)
-        except dbapi.Error as exc:
-            raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    with _driver(conn, sql) as raw, raw.cursor() as cursor:
+        _announce(conn, cursor, sql, (), False)
+        with cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
 
 def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
               ) -> None:
-    """Run each (sql, rows of parameters) on the connection's psycopg connection in one
-    pipeline (one round trip), inside its transaction; announced and translated as
-    `_copy_rows`. A failing statement fails the whole (the transaction is then aborted)."""
-    dbapi = conn.dialect.loaded_dbapi
-    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
-    before = conn.engine.dispatch.before_cursor_execute
+    """Run each (sql, rows of parameters) in one pipeline (one round trip), through
+    `_driver`. A failing statement fails the whole (the transaction is then aborted)."""
     sql = "; ".join(s for s, _ in statements)
-    try:
-        with raw.pipeline(), raw.cursor() as cursor:
-            for statement, params in statements:
-                if before:
-                    before(conn, cursor, statement, params, None, True)
-                cursor.executemany(statement, params)
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, dbapi.Error) from exc
+    with _driver(conn, sql) as raw, raw.pipeline(), raw.cursor() as cursor:
+        for statement, params in statements:
+            _announce(conn, cursor, statement, params, True)
+            cursor.executemany(statement, params)
 
 
 # PostgreSQL type of each SQLAlchemy column type the ledger's COPY path writes.
