@@ -238,7 +238,8 @@ def run() -> list[dict[str, object]]:
             target_ratio_to_sqlite=0.5),
         row("postgres_append_batch1000_1kb_4_writers_per_s", four, "entries/s",
             "postgres_raw_executemany_rows_per_s", executemany,
-            sqlite_one_writer_same_run=round(lite, 1)),
+            sqlite_one_writer_same_run=round(lite, 1), one_writer_same_run=round(one, 1),
+            ratio_to_one_writer=round(four / one, 3), target_ratio_to_one_writer=1.0),
     ]
     home, target = _proof_fixture(url, 1_000_000)
     rate, info = _proof_rate(home, target)
