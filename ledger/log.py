@@ -80,18 +80,19 @@ def sqlite_url(home: Path) -> str:
 
 def _early_heads(
     subs: Sequence[Submission], canonical_of: Mapping[str, Callable[..., Any] | None]
-) -> dict[tuple[int, str], EntryHead]:
-    """By (id(document), kind), the `EntryHead` of each document whose validator does not
-    compute its canonical bytes. A document without canonical bytes is left out: the append
-    raises its error in the usual order, inside the batch."""
-    heads: dict[tuple[int, str], EntryHead] = {}
+) -> list[EntryHead | None]:
+    """Per submission, the `EntryHead` of its document, or None: when its validator computes
+    the canonical bytes, or when the document has none (the append then raises the error in
+    its usual order, inside the batch)."""
+    heads: list[EntryHead | None] = []
     for sub in subs:
-        key = (id(sub.document), sub.kind)
-        if canonical_of[sub.kind] is None and key not in heads:
+        head = None
+        if canonical_of[sub.kind] is None:
             try:
-                heads[key] = EntryHead(canonicalize(sub.document), sub.kind)
+                head = EntryHead(canonicalize(sub.document), sub.kind)
             except CanonicalizationError:
-                continue
+                pass
+        heads.append(head)
     return heads
 
 
@@ -284,14 +285,13 @@ class Ledger:
             # clock, positions below 2^53): entries are spliced without Entry.build.
             tail = envelope_tail_template(received)
             made: dict[int, bytes] = {}  # this batch's entries, by seq: a repeat may name one
-            for sub, existing in zip(subs, decisions, strict=True):
+            for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
                 if existing is not None:
                     known = made.get(existing)
                     results.append(AppendResult(
                         existing, known if known is not None else self._hash_of(session, existing),
                         True))
                     continue
-                entry_head = early.get((id(sub.document), sub.kind))
                 if entry_head is None:
                     hook = canonical_of[sub.kind]
                     document_bytes = hook(sub.document) if hook is not None else None

@@ -88,9 +88,12 @@ def leaf_hash(data: bytes) -> bytes:
 def leaf_hash_state(head: bytes) -> Any:
     """The SHA-256 state of a leaf hash fed with the first bytes `head` of the leaf data:
     `.update(rest)` then `.digest()` gives `leaf_hash(head + rest)`."""
-    state = hashlib.sha256(b"\x00")
+    state = _LEAF_START.copy()
     state.update(head)
     return state
+
+
+_LEAF_START = hashlib.sha256(b"\x00")  # copied, never updated
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
