@@ -13,6 +13,9 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 - `shipment`: shipping event id -> Shipment (open until the destination signs the receipt);
 - `event`: event id -> its fingerprint (`event_fingerprint`: its issuer and content) and log
   position; `credential`: credential id -> the credential's digest and log position;
+- `gs1_key`: the GS1 Digital Link key of a lot or item (`resolver_links.subject_link`: its
+  URI on any host, or its declared gtin with serial or lot number) -> the first subject made
+  with it: the resolver's index (a lookup by key, not a scan);
 - `erroneous`: event id -> the id of the event that declared it erroneous (EPCIS
   errorDeclaration: its effect was reversed, `_declare_erroneous`);
 - `edge` / `source`: (input, output) / (output, input) -> transformation event id (downstream
@@ -59,6 +62,7 @@ from .custody_errors import (
     UnsupportedEventError,
 )
 from .events import BizStep, DteCredential, Quantity, TraceEvent
+from .resolver_links import subject_link
 from .settings import DEFAULT_EVENT_TIME_AHEAD_HOURS, MAX_ITEM_KG, MAX_QUANTITY
 
 ZERO = Decimal(0)
@@ -135,6 +139,7 @@ TABLES = (
     "lot", "holding", "item", "shipment", "event", "credential", "edge", "source", "history",
     "battery_code",  # GB/T 34014 code -> the item it names: unique per ledger
     "erroneous",  # event id -> the event that declared it erroneous
+    "gs1_key",  # GS1 Digital Link key path (/01/<gtin>/21|10/<value>) -> the item or lot
 )
 
 
@@ -406,9 +411,24 @@ def _create_lot(
         )
     state.put("lot", lot_id, LotState(lot_id, declaration.composition, event.id,
                                       declaration.details, event.event_time))
+    _index_gs1_key(state, "lot", lot_id, declaration.details)
     state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
     _touch(state, lot_id, event, seq)
     return declaration.composition
+
+
+def _index_gs1_key(state: CustodyState, kind: str, subject: str,
+                   details: Mapping[str, Any], remove: bool = False) -> None:
+    """Index (or, `remove`, unindex) the GS1 Digital Link key of a lot or item made: the
+    first subject made with a key keeps it."""
+    link = subject_link(kind, subject, details)
+    if link is None:
+        return
+    held = state.get("gs1_key", link.path())
+    if held is None and not remove:
+        state.put("gs1_key", link.path(), subject)
+    elif held == subject and remove:
+        state.put("gs1_key", link.path(), None)
 
 
 def _instant(value: str) -> datetime | None:
@@ -572,6 +592,7 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
             composition=spec.composition, created_by=event.id, holder=actor,
             battery_code=spec.battery_code, details=spec.details,
         ))
+        _index_gs1_key(state, "item", item_id, spec.details)
         _add_mass(outputs, spec.mass_kg, spec.composition)
         _touch(state, item_id, event, seq)
         products.append(item_id)
@@ -812,6 +833,7 @@ def _unmake_lots(state: CustodyState, original: TraceEvent, made: tuple[Quantity
             raise _moved_on(original, f"lot {lot_id} it made was shipped, used or re-made")
         state.put("holding", (lot_id, actor), None)
         state.put("lot", lot_id, None)
+        _index_gs1_key(state, "lot", lot_id, lot.details, remove=True)
 
 
 def _restore_lots(state: CustodyState, original: TraceEvent, taken: tuple[Quantity, ...],
@@ -843,6 +865,7 @@ def _unmake_items(state: CustodyState, original: TraceEvent, actor: str) -> None
         if item.battery_code is not None:
             state.put("battery_code", item.battery_code, None)
         state.put("item", item_id, None)
+        _index_gs1_key(state, "item", item_id, item.details, remove=True)
 
 
 def _reverse_object(state: CustodyState, original: TraceEvent, actor: str, seq: int) -> None:

@@ -60,6 +60,7 @@ _CLASSES: dict[str, type | None] = {
     "history": None,
     "battery_code": None,
     "erroneous": None,
+    "gs1_key": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,
