@@ -156,3 +156,39 @@ def test_a_forced_bad_declaration_fails_every_replay(tmp_path, case):
     result = CliRunner().invoke(app, ["--home", str(home), "ledger", "verify", "--json"])
     assert isinstance(result.exception, BatterytraceError), result.output
     assert result.exception.code == code and result.exception.exit_code == 1
+
+
+def test_event_rows_from_before_schema_0006_need_one_repair(tmp_path):
+    """Schema 0006 unseals the event rows written before it (they held the credential's
+    digest, not the event's fingerprint): a declaration that reads one is refused until
+    `ledger repair --from-entries` has rebuilt them; then it applies."""
+    from alembic import command
+    from batterytrace.api.cli import app
+    from batterytrace.ledger.migrations.schema import alembic_config
+    from typer.testing import CliRunner
+
+    led = _ledger(tmp_path)
+    story, _ = _story()
+    for issuer, event in story[:2]:
+        led.append([Submission("event", signed_credential(issuer, [event]))])
+    home = led.home.path
+    with led.storage.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0005")
+    led.close()
+
+    def declare() -> None:
+        opened = Ledger.open(home)
+        opened.validators.update(validators_for(opened))
+        try:
+            opened.append([Submission("event", signed_credential("miner", [story[2][1]]))])
+        finally:
+            opened.close()
+
+    with pytest.raises(BatterytraceError) as caught:
+        declare()
+    assert caught.value.code == "LEDGER_DERIVED_TAMPERED" and "0006" in caught.value.message
+    runner = CliRunner()
+    assert runner.invoke(app, ["--home", str(home), "ledger", "repair", "--from-entries"]
+                         ).exit_code == 0
+    declare()
+    assert runner.invoke(app, ["--home", str(home), "ledger", "verify"]).exit_code == 0
