@@ -701,10 +701,10 @@ def _transaction(state: CustodyState, event: TraceEvent, actor: str, seq: int) -
 
 
 def _observe_transaction(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
-    """A TransactionEvent whose bizStep is not a custody change (shipping, receiving). EPCIS
-    2.0 (7.4.5): a TransactionEvent "describes the association or disassociation of physical
-    or digital objects to one or more business transactions" (a rail passage, a discharge
-    summary): the holder records that its lots and items took part; no holding changes."""
+    """A TransactionEvent whose bizStep is not a custody change (shipping, receiving). In EPCIS
+    2.0 a TransactionEvent ties objects to, or unties them from, business transactions (a rail
+    passage, a discharge summary); it moves nothing by itself. The holder records that its
+    lots and items took part: no holding changes, no shipment opens."""
     for q in event.quantities:
         _check_lot_held(state, event, q.lot, q.kg, actor)
         _touch(state, q.lot, event, seq)
@@ -783,8 +783,8 @@ def _subjects(event: TraceEvent) -> list[str]:
 
 def _declare_erroneous(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
     """An error declaration: `event` restates, under its own id, the earlier event named by
-    `erroneousEvent` as its issuer recorded it (EPCIS 2.0, 7.4.1.4: the declaration repeats the
-    erroneous event with an errorDeclaration). The earlier event's custody effect is reversed
+    `erroneousEvent` as its issuer recorded it (EPCIS 2.0: an error declaration repeats the
+    erroneous event, its eventID included, with an errorDeclaration). The earlier event's custody effect is reversed
     (the log keeps both: nothing is rewritten), so that corrective events can apply. Refused:
     an unknown event, a restatement by another issuer or with other content, a declaration
     of a declaration, a second declaration, an effect that moved on since."""

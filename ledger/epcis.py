@@ -241,7 +241,7 @@ def _to_dte(raw: dict[str, Any], kind: str, issuer: str, context: Sequence[Any],
     derived: list[str] = []
     declaration = raw.get("errorDeclaration")
     if isinstance(declaration, dict):
-        # EPCIS 2.0 (7.4.1.4): an error declaration repeats the erroneous event, its eventID
+        # EPCIS 2.0: an error declaration repeats the erroneous event, its eventID
         # included; the ledger gives the declaration its own id and names the event it
         # declares erroneous (`erroneousEvent`, whose effect the custody rules reverse).
         if not isinstance(raw.get("eventID"), str):

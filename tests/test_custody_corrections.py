@@ -142,9 +142,9 @@ def test_a_forced_bad_declaration_fails_every_replay(tmp_path, case):
         events.append(("miner", declaration(erroneous)))
         code = "ERROR_ALREADY_DECLARED"
     else:
-        events = story[:2] + [("miner", shipping("kolwezi-mine", "miner", "refiner",
-                                                 "nantong-refinery", lots=[("conc", 1)])),
-                              ("miner", declaration(erroneous))]
+        moved = shipping("kolwezi-mine", "miner", "refiner", "nantong-refinery",
+                         lots=[("conc", 1)])
+        events = [*story[:2], ("miner", moved), ("miner", declaration(erroneous))]
         code = "ERRONEOUS_EVENT_MOVED_ON"
     for issuer, event in events:
         led.append([Submission("event", signed_credential(issuer, [event]))])
