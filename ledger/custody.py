@@ -26,7 +26,6 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -283,22 +282,36 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _plain(value: Any) -> Any:
-    # json.dumps' default: one level at a time (the C encoder recurses into the result).
-    if isinstance(value, Decimal):
-        return decimal_text(value)
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _canonical(value: Any) -> Any:
+    """A value of a parsed event as nested tuples of str, int, bool and None: amounts in one
+    spelling (`decimal_text`), mappings sorted, dataclasses by field."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool or kind is int:
+        return value
+    if kind is Decimal or kind is float:
+        return "#" + decimal_text(Decimal(str(value)) if kind is float else value)
+    if kind is tuple or kind is list:
+        return tuple(_canonical(v) for v in value)
+    names = _FIELDS.get(kind)
+    if names is None and hasattr(value, "__dataclass_fields__"):
+        names = _FIELDS[kind] = tuple(value.__dataclass_fields__)
+    if names is not None:
+        return tuple(_canonical(getattr(value, name)) for name in names)
     if isinstance(value, Mapping):
-        return dict(value)
-    return {name: getattr(value, name) for name in value.__dataclass_fields__}
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    return repr(value)
 
 
 def event_fingerprint(event: TraceEvent, actor: str) -> str:
     """SHA-256 of an event's issuer and of everything the custody rules read of it but its
-    id: what an error declaration must restate (with its own id) to name this event. The
-    same on the append path and in every replay (amounts in one spelling per value)."""
-    content = replace(event, id="")
-    text = json.dumps([actor, content], default=_plain, sort_keys=True, ensure_ascii=False,
-                      separators=(",", ":"))
+    id (every field of TraceEvent): what an error declaration must restate (with its own id)
+    to name this event. The same on the append path and in every replay (amounts in one
+    spelling per value)."""
+    content = _canonical(event)
+    text = repr((actor, content[:1] + content[2:]))  # field 1 is the id
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -784,10 +797,11 @@ def _subjects(event: TraceEvent) -> list[str]:
 def _declare_erroneous(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
     """An error declaration: `event` restates, under its own id, the earlier event named by
     `erroneousEvent` as its issuer recorded it (EPCIS 2.0: an error declaration repeats the
-    erroneous event, its eventID included, with an errorDeclaration). The earlier event's custody effect is reversed
-    (the log keeps both: nothing is rewritten), so that corrective events can apply. Refused:
-    an unknown event, a restatement by another issuer or with other content, a declaration
-    of a declaration, a second declaration, an effect that moved on since."""
+    erroneous event, its eventID included, with an errorDeclaration). The earlier event's
+    custody effect is reversed (the log keeps both: nothing is rewritten), so that corrective
+    events can apply. Refused: an unknown event, a restatement by another issuer or with other
+    content, a declaration of a declaration, a second declaration, an effect that moved on
+    since (docs/events.md, "Error declarations")."""
     target = event.declares
     assert target is not None
     used = state.get("event", target)

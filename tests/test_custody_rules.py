@@ -607,3 +607,21 @@ def test_receipt_dated_before_the_lot_rejected(net):
     assert lot.created_at is not None
     net.events("refiner", receiving(s, "nantong-refinery"))
     assert held(net, "ore", "refiner") == 400
+
+
+def test_the_fingerprint_ignores_spelling_and_order_not_content():
+    """The append path reads amounts as written, the replay from canonical JSON: the same
+    event gives the same fingerprint; any other content (or issuer) another."""
+    event = transformation("kolwezi-mine", [("ore", 100)], [("conc", 50, {"Co": 0.5, "Cu": 0.1})])
+    respelled = copy.deepcopy(event)
+    respelled["inputQuantityList"][0]["quantity"] = Decimal("100.0")
+    respelled["lotDeclarations"][0]["composition"] = {"Cu": Decimal("0.10"), "Co": 0.5}
+    miner = did_for("miner")
+    assert event_fingerprint(parse_event(event), miner) == event_fingerprint(
+        parse_event(respelled), miner)
+    assert event_fingerprint(parse_event({**event, "id": event_id()}), miner) == \
+        event_fingerprint(parse_event(event), miner)
+    other = copy.deepcopy(event)
+    other["lotDeclarations"][0]["composition"]["Cu"] = 0.11
+    assert event_fingerprint(parse_event(other), miner) != event_fingerprint(
+        parse_event(event), miner)

@@ -57,8 +57,8 @@ def built(tmp_path_factory):
         "miner", [extraction("kolwezi-mine", "ore-decimal", 1000.50, {"Co": 0.30})]))])
     # A lot with a GS1 key: the resolver's index row (custody_state, tbl gs1_key).
     led.append([Submission("event", signed_credential(
-        "miner", [extraction("kolwezi-mine", "ore-gs1", 5, {"Co": 0.3}, gtin=GS1_GTIN,
-                             lotNumber="L-1")]))])
+        "miner", [extraction("kolwezi-mine", "ore-gs1", 5.50, {"Cu": 0.10, "Co": 0.3},
+                             gtin=GS1_GTIN, lotNumber="L-1")]))])  # the fingerprint: unsorted
     key = key_for(AUDITOR)
     cred = credential(did_for(AUDITOR), key, 1)
     led.append([Submission("anchor", an.sign_anchor(an.build_anchor(cred, an.ISSUANCE), key,
