@@ -46,8 +46,18 @@ def row(
 
 
 def main(argv: list[str]) -> int:
-    names = argv or sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
+    known = sorted(p.stem.removeprefix("bench_") for p in HERE.glob("bench_*.py"))
     console = Console()
+    if any(a in ("-h", "--help") for a in argv):
+        console.print("usage: python -m bench.run [NAME...]   (names: " + ", ".join(known) + ")",
+                      markup=False)
+        return 0
+    unknown = [a for a in argv if a not in known]
+    if unknown:
+        console.print(f"bench.run: no benchmark named {', '.join(unknown)} (names: "
+                      + ", ".join(known) + ")", markup=False)
+        return 2
+    names = argv or known
     rows: list[dict[str, object]] = []
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field, field_validator, model_validator
 
@@ -562,6 +562,7 @@ class FacilitySubject(TypedModel):
 
 ParticipantRole = Literal[
     "miner",
+    "artisanal-cooperative",
     "trader",
     "refiner",
     "precursor-maker",
@@ -575,10 +576,15 @@ ParticipantRole = Literal[
     "collector",
     "dismantler",
     "recycler",
+    "transporter",
+    "auditor",
     "certification-body",
     "regulator",
     "tester",
 ]
+# The one list of roles: the registry (ledger/registry.py) and the participant credential's
+# schema (participant-credential-1.0.json, checked by a test) take theirs from here.
+PARTICIPANT_ROLES: tuple[str, ...] = get_args(ParticipantRole)
 
 
 class ParticipantSubject(TypedModel):

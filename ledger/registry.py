@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from batterytrace.credentials.did import DID_KEY_PREFIX, VerificationMethod, public_key_from_did_key
+from batterytrace.credentials.domain_models import PARTICIPANT_ROLES
 from batterytrace.credentials.errors import DidResolutionError, VerificationMethodError
 from batterytrace.credentials.keys import decode_public_multibase
 
@@ -55,24 +56,7 @@ REGISTRY_TYPES = (
     KEY_RECOVERY,
 )
 
-ROLES = (
-    "miner",
-    "artisanal-cooperative",
-    "trader",
-    "refiner",
-    "cathode-maker",
-    "cell-maker",
-    "pack-maker",
-    "automaker",
-    "fleet",
-    "second-life-operator",
-    "collector",
-    "dismantler",
-    "recycler",
-    "transporter",
-    "auditor",
-    "tester",
-)
+ROLES = PARTICIPANT_ROLES
 FACILITY_KINDS = ("mine", "plant", "depot")
 MULTIKEY = "Multikey"
 _NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62})$")

@@ -20,6 +20,7 @@ from batterytrace.credentials.errors import (
     VerificationError,
 )
 from batterytrace.credentials.keys import Ed25519Key
+from batterytrace.ledger import registry
 from conftest import DOMAIN_SAMPLES, ROOT, W3C
 from hypothesis import given
 from hypothesis import strategies as st
@@ -461,3 +462,32 @@ def test_dates_in_examples_are_utc_timestamps() -> None:
 def test_validate_credential_document_refuses_a_non_object() -> None:
     with pytest.raises(ParsingError):
         ct.validate_credential_document(["not", "a", "credential"])  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("role", registry.ROLES)
+def test_every_role_the_registry_accepts_a_participant_credential_carries(role: str) -> None:
+    """One list of roles: a participant registered with a role (ledger/registry.py) can be
+    issued a ParticipantCredential naming it (the demo's cooperative is an
+    artisanal-cooperative)."""
+    doc = copy.deepcopy(EXAMPLES["ParticipantCredential"])
+    doc["credentialSubject"]["roles"] = [role]
+    ct.validate_credential_document(doc)
+    ct.validate_subject("ParticipantCredential", doc["credentialSubject"])
+
+
+def test_the_participant_schema_lists_the_one_role_list() -> None:
+    schema = ct.load_schema("ParticipantCredential")
+    assert tuple(_find_enum(schema, "miner")) == dm.PARTICIPANT_ROLES == registry.ROLES
+
+
+def _find_enum(node: Any, member: str) -> list[str]:
+    """The first `enum` under `node` that holds `member`."""
+    if isinstance(node, dict):
+        if member in node.get("enum", ()):
+            return list(node["enum"])
+        node = list(node.values())
+    if isinstance(node, list):
+        for child in node:
+            if found := _find_enum(child, member):
+                return found
+    return []
