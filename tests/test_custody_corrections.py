@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from typing import Any
 
 import pytest
@@ -126,6 +127,16 @@ def test_ledger_verify_rebuild_and_bundles_reach_the_same_state(corrected):
         report = verify_bundle(_bundle(led, **scope), trust)
         assert report.ok, (scope, report.failures)
         assert report.replayed >= 1
+
+
+def test_provenance_of_a_corrected_item(corrected):
+    """The provenance pass reads the declaration as a restatement, not a new production:
+    the corrected brick's cobalt comes from the one ore lot."""
+    from batterytrace.verifier.provenance import trace_provenance
+
+    led, _ = corrected
+    facts = trace_provenance(_bundle(led, item=item_id("brick"))).to_json()
+    assert lot_id("ore") in json.dumps(facts)
 
 
 @pytest.mark.parametrize("case", ["again", "moved-on"])
