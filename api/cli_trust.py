@@ -229,24 +229,14 @@ def accreditation_issue(
 
     from batterytrace.credentials.data_integrity import sign
     from batterytrace.ledger.anchors import signing_method
-    from batterytrace.verifier.accreditation import Accreditation
+    from batterytrace.verifier.accreditation import Accreditation, accreditation_document
 
     signer = _key(key)
     who = _issuer_of(signer, issuer)
-    body: dict[str, Any] = {"id": subject, "type": "Accreditation",
-                            "credentialTypes": list(credential_type)}
-    if mineral:
-        body["minerals"] = list(mineral)
-    if region:
-        body["regions"] = list(region)
-    body["mayAccredit"] = may_accredit
-    doc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:uuid:{uuid.uuid4()}",
-        "type": ["VerifiableCredential", "AccreditationCredential"],
-        "issuer": who, "validFrom": valid_from, "validUntil": valid_until,
-        "credentialSubject": body,
-    }
+    doc = accreditation_document(
+        id=f"urn:uuid:{uuid.uuid4()}", issuer=who, subject=subject,
+        credential_types=credential_type, valid_from=valid_from, valid_until=valid_until,
+        may_accredit=may_accredit, minerals=mineral, regions=region)
     Accreditation.from_credential(doc)  # ACCREDITATION_MALFORMED before signing
     _print(sign(doc, signer, verification_method=signing_method(who, signer)))
 
@@ -398,6 +388,9 @@ def credential_reinstate(ctx: typer.Context, credential_id: str = typer.Argument
     _change(ctx, credential_id, "reinstatement", key, reason, as_json)
 
 
+_PASSPORT = "BatteryPassportCredential"  # issued with its UNTP blocks (api/passport_untp.py)
+
+
 @credential_app.command("issue")
 def credential_issue(
     ctx: typer.Context,
@@ -416,11 +409,29 @@ def credential_issue(
         True, "--publish-status/--no-publish-status",
         help="Republish the status lists the credential's entries are in, signed by --key, "
         "so that a verifier finds a current list right away."),
+    trust: Path | None = typer.Option(
+        None, "--trust", help="BatteryPassportCredential (required): your trust file; the "
+        "battery's bundle is verified against it and the passport's UNTP blocks are built "
+        "from it."),
+    bundle: Path | None = typer.Option(
+        None, "--bundle", help="BatteryPassportCredential: the battery's evidence bundle "
+        "[default: exported from this ledger at its latest signed checkpoint]."),
+    policy: str | None = typer.Option(
+        None, "--policy", help="BatteryPassportCredential: policy file or name whose verdicts "
+        "become conformityClaim [default: eu-2023-1542]."),
+    policy_date: str | None = typer.Option(
+        None, "--policy-date", help="BatteryPassportCredential: judge the policy at this date "
+        "(YYYY-MM-DD) [default: the ledger's placing on the market]."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="BatteryPassportCredential: ledger URL the UNTP links point "
+        "to [default: the bundle's publicUrl]."),
     as_json: bool = _JSON,
 ) -> None:
     """Validate the subject, allocate status entries, sign, store and anchor; print the signed
-    credential (with --json: the credential, its log position and the lists published)."""
-    from datetime import UTC, datetime
+    credential (with --json: the credential, its log position and the lists published).
+    A BatteryPassportCredential gets its UNTP blocks (conformityClaim, traceabilityInformation,
+    materialsProvenance, emissionsScorecard) from the battery's verified bundle."""
+    from datetime import UTC, date, datetime
 
     from batterytrace.credentials.credential_types import (
         CredentialSubjectError,
@@ -436,6 +447,21 @@ def credential_issue(
                          "expired when issued (pass --allow-expired to issue it anyway)")
     if start is not None and end is not None and end < start:
         raise InputError(f"--valid-until {valid_until} is before --valid-from {valid_from}")
+    for option, path in (("--trust", trust), ("--bundle", bundle)):
+        if path is not None and not path.is_file():
+            raise InputError(f"{option} {path}: no such file")
+    passport = type_name == _PASSPORT
+    if passport and trust is None:
+        raise InputError(f"a {_PASSPORT} carries UNTP blocks built from the battery's "
+                         "verified evidence bundle: give --trust (your trust file)")
+    if not passport and any(v is not None for v in (trust, bundle, policy, policy_date,
+                                                     base_url)):
+        raise InputError("--trust, --bundle, --policy, --policy-date and --base-url apply to "
+                         f"{_PASSPORT} only")
+    try:
+        when = date.fromisoformat(policy_date) if policy_date else None
+    except ValueError:
+        raise InputError(f"--policy-date {policy_date} is not a date (YYYY-MM-DD)") from None
     signer = _key(key)
     try:
         doc = build_credential(type_name, _object(subject, "credentialSubject"),
@@ -443,7 +469,16 @@ def credential_issue(
                                valid_from=start, valid_until=end)
     except CredentialSubjectError as exc:
         raise every_field(exc, type_name) from None
+    notes: list[str] = []
     with _store(ctx) as store:
+        if passport and trust is not None:
+            from batterytrace.verifier.trust import load_trust
+
+            from .passport_untp import passport_with_untp_blocks
+
+            doc = passport_with_untp_blocks(doc, load_trust(trust), ledger=store.ledger,
+                                            bundle=bundle, policy=policy, policy_date=when,
+                                            base_url=base_url, notes=notes)
         [(signed, result)] = store.issue_many([doc], signer, publish_status=publish_status)
     lists = sorted({e["statusListCredential"] for e in _entries(signed)})
     data = {"id": signed.get("id"), "seq": result.seq, "credential": signed,
@@ -452,6 +487,8 @@ def credential_issue(
         emit(data, True)
         return
     _print(signed)
+    for line in notes:
+        note(literal(line))
     note(f"issued {literal(str(signed.get('id')))}, anchored at log position {result.seq}"
          + ("; status lists republished" if publish_status and lists else ""))
 
@@ -488,7 +525,8 @@ def credential_template(
     type_name: str = typer.Option(..., "--type", help="Credential type (see `types`)."),
 ) -> None:
     """Print a filled-in example credentialSubject of TYPE, every required field present:
-    edit it, then `credential issue --type TYPE --subject FILE`."""
+    edit it, then `credential issue --type TYPE --subject FILE` (a BatteryPassportCredential
+    with `--trust T`: its UNTP blocks come from the battery's verified bundle)."""
     from batterytrace.credentials.credential_types import credential_type
 
     from .credential_templates import subject_template

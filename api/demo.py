@@ -54,6 +54,7 @@ from .demo_credentials import (
 )
 from .demo_story import PACK_1, story
 from .demo_transparency import split_view, witness_and_publish
+from .passport_untp import PASSPORT_TYPE, passport_with_untp_blocks
 
 KEYS_EXAMPLE = Path(__file__).resolve().parent.parent / "keys_example"
 ORIGIN = "demo.batterytrace.dev/ledger"
@@ -187,24 +188,49 @@ def _issue_credentials(home: Path, console: Console, clock: StoryClock) -> None:
         for doc in accreditations:
             table.add_row("AccreditationCredential", _short(doc["credentialSubject"]["id"]),
                           _short(doc["issuer"]), "anchored")
-        for issuance in demo_issuances():
-            issuer = party(DEMO, issuance.issuer)
-            unsigned = build_credential(
-                issuance.type_name, issuance.subject, issuer=issuer["id"],
-                issuer_name=issuer["name"], valid_from=valid_from,
-                valid_until=until(issuance.years))
-            _, result = store.issue(unsigned, _key(issuance.issuer))
-            detail = issuance.subject.get("achievementLevel", "")
-            table.add_row(issuance.type_name + (f" ({detail})" if detail else ""),
-                          _short(issuance.subject["id"]), issuer["name"], str(result.seq))
-        lists = store.status_lists()
-        for row in lists:
-            store.publish_status_list(row["url"], _key(_issuer_name(row["issuer"])))
+        issuances = demo_issuances()
+        # The passports last: their UNTP blocks come from each pack's bundle, verified, with
+        # every other credential in it (and its status list published).
+        for passports in (False, True):
+            for issuance in issuances:
+                if (issuance.type_name == PASSPORT_TYPE) != passports:
+                    continue
+                issuer = party(DEMO, issuance.issuer)
+                unsigned = build_credential(
+                    issuance.type_name, issuance.subject, issuer=issuer["id"],
+                    issuer_name=issuer["name"], valid_from=valid_from,
+                    valid_until=until(issuance.years))
+                if passports:
+                    unsigned = passport_with_untp_blocks(unsigned, _own_trust(ledger),
+                                                         ledger=ledger, policy=POLICY)
+                # a passport's list is published at once: the next pack's bundle may hold it
+                [(_, result)] = store.issue_many([unsigned], _key(issuance.issuer),
+                                                 publish_status=passports)
+                detail = issuance.subject.get("achievementLevel", "")
+                table.add_row(issuance.type_name + (f" ({detail})" if detail else ""),
+                              _short(issuance.subject["id"]), issuer["name"], str(result.seq))
+            lists = store.status_lists()
+            for row in lists if not passports else ():
+                store.publish_status_list(row["url"], _key(_issuer_name(row["issuer"])))
         console.print(table)
         console.print(f"published {len(lists)} status lists (revocation and suspension, per "
-                      "issuer)")
+                      "issuer); each passport carries UNTP blocks from its pack's verified "
+                      "bundle")
     finally:
         ledger.close()
+
+
+def _own_trust(ledger: Ledger, witnesses: tuple[str, ...] = ()) -> TrustConfig:
+    """The demo's trust: the ledger's checkpoint key, its witnesses (all must cosign) and the
+    governance root. Never taken from a bundle."""
+    info = ledger.info()
+    root = key_for("governance")
+    return TrustConfig(
+        ledgers=(TrustedLedger(info["origin"], info["verifierKey"], witnesses,
+                               len(witnesses)),),
+        governance_roots=(GovernanceRoot(root.did_key, (root.public_multibase,),
+                                         OFF_LEDGER_ISSUERS["governance"]),),
+    )
 
 
 def _issuer_name(did: str) -> str:
@@ -224,16 +250,9 @@ def _write_trust(home: Path, console: Console, witnesses: tuple[str, ...] = ()) 
     bundle itself)."""
     ledger = Ledger.open(home)
     try:
-        info = ledger.info()
+        write_trust(_own_trust(ledger, witnesses), home / "trust.toml")
     finally:
         ledger.close()
-    root = key_for("governance")
-    write_trust(TrustConfig(
-        ledgers=(TrustedLedger(info["origin"], info["verifierKey"], witnesses,
-                               len(witnesses)),),
-        governance_roots=(GovernanceRoot(root.did_key, (root.public_multibase,),
-                                         OFF_LEDGER_ISSUERS["governance"]),),
-    ), home / "trust.toml")
     console.print("wrote trust.toml: the demo ledger's checkpoint key, its witnesses "
                   f"({len(witnesses)} of {len(witnesses)} must cosign) and the governance "
                   f"root ({OFF_LEDGER_ISSUERS['governance']})")

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from batterytrace.verifier.accreditation import accreditation_document
+
 from .demo_builders import DEMO, Builders, item_id, key_for, lot_id
 from .demo_story import BATTERY_MODEL, CELL_MODEL, PACK_1, PACK_2, pack_code, recycled_shares
 
@@ -310,11 +312,7 @@ def demo_issuances(b: Builders = DEMO) -> list[Issuance]:
 def accreditation(b: Builders, issuer: str, subject: str, types: Sequence[str], *,
                   may_accredit: bool, valid_from: str, valid_until: str) -> dict[str, Any]:
     """An unsigned AccreditationCredential: `issuer` accredits `subject` (names) for `types`."""
-    return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
-        "id": f"urn:uuid:{uuid.uuid4()}",
-        "type": ["VerifiableCredential", "AccreditationCredential"],
-        "issuer": party(b, issuer)["id"], "validFrom": valid_from, "validUntil": valid_until,
-        "credentialSubject": {"id": party(b, subject)["id"], "type": "Accreditation",
-                              "credentialTypes": list(types), "mayAccredit": may_accredit},
-    }
+    return accreditation_document(
+        id=f"urn:uuid:{uuid.uuid4()}", issuer=party(b, issuer)["id"],
+        subject=party(b, subject)["id"], credential_types=types, valid_from=valid_from,
+        valid_until=valid_until, may_accredit=may_accredit)

@@ -62,11 +62,17 @@ _PUBLIC_ATTRIBUTES = (
     "batteryTechnicalProperties", "batteryTechicalProperties",
     # labels, conformity, end of life (Annex XIII(1)(a), (c), (f))
     "labels", "declarationOfConformity", "endOfLifeInformation", "separateCollection",
+    # UNTP blocks: the regulatory checks' verdicts and the carbon footprint (Annex XIII(1)(c),
+    # (d)), as public as the declaration of conformity and the footprint they restate
+    "conformityClaim", "emissionsScorecard",
 )
 _LEGITIMATE_INTEREST_ATTRIBUTES = (
     # Annex XIII(2)
     "detailedComposition", "batteryMaterials", "partNumbers", "componentPartNumbers",
     "sparePartSources", "spareParts", "dismantlingAndRemovalInformation", "safetyMeasures",
+    # UNTP blocks: per element and country of origin (detailed composition), and the links
+    # to the supply chain's events (the public custody table shows no facility or actor)
+    "materialsProvenance", "traceabilityInformation",
     # Annex XIII(4)
     "stateOfHealth", "batteryCondition", "stateOfCharge", "remainingCapacity",
     "numberOfFullCycles", "negativeEvents", "remainingLifetime",
@@ -105,6 +111,8 @@ WITHHELD_NAMES: Mapping[str, str] = {
     "dueDiligence": "due diligence credentials", "holder": "the holder",
     "evidenceBundle": "the evidence bundle", "mineLevelProvenance": "mine-level provenance",
     "custodyActors": "facilities and actors of each custody step",
+    "materialsProvenance": "materials by country of origin (detailed composition)",
+    "traceabilityInformation": "links to the supply chain's traceability events",
 }
 
 

@@ -8,7 +8,8 @@ against the UNTP schema, and carries the project's fields as extensions where UN
   Credential); their header is `ConformityAttestationBase`;
 - the facility credential is a UNTP `FacilityRecord` (Digital Facility Record);
 - the participant credential is a UNTP `RegisteredIdentity` (Digital Identity Anchor);
-- the passport is a UNTP `ProductPassport` (Digital Product Passport) with Battery Pass 1.2 terms.
+- the passport is a UNTP `ProductPassport` (Digital Product Passport) with Battery Pass 1.2 terms
+  as the battery-specific extension, and UNTP's own blocks (`passport_blocks`).
 
 JSON names are camelCase (the UNTP and Battery Pass spelling); Python names are snake_case.
 Unknown fields are rejected (`extra="forbid"`) so that a misspelt claim is an error, not a claim
@@ -50,6 +51,12 @@ from .domain_blocks import (
 from .domain_blocks import MINERALS as MINERALS  # re-exported: domain_models.MINERALS (docs)
 from .domain_blocks import URI_PATTERN as URI_PATTERN  # re-exported: credential_types
 from .gbt34014 import chemistry_letter, code_problems
+from .passport_blocks import (
+    ConformityClaim,
+    EmissionsScorecard,
+    MaterialProvenance,
+    TraceabilityPerformance,
+)
 
 _GBT34014 = re.compile(GBT34014_PATTERN)
 
@@ -474,6 +481,13 @@ class BatteryPassportSubject(TypedModel):
     # Annex XIII(3): for notified bodies, market surveillance and the Commission only.
     result_of_test_report: Annotated[list[Link], Field(min_length=1)] | None = None
     battery_materials: Annotated[list[BatteryMaterial], Field(min_length=1)] | None = None
+    # UNTP's ProductPassport blocks, built from a verified evidence bundle of the battery
+    # (verifier/untp_dpp.py; `credential issue` and the demo add them): never written by hand.
+    conformity_claim: Annotated[list[ConformityClaim], Field(min_length=1)] | None = None
+    traceability_information: Annotated[list[TraceabilityPerformance],
+                                        Field(min_length=1)] | None = None
+    materials_provenance: Annotated[list[MaterialProvenance], Field(min_length=1)] | None = None
+    emissions_scorecard: EmissionsScorecard | None = None
 
     @field_validator("gbt34014_code")
     @classmethod

@@ -12,12 +12,14 @@ typed error for the first of:
 - an inline context after the VC 2.0 context that redefines one of its protected terms with
   another definition (JSON-LD 1.1 section 4.1.11; VC DM 2.0 section 4.3):
   `JSONLD_PROTECTED_TERM_REDEFINED`;
-- a `type` value that maps to no URL because a context set `"@vocab": null`: not an absolute
-  URL, not a compact IRI with a defined prefix, not a term of the contexts (VC DM 2.0 section
-  4.4): `JSONLD_TYPE_UNMAPPED`. The same type under contexts that merely define no `@vocab` is
-  a warning (the VC 2.0 base context defines none; the project's own AccreditationCredential
-  carries only that context and is warned about). When a context is neither inline nor bundled
-  its terms are unknown offline, and an unknown type is neither refused nor warned about;
+- a `type` value that maps to no URL: not an absolute URL, not a compact IRI with a defined
+  prefix, not a term of the contexts, and no `@vocab` applies (VC DM 2.0 section 4.5: type
+  values are terms or URLs, and a JSON-LD processor maps each term to a URL):
+  `JSONLD_TYPE_UNMAPPED`. The VC 2.0 base context (the Recommendation's, vendored) defines no
+  `@vocab`; the W3C's `https://www.w3.org/ns/credentials/undefined-terms/v2` context sets one
+  for issuers without a vocabulary of their own, and `"@vocab": null` in a later context takes
+  any `@vocab` away again. When a context is neither inline nor bundled its terms are unknown
+  offline, and an unknown type is not judged;
 - a language value object (an object with `@value`) holding members other than `@value`,
   `@language` and `@direction`, a `@direction` other than `ltr` / `rtl`, or a `@language`
   that is not a well-formed BCP 47 tag (VC DM 2.0 section 11.1): `JSONLD_VALUE_OBJECT_INVALID`.
@@ -156,19 +158,28 @@ def active_context(document: Mapping[str, Any]) -> _Active:
     return active
 
 
-def _typed(value: Any) -> Iterator[str]:
+def _typed(value: Any, embedded: list[Mapping[str, Any]]) -> Iterator[str]:
+    """The type values of `value`; an embedded node with its own `@context` (a credential in a
+    presentation) goes to `embedded` instead, to be judged under its own contexts."""
     if isinstance(value, Mapping):
         for key, member in value.items():
             if key == "type":
                 for t in member if isinstance(member, list) else [member]:
                     if isinstance(t, str):
                         yield t
-            if key not in ("@context", "proof") and not (
-                    isinstance(member, Mapping) and "@value" in member):
-                yield from _typed(member)
+            if key in ("@context", "proof") or (isinstance(member, Mapping)
+                                                 and "@value" in member):
+                continue
+            if isinstance(member, Mapping) and "@context" in member:
+                embedded.append(member)
+            else:
+                yield from _typed(member, embedded)
     elif isinstance(value, list):
         for member in value:
-            yield from _typed(member)
+            if isinstance(member, Mapping) and "@context" in member:
+                embedded.append(member)
+            else:
+                yield from _typed(member, embedded)
 
 
 def _scoped_terms(active: _Active) -> set[str]:
@@ -212,24 +223,36 @@ def _context_terms_of_urls(urls: tuple[str, ...]) -> tuple[_Active, frozenset[st
     return active, frozenset(_scoped_terms(active))
 
 
-def check_jsonld(document: Any) -> list[str]:
-    """Raise the typed error of the first JSON-LD problem of a credential or presentation;
-    return warnings (a type no context maps while no context nulls `@vocab` either)."""
-    warnings: list[str] = []
-    if not isinstance(document, Mapping):
-        return warnings
+def _check_types(document: Mapping[str, Any]) -> None:
+    """Every type of `document` maps to a URL (embedded nodes with a `@context` of their own
+    under the document's contexts followed by theirs, as JSON-LD processes them)."""
     active, known = _context_terms(document)
+    embedded: list[Mapping[str, Any]] = []
+    types = list(dict.fromkeys(_typed(document, embedded)))
     if active.vocab is None and active.complete:
-        for t in dict.fromkeys(_typed(document)):
+        for t in types:
             if t in known:
                 continue
             if ":" in t and (t.split(":", 1)[0] in known or _URL.fullmatch(t)):
                 continue  # a compact IRI with a defined prefix, or an absolute IRI
-            if active.vocab_nulled:
-                raise UnmappedTypeError(f"type {t!r} maps to no URL: no context defines it "
-                                        "and @vocab is null")
-            warnings.append(f"JSONLD_TYPE_UNMAPPED: type {t!r} is defined by no context and "
-                            "no @vocab applies: JSON-LD-aware verifiers refuse it")
+            why = "@vocab is null" if active.vocab_nulled else "no context sets @vocab"
+            raise UnmappedTypeError(f"type {t!r} maps to no URL: no context defines it and "
+                                    f"{why}")
+    outer = document.get("@context")
+    outer_list = outer if isinstance(outer, list) else [outer]
+    for node in embedded:
+        inner = node["@context"]
+        _check_types({**node, "@context": [*outer_list, *(inner if isinstance(inner, list)
+                                                           else [inner])]})
+
+
+def check_jsonld(document: Any) -> list[str]:
+    """Raise the typed error of the first JSON-LD problem of a credential or presentation;
+    return warnings (none today: every problem found is a refusal)."""
+    warnings: list[str] = []
+    if not isinstance(document, Mapping) or "@context" not in document:
+        return warnings  # not JSON-LD (a VC without @context fails its structure check)
+    _check_types(document)
     for value, path in _value_objects(document, "$"):
         extra = sorted(set(value) - VALUE_OBJECT_KEYS)
         if extra:

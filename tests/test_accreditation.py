@@ -10,6 +10,7 @@ from typing import Any
 import jsonschema
 import pytest
 from batterytrace.verifier.accreditation import (
+    ACCREDITATION_CONTEXTS,
     Accreditation,
     AccreditationCycleError,
     AccreditationExpiredError,
@@ -60,7 +61,7 @@ def accreditation(
     if regions is not None:
         subject_doc["regions"] = regions
     return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": list(ACCREDITATION_CONTEXTS),
         "id": f"urn:accreditation:{name or subject.rsplit(':', 1)[-1]}",
         "type": ["VerifiableCredential", "AccreditationCredential"],
         "issuer": issuer,

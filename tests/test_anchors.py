@@ -31,7 +31,8 @@ AUDITOR = "auditor"
 def credential(issuer: str, key: Ed25519Key, n: int = 1, **extra: Any) -> dict[str, Any]:
     """A small signed VC 2.0 credential with a revocation and a suspension entry."""
     doc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://www.w3.org/ns/credentials/examples/v2"],  # maps the type
         "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "ExampleCredential"],
         "issuer": issuer,

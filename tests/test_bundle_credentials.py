@@ -28,6 +28,7 @@ from batterytrace.ledger import log as log_module
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.credential_store import CredentialStore
 from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.verifier.accreditation import ACCREDITATION_CONTEXTS
 from batterytrace.verifier.bundle_verify import verify_bundle
 from batterytrace.verifier.errors import BundleFormatError
 from batterytrace.verifier.trust import GovernanceRoot, TrustConfig, TrustedLedger, write_trust
@@ -67,7 +68,7 @@ def received(offset: int) -> str:
 
 def accreditation(issuer: Ed25519Key, subject: Ed25519Key, n: int, **options) -> dict:
     return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": list(ACCREDITATION_CONTEXTS),
         "id": f"urn:uuid:acc00000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "AccreditationCredential"],
         "issuer": issuer.did_key, "validFrom": day(-400), "validUntil": day(400),

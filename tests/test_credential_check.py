@@ -20,6 +20,7 @@ from batterytrace.credentials.status_list import (
 from batterytrace.ledger.anchors import AnchorRecord, credential_digest
 from batterytrace.ledger.engine import check_registry
 from batterytrace.ledger.registry import RegistryResolver
+from batterytrace.verifier.accreditation import ACCREDITATION_CONTEXTS
 from batterytrace.verifier.credential_check import (
     NOT_EVALUATED,
     TRUSTED,
@@ -45,7 +46,7 @@ def accreditation(issuer: Ed25519Key, subject: str, n: int, *, may_accredit: boo
                   minerals=("cobalt",), regions=("ZM", "CD"), until="2027-01-01T00:00:00Z",
                   status: bool = False) -> dict:
     doc = {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": list(ACCREDITATION_CONTEXTS),
         "id": f"urn:uuid:acc00000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "AccreditationCredential"],
         "issuer": issuer.did_key,

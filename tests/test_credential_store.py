@@ -25,7 +25,8 @@ AUDITOR = "auditor"
 
 def unsigned(issuer: str, n: int) -> dict:
     return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://www.w3.org/ns/credentials/examples/v2"],  # maps the type
         "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "ExampleCredential"],
         "issuer": issuer,

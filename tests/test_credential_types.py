@@ -125,6 +125,15 @@ def test_example_validates_against_its_untp_schema(example: tuple[str, dict[str,
     assert family.credential_type in doc["type"]
 
 
+def test_the_vendored_untp_schemas_are_the_pinned_ones() -> None:
+    # What the project validates with at run time (credentials/data/schemas/untp) is byte for
+    # byte the pinned working version in ../shared/domain/samples/untp.
+    vendored = ROOT / "credentials" / "data" / "schemas" / "untp"
+    for family in (ct.DCC, ct.DFR, ct.DIA, ct.DPP):
+        assert (vendored / family.schema_file).read_bytes() == \
+            (UNTP_DIR / family.schema_file).read_bytes(), family.short
+
+
 def test_untp_schema_rejects_a_plain_string_issuer() -> None:
     # Why build_credential takes issuer_name: UNTP requires an issuer object with a name.
     doc = _rebuild(EXAMPLES["IRMAAuditCredential"], issuer_name=None)

@@ -16,6 +16,8 @@ from batterytrace.api.demo_builders import DEMO_PARTICIPANTS, Builders, item_id
 from batterytrace.api.demo_credentials import ACCREDITED_TYPES, demo_issuances
 from batterytrace.api.demo_lifecycle import lifecycle
 from batterytrace.api.demo_story import PACK_1, PACK_2, recycled_shares, story
+from batterytrace.credentials.credential_types import credential_types
+from batterytrace.verifier.untp_dpp import untp_schema_errors
 
 CLI = [sys.executable, "-m", "batterytrace.api.cli"]
 ENV = {**os.environ, "COLUMNS": "200"}
@@ -59,6 +61,28 @@ def test_demo_credentials_and_provenance(demo: tuple[Path, str]) -> None:
     provenance = _run(["bundle", "provenance", str(home / "bundle.jsonl"), "--trust",
                        str(home / "trust.toml"), "--json"])
     assert provenance.returncode == 0, provenance.stderr
+    # the pack maker's passport carries UNTP's blocks, from the pack's verified bundle
+    passports = [r["credential"] for r in map(json.loads, (home / "bundle.jsonl").read_text(
+        encoding="utf-8").splitlines()) if r.get("type") == "credential"
+        and "BatteryPassportCredential" in r["credential"]["type"]
+        and r["credential"]["credentialSubject"]["id"] == item_id(PACK_1)]
+    assert len(passports) == 1
+    subject = passports[0]["credentialSubject"]
+    assert all(subject.get(block) for block in ("conformityClaim", "traceabilityInformation",
+                                                "materialsProvenance", "emissionsScorecard"))
+    assert untp_schema_errors({k: v for k, v in passports[0].items() if k != "proof"}) == []
+    # every credential of a UNTP family the demo issued validates against its pinned schema
+    families = {t.name: t.untp.short for t in credential_types()}
+    issued = [r["credential"] for r in map(json.loads, (home / "bundle.jsonl").read_text(
+        encoding="utf-8").splitlines()) if r.get("type") == "credential"]
+    checked = {f: 0 for f in ("dcc", "dpp")}
+    for credential in issued:
+        name = next((t for t in credential["type"] if t in families), None)
+        if name is not None:
+            unsigned = {k: v for k, v in credential.items() if k != "proof"}
+            assert untp_schema_errors(unsigned, families[name]) == [], name
+            checked[families[name]] += 1
+    assert all(checked.values()), checked
     data = json.loads(provenance.stdout)
     assert data["subject"] == item_id(PACK_1)
     cobalt = {s["country"]: s for s in data["elements"]["Co"]["sources"] if not s["recycled"]}

@@ -64,7 +64,8 @@ def built(tmp_path_factory):
     led.append([Submission("anchor", an.sign_anchor(an.build_anchor(cred, an.ISSUANCE), key,
                                                     created="2026-01-15T08:00:00Z"))])
     store = CredentialStore(led)  # a credential stored with its anchor: credential_record
-    store.issue({"@context": ["https://www.w3.org/ns/credentials/v2"],
+    store.issue({"@context": ["https://www.w3.org/ns/credentials/v2",
+                              "https://www.w3.org/ns/credentials/examples/v2"],
                  "id": STORED,
                  "type": ["VerifiableCredential", "ExampleCredential"],
                  "issuer": did_for(AUDITOR),

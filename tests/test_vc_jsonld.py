@@ -20,6 +20,7 @@ from batterytrace.credentials.vc import check_credential, verify_credential
 
 V2 = "https://www.w3.org/ns/credentials/v2"
 EXAMPLES = "https://www.w3.org/ns/credentials/examples/v2"
+UNDEFINED_TERMS = "https://www.w3.org/ns/credentials/undefined-terms/v2"
 ISSUER = Ed25519Key.from_seed(b"\x41" * 32)
 HOLDER = Ed25519Key.from_seed(b"\x42" * 32)
 RESOLVER = OfflineResolver()
@@ -59,12 +60,18 @@ CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
         base(**{"@context": [V2, EXAMPLES, {"name": "https://schema.org/name"}]}),
         base(**{"@context": [V2, EXAMPLES, {"name": "https://example.org/vocab#name"}]}),
         "JSONLD_PROTECTED_TERM_REDEFINED"),
-    # 4.4 Types: every type maps to a URL; "@vocab": null leaves an undefined type unmapped.
+    # 4.5 Types: every type maps to a URL; "@vocab": null leaves an undefined type unmapped.
     "type maps to a URL": (
         base(**{"@context": [V2, {"@vocab": None,
                                   "ExampleAssayCredential": "https://example.org/v#Assay",
                                   "cobalt": "https://example.org/v#cobalt"}]}),
         base(**{"@context": [V2, {"@vocab": None, "cobalt": "https://example.org/v#cobalt"}]}),
+        "JSONLD_TYPE_UNMAPPED"),
+    # 4.5 Types, with no @vocab at all: the VC 2.0 base context alone defines no
+    # ExampleAssayCredential; the undefined-terms context maps it (to undefined-term#).
+    "type maps to a URL without any @vocab": (
+        base(**{"@context": [V2, UNDEFINED_TERMS]}),
+        base(**{"@context": [V2]}),
         "JSONLD_TYPE_UNMAPPED"),
     # 11.1 Language and base direction: a value object holds @value, @language, @direction.
     "language value object members": (
@@ -112,10 +119,29 @@ def test_at_issue(must: str, tmp_path: Path) -> None:
         check_credential(refused)
 
 
-def test_a_type_no_context_defines_is_a_warning_without_a_null_vocab() -> None:
-    doc = base(**{"@context": [V2]})
-    warnings = check_credential(doc)
-    assert any("JSONLD_TYPE_UNMAPPED" in w and "ExampleAssayCredential" in w for w in warnings)
+def test_the_vc2_base_context_sets_no_vocab() -> None:
+    # The Recommendation's base context (vendored, SHA-256 59955ced...) defines no @vocab: a
+    # type no context defines maps to no URL under it (the undefined-terms context sets one).
+    from batterytrace.credentials.rdfc import load_bundled_context
+
+    assert "@vocab" not in load_bundled_context(V2)["@context"]
+    assert "@vocab" in load_bundled_context(UNDEFINED_TERMS)["@context"]
+
+
+def test_our_accreditation_credential_maps_its_types_through_the_project_context() -> None:
+    from batterytrace.verifier.accreditation import accreditation_document
+
+    doc = accreditation_document(
+        id="urn:uuid:5c1f2a8e-0000-4000-8000-000000000022", issuer=ISSUER.did_key,
+        subject=HOLDER.did_key, credential_types=["IRMAAuditCredential"],
+        valid_from="2026-01-01T00:00:00Z", valid_until="2030-01-01T00:00:00Z",
+        minerals=["cobalt"], regions=["CD"])
+    assert check_credential(doc) == []
+    assert verify_credential(sign(copy.deepcopy(doc), ISSUER), RESOLVER).ok
+    old_style = {**doc, "@context": [V2]}  # what the project signed before issue 21
+    with pytest.raises(BatterytraceError) as caught:
+        verify_credential(sign(old_style, ISSUER), RESOLVER)
+    assert caught.value.code == "JSONLD_TYPE_UNMAPPED"
 
 
 def test_an_unknown_context_leaves_types_undecided_offline() -> None:

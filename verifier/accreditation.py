@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from batterytrace.credentials.credential_types import BATTERYTRACE_CONTEXT, VC_V2_CONTEXT
+
 from .errors import (
     AccreditationCycleError,
     AccreditationError,
@@ -38,6 +40,27 @@ from .errors import (
 ACCREDITATION_TYPE = "AccreditationCredential"
 SUBJECT_TYPE = "Accreditation"
 DEFAULT_MAX_DEPTH = 4  # links from the issuer to a governance root
+# VC 2.0, then the project's context, which defines AccreditationCredential, Accreditation and
+# the subject's terms (the VC 2.0 context has no @vocab: without it the types map to no URL).
+ACCREDITATION_CONTEXTS = (VC_V2_CONTEXT, BATTERYTRACE_CONTEXT)
+
+
+def accreditation_document(*, id: str, issuer: str, subject: str,
+                           credential_types: Iterable[str], valid_from: str, valid_until: str,
+                           may_accredit: bool = False, minerals: Iterable[str] | None = None,
+                           regions: Iterable[str] | None = None) -> dict[str, Any]:
+    """An unsigned AccreditationCredential: `issuer` accredits `subject` (DIDs) for
+    `credential_types` (and only `minerals` / `regions` when given)."""
+    body: dict[str, Any] = {"id": subject, "type": SUBJECT_TYPE,
+                            "credentialTypes": list(credential_types)}
+    if minerals:
+        body["minerals"] = list(minerals)
+    if regions:
+        body["regions"] = list(regions)
+    body["mayAccredit"] = may_accredit
+    return {"@context": list(ACCREDITATION_CONTEXTS), "id": id,
+            "type": ["VerifiableCredential", ACCREDITATION_TYPE], "issuer": issuer,
+            "validFrom": valid_from, "validUntil": valid_until, "credentialSubject": body}
 
 
 def parse_time(value: Any, what: str) -> datetime:
@@ -267,6 +290,7 @@ def find_trust_path(
 
 
 __all__ = [
+    "ACCREDITATION_CONTEXTS",
     "ACCREDITATION_TYPE",
     "DEFAULT_MAX_DEPTH",
     "Accreditation",
@@ -283,5 +307,6 @@ __all__ = [
     "TrustPath",
     "TrustQuery",
     "UntrustedIssuerError",
+    "accreditation_document",
     "find_trust_path",
 ]

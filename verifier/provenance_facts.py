@@ -374,11 +374,7 @@ def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
            ) -> dict[str, Any] | None:
     model: dict[str, Any] = {}
     for credential in _of_type(tracer, "BatteryPassportCredential", names):
-        s = _subject(credential)
-        model.update({"name": (s.get("product") or {}).get("name"),
-                      "chemistry": (s.get("batteryChemistry") or {}).get("shortName"),
-                      "category": s.get("batteryCategory"),
-                      "rated_energy_kwh": s.get("ratedEnergy")})
+        model.update(_passport_model(_subject(credential)))
     for part in sorted(parts, key=lambda p: p != subject):
         item = tracer.items.get(part)
         if item is None:
@@ -391,6 +387,25 @@ def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
         model.setdefault("rated_energy_kwh", details.get("ratedEnergy"))
     model = {k: v for k, v in model.items() if v}
     return model or None
+
+
+def _passport_model(s: Mapping[str, Any]) -> dict[str, Any]:
+    """The model facts a passport subject gives."""
+    return {"name": (s.get("product") or {}).get("name"),
+            "chemistry": (s.get("batteryChemistry") or {}).get("shortName"),
+            "category": s.get("batteryCategory"), "rated_energy_kwh": s.get("ratedEnergy")}
+
+
+def with_draft_passport(data: Mapping[str, Any], credential: Mapping[str, Any]
+                        ) -> dict[str, Any]:
+    """The facts of `data` as they stand once `credential`, a BatteryPassportCredential about
+    to be issued for the battery, is in force: its model facts, its fields, its id (what the
+    passport rules read), as `build_facts` would give them with the credential in the bundle."""
+    s = _subject(credential)
+    model = {**(data.get("model") or {}), **{k: v for k, v in _passport_model(s).items() if v}}
+    return {**data, "model": model or None, "passport_credential": credential.get("id"),
+            "passport_fields": sorted(set(data.get("passport_fields") or ()) | set(s)
+                                      | _paths(s))}
 
 
 def _passport_fields(tracer: Tracer, names: set[str], data: Mapping[str, Any]) -> list[str]:

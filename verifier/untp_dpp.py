@@ -18,8 +18,12 @@ never from what a credential merely claims:
   `CradleToGrave` as EU 2023/1542 Annex II's life cycle without the use stage is the closest
   UNTP scope, `primarySourcedRatio` from the credential when it states one, else 0 and a note).
 
-The Battery Pass attributes stay where they are (the BatteryPassportCredential); this module is
-the UNTP view beside them. Pure: no storage, no web.
+One rule, one place: `passport_blocks` builds these four blocks from a bundle of the battery
+that verifies against the caller's trust file; the BatteryPassportCredential the manufacturer
+issues carries them beside its Battery Pass attributes (the battery-specific extension;
+`credential issue` and the demo call it), and `bundle untp-passport` wraps the same blocks in a
+plain UNTP DigitalProductPassport credential (`untp_passport_from_bundle`), which anyone who
+verified the bundle may issue. Pure: no storage, no web.
 """
 
 from __future__ import annotations
@@ -28,14 +32,22 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 from batterytrace.credentials.canonical import canonicalize
+from batterytrace.credentials.errors import InputError, VerificationError
+from batterytrace.credentials.passport_blocks import UNTP_BLOCKS
+from batterytrace.ledger.events import KG_PER_UNIT
 
-from .policy import FAIL, PASS, PolicyResult
+from .bundle_verify import verify_bundle
+from .policy import FAIL, PASS, Policy, PolicyResult, evaluate_policy
+from .provenance import trace_provenance
+from .provenance_facts import with_draft_passport
+from .trust import TrustConfig
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 DPP_CONTEXT = "https://test.uncefact.org/vocabulary/untp/dpp/working/"
@@ -61,14 +73,24 @@ class BundleView:
 
     events: tuple[tuple[int, str, Mapping[str, Any], Mapping[str, Any]], ...]
     credentials: Mapping[str, Mapping[str, Any]]
+    public_url: str = ""  # the ledger's, from its genesis entry when the bundle holds it
+    origin: str = ""
+    scope: str | None = None  # the item the bundle is the bundle of
 
     @classmethod
     def read(cls, lines: Iterable[bytes]) -> BundleView:
         events, credentials = [], {}
-        for line in lines:
+        public_url, origin, scope = "", "", None
+        for number, line in enumerate(lines):
             record = json.loads(line)
+            if number == 0:
+                origin = str(record.get("origin") or "")
+                found = (record.get("scope") or {}).get("id")
+                scope = found if isinstance(found, str) else None
             if record.get("type") == "entry":
                 entry = record["entry"]
+                if entry.get("kind") == "genesis":
+                    public_url = str((entry.get("document") or {}).get("publicUrl") or "")
                 if entry.get("kind") != "event":
                     continue
                 document = entry["document"]
@@ -78,7 +100,11 @@ class BundleView:
                                                                      dict):
                 credential = record["credential"]
                 credentials[str(credential.get("id"))] = credential
-        return cls(tuple(events), credentials)
+        return cls(tuple(events), credentials, public_url, origin, scope)
+
+    def base_url(self) -> str:
+        """Where the links point: the ledger's public URL, else its origin's host."""
+        return (self.public_url or f"https://{self.origin.split('/')[0]}").rstrip("/")
 
 
 def _sha256(document: Mapping[str, Any]) -> str:
@@ -225,19 +251,15 @@ def emissions_scorecard(provenance: Mapping[str, Any], view: BundleView,
     return scorecard
 
 
-def untp_passport_credential(*, subject: str, name: str, battery_kg: float, issuer: str,
-                             issuer_name: str, credential_id: str, valid_from: str,
-                             base_url: str, provenance: Mapping[str, Any], view: BundleView,
-                             verified: bool, policy: PolicyResult | None = None,
-                             rule_types: Mapping[str, str] | None = None,
-                             notes: list[str] | None = None) -> dict[str, Any]:
-    """The unsigned UNTP DigitalProductPassport credential of `subject`."""
+def untp_blocks(*, subject: str, battery_kg: float, base_url: str,
+                provenance: Mapping[str, Any], view: BundleView, verified: bool,
+                policy: PolicyResult | None = None, rule_types: Mapping[str, str] | None = None,
+                notes: list[str] | None = None) -> dict[str, Any]:
+    """The UNTP ProductPassport blocks of `subject` (emissionsScorecard only when a carbon
+    footprint credential backs one), in UNTP's member names."""
     notes = notes if notes is not None else []
     base_url = base_url.rstrip("/")
-    passport: dict[str, Any] = {
-        "type": ["ProductPassport"], "id": subject,
-        "product": {"type": ["Product"], "id": subject, "name": name},
-        "granularityLevel": "item",
+    blocks: dict[str, Any] = {
         "conformityClaim": conformity_claims(subject, policy, view, base_url,
                                              rule_types or {}, provenance),
         "traceabilityInformation": traceability_information(view, base_url, verified),
@@ -245,7 +267,25 @@ def untp_passport_credential(*, subject: str, name: str, battery_kg: float, issu
     }
     scorecard = emissions_scorecard(provenance, view, notes)
     if scorecard is not None:
-        passport["emissionsScorecard"] = scorecard
+        blocks["emissionsScorecard"] = scorecard
+    return {k: v for k, v in blocks.items() if v}
+
+
+def untp_passport_credential(*, subject: str, name: str, battery_kg: float, issuer: str,
+                             issuer_name: str, credential_id: str, valid_from: str,
+                             base_url: str, provenance: Mapping[str, Any], view: BundleView,
+                             verified: bool, policy: PolicyResult | None = None,
+                             rule_types: Mapping[str, str] | None = None,
+                             notes: list[str] | None = None) -> dict[str, Any]:
+    """The unsigned UNTP DigitalProductPassport credential of `subject`."""
+    passport: dict[str, Any] = {
+        "type": ["ProductPassport"], "id": subject,
+        "product": {"type": ["Product"], "id": subject, "name": name},
+        "granularityLevel": "item",
+        **untp_blocks(subject=subject, battery_kg=battery_kg, base_url=base_url,
+                      provenance=provenance, view=view, verified=verified, policy=policy,
+                      rule_types=rule_types, notes=notes),
+    }
     return {
         "@context": [VC_CONTEXT, DPP_CONTEXT],
         "type": ["DigitalProductPassport", "VerifiableCredential"],
@@ -281,6 +321,134 @@ def rule_types_of(rules: Sequence[Any]) -> dict[str, str]:
     return out
 
 
-__all__ = ["BundleView", "conformity_claims", "emissions_scorecard", "materials_provenance",
-           "rule_types_of", "traceability_information", "untp_passport_credential",
-           "untp_schema_errors"]
+class UntpPassportError(VerificationError):
+    """The UNTP blocks cannot be built: the bundle does not verify, is not the bundle of the
+    battery, or the document does not validate against the pinned UNTP DPP schema."""
+
+    code = "UNTP_PASSPORT_INVALID"
+    title = "UNTP passport not issued"
+
+
+@dataclass(frozen=True)
+class PassportEvidence:
+    """What the verifier established from a bundle of one battery, for its UNTP blocks."""
+
+    subject: str
+    view: BundleView
+    provenance: Mapping[str, Any]
+    policy: PolicyResult | None
+    rule_types: Mapping[str, str]
+    base_url: str
+
+
+def battery_mass(lines: Iterable[bytes], subject: str) -> float:
+    """The item's mass (kg) from its declaration in the bundle."""
+    for line in lines:
+        record = json.loads(line)
+        entry = record.get("entry") if record.get("type") == "entry" else None
+        for event in (entry or {}).get("document", {}).get("credentialSubject") or []:
+            for declaration in event.get("itemDeclarations") or []:
+                if declaration.get("id") == subject:
+                    mass = declaration.get("mass") or {}
+                    factor = KG_PER_UNIT.get(str(mass.get("uom")), 1)
+                    return float(mass.get("value", 0)) * float(factor)
+    raise InputError(f"the bundle declares no item {subject}")
+
+
+def verified_evidence(lines: Sequence[bytes], trust: TrustConfig, *,
+                      subject: str | None = None, policy: Policy | None = None,
+                      policy_date: date | None = None, base_url: str | None = None,
+                      draft: Mapping[str, Any] | None = None) -> PassportEvidence:
+    """Verify the bundle of a battery against `trust` (UNTP_PASSPORT_INVALID when it does not
+    verify or is the bundle of another item), trace its provenance and judge `policy`.
+    `draft`: the BatteryPassportCredential about to be issued, counted as in force (the
+    passport rules judge the passport that will carry the verdicts, not an earlier one)."""
+    lines = list(lines)
+    view = BundleView.read(lines)
+    subject = subject or view.scope
+    if subject is None or view.scope != subject:
+        raise UntpPassportError(f"the bundle is not the bundle of the item {subject}"
+                                if subject else "the bundle is not the bundle of an item")
+    report = verify_bundle(lines, trust)
+    if not report.ok:
+        first = report.failures[0] if report.failures else None
+        why = f" ({first.code} at {first.record}: {first.reason})" if first else ""
+        raise UntpPassportError(f"the bundle does not verify{why}: no passport is built "
+                                "from it")
+    provenance = trace_provenance(lines, subject).to_json()
+    if draft is not None:
+        provenance = with_draft_passport(provenance, draft)
+    result, types = None, {}
+    if policy is not None:
+        result = evaluate_policy(policy, provenance, policy_date=policy_date,
+                                 issuers_accredited=bool(trust.governance_roots))
+        types = rule_types_of(policy.rules)
+    return PassportEvidence(subject, view, provenance, result, types,
+                            (base_url or view.base_url()).rstrip("/"))
+
+
+def passport_blocks(evidence: PassportEvidence, battery_kg: float,
+                    notes: list[str] | None = None) -> dict[str, Any]:
+    """The UNTP blocks of the battery from verified evidence."""
+    return untp_blocks(subject=evidence.subject, battery_kg=battery_kg,
+                       base_url=evidence.base_url, provenance=evidence.provenance,
+                       view=evidence.view, verified=True, policy=evidence.policy,
+                       rule_types=evidence.rule_types, notes=notes)
+
+
+def with_untp_blocks(credential: Mapping[str, Any], lines: Sequence[bytes],
+                     trust: TrustConfig, *, policy: Policy | None = None,
+                     policy_date: date | None = None, base_url: str | None = None,
+                     notes: list[str] | None = None) -> dict[str, Any]:
+    """An unsigned BatteryPassportCredential with its UNTP blocks built from the battery's
+    bundle (`lines`, verified against `trust`): blocks it carried before are replaced. The
+    result validates against the pinned UNTP DPP schema, else UNTP_PASSPORT_INVALID."""
+    subject = dict(credential.get("credentialSubject") or {})
+    evidence = verified_evidence(lines, trust, subject=str(subject.get("id")), policy=policy,
+                                 policy_date=policy_date, base_url=base_url, draft=credential)
+    # The mass the ledger's declaration of the item states (what the verifier established);
+    # the passport's own batteryMass only when the ledger states none.
+    try:
+        kg = battery_mass(lines, evidence.subject)
+    except InputError:
+        kg = 0.0
+    mass = subject.get("batteryMass")
+    if kg <= 0 and isinstance(mass, int | float):
+        kg = float(mass)
+    kept = {k: v for k, v in subject.items() if k not in UNTP_BLOCKS}
+    out = {**credential, "credentialSubject": {**kept, **passport_blocks(evidence, kg, notes)}}
+    errors = untp_schema_errors({k: v for k, v in out.items() if k != "proof"})
+    if errors:
+        raise UntpPassportError(f"not valid against the UNTP DPP schema: {errors[0]}")
+    return out
+
+
+def untp_passport_from_bundle(lines: Sequence[bytes], trust: TrustConfig, *, issuer: str,
+                              issuer_name: str, credential_id: str, valid_from: str,
+                              policy: Policy | None = None, policy_date: date | None = None,
+                              base_url: str | None = None,
+                              notes: list[str] | None = None) -> dict[str, Any]:
+    """The unsigned UNTP DigitalProductPassport credential of a bundle's battery (`bundle
+    untp-passport`): the same blocks as the BatteryPassportCredential's, without the Battery
+    Pass attributes, valid against the pinned UNTP DPP schema."""
+    lines = list(lines)
+    evidence = verified_evidence(lines, trust, policy=policy, policy_date=policy_date,
+                                 base_url=base_url)
+    model = evidence.provenance.get("model") or {}
+    credential = untp_passport_credential(
+        subject=evidence.subject, name=str(model.get("name") or evidence.subject),
+        battery_kg=battery_mass(lines, evidence.subject), issuer=issuer,
+        issuer_name=issuer_name, credential_id=credential_id, valid_from=valid_from,
+        base_url=evidence.base_url, provenance=evidence.provenance, view=evidence.view,
+        verified=True, policy=evidence.policy, rule_types=evidence.rule_types, notes=notes)
+    errors = untp_schema_errors(credential)
+    if errors:
+        raise UntpPassportError(f"not valid against the UNTP DPP schema: {errors[0]}")
+    return credential
+
+
+__all__ = ["BundleView", "PassportEvidence", "UntpPassportError", "battery_mass",
+           "conformity_claims", "emissions_scorecard", "materials_provenance",
+           "passport_blocks", "rule_types_of", "traceability_information", "untp_blocks",
+           "untp_passport_credential", "untp_passport_from_bundle", "untp_schema_errors",
+           "verified_evidence", "with_untp_blocks"]
