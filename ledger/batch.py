@@ -54,11 +54,15 @@ class Preparing(Protocol):
     checked and written.
     `canonical(document)`: the RFC 8785 bytes of a document it validated in the batch being
     appended, when it computed them anyway (the entry then reuses them), else None.
+    `start(submissions)`: the batch (all of this kind) is validated next; its
+    position-independent checks may start now, before the sequencer lock is taken.
     """
 
     def prepare(self, submissions: Sequence[Submission]) -> None: ...
 
     def canonical(self, document: dict[str, Any]) -> bytes | None: ...
+
+    def start(self, submissions: Sequence[Submission]) -> None: ...
 
 
 def validate_runs(

@@ -11,7 +11,13 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 - `item`: item URI -> ItemState (mass, composition, parent, children; holder and status are
   meaningful on an assembly's root only: what happens to a pack happens to its cells);
 - `shipment`: shipping event id -> Shipment (open until the destination signs the receipt);
-- `event`, `credential`: ids already used, with the credential digest and log position;
+- `event`: event id -> its fingerprint (`event_fingerprint`: its issuer and content) and log
+  position; `credential`: credential id -> the credential's digest and log position;
+- `gs1_key`: the GS1 Digital Link key of a lot or item (`resolver_links.subject_link`: its
+  URI on any host, or its declared gtin with serial or lot number) -> the first subject made
+  with it: the resolver's index (a lookup by key, not a scan);
+- `erroneous`: event id -> the id of the event that declared it erroneous (EPCIS
+  errorDeclaration: its effect was reversed, `_declare_erroneous`);
 - `edge` / `source`: (input, output) / (output, input) -> transformation event id (downstream
   and upstream);
 - `history`: (lot or item, event id) -> log position.
@@ -19,6 +25,7 @@ State, keyed for indexed lookups (all values immutable, so the undo journal is e
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -31,6 +38,9 @@ from .custody_errors import (
     CompositionError,
     CustodyModelError,
     DuplicateEventIdError,
+    ErroneousEventMovedOnError,
+    ErrorAlreadyDeclaredError,
+    ErrorDeclarationError,
     EventBeforeLotError,
     EventTimeAheadError,
     FacilityNotOperatedError,
@@ -50,7 +60,8 @@ from .custody_errors import (
     UnknownParticipantError,
     UnsupportedEventError,
 )
-from .events import BizStep, DteCredential, TraceEvent
+from .events import BizStep, DteCredential, Quantity, TraceEvent
+from .resolver_links import subject_link
 from .settings import DEFAULT_EVENT_TIME_AHEAD_HOURS, MAX_ITEM_KG, MAX_QUANTITY
 
 ZERO = Decimal(0)
@@ -126,6 +137,8 @@ class UsedId:
 TABLES = (
     "lot", "holding", "item", "shipment", "event", "credential", "edge", "source", "history",
     "battery_code",  # GB/T 34014 code -> the item it names: unique per ledger
+    "erroneous",  # event id -> the event that declared it erroneous
+    "gs1_key",  # GS1 Digital Link key path (/01/<gtin>/21|10/<value>) -> the item or lot
 )
 
 
@@ -268,6 +281,49 @@ def _add_mass(total: dict[str, Decimal], kg: Decimal, composition: Mapping[str, 
         total[element] = total.get(element, ZERO) + kg * fraction
 
 
+def decimal_text(value: Decimal) -> str:
+    """A Decimal in one spelling per value ("6.0", "6" and "6E0" all give "6"): the append
+    path reads amounts as written, the replay from canonical JSON, and both must store the
+    same row (and the same fingerprint)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _canonical(value: Any) -> Any:
+    """A value of a parsed event as nested tuples of str, int, bool and None: amounts in one
+    spelling (`decimal_text`), mappings sorted, dataclasses by field."""
+    kind = type(value)
+    if kind is str or value is None or kind is bool or kind is int:
+        return value
+    if kind is Decimal or kind is float:
+        return "#" + decimal_text(Decimal(str(value)) if kind is float else value)
+    if kind is tuple or kind is list:
+        return tuple(_canonical(v) for v in value)
+    names = _FIELDS.get(kind)
+    if names is None and hasattr(value, "__dataclass_fields__"):
+        names = _FIELDS[kind] = tuple(value.__dataclass_fields__)
+    if names is not None:
+        return tuple(_canonical(getattr(value, name)) for name in names)
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
+    return repr(value)
+
+
+def event_fingerprint(event: TraceEvent, actor: str) -> str:
+    """SHA-256 of an event's issuer and of everything the custody rules read of it but its
+    id (every field of TraceEvent): what an error declaration must restate (with its own id)
+    to name this event. The same on the append path and in every replay (amounts in one
+    spelling per value)."""
+    content = _canonical(event)
+    text = repr((actor, content[:1] + content[2:]))  # field 1 is the id
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 # --- credentials --------------------------------------------------------------------------
 
 
@@ -300,10 +356,13 @@ def apply_event(state: CustodyState, event: TraceEvent, actor: str, seq: int, di
     with state.transaction():
         if state.get("event", event.id) is not None:
             raise DuplicateEventIdError(f"event id {event.id} is already used", id=event.id)
-        state.put("event", event.id, UsedId(digest, seq))
+        state.put("event", event.id, UsedId(event_fingerprint(event, actor), seq))
         _check_plausible(event, state.limits)
         _check_not_ahead(event, state.received, state.limits)
         _require_location(state, event, actor)
+        if event.declares is not None:
+            _declare_erroneous(state, event, actor, seq)
+            return
         handler = _HANDLERS.get(event.kind)
         if handler is None:  # pragma: no cover - parse_event admits only the five kinds
             raise UnsupportedEventError(f"{event.kind} is not a custody event")
@@ -374,9 +433,24 @@ def _create_lot(
         )
     state.put("lot", lot_id, LotState(lot_id, declaration.composition, event.id,
                                       declaration.details, event.event_time))
+    _index_gs1_key(state, "lot", lot_id, declaration.details)
     state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
     _touch(state, lot_id, event, seq)
     return declaration.composition
+
+
+def _index_gs1_key(state: CustodyState, kind: str, subject: str,
+                   details: Mapping[str, Any], remove: bool = False) -> None:
+    """Index (or, `remove`, unindex) the GS1 Digital Link key of a lot or item made: the
+    first subject made with a key keeps it."""
+    link = subject_link(kind, subject, details)
+    if link is None:
+        return
+    held = state.get("gs1_key", link.path())
+    if held is None and not remove:
+        state.put("gs1_key", link.path(), subject)
+    elif held == subject and remove:
+        state.put("gs1_key", link.path(), None)
 
 
 def _instant(value: str) -> datetime | None:
@@ -513,8 +587,12 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
         _touch(state, item_id, event, seq)
         sources.append(item_id)
     products: list[str] = []
+    consumed = {q.lot for q in event.input_quantities}
     for q in event.output_quantities:
-        composition = _create_lot(state, event, q.lot, q.kg, actor, seq)
+        if q.lot in consumed:
+            composition = _process_in_place(state, event, q.lot, q.kg, actor, seq)
+        else:
+            composition = _create_lot(state, event, q.lot, q.kg, actor, seq)
         _add_mass(outputs, q.kg, composition)
         products.append(q.lot)
     for item_id in event.output_items:
@@ -536,14 +614,34 @@ def _transformation(state: CustodyState, event: TraceEvent, actor: str, seq: int
             composition=spec.composition, created_by=event.id, holder=actor,
             battery_code=spec.battery_code, details=spec.details,
         ))
+        _index_gs1_key(state, "item", item_id, spec.details)
         _add_mass(outputs, spec.mass_kg, spec.composition)
         _touch(state, item_id, event, seq)
         products.append(item_id)
     check_mass_balance(inputs, outputs, state.tolerance, event.id)
     for source in sources:
         for product in products:
+            if source == product:  # processed in place: no link to itself
+                continue
             state.put("edge", (source, product), event.id)
             state.put("source", (product, source), event.id)
+
+
+def _process_in_place(state: CustodyState, event: TraceEvent, lot_id: str, kg: Decimal,
+                      actor: str, seq: int) -> Mapping[str, Decimal]:
+    """An output lot that is one of the event's own inputs (processing in place: the input
+    was taken from the actor's holding, so the actor held it): the lot keeps its identity and
+    its declaration, which every holder of it shares; a declaration given for it must state
+    the same composition (a changed composition is a new lot)."""
+    lot = state.known_lot(lot_id)
+    declaration = next((d for d in event.lots if d.lot == lot_id), None)
+    if declaration is not None and dict(declaration.composition) != dict(lot.composition):
+        raise CompositionError(
+            f"lot {lot_id} is processed in place: its composition stays as declared when it "
+            "was created (a changed composition is a new lot)", lot=lot_id)
+    state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
+    _touch(state, lot_id, event, seq)
+    return lot.composition
 
 
 def check_mass_balance(
@@ -562,6 +660,16 @@ def check_mass_balance(
             )
 
 
+def _ancestors(state: CustodyState, item: ItemState) -> set[str]:
+    """The item and every item it sits in."""
+    found = set()
+    node: ItemState | None = item
+    while node is not None:
+        found.add(node.id)
+        node = state.item(node.parent) if node.parent else None
+    return found
+
+
 def _assembly(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
     if event.parent is None:
         raise AssemblyError(f"{event.kind} needs parentEPC", event=event.id)
@@ -570,11 +678,7 @@ def _assembly(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> N
     if event.action == "add":
         if not event.children:
             raise AssemblyError("an assembly lists its children", event=event.id)
-        ancestors = set()
-        node: ItemState | None = parent
-        while node is not None:
-            ancestors.add(node.id)
-            node = state.item(node.parent) if node.parent else None
+        ancestors = _ancestors(state, parent)
         for child_id in event.children:
             child = _held_item(state, child_id, actor, top=False)
             if child.parent is not None:
@@ -615,9 +719,20 @@ def _transaction(state: CustodyState, event: TraceEvent, actor: str, seq: int) -
     elif event.biz_step == BizStep.RECEIVING:
         _receive(state, event, actor, seq)
     else:
-        raise UnsupportedEventError(
-            "a TransactionEvent moves custody: bizStep shipping or receiving", event=event.id
-        )
+        _observe_transaction(state, event, actor, seq)
+
+
+def _observe_transaction(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    """A TransactionEvent whose bizStep is not a custody change (shipping, receiving). In EPCIS
+    2.0 a TransactionEvent ties objects to, or unties them from, business transactions (a rail
+    passage, a discharge summary); it moves nothing by itself. The holder records that its
+    lots and items took part: no holding changes, no shipment opens."""
+    for q in event.quantities:
+        _check_lot_held(state, event, q.lot, q.kg, actor)
+        _touch(state, q.lot, event, seq)
+    for item_id in event.epcs:
+        _held_item(state, item_id, actor, top=False)
+        _touch(state, item_id, event, seq)
 
 
 def _ship(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
@@ -676,6 +791,188 @@ def _receive(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> No
                                            holder=actor))
         _touch(state, item_id, event, seq)
     state.put("shipment", shipment.id, replace(shipment, received_by=event.id))
+
+
+# --- error declarations (EPCIS 2.0 errorDeclaration) --------------------------------------
+
+
+def _subjects(event: TraceEvent) -> list[str]:
+    lots = [q.lot for q in (*event.quantities, *event.input_quantities,
+                            *event.output_quantities)]
+    items = [*event.epcs, *event.input_items, *event.output_items, *event.children]
+    return list(dict.fromkeys([*lots, *items, *([event.parent] if event.parent else [])]))
+
+
+def _declare_erroneous(state: CustodyState, event: TraceEvent, actor: str, seq: int) -> None:
+    """An error declaration: `event` restates, under its own id, the earlier event named by
+    `erroneousEvent` as its issuer recorded it (EPCIS 2.0: an error declaration repeats the
+    erroneous event, its eventID included, with an errorDeclaration). The earlier event's
+    custody effect is reversed (the log keeps both: nothing is rewritten), so that corrective
+    events can apply. Refused: an unknown event, a restatement by another issuer or with other
+    content, a declaration of a declaration, a second declaration, an effect that moved on
+    since (docs/events.md, "Error declarations")."""
+    target = event.declares
+    assert target is not None
+    used = state.get("event", target)
+    if used is None:
+        raise ErrorDeclarationError(f"event {target} declared erroneous is not on the ledger",
+                                    event=event.id)
+    earlier = state.get("erroneous", target)
+    if earlier is not None:
+        raise ErrorAlreadyDeclaredError(f"event {target} was already declared erroneous by "
+                                        f"{earlier}", event=event.id)
+    original = replace(event, id=target, declares=None)
+    if used.digest != event_fingerprint(original, actor):
+        raise ErrorDeclarationError(
+            f"event {event.id} does not restate event {target} as its issuer recorded it: "
+            "only that issuer declares it erroneous, repeating it unchanged", event=event.id)
+    _REVERSALS[original.kind](state, original, actor, int(used.seq))
+    state.put("erroneous", target, event.id)
+    for subject in _subjects(original):
+        _touch(state, subject, event, seq)
+
+
+def _moved_on(original: TraceEvent, what: str) -> ErroneousEventMovedOnError:
+    return ErroneousEventMovedOnError(
+        f"event {original.id} cannot be declared erroneous: {what}", event=original.id)
+
+
+def _unmake_lots(state: CustodyState, original: TraceEvent, made: tuple[Quantity, ...],
+                 actor: str, in_place: set[str]) -> None:
+    """Take back the lots an event made: each still declared by it and held whole by its
+    maker (a lot processed in place: the amount it added, still held)."""
+    totals: dict[str, Decimal] = {}
+    for q in made:
+        totals[q.lot] = totals.get(q.lot, ZERO) + q.kg
+    for lot_id, kg in totals.items():
+        held = state.holding(lot_id, actor)
+        if lot_id in in_place:
+            if held < kg:
+                raise _moved_on(original, f"lot {lot_id} it processed is no longer held")
+            state.put("holding", (lot_id, actor), (held - kg) or None)
+            continue
+        lot = state.lot(lot_id)
+        if lot is None or lot.created_by != original.id or held != kg:
+            raise _moved_on(original, f"lot {lot_id} it made was shipped, used or re-made")
+        state.put("holding", (lot_id, actor), None)
+        state.put("lot", lot_id, None)
+        _index_gs1_key(state, "lot", lot_id, lot.details, remove=True)
+
+
+def _restore_lots(state: CustodyState, original: TraceEvent, taken: tuple[Quantity, ...],
+                  actor: str, original_seq: int) -> None:
+    """Give back the lots an event took: each still the lot it took (not made again since)."""
+    for q in taken:
+        lot = state.lot(q.lot)
+        creator = state.get("event", lot.created_by) if lot is not None else None
+        if lot is None or (creator is not None and creator.seq > original_seq):
+            raise _moved_on(original, f"lot {q.lot} it used was made again since")
+        state.put("holding", (q.lot, actor), state.holding(q.lot, actor) + q.kg)
+
+
+def _restore_items(state: CustodyState, original: TraceEvent, items: tuple[str, ...],
+                   actor: str, status: str) -> None:
+    for item_id in items:
+        item = state.known_item(item_id)
+        if item.status != status or item.holder is not None:
+            raise _moved_on(original, f"item {item_id} is no longer {status}")
+        state.put("item", item_id, replace(item, status=ACTIVE, holder=actor))
+
+
+def _unmake_items(state: CustodyState, original: TraceEvent, actor: str) -> None:
+    for item_id in original.output_items:
+        item = state.item(item_id)
+        if (item is None or item.created_by != original.id or item.status != ACTIVE
+                or item.holder != actor or item.parent is not None or item.children):
+            raise _moved_on(original, f"item {item_id} it made was shipped, used or assembled")
+        if item.battery_code is not None:
+            state.put("battery_code", item.battery_code, None)
+        state.put("item", item_id, None)
+        _index_gs1_key(state, "item", item_id, item.details, remove=True)
+
+
+def _reverse_object(state: CustodyState, original: TraceEvent, actor: str, seq: int) -> None:
+    if original.action == "add":
+        _unmake_lots(state, original, original.quantities, actor, set())
+    elif original.action == "delete":
+        _restore_lots(state, original, original.quantities, actor, seq)
+        _restore_items(state, original, original.epcs, actor, DISPOSED)
+
+
+def _reverse_transformation(state: CustodyState, original: TraceEvent, actor: str,
+                            seq: int) -> None:
+    in_place = {q.lot for q in original.input_quantities} & {
+        q.lot for q in original.output_quantities}
+    _unmake_lots(state, original, original.output_quantities, actor, in_place)
+    _unmake_items(state, original, actor)
+    _restore_lots(state, original, original.input_quantities, actor, seq)
+    _restore_items(state, original, original.input_items, actor, CONSUMED)
+    products = [q.lot for q in original.output_quantities] + list(original.output_items)
+    for source in [q.lot for q in original.input_quantities] + list(original.input_items):
+        for product in products:
+            if state.get("edge", (source, product)) == original.id:
+                state.put("edge", (source, product), None)
+                state.put("source", (product, source), None)
+
+
+def _reverse_transaction(state: CustodyState, original: TraceEvent, actor: str,
+                         seq: int) -> None:
+    if original.biz_step == BizStep.SHIPPING:
+        shipment = state.shipment(original.id)
+        if shipment is None or shipment.received_by is not None:
+            raise _moved_on(original, "its shipment was received")
+        _restore_lots(state, original, original.quantities, actor, seq)
+        _restore_items(state, original, tuple(shipment.items), actor, IN_TRANSIT)
+        state.put("shipment", original.id, None)
+    elif original.biz_step == BizStep.RECEIVING:
+        shipment = state.shipment(original.shipment or "")
+        if shipment is None or shipment.received_by != original.id:
+            raise _moved_on(original, "its shipment is not received by it")
+        for lot_id, kg in shipment.lots:
+            held = state.holding(lot_id, actor)
+            if held < kg:
+                raise _moved_on(original, f"lot {lot_id} it received is no longer held")
+            state.put("holding", (lot_id, actor), (held - kg) or None)
+        for item_id in shipment.items:
+            item = state.known_item(item_id)
+            if item.status != ACTIVE or item.holder != actor or item.parent is not None:
+                raise _moved_on(original, f"item {item_id} it received moved on")
+            state.put("item", item_id, replace(item, status=IN_TRANSIT, holder=None))
+        state.put("shipment", shipment.id, replace(shipment, received_by=None))
+
+
+def _reverse_assembly(state: CustodyState, original: TraceEvent, actor: str, seq: int) -> None:
+    if original.action not in ("add", "delete"):
+        return
+    if not original.children:
+        raise ErrorDeclarationError(f"event {original.id} lists no children: its effect "
+                                    "cannot be reversed", event=original.id)
+    parent = _held_item(state, original.parent or "", actor, top=False)
+    for child_id in original.children:
+        child = state.known_item(child_id)
+        if original.action == "add":
+            if child.parent != parent.id:
+                raise _moved_on(original, f"item {child_id} is no longer in {parent.id}")
+            state.put("item", child_id, replace(child, parent=None, holder=actor,
+                                                status=ACTIVE))
+            parent = replace(parent, children=tuple(c for c in parent.children
+                                                    if c != child_id))
+        else:
+            if (child.parent is not None or child.status != ACTIVE or child.holder != actor
+                    or child_id in _ancestors(state, parent)):
+                raise _moved_on(original, f"item {child_id} moved on since")
+            state.put("item", child_id, replace(child, parent=parent.id, holder=None))
+            parent = replace(parent, children=(*parent.children, child_id))
+        state.put("item", parent.id, parent)
+
+
+_REVERSALS: dict[str, Callable[[CustodyState, TraceEvent, str, int], None]] = {
+    "ObjectEvent": _reverse_object,
+    "TransformationEvent": _reverse_transformation,
+    "AggregationEvent": _reverse_assembly,
+    "AssociationEvent": _reverse_assembly,
+    "TransactionEvent": _reverse_transaction,
+}
 
 
 _HANDLERS: dict[str, Callable[[CustodyState, TraceEvent, str, int], None]] = {

@@ -223,3 +223,27 @@ class UnsupportedEventError(CustodyError):
 
     code = "UNSUPPORTED_EVENT"
     title = "Event not supported by the custody rules"
+
+
+class ErrorDeclarationError(CustodyError):
+    """An EPCIS error declaration that cannot apply: the event it names is unknown, is not
+    restated as its issuer recorded it (another issuer, or other content), is itself an error
+    declaration, or has an effect the ledger cannot reverse (an assembly)."""
+
+    code = "ERROR_DECLARATION_INVALID"
+    title = "Error declaration refused"
+
+
+class ErrorAlreadyDeclaredError(CustodyError):
+    """An event already declared erroneous: its effect was reversed once."""
+
+    code = "ERROR_ALREADY_DECLARED"
+    title = "Event already declared erroneous"
+
+
+class ErroneousEventMovedOnError(CustodyError):
+    """An event declared erroneous whose effect can no longer be reversed: what it made was
+    shipped, used, assembled or re-made since, or what it consumed was re-declared since."""
+
+    code = "ERRONEOUS_EVENT_MOVED_ON"
+    title = "Erroneous event's outputs already moved on"

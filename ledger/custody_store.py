@@ -35,6 +35,7 @@ from .custody import (
     LotState,
     Shipment,
     UsedId,
+    decimal_text,
 )
 from .engine import Replay, limits_of, tolerance_of
 from .log import Ledger
@@ -58,6 +59,8 @@ _CLASSES: dict[str, type | None] = {
     "source": None,
     "history": None,
     "battery_code": None,
+    "erroneous": None,
+    "gs1_key": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,
@@ -75,16 +78,6 @@ def encode_key(key: Any) -> str:
 
 def decode_key(table: str, text: str) -> Any:
     return tuple(text.split(SEP)) if SEP in text else text
-
-
-def decimal_text(value: Decimal) -> str:
-    """A Decimal in one spelling per value ("6.0", "6" and "6E0" all give "6"): the append
-    path reads amounts as written, the replay from canonical JSON, and both must store the
-    same row."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def plain_json(value: Any) -> Any:

@@ -19,7 +19,7 @@ from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.errors import CanonicalizationError
 
 from .errors import EntryFormatError, UnknownEntryKindError
-from .merkle import leaf_hash
+from .merkle import leaf_hash, leaf_hash_state
 
 ENTRY_VERSION = 1
 GENESIS_PREV = "0" * 64
@@ -170,8 +170,42 @@ def envelope_template(received: str) -> bytes:
     The envelope's members need no escaping (a registered kind name, hex, the time, an
     integer) and "document" sorts first in JCS order, so the canonical entry is the
     document's canonical bytes spliced into a fixed template."""
-    return (b'{"document":%s,"kind":"%s","prev":"%s","received":"' + received.encode()
-            + b'","seq":%d,"v":' + str(ENTRY_VERSION).encode() + b"}")
+    return _PREFIX_TEMPLATE + envelope_tail_template(received)
+
+
+# The part of the envelope before `prev`: the same at every position (see `EntryHead`).
+_PREFIX_TEMPLATE = b'{"document":%s,"kind":"%s","prev":"'
+
+
+def envelope_tail_template(received: str) -> bytes:
+    """The rest of `envelope_template` after an `EntryHead`: a %-template taking prev (hex)
+    and seq."""
+    return (b'%s","received":"' + received.encode() + b'","seq":%d,"v":'
+            + str(ENTRY_VERSION).encode() + b"}")
+
+
+class EntryHead:
+    """The position-independent head of an entry's canonical bytes (the document and kind,
+    which JCS order puts before prev, received and seq), with the SHA-256 states of the entry
+    hash and of the Merkle leaf hash already fed with it.
+
+    Made before the sequencer lock: under it, `finish` only hashes the short tail (prev,
+    received, seq), whatever the document's size."""
+
+    __slots__ = ("_entry", "_leaf", "head")
+
+    def __init__(self, document_bytes: bytes, kind: str) -> None:
+        self.head = _PREFIX_TEMPLATE % (document_bytes, kind.encode())
+        self._entry = hashlib.sha256(self.head)
+        self._leaf = leaf_hash_state(self.head)
+
+    def finish(self, tail: bytes) -> tuple[bytes, bytes, bytes]:
+        """(canonical bytes, entry hash, leaf hash) of the entry ending with `tail`
+        (`envelope_tail_template(received) % (prev_hex, seq)`)."""
+        entry, leaf = self._entry.copy(), self._leaf.copy()
+        entry.update(tail)
+        leaf.update(tail)
+        return self.head + tail, entry.digest(), leaf.digest()
 
 
 def check_entry_fields(obj: dict[str, Any]) -> None:

@@ -67,7 +67,8 @@ _QUANTITY_LISTS = {"quantityList": "quantityList", "inputQuantityList": "inputQu
 _DTE_OWN = frozenset({"type", "id", "eventTime", "action", "bizStep", "disposition",
                       "bizLocation", "epcList", "quantityList", "inputEPCList", "outputEPCList",
                       "inputQuantityList", "outputQuantityList", "parentEPC", "childEPCList",
-                      "sourceParty", "destinationParty", "bizTransaction", "epcis"})
+                      "sourceParty", "destinationParty", "bizTransaction", "epcis",
+                      "erroneousEvent"})
 _DECLARATIONS = ("lotDeclarations", "itemDeclarations")
 _ILMD_ALLOWED = frozenset({"ObjectEvent", "TransformationEvent"})
 _PARTY_TYPES = ("owning_party", "possessing_party")
@@ -238,7 +239,16 @@ def to_dte(event: Mapping[str, Any], index: int, issuer: str,
 def _to_dte(raw: dict[str, Any], kind: str, issuer: str, context: Sequence[Any],
             notes: list[str]) -> dict[str, Any]:
     derived: list[str] = []
-    if isinstance(raw.get("eventID"), str):
+    declaration = raw.get("errorDeclaration")
+    if isinstance(declaration, dict):
+        # EPCIS 2.0: an error declaration repeats the erroneous event, its eventID
+        # included; the ledger gives the declaration its own id and names the event it
+        # declares erroneous (`erroneousEvent`, whose effect the custody rules reverse).
+        if not isinstance(raw.get("eventID"), str):
+            raise ValueError("an errorDeclaration repeats the erroneous event's eventID")
+        notes.append(f"errorDeclaration: declares event {raw['eventID']} erroneous (the "
+                     "ledger reverses its effect; the declaration gets its own id)")
+    if isinstance(raw.get("eventID"), str) and not isinstance(declaration, dict):
         event_id = raw["eventID"]
     else:
         event_id = "urn:uuid:" + str(uuid.uuid5(_ID_NAMESPACE, canonicalize(raw).hex()))
@@ -262,6 +272,8 @@ def _to_dte(raw: dict[str, Any], kind: str, issuer: str, context: Sequence[Any],
         if isinstance(raw.get(name), str):
             dte[name] = raw[name]
     dte["bizLocation"] = location
+    if isinstance(declaration, dict):
+        dte["erroneousEvent"] = raw["eventID"]
     fields: dict[str, Any] = {}
     for epcis_name, dte_name in _EPC_LISTS.items():
         if epcis_name in raw:
@@ -372,7 +384,12 @@ def epcis_event_of(event: Mapping[str, Any],
     fields = dict(extension.get("fields") or {})
     derived = set(extension.get("derived") or [])
     out: dict[str, Any] = {"type": kind}
-    if "id" not in derived:
+    declared = event.get("erroneousEvent")
+    if isinstance(declared, str):  # an error declaration repeats the erroneous eventID
+        out["eventID"] = declared
+        fields["errorDeclaration"] = fields.get("errorDeclaration") or {
+            "declarationTime": event["eventTime"]}
+    elif "id" not in derived:
         out["eventID"] = event["id"]
     out["eventTime"] = event["eventTime"]
     out["eventTimeZoneOffset"] = fields.pop("eventTimeZoneOffset", None) or _offset_of(

@@ -237,6 +237,7 @@ class TraceEvent:
     waste: bool = False
     shipment: str | None = None
     producer_responsibility: str | None = None
+    declares: str | None = None  # `erroneousEvent`: the earlier event this one declares erroneous
 
 
 @dataclass(frozen=True)
@@ -347,6 +348,7 @@ def parse_event(raw: Any, where: str = "event") -> TraceEvent:
     for key, name in (
         ("shipment", "shipmentEvent"),
         ("producer_responsibility", "producerResponsibility"),
+        ("declares", "erroneousEvent"),
     ):
         value = raw.get(name)
         if value is not None and not isinstance(value, str):

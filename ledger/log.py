@@ -1,9 +1,13 @@
 """The stored verifiable log: `Ledger` appends entries atomically and answers proofs.
 
-One write transaction per batch: lock the sequencer row (SQLite: BEGIN IMMEDIATE), run the
-validators of the batch's kinds, build the entries (hash chain), extend the Merkle tree from
-its stored frontier, insert everything with executemany, move the head, and sign the new
-checkpoint (after checking it is consistent with the last one signed). checkpoint.txt is
+Before the lock, what does not depend on the position: each document's canonical bytes and
+the entry's head (document and kind, hashed: `entry.EntryHead`), and the validators'
+position-independent checks (`start`). One write transaction per batch: lock the sequencer
+row (SQLite: BEGIN IMMEDIATE), run the validators of the batch's kinds, chain the entries
+(only each entry's short tail is hashed here), read the tiles the batch writes and the latest
+checkpoint at once, extend the Merkle tree from the frontier in those tiles, sign the new
+checkpoint (after checking it is consistent with the last one signed), then write entries,
+tiles, head and checkpoint (PostgreSQL: one COPY and one pipeline). checkpoint.txt is
 replaced after the commit. A crash before the commit leaves nothing of the batch.
 
 `append_batches` appends a stream of batches and lets the validators `prepare` the next batch
@@ -36,7 +40,15 @@ from .checkpoint import (
     parse_verifier_key,
     sign_checkpoint,
 )
-from .entry import GENESIS_PREV, MAX_SEQ, Entry, check_kind, entry_hash, envelope_template, utc_now
+from .entry import (
+    GENESIS_PREV,
+    MAX_SEQ,
+    Entry,
+    EntryHead,
+    check_kind,
+    envelope_tail_template,
+    utc_now,
+)
 from .errors import (
     CheckpointNotSignedError,
     EntryFormatError,
@@ -50,10 +62,10 @@ from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
 from .pool import bulk_work
 from .seal import SEALED_REVISION, RowSeal
-from .storage import CheckpointRecord, Head, SqlStorage
+from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage, appended_tiles
 from .tables import CHECKPOINTS, ENTRIES
 from .tlog_proof import format_proof
-from .tree_store import BatchOverlay, TreeStore, extend
+from .tree_store import BatchOverlay, TileOverlay, TreeStore, extend, frontier_tiles
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 # Re-exported: what callers of the ledger import from here.
@@ -66,13 +78,22 @@ def sqlite_url(home: Path) -> str:
     return f"sqlite:///{(Path(home) / DATABASE_FILE).resolve()}"
 
 
-def _canonical_or_none(document: dict[str, Any]) -> bytes | None:
-    """The canonical bytes of a document, or None when it has none (the append then raises
-    the error in its usual order, inside the batch)."""
-    try:
-        return canonicalize(document)
-    except CanonicalizationError:
-        return None
+def _early_heads(
+    subs: Sequence[Submission], canonical_of: Mapping[str, Callable[..., Any] | None]
+) -> list[EntryHead | None]:
+    """Per submission, the `EntryHead` of its document, or None: when its validator computes
+    the canonical bytes, or when the document has none (the append then raises the error in
+    its usual order, inside the batch)."""
+    heads: list[EntryHead | None] = []
+    for sub in subs:
+        head = None
+        if canonical_of[sub.kind] is None:
+            try:
+                head = EntryHead(canonicalize(sub.document), sub.kind)
+            except CanonicalizationError:
+                pass
+        heads.append(head)
+    return heads
 
 
 class Ledger:
@@ -242,10 +263,11 @@ class Ledger:
         touched: set[int] = set()
         signed: tuple[Checkpoint, bytes] | None = None
         canonical_of = self._canonical_hooks(subs)
-        # A document's canonical bytes do not depend on its position: computed before the
-        # sequencer lock (other writers append meanwhile), unless its validator computes them.
-        early = {id(sub.document): _canonical_or_none(sub.document)
-                 for sub in subs if canonical_of[sub.kind] is None}
+        # A document's canonical bytes, and the entry's bytes before `prev` (with their
+        # hashing), do not depend on its position: made before the sequencer lock (other
+        # writers append meanwhile), unless its validator computes the canonical bytes.
+        early = _early_heads(subs, canonical_of)
+        self._start_checks(subs)
         with self.storage.write() as (session, head):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
@@ -259,39 +281,45 @@ class Ledger:
             rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
-            kind_bytes = {kind: kind.encode() for kind in canonical_of}
             # The members are valid by construction (checked kinds, our own hashes and
             # clock, positions below 2^53): entries are spliced without Entry.build.
-            template = envelope_template(received)
+            tail = envelope_tail_template(received)
             made: dict[int, bytes] = {}  # this batch's entries, by seq: a repeat may name one
-            for sub, existing in zip(subs, decisions, strict=True):
+            for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
                 if existing is not None:
                     known = made.get(existing)
                     results.append(AppendResult(
                         existing, known if known is not None else self._hash_of(session, existing),
                         True))
                     continue
-                hook = canonical_of[sub.kind]
-                document_bytes = (hook(sub.document) if hook is not None
-                                  else early.get(id(sub.document)))
-                body = template % (document_bytes or canonicalize(sub.document),
-                                   kind_bytes[sub.kind], hexlify(prev), seq)
-                prev, leaf = entry_hash(body), merkle.leaf_hash(body)
+                if entry_head is None:
+                    hook = canonical_of[sub.kind]
+                    document_bytes = hook(sub.document) if hook is not None else None
+                    entry_head = EntryHead(document_bytes or canonicalize(sub.document),
+                                           sub.kind)
+                body, prev, leaf = entry_head.finish(tail % (hexlify(prev), seq))
                 made[seq] = prev
                 rows.append((seq, sub.kind, prev, body))
                 leaves.append(leaf)
                 results.append(AppendResult(seq, prev, False))
                 seq += 1
             if rows:
-                created, _, root = extend(self.tree.frontier(head.size), leaves)
+                # One read of every tile the batch writes or its frontier lies in (the
+                # frontier and the consistency proof come from them, no query of their own);
+                # then the writes (one COPY and one pipeline on PostgreSQL).
+                edge_tiles, latest = self.storage.append_reads(
+                    session, appended_tiles(head.size, len(leaves)) | frontier_tiles(head.size),
+                    checkpoint=log_key is not None)
+                below = TileOverlay(edge_tiles)
+                created, _, root = extend(self.tree.frontier(head.size, below), leaves)
                 new_head = Head(seq, prev, root)
-                self.storage.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
-                # Leaves (level 0) and the new complete subtrees go into the hash tiles.
-                touched = self.storage.store_nodes(session, created, leaves, head.size)
-                self.storage.set_head(session, new_head)
+                record = None
                 if log_key is not None:
-                    overlay = BatchOverlay(head.size, leaves, created)
-                    signed = self._sign_locked(session, new_head, log_key, overlay)
+                    overlay = BatchOverlay(head.size, leaves, created, below)
+                    signed, record = self._signature(new_head, log_key, overlay, latest)
+                # Leaves (level 0) and the new complete subtrees go into the hash tiles.
+                touched = self.storage.write_append(session, rows, created, head.size, leaves,
+                                                    edge_tiles, new_head, record)
         self.tree.forget_tiles(touched)
         if signed is not None:
             self.home.write_checkpoint(signed[1], signed[0], [self.verifier])
@@ -309,6 +337,16 @@ class Ledger:
         self, session: Session, first_seq: int, subs: list[Submission]
     ) -> list[int | None]:
         return validate_runs(self.validators, session, first_seq, subs)
+
+    def _start_checks(self, subs: Sequence[Submission]) -> None:
+        """Before the sequencer lock: a batch of one kind has its validator's `start` hook
+        (position-independent checks, such as signatures) called, so those checks run while
+        this writer waits for the lock."""
+        kinds = {sub.kind for sub in subs}
+        if len(kinds) == 1:
+            start = getattr(self.validators.get(kinds.pop()), "start", None)
+            if start is not None:
+                start(subs)
 
     def _prepare(self, submissions: Sequence[Submission]) -> None:
         by_kind: dict[str, list[Submission]] = {}
@@ -334,8 +372,23 @@ class Ledger:
     ) -> tuple[Checkpoint, bytes]:
         """Sign the checkpoint of `head` inside the write transaction, after proving it
         consistent with the last checkpoint in the database and the one in checkpoint.txt."""
+        signed, record = self._signature(head, log_key, overlay,
+                                         self.storage.latest_checkpoint_in(session))
+        if record is not None:
+            self.storage.insert(session, CHECKPOINTS, [record.to_row()])
+        return signed
+
+    def _signature(
+        self,
+        head: Head,
+        log_key: Any,
+        overlay: Mapping[tuple[int, int], bytes] | None,
+        latest: CheckpointRecord | None,
+    ) -> tuple[tuple[Checkpoint, bytes], CheckpointRecord | None]:
+        """`_sign_locked` without the write, given the latest checkpoint row read in this
+        transaction: the signed checkpoint, and the sealed row to insert (None when the
+        latest row already is this checkpoint)."""
         previous: list[tuple[int, bytes]] = []
-        latest = self.storage.latest_checkpoint_in(session)
         if latest is not None:
             # The row this checkpoint is proven consistent with must be the ledger's own.
             if self.row_seal is not None:
@@ -364,13 +417,12 @@ class Ledger:
                     f"of size {size} ({exc.message})", checkpoint_size=size,
                 ) from exc
         if latest is not None and latest.size == head.size:
-            return Checkpoint(self.origin, head.size, head.root), latest.note
+            return (Checkpoint(self.origin, head.size, head.root), latest.note), None
         cp = Checkpoint(self.origin, head.size, head.root)
         signed = sign_checkpoint(cp, self.origin, log_key)
         row = CheckpointRecord(cp.size, cp.root, signed, None if latest is None else latest.size,
                                None).sealed_by(self.row_seal)
-        self.storage.insert(session, CHECKPOINTS, [row.to_row()])
-        return cp, signed
+        return (cp, signed), row
 
     def _log_key(self) -> Any:
         """The home's log key, read once (entry 0 fixes which key the log signs with)."""
@@ -563,8 +615,6 @@ class Ledger:
             raise EntryNotFoundError(f"tree size {size} is past the log size {current}")
         return size
 
-
-ENTRY_COLUMNS = ("seq", "kind", "hash", "body")
 
 
 def _admin_sign(document: dict[str, Any], admin_key: Any) -> dict[str, Any]:

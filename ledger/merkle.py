@@ -85,6 +85,17 @@ def leaf_hash(data: bytes) -> bytes:
     return hashlib.sha256(b"\x00" + data).digest()
 
 
+def leaf_hash_state(head: bytes) -> Any:
+    """The SHA-256 state of a leaf hash fed with the first bytes `head` of the leaf data:
+    `.update(rest)` then `.digest()` gives `leaf_hash(head + rest)`."""
+    state = _LEAF_START.copy()
+    state.update(head)
+    return state
+
+
+_LEAF_START = hashlib.sha256(b"\x00")  # copied, never updated
+
+
 def node_hash(left: bytes, right: bytes) -> bytes:
     """RFC 6962 interior node hash: SHA-256(0x01 || left || right) of two 32-byte hashes."""
     for h in (left, right):

@@ -67,7 +67,8 @@ class RowSeal:
         """Raise SealMismatchError unless `seal` is this row's seal. `where` names the SQL
         table (for the message)."""
         if seal is None or not hmac.compare_digest(seal, self.seal(table, key, value)):
-            state = ("has no seal (written before schema 0005, or changed outside the ledger)"
+            state = ("has no seal (written before schema 0005, an event row before 0006, "
+                     "or changed outside the ledger)"
                      if seal is None else
                      "does not match its seal: it was changed outside the ledger")
             raise SealMismatchError(

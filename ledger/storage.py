@@ -45,6 +45,7 @@ from .migrations.schema import current_revision, upgrade
 from .seal import RowSeal, checkpoint_message
 from .tables import CHECKPOINTS, ENTRIES, LEDGER_TABLES, SEQUENCER, TILES
 
+ENTRY_COLUMNS = ("seq", "kind", "hash", "body")  # the columns the appender writes
 LEVEL_SHIFT = 48  # node and tile keys: level << 48 | index (indexes stay far below 2**48)
 SEQUENCER_ID = 1
 TILE_HEIGHT = 8
@@ -66,6 +67,21 @@ def tile_slot(level: int, index: int) -> tuple[int, int]:
     shift = TILE_HEIGHT - r
     return ((stratum << LEVEL_SHIFT) | (index >> shift),
             (TILE_LEVEL_OFFSETS[r] + (index & ((1 << shift) - 1))) << 5)
+
+
+def appended_tiles(first_leaf: int, count: int) -> set[int]:
+    """Keys of the tiles that appending `count` leaves at position `first_leaf` writes: the
+    leaves' own, and those of every subtree the leaves complete."""
+    keys: set[int] = set()
+    end = first_leaf + count
+    level = 0
+    while count and (end >> level):
+        # complete subtrees of this level ending in (first_leaf, end]
+        low, high = first_leaf >> level, (end >> level) - 1
+        if low <= high:
+            keys.update(range(tile_slot(level, low)[0], tile_slot(level, high)[0] + 1))
+        level += 1
+    return keys
 
 
 def pack_tiles(
@@ -215,12 +231,17 @@ class SqlStorage:
     def insert_rows(
         self, session: Session, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
     ) -> None:
-        """Bulk insert of value tuples in `columns` order (the appender's hot path)."""
+        """Bulk insert of value tuples in `columns` order (the appender's hot path): one
+        executemany on SQLite, one COPY on PostgreSQL (one statement for the server instead
+        of one per row, while the sequencer lock is held)."""
         if not rows:
             return
-        sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
-               f"VALUES ({', '.join([self._placeholder] * len(columns))})")
-        session.connection().exec_driver_sql(sql, rows)
+        if self.is_sqlite:
+            sql = (f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                   f"VALUES ({', '.join([self._placeholder] * len(columns))})")
+            session.connection().exec_driver_sql(sql, rows)
+            return
+        _copy_rows(session.connection(), table, columns, rows)
 
     def store_nodes(
         self,
@@ -228,11 +249,43 @@ class SqlStorage:
         nodes: Sequence[tuple[int, int, bytes]],
         leaves: Sequence[bytes] = (),
         first_leaf: int = 0,
+        known: Mapping[int, bytes] | None = None,
     ) -> set[int]:
         """Write complete subtree hashes into their tiles inside the write transaction: `nodes`
         as (level, index, hash), and `leaves` (level 0) at positions from `first_leaf` on.
-        One read of the touched tiles, then one executemany of updates and one of inserts.
-        Returns the keys of the tiles written."""
+        One read of the touched tiles (none when `known` holds them, as `tiles_in` read them
+        in this transaction: a key it lacks is a tile that does not exist yet), then one
+        executemany of updates and one of inserts. Returns the keys of the tiles written."""
+        tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
+        conn = session.connection()
+        for sql, params in self._tile_writes(tiles, old):
+            if params:
+                conn.exec_driver_sql(sql, params)
+        return set(tiles)
+
+    def _tile_writes(
+        self, tiles: Mapping[int, bytearray], old: set[int]
+    ) -> list[tuple[str, list[tuple[Any, ...]]]]:
+        """(sql, parameter rows) that write `tiles`: updates of the `old` ones, inserts of
+        the others."""
+        p = self._placeholder
+        return [
+            (f"UPDATE {TILES.name} SET hashes = {p} WHERE key = {p}",
+             [(bytes(tiles[k]), k) for k in sorted(old)]),
+            (f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
+             [(k, bytes(tiles[k])) for k in sorted(set(tiles) - old)]),
+        ]
+
+    def _packed_tiles(
+        self,
+        session: Session,
+        nodes: Sequence[tuple[int, int, bytes]],
+        leaves: Sequence[bytes],
+        first_leaf: int,
+        known: Mapping[int, bytes] | None,
+    ) -> tuple[dict[int, bytearray], set[int]]:
+        """The new contents of every tile the nodes and leaves go into, and the keys of those
+        that exist already (their old contents from `known`, else read in the transaction)."""
         slots = [(*tile_slot(level, index), h) for level, index, h in nodes]
         # Consecutive leaves fill consecutive slots of the level-0 tiles: one slice per tile.
         position, end = first_leaf, first_leaf + len(leaves)
@@ -243,26 +296,88 @@ class SqlStorage:
             slots.append((*tile_slot(0, position), chunk))
             position += take
         if not slots:
-            return set()
+            return {}, set()
         keys = {key for key, _, _ in slots}
-        conn = session.connection()
-        tiles = {
-            k: bytearray(h)
-            for k, h in conn.execute(
-                select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(sorted(keys)))
-            ).all()
-        }
+        found = self.tiles_in(session, keys) if known is None else known
+        tiles = {k: bytearray(found[k]) for k in keys if k in found}
         old = set(tiles)
         _pack_slots(tiles, slots)
-        p = self._placeholder
-        updates = [(bytes(tiles[k]), k) for k in sorted(old)]
-        inserts = [(k, bytes(tiles[k])) for k in sorted(keys - old)]
-        if updates:
-            conn.exec_driver_sql(f"UPDATE {TILES.name} SET hashes = {p} WHERE key = {p}", updates)
-        if inserts:
-            conn.exec_driver_sql(f"INSERT INTO {TILES.name} (key, hashes) VALUES ({p}, {p})",
-                                 inserts)
-        return keys
+        return tiles, old
+
+    @staticmethod
+    def tiles_in(session: Session, keys: Iterable[int]) -> dict[int, bytes]:
+        """Tile contents by key, read in the write transaction in one query (absent tiles
+        are absent)."""
+        wanted = sorted(keys)
+        if not wanted:
+            return {}
+        rows = session.connection().execute(
+            select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(wanted))).all()
+        return {k: bytes(h) for k, h in rows}
+
+    def append_reads(
+        self, session: Session, tile_keys: Iterable[int], checkpoint: bool
+    ) -> tuple[dict[int, bytes], CheckpointRecord | None]:
+        """What an append reads in its write transaction: the tiles (`tiles_in`) and, when
+        `checkpoint`, the latest checkpoint row (`latest_checkpoint_in`); one round trip on
+        PostgreSQL (a pipeline of the two queries)."""
+        wanted = sorted(tile_keys)
+        if self.is_sqlite or not checkpoint or not wanted:
+            return (self.tiles_in(session, wanted),
+                    self.latest_checkpoint_in(session) if checkpoint else None)
+        conn = session.connection()
+        tiles_sql = (f"SELECT key, hashes FROM {TILES.name} "
+                     f"WHERE key IN ({', '.join(str(int(k)) for k in wanted)})")
+        latest_sql = (f"SELECT size, root, note, previous, seal FROM {CHECKPOINTS.name} "
+                      "ORDER BY size DESC LIMIT 1")
+        with (_driver(conn, f"{tiles_sql}; {latest_sql}") as raw, raw.pipeline(),
+              raw.cursor() as tiles, raw.cursor() as latest):
+            for cursor, sql in ((tiles, tiles_sql), (latest, latest_sql)):
+                _announce(conn, cursor, sql, (), False)
+                cursor.execute(sql)
+            found = {k: bytes(h) for k, h in tiles.fetchall()}
+            row = latest.fetchone()
+        record = None if row is None else CheckpointRecord(
+            row[0], bytes(row[1]), bytes(row[2]), row[3], row[4])
+        return found, record
+
+    def write_append(
+        self,
+        session: Session,
+        rows: Sequence[tuple[int, str, bytes, bytes]],
+        nodes: Sequence[tuple[int, int, bytes]],
+        first_leaf: int,
+        leaves: Sequence[bytes],
+        known: Mapping[int, bytes],
+        head: Head,
+        checkpoint: CheckpointRecord | None,
+    ) -> set[int]:
+        """Write an appended batch in the write transaction: its entry rows, its leaves and
+        new subtrees into their tiles (`store_nodes`, old contents from `known`), the new head
+        and, when given, its checkpoint row. On PostgreSQL: one COPY, then the rest in one
+        pipeline (one round trip: the sequencer lock is held meanwhile, and each round trip
+        costs scheduling delays on a busy host). Returns the keys of the tiles written."""
+        if self.is_sqlite:
+            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
+            touched = self.store_nodes(session, nodes, leaves, first_leaf, known)
+            self.set_head(session, head)
+            if checkpoint is not None:
+                self.insert(session, CHECKPOINTS, [checkpoint.to_row()])
+            return touched
+        conn = session.connection()
+        _copy_rows(conn, ENTRIES, ENTRY_COLUMNS, rows)
+        tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = [
+            *self._tile_writes(tiles, old),
+            (f"UPDATE {SEQUENCER.name} SET size = %s, head = %s, root = %s WHERE id = %s",
+             [(head.size, head.head, head.root, SEQUENCER_ID)]),
+        ]
+        if checkpoint is not None:
+            row = checkpoint.to_row()
+            statements.append((f"INSERT INTO {CHECKPOINTS.name} ({', '.join(row)}) "
+                               f"VALUES ({', '.join(['%s'] * len(row))})", [tuple(row.values())]))
+        _pipeline(conn, [(sql, params) for sql, params in statements if params])
+        return set(tiles)
 
     @staticmethod
     def set_head(session: Session, head: Head, create: bool = False) -> None:
@@ -426,6 +541,63 @@ class SqlStorage:
     def count_checkpoints(self) -> int:
         with translate_db_errors(self.url), self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(CHECKPOINTS)).scalar_one()
+
+
+@contextmanager
+def _driver(conn: Connection, sql: str) -> Iterator[Any]:
+    """The psycopg connection under a SQLAlchemy connection, for what SQLAlchemy does not
+    offer (COPY, pipelines), inside its transaction. A driver error is raised as SQLAlchemy
+    raises it for its own statements (IntegrityError, OperationalError, ...; a lost
+    connection invalidated, so the pool drops it), so `translate_db_errors` types it."""
+    dbapi = conn.dialect.loaded_dbapi
+    raw: Any = conn.connection.dbapi_connection  # psycopg.Connection
+    try:
+        yield raw
+    except dbapi.Error as exc:
+        lost = conn.dialect.is_disconnect(exc, raw, None)
+        if lost:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, None, exc, dbapi.Error, connection_invalidated=lost,
+                                  dialect=conn.dialect) from exc
+
+
+def _announce(conn: Connection, cursor: Any, sql: str, params: Any, many: bool) -> None:
+    """Tell the engine's `before_cursor_execute` listeners (instrumentation, tests that count
+    queries) of a statement sent through `_driver`."""
+    before = conn.engine.dispatch.before_cursor_execute
+    if before:
+        before(conn, cursor, sql, params, None, many)
+
+
+def _copy_rows(
+    conn: Connection, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """`COPY table (columns) FROM STDIN` of `rows` (binary format, typed by the table's
+    columns), through `_driver`."""
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    types = [_COPY_TYPES[type(table.c[c].type).__name__] for c in columns]
+    with _driver(conn, sql) as raw, raw.cursor() as cursor:
+        _announce(conn, cursor, sql, (), False)
+        with cursor.copy(sql) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+
+def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
+              ) -> None:
+    """Run each (sql, rows of parameters) in one pipeline (one round trip), through
+    `_driver`. A failing statement fails the whole (the transaction is then aborted)."""
+    sql = "; ".join(s for s, _ in statements)
+    with _driver(conn, sql) as raw, raw.pipeline(), raw.cursor() as cursor:
+        for statement, params in statements:
+            _announce(conn, cursor, statement, params, True)
+            cursor.executemany(statement, params)
+
+
+# PostgreSQL type of each SQLAlchemy column type the ledger's COPY path writes.
+_COPY_TYPES = {"BigInteger": "int8", "Integer": "int4", "AutoString": "text", "String": "text",
+               "Text": "text", "LargeBinary": "bytea", "Boolean": "bool"}
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from .storage import (
     TILE_LEVEL_OFFSETS,
     ZERO_HASH,
     SqlStorage,
+    tile_slot,
 )
 
 Subtree = tuple[int, int]  # (level, index)
@@ -191,10 +192,10 @@ class TreeStore:
         """MTH(D[0:size]); the empty root for size 0."""
         return self.range_hashes([(0, size)])[0] if size else merkle.EMPTY_ROOT
 
-    def frontier(self, size: int) -> list[tuple[int, int, bytes]]:
+    def frontier(self, size: int, overlay: Overlay | None = None) -> list[tuple[int, int, bytes]]:
         """(level, index, hash) of the complete subtrees covering [0, size), left to right."""
         keys = merkle.aligned_subtrees(0, size)
-        hashes = self.subtrees(keys)
+        hashes = self.subtrees(keys, overlay)
         return [(lvl, i, hashes[(lvl, i)]) for lvl, i in keys]
 
 
@@ -256,23 +257,57 @@ def extend(
     return created, stack, root
 
 
+def frontier_tiles(size: int) -> set[int]:
+    """Keys of the tiles holding the frontier of a tree of `size` (`TreeStore.frontier`)."""
+    return {tile_slot(level, index)[0] for level, index in merkle.aligned_subtrees(0, size)}
+
+
+class TileOverlay(Mapping[Subtree, bytes]):
+    """The subtree hashes held in tiles read in the write transaction (`SqlStorage.tiles_in`):
+    an overlay for `TreeStore.subtrees`, so the frontier and the consistency proof of an
+    append need no query of their own. A slot not filled is absent."""
+
+    def __init__(self, tiles: Mapping[int, bytes]) -> None:
+        self.tiles = tiles
+
+    def __getitem__(self, key: Subtree) -> bytes:
+        tk, off = tile_slot(*key)
+        h = self.tiles.get(tk, b"")[off:off + 32]
+        if not h or h == ZERO_HASH:
+            raise KeyError(key)
+        return h
+
+    def __iter__(self) -> Iterator[Subtree]:
+        raise TypeError("a TileOverlay is looked up, not listed")
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+
 class BatchOverlay(Mapping[tuple[int, int], bytes]):
     """The subtree hashes of a batch not yet committed, for the consistency proof that
-    precedes signing: leaves by position, the new complete subtrees on first use."""
+    precedes signing: leaves by position, the new complete subtrees on first use, then
+    `below` (the tiles read in the transaction) for the older ones."""
 
-    def __init__(self, first: int, leaves: list[bytes], created: list[tuple[int, int, bytes]]):
+    def __init__(self, first: int, leaves: list[bytes], created: list[tuple[int, int, bytes]],
+                 below: Overlay | None = None):
         self.first, self.leaves, self.created = first, leaves, created
+        self.below = below
         self._nodes: dict[tuple[int, int], bytes] | None = None
 
     def __getitem__(self, key: tuple[int, int]) -> bytes:
         level, index = key
-        if level == 0:
-            if self.first <= index < self.first + len(self.leaves):
-                return self.leaves[index - self.first]
+        if level == 0 and self.first <= index < self.first + len(self.leaves):
+            return self.leaves[index - self.first]
+        if level:
+            if self._nodes is None:
+                self._nodes = {(lv, i): h for lv, i, h in self.created}
+            h = self._nodes.get(key)
+            if h is not None:
+                return h
+        if self.below is None:
             raise KeyError(key)
-        if self._nodes is None:
-            self._nodes = {(lv, i): h for lv, i, h in self.created}
-        return self._nodes[key]
+        return self.below[key]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         yield from ((0, self.first + j) for j in range(len(self.leaves)))

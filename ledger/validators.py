@@ -205,6 +205,15 @@ class EventValidator:
         run while this process applies the current batch's rules and writes it."""
         self._pending = [sub.document for sub in submissions]
 
+    def start(self, submissions: Sequence[Any]) -> None:
+        """Start the schema and signature checks of the batch about to be validated now,
+        before the sequencer lock is taken (they depend on no log position): they run while
+        this writer waits for the lock. Nothing to do when they already started (announced
+        by `prepare`)."""
+        documents = [sub.document for sub in submissions]
+        if self._prepared is None or not _same(self._prepared[0], documents):
+            self._prepared = (documents, precheck_all(documents, self.processes))
+
     def canonical(self, document: Any) -> bytes | None:
         """The canonical bytes of a document of the last validated batch (for its entry)."""
         known = self._canonical.get(id(document))

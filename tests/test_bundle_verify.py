@@ -24,7 +24,7 @@ from custody_factory import (
     signed_credential,
     standard_registry_docs,
 )
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 PACK = item_id("pack-p1")
@@ -339,6 +339,8 @@ def test_a_not_in_force_credential_is_rendered_first_and_literally():
 
 
 @given(st.text(max_size=40))
+@example(":KEY:")  # a rich emoji code, shown as written (not as an emoji)
+@example("a:b:smile:c")
 def test_bundle_text_is_rendered_literally_in_every_place(hostile):
     """Markup, ANSI escapes, bidi overrides and newlines from a bundle reach the terminal as
     text: exactly as written when printable, escaped (\\x.., \\u....) when a control."""

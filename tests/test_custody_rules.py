@@ -8,14 +8,23 @@ from decimal import Decimal
 import pytest
 from batterytrace.credentials.errors import BatterytraceError
 from batterytrace.ledger import custody_errors as errors
-from batterytrace.ledger.custody import ACTIVE, CONSUMED, DISPOSED, IN_TRANSIT, check_mass_balance
-from batterytrace.ledger.events import BizStep
+from batterytrace.ledger.custody import (
+    ACTIVE,
+    CONSUMED,
+    DISPOSED,
+    IN_TRANSIT,
+    check_mass_balance,
+    event_fingerprint,
+)
+from batterytrace.ledger.events import BizStep, parse_event
 from custody_factory import (
     Network,
     assembly,
     credential,
     did_for,
+    event_id,
     extraction,
+    facility_id,
     item_id,
     lot_id,
     observation,
@@ -229,10 +238,24 @@ def test_receipt_without_shipment_rejected(net):
     rejects(net, "RECEIPT_MISMATCH", "refiner", receiving(s, "nantong-refinery"))
 
 
-def test_transaction_needs_shipping_or_receiving(net):
+def test_transaction_other_than_shipping_or_receiving_observes(net):
+    """EPCIS: a TransactionEvent ties objects to a business transaction; only shipping and
+    receiving move custody. Any other bizStep is the holder's observation: nothing moves,
+    no shipment opens, and only the holder records it."""
     s = shipping("kolwezi-mine", "miner", "refiner", "nantong-refinery", lots=[("ore", 1)])
-    s["bizStep"] = BizStep.INSPECTING
-    rejects(net, "UNSUPPORTED_EVENT", "miner", s)
+    s["bizStep"] = "https://ref.gs1.org/cbv/BizStep-transporting"
+    net.events("miner", s)
+    assert held(net, "ore", "miner") == 1000 and held(net, "ore", "refiner") == 0
+    assert net.state.shipment(s["id"]) is None
+    assert net.state.get("history", (lot_id("ore"), s["id"])) is not None
+    too_much = copy.deepcopy(s)
+    too_much["id"] = event_id()
+    too_much["quantityList"][0]["quantity"] = 1001
+    rejects(net, "INSUFFICIENT_HOLDING", "miner", too_much)
+    not_held = copy.deepcopy(s)
+    not_held["id"] = event_id()
+    not_held["bizLocation"] = facility_id("nantong-refinery")
+    rejects(net, "INSUFFICIENT_HOLDING", "refiner", not_held)
 
 
 def test_units_are_converted(net):
@@ -288,8 +311,129 @@ def test_transformation_needs_inputs(net):
 
 
 def test_transformation_outputs_are_new(net):
+    """An output lot that exists is refused, unless the event consumes it (in place)."""
+    net.events("miner", extraction("kolwezi-mine", "other", 10, {"Co": 0.3}))
     rejects(net, "LOT_EXISTS", "miner",
-            transformation("kolwezi-mine", [("ore", 1)], [("ore", 1, {})]))
+            transformation("kolwezi-mine", [("ore", 1)], [("other", 1, {"Co": 0.3})]))
+
+
+def test_processing_in_place_keeps_the_lot(net):
+    """A transformation whose output lot is one of its inputs (drying, sieving a lot in
+    place): the holder's input is consumed and the output added back; the lot keeps its
+    declaration, which every holder of it shares."""
+    ore = {"Co": 0.3, "Cu": 0.1}
+    net.events("miner", transformation("kolwezi-mine", [("ore", 100)], [("ore", 90, ore)]))
+    assert held(net, "ore", "miner") == 990
+    assert net.state.get("edge", (lot_id("ore"), lot_id("ore"))) is None
+    rejects(net, "COMPOSITION_ERROR", "miner",
+            transformation("kolwezi-mine", [("ore", 100)], [("ore", 90, {"Co": 0.31})]))
+    rejects(net, "INSUFFICIENT_HOLDING", "miner",
+            transformation("kolwezi-mine", [("ore", 991)], [("ore", 900, ore)]))
+    rejects(net, "MASS_BALANCE_EXCEEDED", "miner",
+            transformation("kolwezi-mine", [("ore", 10)], [("ore", 20, ore)]))
+    ship_ore(net, 400)
+    rejects(net, "INSUFFICIENT_HOLDING", "refiner", transformation(
+        "nantong-refinery", [("ore", 10)], [("ore", 10, ore)]))
+
+
+# --- error declarations (EPCIS errorDeclaration) ------------------------------------------
+
+
+def declaration(event, **changes):
+    """The error declaration of `event`: the event restated under a new id, naming it."""
+    out = {**copy.deepcopy(event), "id": event_id(), "erroneousEvent": event["id"]}
+    out.update(changes)
+    return out
+
+
+def test_declaring_a_transformation_reverses_it_and_the_correction_applies(net):
+    made = transformation("kolwezi-mine", [("ore", 100)], [("conc", 50, {"Co": 0.5})],
+                          output_items=[("brick", "component", 2, {"Co": 0.1})])
+    net.events("miner", made)
+    assert held(net, "ore", "miner") == 900
+    declared = declaration(made)
+    net.events("miner", declared)
+    assert held(net, "ore", "miner") == 1000 and held(net, "conc", "miner") == 0
+    assert net.state.lot(lot_id("conc")) is None and net.state.item(item_id("brick")) is None
+    assert net.state.get("erroneous", made["id"]) == declared["id"]
+    assert net.state.get("edge", (lot_id("ore"), lot_id("conc"))) is None
+    assert net.state.get("history", (lot_id("ore"), declared["id"])) is not None
+    corrective = transformation("kolwezi-mine", [("ore", 100)], [("conc", 55, {"Co": 0.5})],
+                                output_items=[("brick", "component", 2, {"Co": 0.1})])
+    net.events("miner", corrective)
+    assert held(net, "conc", "miner") == 55
+    # a second declaration of the same event is refused
+    rejects(net, "ERROR_ALREADY_DECLARED", "miner", declaration(made))
+    # a declaration is not itself declared erroneous (it restates another event)
+    rejects(net, "ERROR_DECLARATION_INVALID", "miner",
+            {**copy.deepcopy(made), "id": event_id(), "erroneousEvent": declared["id"]})
+
+
+def test_only_its_issuer_declares_an_event_erroneous_restating_it(net):
+    made = transformation("kolwezi-mine", [("ore", 100)], [("conc", 50, {"Co": 0.5})])
+    net.events("miner", made)
+    rejects(net, "ERROR_DECLARATION_INVALID", "miner",
+            declaration(made, eventTime="2026-02-02T10:00:00Z"))
+    altered = declaration(made)
+    altered["inputQuantityList"][0]["quantity"] = 200  # would give back more than it took
+    rejects(net, "ERROR_DECLARATION_INVALID", "miner", altered)
+    rejects(net, "ERROR_DECLARATION_INVALID", "miner", declaration(made, erroneousEvent=event_id()))
+    # the fingerprint a declaration must match names the issuer: another participant's
+    # restatement, word for word, never matches
+    parsed = parse_event(made)
+    assert event_fingerprint(parsed, did_for("miner")) == net.state.get("event", made["id"]).digest
+    assert event_fingerprint(parsed, did_for("refiner")) != event_fingerprint(
+        parsed, did_for("miner"))
+    foreign = declaration(made)
+    foreign["bizLocation"] = facility_id("nantong-refinery")
+    rejects(net, "ERROR_DECLARATION_INVALID", "refiner", foreign)
+
+
+def test_declaring_an_event_whose_outputs_moved_on_is_refused(net):
+    made = transformation("kolwezi-mine", [("ore", 100)], [("conc", 50, {"Co": 0.5})])
+    net.events("miner", made)
+    net.events("miner", shipping("kolwezi-mine", "miner", "refiner", "nantong-refinery",
+                                 lots=[("conc", 1)]))
+    rejects(net, "ERRONEOUS_EVENT_MOVED_ON", "miner", declaration(made))
+    item = transformation("kolwezi-mine", [("ore", 10)],
+                          output_items=[("cell", "cell", 1, {"Co": 0.1})])
+    net.events("miner", item)
+    net.events("miner", transformation("kolwezi-mine", input_items=["cell"],
+                                       output_items=[("module", "module", 1, {"Co": 0.1})]))
+    rejects(net, "ERRONEOUS_EVENT_MOVED_ON", "miner", declaration(item))
+
+
+def test_declaring_a_shipment_before_and_after_its_receipt(net):
+    first = ship_ore(net, 100)
+    net.events("miner", declaration(first))
+    assert held(net, "ore", "miner") == 1000 and net.state.shipment(first["id"]) is None
+    rejects(net, "RECEIPT_MISMATCH", "refiner", receiving(first, "nantong-refinery"))
+    second = ship_ore(net, 100)
+    received = receiving(second, "nantong-refinery")
+    net.events("refiner", received)
+    rejects(net, "ERRONEOUS_EVENT_MOVED_ON", "miner", declaration(second))
+    net.events("refiner", declaration(received))  # the receiver's own mistake
+    assert held(net, "ore", "refiner") == 0
+    assert net.state.shipment(second["id"]).received_by is None
+    net.events("refiner", receiving(second, "nantong-refinery", time="2026-02-04T10:00:00Z"))
+    assert held(net, "ore", "refiner") == 100
+
+
+def test_declaring_an_extraction_and_an_assembly(net):
+    net.events("miner", extraction("kolwezi-mine", "spill", 5, {"Cu": 0.1}))
+    extracted = extraction("kolwezi-mine", "wrong", 5, {"Cu": 0.1})
+    net.events("miner", extracted)
+    net.events("miner", declaration(extracted))
+    assert net.state.lot(lot_id("wrong")) is None
+    net.events("miner", extraction("kolwezi-mine", "wrong", 6, {"Cu": 0.1}))
+    net.events("miner", transformation("kolwezi-mine", [("ore", 10)], output_items=[
+        ("p", "pack", 1, {"Co": 0.1}), ("c", "cell", 1, {"Co": 0.1})]))
+    built = assembly("kolwezi-mine", "p", ["c"])
+    net.events("miner", built)
+    net.events("miner", declaration(built))
+    assert net.state.item(item_id("c")).parent is None
+    assert net.state.item(item_id("c")).holder == did_for("miner")
+    assert net.state.item(item_id("p")).children == ()
 
 
 def test_unknown_input_lot_rejected(net):
@@ -463,3 +607,21 @@ def test_receipt_dated_before_the_lot_rejected(net):
     assert lot.created_at is not None
     net.events("refiner", receiving(s, "nantong-refinery"))
     assert held(net, "ore", "refiner") == 400
+
+
+def test_the_fingerprint_ignores_spelling_and_order_not_content():
+    """The append path reads amounts as written, the replay from canonical JSON: the same
+    event gives the same fingerprint; any other content (or issuer) another."""
+    event = transformation("kolwezi-mine", [("ore", 100)], [("conc", 50, {"Co": 0.5, "Cu": 0.1})])
+    respelled = copy.deepcopy(event)
+    respelled["inputQuantityList"][0]["quantity"] = Decimal("100.0")
+    respelled["lotDeclarations"][0]["composition"] = {"Cu": Decimal("0.10"), "Co": 0.5}
+    miner = did_for("miner")
+    assert event_fingerprint(parse_event(event), miner) == event_fingerprint(
+        parse_event(respelled), miner)
+    assert event_fingerprint(parse_event({**event, "id": event_id()}), miner) == \
+        event_fingerprint(parse_event(event), miner)
+    other = copy.deepcopy(event)
+    other["lotDeclarations"][0]["composition"]["Cu"] = 0.11
+    assert event_fingerprint(parse_event(other), miner) != event_fingerprint(
+        parse_event(event), miner)

@@ -1,9 +1,13 @@
 """Random event sequences: valid ones conserve every element's mass; invalid ones are rejected
-with nothing changed (hypothesis RuleBasedStateMachine over the pure custody rules)."""
+with nothing changed (hypothesis RuleBasedStateMachine over the pure custody rules). Error
+declarations of any earlier event either restore exactly what that event changed (the last
+event: the state before it) or are refused with nothing changed; lots are processed in place
+and TransactionEvents other than shipping or receiving observe."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from decimal import Decimal
 
 from batterytrace.credentials.errors import BatterytraceError
@@ -13,8 +17,10 @@ from custody_factory import (
     Network,
     assembly,
     did_for,
+    event_id,
     extraction,
     item_id,
+    lot_id,
     observation,
     receiving,
     shipping,
@@ -40,6 +46,14 @@ class Custody(RuleBasedStateMachine):
         self.items: list[str] = []
         self.pending: list[dict] = []
         self.n = 0
+        # (issuer, event, live state before it, bookkeeping to undo when declared erroneous)
+        self.recorded: list[tuple[str, dict, dict, Callable[[], None]]] = []
+        self.fresh = 0  # records from here on have no declaration accepted after them
+
+    def _record(self, who: str, event: dict, undo: Callable[[], None] = lambda: None) -> None:
+        before = self._live()
+        self.net.events(who, event)
+        self.recorded.append((who, event, before, undo))
 
     def _name(self, prefix: str) -> str:
         self.n += 1
@@ -60,7 +74,8 @@ class Custody(RuleBasedStateMachine):
     def extract(self, kg, co, ni):
         lot = self._name("ore")
         composition = {"Co": float(co), "Ni": float(ni) / 2}
-        self.net.events("miner", extraction("kolwezi-mine", lot, kg, composition))
+        self._record("miner", extraction("kolwezi-mine", lot, kg, composition),
+                     lambda: self._add(self.extracted, -kg, {"Co": co, "Ni": Decimal(ni) / 2}))
         self._add(self.extracted, kg, {"Co": co, "Ni": Decimal(ni) / 2})
         self.lots.append(lot)
 
@@ -76,7 +91,7 @@ class Custody(RuleBasedStateMachine):
             return
         lot_name = lot.rsplit("/", 1)[1]
         s = shipping(SITES[who], who, to, SITES[to], lots=[(lot_name, kg)])
-        self.net.events(who, s)
+        self._record(who, s, lambda: self.pending.remove(s))
         self.pending.append(s)
 
     @precondition(lambda self: self.pending)
@@ -84,11 +99,11 @@ class Custody(RuleBasedStateMachine):
     def receive(self, data):
         s = self.pending.pop(data.draw(st.integers(0, len(self.pending) - 1)))
         to = self._who(s["destinationParty"])
-        self.net.events(to, receiving(s, SITES[to]))
+        self._record(to, receiving(s, SITES[to]), lambda: self.pending.append(s))
 
     @precondition(lambda self: self._holdings())
-    @rule(data=st.data(), items=st.booleans())
-    def transform(self, data, items):
+    @rule(data=st.data(), items=st.booleans(), in_place=st.booleans())
+    def transform(self, data, items, in_place):
         lot, holder, held = data.draw(st.sampled_from(self._holdings()))
         who = self._who(holder)
         composition = self.net.state.lot(lot).composition
@@ -102,18 +117,60 @@ class Custody(RuleBasedStateMachine):
             outputs = [(n, "cell", kg / 2, comp) for n in names]
             event = transformation(SITES[who], [(lot_name, kg)], output_items=outputs)
             self.items.extend(names)
+        elif in_place:  # the lot processed in place: consumed and added back
+            event = transformation(SITES[who], [(lot_name, kg)], [(lot_name, kg, comp)])
         else:
             out = self._name("lot")
             event = transformation(SITES[who], [(lot_name, kg)], [(out, kg, comp)],
                                    custody_model="massBalance")
             self.lots.append(out)
-        self.net.events(who, event)
+        self._record(who, event)
+
+    @precondition(lambda self: self._holdings())
+    @rule(data=st.data())
+    def observe_transaction(self, data):
+        """A TransactionEvent that is not a custody change: nothing moves."""
+        lot, holder, held = data.draw(st.sampled_from(self._holdings()))
+        who = self._who(holder)
+        s = shipping(SITES[who], who, who, SITES[who],
+                     lots=[(lot.rsplit("/", 1)[1], float(held))])
+        s["bizStep"] = "https://ref.gs1.org/cbv/BizStep-transporting"
+        before = self._live()
+        self._record(who, s)
+        after = self._live()
+        for table in ("lot", "holding", "item", "shipment", "edge", "source"):
+            assert after[table] == before[table], table
+
+    @precondition(lambda self: self.recorded)
+    @rule(data=st.data(), last=st.booleans())
+    def declare_erroneous(self, data, last):
+        """Declare an earlier event erroneous (its issuer restating it): the last one is
+        undone exactly; any other is undone or refused as moved on, with nothing changed."""
+        index = -1 if last else data.draw(st.integers(0, len(self.recorded) - 1))
+        who, event, before, undo = self.recorded[index]
+        declared = {**copy.deepcopy(event), "id": event_id(), "erroneousEvent": event["id"]}
+        now = self._live()
+        try:
+            self.net.events(who, declared)
+        except BatterytraceError as error:
+            assert error.code in ("ERRONEOUS_EVENT_MOVED_ON", "ERROR_ALREADY_DECLARED"), error
+            assert not last or error.code == "ERROR_ALREADY_DECLARED", error
+            assert self._live() == now
+            return
+        undo()
+        exact = last and len(self.recorded) - 1 >= self.fresh
+        self.fresh = len(self.recorded)
+        if exact:
+            after = self._live()
+            for table in ("lot", "holding", "item", "shipment", "edge", "source",
+                          "battery_code"):
+                assert after[table] == before[table], table
 
     def _free_items(self, holder=None):
         out = []
         for name in self.items:
             item = self.net.state.item(item_id(name))
-            if item.parent is None and item.status == ACTIVE and \
+            if item is not None and item.parent is None and item.status == ACTIVE and \
                     (holder is None or item.holder == holder):
                 out.append((name, item))
         return out
@@ -124,17 +181,19 @@ class Custody(RuleBasedStateMachine):
         name, parent = data.draw(st.sampled_from(self._free_items()))
         children = [n for n, _ in self._free_items(parent.holder) if n != name][:2]
         if children:
-            self.net.events(self._who(parent.holder),
-                            assembly(SITES[self._who(parent.holder)], name, children))
+            self._record(self._who(parent.holder),
+                         assembly(SITES[self._who(parent.holder)], name, children))
 
     @precondition(lambda self: self._holdings())
     @rule(data=st.data())
     def dispose(self, data):
         lot, holder, held = data.draw(st.sampled_from(self._holdings()))
         who = self._who(holder)
-        self.net.events(who, observation(SITES[who], lots=[(lot.rsplit("/", 1)[1], float(held))],
-                                         action="delete", biz_step=BizStep.DESTROYING))
-        self._add(self.gone, held, self.net.state.lot(lot).composition)
+        composition = self.net.state.lot(lot).composition
+        self._record(who, observation(SITES[who], lots=[(lot.rsplit("/", 1)[1], float(held))],
+                                      action="delete", biz_step=BizStep.DESTROYING),
+                     lambda: self._add(self.gone, -held, composition))
+        self._add(self.gone, held, composition)
 
     @rule(kind=st.sampled_from(["overship", "overbalance", "foreign-mine", "receipt", "reuse"]),
           data=st.data())
@@ -160,8 +219,9 @@ class Custody(RuleBasedStateMachine):
             issuer, events = "miner", [receiving(s, "kolwezi-mine")]
             if s["destinationParty"] == did_for("miner"):
                 return
-        elif kind == "reuse" and self.lots:
-            issuer, events = "miner", [extraction("kolwezi-mine", self.lots[0], 1, {"Co": 0.1})]
+        elif kind == "reuse" and any(self.net.state.lot(lot_id(x)) for x in self.lots):
+            lot = next(x for x in self.lots if self.net.state.lot(lot_id(x)))
+            issuer, events = "miner", [extraction("kolwezi-mine", lot, 1, {"Co": 0.1})]
         else:
             issuer, events = "trader", [extraction("kolwezi-mine", self._name("x"), 1, {})]
         before = copy.deepcopy(self._live())

@@ -34,6 +34,7 @@ from typer.testing import CliRunner
 runner = CliRunner()
 AUDITOR = "auditor"
 STORED = "urn:uuid:00000000-0000-4000-8000-000000000099"
+GS1_GTIN = "09506000134352"
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,10 @@ def built(tmp_path_factory):
     # Amounts written "1000.50": the append path and the replay store the same text.
     led.append([Submission("event", signed_credential(
         "miner", [extraction("kolwezi-mine", "ore-decimal", 1000.50, {"Co": 0.30})]))])
+    # A lot with a GS1 key: the resolver's index row (custody_state, tbl gs1_key).
+    led.append([Submission("event", signed_credential(
+        "miner", [extraction("kolwezi-mine", "ore-gs1", 5.50, {"Cu": 0.10, "Co": 0.3},
+                             gtin=GS1_GTIN, lotNumber="L-1")]))])  # the fingerprint: unsorted
     key = key_for(AUDITOR)
     cred = credential(did_for(AUDITOR), key, 1)
     led.append([Submission("anchor", an.sign_anchor(an.build_anchor(cred, an.ISSUANCE), key,
@@ -183,6 +188,29 @@ def test_tamper_is_named_and_repaired(home, table, tamper):
     assert json.loads(result.stdout)["ok"]
     code, result = run(home, "ledger", "verify")
     assert code == 0, result.output
+
+
+@pytest.mark.parametrize("edit", ["point elsewhere", "delete"])
+def test_the_gs1_key_index_is_checked_and_repaired(home, edit):
+    """The resolver's GS1 key index: a row pointed at another lot, or deleted, is named by
+    `ledger verify` and rebuilt by `ledger repair --from-entries`."""
+    key = f"/01/{GS1_GTIN}/10/L-1"
+    [(value,)] = sql(home, "SELECT value FROM custody_state WHERE tbl = 'gs1_key' AND key = ?",
+                     (key,))
+    assert "ore-gs1" in value
+    if edit == "delete":
+        sql(home, "DELETE FROM custody_state WHERE tbl = 'gs1_key' AND key = ?", (key,))
+    else:
+        sql(home, "UPDATE custody_state SET value = ? WHERE tbl = 'gs1_key' AND key = ?",
+            (value.replace("ore-gs1", "ore-0"), key))
+    code, result = run(home, "ledger", "verify")
+    assert code == 1 and result.exception.details["table"] == "custody_state", result.output
+    assert "gs1_key" in str(result.exception.details["row"]), result.exception.details
+    code, result = run(home, "ledger", "repair", "--from-entries", "--json")
+    assert code == 0, (result.output, repr(result.exception))
+    assert sql(home, "SELECT value FROM custody_state WHERE tbl = 'gs1_key' AND key = ?",
+               (key,)) == [(value,)]
+    assert run(home, "ledger", "verify")[0] == 0
 
 
 @pytest.mark.parametrize("which", ["oldest", "middle", "newest"])

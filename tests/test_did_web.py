@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ from urllib.parse import unquote
 
 import pytest
 from custody_factory import BUILDERS, did_for, key_for
+from transparency_support import served_app
 
 ROTATED = BUILDERS.key_for("miner-rotated")
 
@@ -72,9 +71,6 @@ def _credential(key: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import socket
-
-    import uvicorn
     from batterytrace.api.app import create_app
     from batterytrace.credentials.data_integrity import sign
     from batterytrace.ledger.log import Submission
@@ -92,22 +88,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         ledger.append([Submission("registry", rotation)])
     finally:
         ledger.close()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(home, checkpoint_interval=3600),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # uvicorn offers no event to wait on
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield {"home": home, "base": f"http://127.0.0.1:{port}"}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_app(create_app(home, checkpoint_interval=3600)) as base:
+        yield {"home": home, "base": base}
 
 
 def resolve(served: dict[str, Any], did: str) -> dict[str, Any]:

@@ -8,6 +8,8 @@ from batterytrace.credentials.canonical import canonicalize
 from batterytrace.ledger.entry import (
     GENESIS_PREV,
     Entry,
+    EntryHead,
+    envelope_tail_template,
     known_kinds,
     register_kind,
 )
@@ -129,6 +131,23 @@ def test_build_splices_exactly_the_canonical_entry(seq, prev, kind, document):
     given_bytes = Entry.build(seq, prev, kind, document, RECEIVED,
                               document_bytes=canonicalize(document))
     assert given_bytes.canonical == entry.canonical
+
+
+@given(
+    seq=st.integers(1, 2**53 - 1),
+    prev=st.binary(min_size=32, max_size=32).map(bytes.hex).filter(lambda h: h != GENESIS_PREV),
+    kind=st.sampled_from(["event", "registry", "settings", "anchor"]),
+    document=_json_documents,
+)
+def test_entry_head_made_before_the_lock_gives_the_same_entry(seq, prev, kind, document):
+    # The appender hashes the position-independent head before the sequencer lock and only
+    # the tail under it: bytes, entry hash and leaf hash are those of the whole entry.
+    entry = Entry.build(seq, prev, kind, document, RECEIVED)
+    head = EntryHead(canonicalize(document), kind)
+    body, entry_hash, leaf_hash = head.finish(
+        envelope_tail_template(RECEIVED) % (prev.encode(), seq))
+    assert (body, entry_hash, leaf_hash) == (entry.canonical, entry.hash, entry.leaf_hash)
+    assert head.finish(envelope_tail_template(RECEIVED) % (prev.encode(), seq))[0] == body
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def test_the_command_line_shows_each_migration_on_a_terminal_only(tmp_path):
     code, seen = stderr_on_a_terminal([*cli, "--home", str(older_home("tty")), "ledger",
                                         "info"])
     assert code == 0, seen
-    assert b"upgrading the database schema 1/2" in seen and b"0005" in seen
+    assert b"upgrading the database schema 1/3" in seen and b"0006" in seen
     piped = subprocess.run([*cli, "--home", str(older_home("piped")), "ledger", "info"],
                            capture_output=True, text=True, timeout=120)
     assert piped.returncode == 0 and piped.stderr == ""

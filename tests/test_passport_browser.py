@@ -16,10 +16,7 @@ import io
 import json
 import os
 import re
-import socket
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from transparency_support import served_app
 
 pytestmark = pytest.mark.browser
 
@@ -98,18 +96,11 @@ def decode_qr(png: bytes) -> str:
     return found[0].text
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     reason = _requirements()
     if reason:
         pytest.skip(reason)
-    import uvicorn
     from batterytrace.api.app import create_app
     from batterytrace.api.demo import run_demo
     from rich.console import Console
@@ -123,20 +114,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         from test_passport import issue_item_credentials
 
         issue_item_credentials(home, item, key_for)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(home, checkpoint_interval=3600),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield {"home": home, "item": item, "base": f"http://127.0.0.1:{port}"}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_app(create_app(home, checkpoint_interval=3600)) as base:
+        yield {"home": home, "item": item, "base": base}
 
 
 def test_demo_battery_page_in_chromium(served: dict[str, Any]) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import struct
-import threading
-import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from urllib.parse import quote
 import pytest
 from batterytrace.ledger import resolver_links as rl
 from custody_factory import item_id, lot_id
+from transparency_support import served_app
 
 GTIN = "09506000134352"  # a valid GTIN-14 (GS1's example)
 SERIAL = "PK-0001"
@@ -110,28 +109,11 @@ def _build(home_parent: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import socket
-
-    import uvicorn
     from batterytrace.api.app import create_app
 
     home = _build(tmp_path_factory.mktemp("resolver"))
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(home, checkpoint_interval=3600),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:  # uvicorn offers no event to wait on
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield {"home": home, "base": f"http://127.0.0.1:{port}"}
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with served_app(create_app(home, checkpoint_interval=3600)) as base:
+        yield {"home": home, "base": base}
 
 
 def _local(identifier: str, base: str) -> str:

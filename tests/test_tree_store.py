@@ -3,8 +3,13 @@
 import tempfile
 
 from batterytrace.ledger import merkle
-from batterytrace.ledger.storage import SqlStorage, pack_tiles, tile_slot
-from batterytrace.ledger.tree_store import TreeStore, extend
+from batterytrace.ledger.storage import (
+    SqlStorage,
+    appended_tiles,
+    pack_tiles,
+    tile_slot,
+)
+from batterytrace.ledger.tree_store import TileOverlay, TreeStore, extend, frontier_tiles
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +160,20 @@ def test_sql_store_nodes_writes_leaf_runs_across_tiles(batches):
             done += batch
         assert storage.tiles(expected) == {k: bytes(v) for k, v in expected.items()}
         storage.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 1 << 20), st.integers(1, 5000))
+def test_appended_tiles_are_the_tiles_an_append_writes(first, count):
+    # The appender reads `appended_tiles` (with the frontier's tiles) once, before it knows
+    # the new subtrees: it must name every tile extend() then writes into, and no other.
+    leaves = [bytes(32)] * count
+    frontier = [(lv, i, bytes(32)) for lv, i in merkle.aligned_subtrees(0, first)]
+    created, _, _ = extend(frontier, leaves)
+    nodes = [(0, first + j) for j in range(count)] + [(lv, i) for lv, i, _ in created]
+    assert appended_tiles(first, count) == {tile_slot(lv, i)[0] for lv, i in nodes}
+    # every tile the frontier lies in is one the overlay of the read tiles can answer from
+    tiles = pack_tiles({}, [(lv, i, b"\x01" * 32) for lv, i, _ in frontier])
+    assert set(tiles) == frontier_tiles(first)
+    overlay = TileOverlay(tiles)
+    assert all(overlay[(lv, i)] == b"\x01" * 32 for lv, i, _ in frontier)

@@ -138,6 +138,8 @@ def _step(tracer: Tracer, event: TraceEvent) -> Step:
 
 def _event(tracer: Tracer, event: TraceEvent, seq: int, subject: str | None,
            raw: Mapping[str, Any]) -> None:
+    if event.declares is not None:
+        return  # an error declaration restates an earlier event: it makes nothing new
     if event.kind == "ObjectEvent" and event.action == "add":
         for q in event.quantities:  # extraction: each lot is a source
             declaration = next((d for d in event.lots if d.lot == q.lot), None)

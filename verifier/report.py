@@ -143,6 +143,7 @@ class Report:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_EMOJI_CODE = re.compile(r":(?=\S*:)")  # a colon that may open a rich emoji code
 
 
 def literal(text: str) -> str:
@@ -151,7 +152,9 @@ def literal(text: str) -> str:
     from rich.markup import escape
 
     shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
-    return str(escape(shown))
+    # rich turns `:name:` into an emoji on a console with emoji on; an empty span after the
+    # colon splits the code in two, so it prints as written.
+    return _EMOJI_CODE.sub(":[dim][/dim]", str(escape(shown)))
 
 
 __all__ = ["REVOKED", "SUSPENDED", "VALID", "CredentialStanding", "Failure", "Report"]

@@ -96,13 +96,14 @@ def find_subject(ledger: Ledger, view: StateView, *, uri: str | None = None,
             found = _subject_of(ledger, view, kind, base + link.path())
             if found is not None:
                 return found
-        for state in view.rows(kind):  # any host, or a declared gtin + serial / lot number
-            if rl.subject_link(kind, state.id, state.details) == link:
-                return _require(_subject_of(ledger, view, kind, state.id), state.id)
+        # Any host, or a declared gtin + serial / lot number: the custody state's index.
+        indexed = view.state.get("gs1_key", link.path())
+        if isinstance(indexed, str):
+            return _require(_subject_of(ledger, view, kind, indexed), indexed)
         raise UnresolvedIdentifierError(f"no {kind} with the GS1 key {link.path()}")
-    for state in view.rows("item"):
-        if battery_code is not None and state.battery_code == battery_code:
-            return _require(_subject_of(ledger, view, "item", state.id), state.id)
+    named = view.state.get("battery_code", battery_code) if battery_code is not None else None
+    if isinstance(named, str):  # a GB/T 34014 code names one item of the ledger
+        return _require(_subject_of(ledger, view, "item", named), named)
     raise UnresolvedIdentifierError(f"no item with the GB/T 34014 code {battery_code}")
 
 
