@@ -11,6 +11,7 @@ without a database; the same documents append through the Ledger in the integrat
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from batterytrace.api import demo_lifecycle
@@ -27,6 +28,9 @@ from batterytrace.api.demo_builders import (  # noqa: F401 (re-exported for the 
 )
 from batterytrace.api.demo_lifecycle import NMC811  # noqa: F401 (re-exported for the tests)
 from batterytrace.api.demo_network import MemoryNetwork
+from batterytrace.credentials.keys import write_key_file
+from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.validators import validators_for
 
 PUBLIC_URL = "https://ledger.example"
 BUILDERS = Builders(PUBLIC_URL, "batterytrace-test", STANDARD_PARTICIPANTS)
@@ -60,3 +64,16 @@ class Network(MemoryNetwork):
 def lifecycle() -> list[tuple[str, str, dict[str, Any]]]:
     """(stage, issuer, event) for every stage of REQUIREMENTS 3.3 (docs/events.md)."""
     return demo_lifecycle.lifecycle(BUILDERS)
+
+
+def registered_ledger(home: Path, database_url: str | None, *, rules: bool = True,
+                      origin: str = "ledger.example/test") -> Ledger:
+    """A new ledger in `home` holding the standard registry (participants and facilities),
+    with the custody rules as validators unless `rules` is False."""
+    (home / "keys").mkdir(parents=True)
+    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
+    led = Ledger.init(home, database_url, origin, PUBLIC_URL)
+    if rules:
+        led.validators.update(validators_for(led))
+    led.append([Submission("registry", d) for d in standard_registry_docs()])
+    return led

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 from batterytrace.credentials.errors import BatterytraceError
-from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.bundle_export import export_bundle
 from batterytrace.ledger.derived_check import check_derived
 from batterytrace.ledger.log import Ledger, Submission
@@ -22,16 +21,14 @@ from batterytrace.ledger.validators import validators_for
 from batterytrace.verifier.bundle_verify import verify_bundle
 from batterytrace.verifier.trust import TrustConfig, TrustedLedger
 from custody_factory import (
-    ADMIN_KEY,
-    PUBLIC_URL,
     did_for,
     event_id,
     extraction,
     item_id,
     lot_id,
+    registered_ledger,
     shipping,
     signed_credential,
-    standard_registry_docs,
     transformation,
 )
 
@@ -61,14 +58,8 @@ def _story() -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]]:
 
 
 def _ledger(path, *, rules: bool = True) -> Ledger:
-    home = path / "home"
-    (home / "keys").mkdir(parents=True)
-    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
-    led = Ledger.init(home, None, "ledger.example/corrections", PUBLIC_URL)
-    if rules:
-        led.validators.update(validators_for(led))
-    led.append([Submission("registry", d) for d in standard_registry_docs()])
-    return led
+    return registered_ledger(path / "home", None, rules=rules,
+                             origin="ledger.example/corrections")
 
 
 def _bundle(led: Ledger, **scope: Any) -> list[bytes]:

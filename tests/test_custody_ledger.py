@@ -4,40 +4,31 @@ from __future__ import annotations
 
 import pytest
 from batterytrace.credentials.errors import BatterytraceError
-from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger.custody_store import (
     dump_state,
     open_state,
     rebuild,
     rows_with_prefix,
 )
-from batterytrace.ledger.log import Ledger, Submission
+from batterytrace.ledger.log import Submission
 from batterytrace.ledger.replay import replay_entries
-from batterytrace.ledger.validators import validators_for
 from custody_factory import (
-    ADMIN_KEY,
-    PUBLIC_URL,
     did_for,
     extraction,
     key_for,
     lot_id,
     receiving,
+    registered_ledger,
     shipping,
     sign_admin,
     sign_as,
     signed_credential,
-    standard_registry_docs,
 )
 
 
 @pytest.fixture
 def ledger(tmp_path, database_url):
-    home = tmp_path / "home"
-    (home / "keys").mkdir(parents=True)
-    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
-    led = Ledger.init(home, database_url, "ledger.example/test", PUBLIC_URL)
-    led.validators.update(validators_for(led))
-    led.append([Submission("registry", d) for d in standard_registry_docs()])
+    led = registered_ledger(tmp_path / "home", database_url)
     yield led
     led.close()
 

@@ -12,20 +12,16 @@ from typing import Any
 
 import pytest
 from batterytrace.api.routers.resolver import UnresolvedIdentifierError, find_subject
-from batterytrace.credentials.keys import write_key_file
 from batterytrace.ledger import resolver_links as rl
 from batterytrace.ledger.log import Ledger, Submission
 from batterytrace.ledger.queries import read_state
-from batterytrace.ledger.validators import validators_for
 from custody_factory import (
-    ADMIN_KEY,
-    PUBLIC_URL,
     event_id,
     extraction,
     item_id,
     lot_id,
+    registered_ledger,
     signed_credential,
-    standard_registry_docs,
     transformation,
 )
 from sqlalchemy import event as sa_event
@@ -36,12 +32,7 @@ ON_ANOTHER_HOST = f"https://brand.example/products/01/{GTIN}/21/SN-42"
 
 @pytest.fixture
 def ledger(tmp_path, database_url):
-    home = tmp_path / "home"
-    (home / "keys").mkdir(parents=True)
-    write_key_file(ADMIN_KEY, home / "keys" / "admin.json")
-    led = Ledger.init(home, database_url, "ledger.example/test", PUBLIC_URL)
-    led.validators.update(validators_for(led))
-    led.append([Submission("registry", d) for d in standard_registry_docs()])
+    led = registered_ledger(tmp_path / "home", database_url)
     yield led
     led.close()
 
