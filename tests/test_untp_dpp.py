@@ -304,3 +304,41 @@ def test_the_passport_page_shows_the_blocks_by_tier(passport: dict[str, Any]) ->
     assert "traceabilityInformation" not in public.attributes
     assert holder.attributes["materialsProvenance"] == \
         passport["passport"]["credentialSubject"]["materialsProvenance"]
+
+
+@pytest.mark.parametrize("case", ["garbage bundle", "not a bundle", "missing bundle",
+                                  "unknown policy", "bad policy date"])
+def test_bad_passport_inputs_are_refused_and_write_nothing(
+        passport: dict[str, Any], tmp_path: Path, case: str) -> None:
+    """Every input `credential issue --type BatteryPassportCredential` adds: a clear typed
+    error (exit 2), and nothing appended to the ledger. A garbage bundle was a bare
+    JSONDecodeError, a JSON bundle of the wrong shape an AttributeError."""
+    from batterytrace.ledger.service import open_ledger
+
+    network = passport["network"]
+    trust = ["--trust", str(network["home"] / "trust.toml")]
+    bad = tmp_path / "bad.jsonl"
+    extra = {
+        "garbage bundle": ["--bundle", str(bad)],
+        "not a bundle": ["--bundle", str(bad)],
+        "missing bundle": ["--bundle", str(tmp_path / "absent.jsonl")],
+        "unknown policy": ["--policy", "no-such-policy"],
+        "bad policy date": ["--policy-date", "2031-13-01"],
+    }[case]
+    bad.write_bytes(b"\x00\xff{not json\n" if case == "garbage bundle"
+                    else b'{"type": "something else"}\n[1, 2]\n')
+    ledger = open_ledger(network["home"], None)
+    try:
+        size = ledger.size
+    finally:
+        ledger.close()
+    result, _ = issue_passport(network, passport["item"], tmp_path, *trust, *extra)
+    # A typed error with its stable code, which the command line turns into exit 2.
+    assert getattr(result.exception, "exit_code", None) == 2, (result.output, result.exception)
+    assert getattr(result.exception, "code", None), result.exception
+    assert "Traceback" not in result.output
+    ledger = open_ledger(network["home"], None)
+    try:
+        assert ledger.size == size
+    finally:
+        ledger.close()

@@ -41,8 +41,10 @@ from urllib.parse import quote
 from batterytrace.credentials.canonical import canonicalize
 from batterytrace.credentials.errors import InputError, VerificationError
 from batterytrace.credentials.passport_blocks import UNTP_BLOCKS
+from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
 from batterytrace.ledger.events import KG_PER_UNIT
 
+from .bundle import Header, Record, read_bundle
 from .bundle_verify import verify_bundle
 from .policy import FAIL, PASS, Policy, PolicyResult, evaluate_policy
 from .provenance import trace_provenance
@@ -79,16 +81,14 @@ class BundleView:
 
     @classmethod
     def read(cls, lines: Iterable[bytes]) -> BundleView:
+        """The view of a bundle `verify_bundle` accepted (read with the one bundle parser)."""
         events, credentials = [], {}
         public_url, origin, scope = "", "", None
-        for number, line in enumerate(lines):
-            record = json.loads(line)
-            if number == 0:
-                origin = str(record.get("origin") or "")
-                found = (record.get("scope") or {}).get("id")
-                scope = found if isinstance(found, str) else None
-            if record.get("type") == "entry":
-                entry = record["entry"]
+        for record in read_bundle(lines):
+            if isinstance(record, Header):
+                origin, scope = record.origin, record.subject
+            elif isinstance(record, Record) and record.type == ENTRY:
+                entry = record.data["entry"]
                 if entry.get("kind") == "genesis":
                     public_url = str((entry.get("document") or {}).get("publicUrl") or "")
                 if entry.get("kind") != "event":
@@ -96,9 +96,9 @@ class BundleView:
                 document = entry["document"]
                 for event in document.get("credentialSubject") or []:
                     events.append((entry["seq"], str(event.get("id")), event, document))
-            elif record.get("type") == "credential" and isinstance(record.get("credential"),
-                                                                     dict):
-                credential = record["credential"]
+            elif (isinstance(record, Record) and record.type == CREDENTIAL
+                  and isinstance(record.data.get("credential"), dict)):
+                credential = record.data["credential"]
                 credentials[str(credential.get("id"))] = credential
         return cls(tuple(events), credentials, public_url, origin, scope)
 
@@ -364,17 +364,18 @@ def verified_evidence(lines: Sequence[bytes], trust: TrustConfig, *,
     `draft`: the BatteryPassportCredential about to be issued, counted as in force (the
     passport rules judge the passport that will carry the verdicts, not an earlier one)."""
     lines = list(lines)
-    view = BundleView.read(lines)
-    subject = subject or view.scope
-    if subject is None or view.scope != subject:
-        raise UntpPassportError(f"the bundle is not the bundle of the item {subject}"
-                                if subject else "the bundle is not the bundle of an item")
+    # Verified first: the view reads only a bundle whose structure and proofs hold.
     report = verify_bundle(lines, trust)
     if not report.ok:
         first = report.failures[0] if report.failures else None
         why = f" ({first.code} at {first.record}: {first.reason})" if first else ""
         raise UntpPassportError(f"the bundle does not verify{why}: no passport is built "
                                 "from it")
+    view = BundleView.read(lines)
+    subject = subject or view.scope
+    if subject is None or view.scope != subject:
+        raise UntpPassportError(f"the bundle is not the bundle of the item {subject}"
+                                if subject else "the bundle is not the bundle of an item")
     provenance = trace_provenance(lines, subject).to_json()
     if draft is not None:
         provenance = with_draft_passport(provenance, draft)
