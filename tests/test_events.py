@@ -142,3 +142,13 @@ def test_transport_fields_checked():
     event["transport"]["mode"] = "teleport"
     with pytest.raises(errors.EventFormatError):
         parse_credential(credential("miner", [event]))
+
+
+@pytest.mark.parametrize("member", ["erroneousEvent", "shipmentEvent",
+                                    "producerResponsibility"])
+@pytest.mark.parametrize("value", [7, ["urn:x"], {"id": "urn:x"}, True])
+def test_event_references_must_be_uri_strings(member, value):
+    doc = credential("miner", [extraction("kolwezi-mine", "ore", 1, {})])
+    doc["credentialSubject"][0][member] = value
+    with pytest.raises(errors.EventFormatError, match=member):
+        parse_credential(doc)
