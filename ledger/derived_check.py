@@ -181,11 +181,6 @@ def iter_custody_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
                 yield (table, encode_key(key)), encode_value(value)
 
 
-def expected_custody_rows(replay: Replay) -> dict[tuple[str, str], str]:
-    """The custody_state rows `custody_store.rebuild` writes after this replay, encoded."""
-    return dict(iter_custody_rows(replay))
-
-
 def iter_anchor_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
     """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
     replay's anchor book, one at a time."""
@@ -514,7 +509,6 @@ __all__ = [
     "check_state",
     "check_tree",
     "expected_anchor_rows",
-    "expected_custody_rows",
     "open_view",
     "rebuild_derived",
     "recompute_tree",
