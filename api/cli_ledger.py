@@ -4,6 +4,7 @@ verify. Thin: each calls `batterytrace.ledger.log` and prints through `console.e
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -377,11 +378,50 @@ def repair(
     rebuild every derived table from them in one transaction: tree tiles, checkpoint rows,
     the sequencer row, checkpoint.txt when lost, custody_state and credential_anchor. Refused
     (exit 1, nothing changed) when the entries themselves are bad."""
-    from batterytrace.credentials.errors import InputError
+    from batterytrace.ledger.derived_check import open_view
+
+    if not from_entries:
+        raise InputError("say where to repair from: --from-entries")
+    settings: Settings = ctx.obj
+    view = open_view(settings.home, settings.database_url)
+    try:
+        done = repair_from_entries(view, processes=processes)
+    finally:
+        view.close()
+    counts, wrote_file, size = done.counts, done.checkpoint_file_written, done.checkpoint_size
+    data = {"ok": not done.remaining, "rebuilt": counts, "checkpointFileWritten": wrote_file,
+            "checkpointSize": size, "remaining": [m.to_json() for m in done.remaining]}
+    _fail_on_mismatch(done.remaining, as_json)
+    emit(data, as_json, lambda console: console.print(
+        "[green]repaired[/] " + ", ".join(f"{t} {n} rows" for t, n in counts.items())
+        + (f"; {settings.home}/checkpoint.txt written (size {size})" if wrote_file else ""),
+        highlight=False, soft_wrap=True))
+
+
+@dataclass(frozen=True)
+class Repaired:
+    """What `repair_from_entries` did: rows written per table, whether checkpoint.txt was
+    written back, its size, and the differences left after the rebuild (empty: repaired)."""
+
+    counts: dict[str, int]
+    checkpoint_file_written: bool
+    checkpoint_size: int
+    remaining: list[Any]
+
+
+def repair_from_entries(view: Any, *, processes: int = 1, **replay_options: Any) -> Repaired:
+    """`ledger repair --from-entries` on an open `LogView`, in bounded memory: one pass over
+    the entries checks the chain against the trusted note and builds the Merkle tree; one
+    replay (`verify_entries`: signatures and custody rules, its state spilled to a temporary
+    file when large; `replay_options` go to it, e.g. `spill_rows`) is handed, when every entry passed, to the rebuild (one
+    transaction, rows streamed from the replay) and then to the check of what was written
+    (the same replay and tree: no further pass). Raises the first bad entry's typed error
+    with nothing changed."""
     from batterytrace.ledger.checkpoint import open_checkpoint
     from batterytrace.ledger.derived_check import (
+        TreeBuilder,
         check_derived,
-        open_view,
+        checkpoint_candidates,
         rebuild_derived,
         trusted_note,
     )
@@ -389,34 +429,36 @@ def repair(
     from batterytrace.verifier.bundle_verify import verify_entries
     from batterytrace.verifier.trust import TrustedLedger
 
-    if not from_entries:
-        raise InputError("say where to repair from: --from-entries")
-    settings: Settings = ctx.obj
-    view = open_view(settings.home, settings.database_url)
-    try:
-        note = trusted_note(view)
-        if note is None:
-            raise view.home.missing_checkpoint()
-        cp = open_checkpoint(note, [view.verifier], view.origin)
-        bodies = list(body for _, body in view.storage.iter_bodies())
-        verify_log(bodies, [note], [view.verifier], view.origin)  # chain, genesis, leaves
-        report = verify_entries(iter(bodies), TrustedLedger(view.origin, view.verifier.vkey),
-                                [note], processes=processes)
-        report.raise_first()  # signatures and custody rules: bad entries, nothing changed
-        counts = rebuild_derived(view)
+    note = trusted_note(view)
+    if note is None:
+        raise view.home.missing_checkpoint()
+    cp = open_checkpoint(note, [view.verifier], view.origin)
+    builder = TreeBuilder(checkpoint_candidates(view))
+
+    def bodies() -> Any:
+        for seq, body in view.storage.iter_bodies():
+            builder.add(seq, body)
+            yield body
+
+    verify_log(bodies(), [note], [view.verifier], view.origin)  # chain, genesis, leaves
+    tree = builder.finish()
+    done: list[Repaired] = []
+
+    def rebuild(replay: Any) -> None:
+        """Every entry passed: rewrite from this replay, then check against it."""
+        counts = rebuild_derived(view, tree=tree, replay=replay)
         wrote_file = view.home.read_checkpoint() is None
         if wrote_file:
             view.home.write_checkpoint(note, cp, [view.verifier])
-        remaining = check_derived(view)
-    finally:
-        view.close()
-    data = {"ok": not remaining, "rebuilt": counts, "checkpointFileWritten": wrote_file,
-            "checkpointSize": cp.size, "remaining": [m.to_json() for m in remaining]}
-    _fail_on_mismatch(remaining, as_json)
-    emit(data, as_json, lambda console: console.print(
-        "[green]repaired[/] " + ", ".join(f"{t} {n} rows" for t, n in counts.items())
-        + (f"; {settings.home}/checkpoint.txt written (size {cp.size})" if wrote_file else ""),
-        highlight=False, soft_wrap=True))
+        done.append(Repaired(counts, wrote_file, cp.size,
+                             check_derived(view, tree=tree, replay=replay)))
+
+    report = verify_entries((body for _, body in view.storage.iter_bodies()),
+                            TrustedLedger(view.origin, view.verifier.vkey), [note],
+                            processes=processes, on_replayed=rebuild, **replay_options)
+    report.raise_first()  # signatures and custody rules: bad entries, nothing changed
+    assert done, "verify_entries hands a passing replay to on_replayed"
+    return done[0]
 
 
 def register(app: typer.Typer) -> None:

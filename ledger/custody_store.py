@@ -22,6 +22,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from decimal import Decimal
+from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import select, text
@@ -42,6 +43,7 @@ from .log import Ledger
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
 from .seal import RowSeal
+from .spill import SPILL_ROWS
 from .tables import CUSTODY_STATE
 
 TABLE_NAME = CUSTODY_STATE.name
@@ -308,32 +310,44 @@ def iter_ledger_entries(ledger: Ledger) -> Iterator[tuple[int, str, dict[str, An
         yield entry.seq, entry.kind, entry.document, entry.received
 
 
-def replayed_rows(replay: Replay) -> dict[tuple[str, Any], Any]:
-    """The custody_state rows of a replay's registry and state: (table, key) -> value, what
-    `rebuild` writes and `ledger verify` compares the stored rows with."""
+def replayed_rows(replay: Replay) -> Iterator[tuple[tuple[str, Any], Any]]:
+    """The custody_state rows of a replay's registry and state, ((table, key), value), one at
+    a time (from the replay's spill file when it has one): what `rebuild` writes and
+    `ledger verify` compares the stored rows with."""
     registry, state = replay.started()
-    return {(table, key): value
-            for tables in (registry, state)
-            for table in tables.table_names
-            for key, value in tables.rows(table)}
+    for tables in (registry, state):
+        for table in tables.table_names:
+            for key, value in tables.rows(table):
+                yield (table, key), value
 
 
 def rebuild(ledger: Ledger) -> int:
     """Drop the custody tables and rebuild them from the log (the engine's replay, checks
-    included). Returns the rows written."""
-    rows = replayed_rows(replay_entries(iter_ledger_entries(ledger)))
-    with ledger.storage.engine.begin() as connection:
-        replace_state(connection, rows, ledger.row_seal)
-    return len(rows)
+    included, its state spilled to a temporary file when large). Returns the rows written."""
+    replay = Replay(SPILL_ROWS)
+    try:
+        replay_entries(iter_ledger_entries(ledger), replay=replay)
+        with ledger.storage.engine.begin() as connection:
+            return replace_state(connection, replayed_rows(replay), ledger.row_seal)
+    finally:
+        replay.close()
 
 
-def replace_state(connection: Connection, rows: Mapping[tuple[str, Any], Any],
-                  seal: RowSeal | None) -> None:
-    """Replace every custody_state row with `rows` ((table, key) -> value), sealed with
-    `seal`, in the caller's transaction."""
+def replace_state(connection: Connection,
+                  rows: Mapping[tuple[str, Any], Any] | Iterable[tuple[tuple[str, Any], Any]],
+                  seal: RowSeal | None, *, chunk: int = 5000) -> int:
+    """Replace every custody_state row with `rows` ((table, key) -> value, or a stream of
+    ((table, key), value) with distinct keys), sealed with `seal`, in the caller's
+    transaction; written `chunk` rows at a time, so a stream is never all in memory.
+    Returns the rows written."""
     drop_state(connection)
     ensure_schema(connection)
-    write_changes(connection, rows, seal)
+    pairs = iter(rows.items() if isinstance(rows, Mapping) else rows)
+    written = 0
+    while batch := dict(islice(pairs, chunk)):
+        write_changes(connection, batch, seal)
+        written += len(batch)
+    return written
 
 
 def stored_rows(connection: Connection) -> Iterator[tuple[str, str, str, str | None]]:

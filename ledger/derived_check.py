@@ -30,6 +30,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import delete, insert, inspect, select
@@ -131,28 +132,45 @@ class Tree:
     roots: dict[int, bytes] = field(default_factory=dict)  # size -> root, for wanted sizes
 
 
+class TreeBuilder:
+    """The Merkle tree of the entries, fed one body at a time in seq order (`add`), so the
+    tree can be built in a pass that reads the entries for another purpose (`ledger repair`
+    builds it while checking the chain). `finish` packs what is left and returns the Tree."""
+
+    def __init__(self, wanted_sizes: Iterable[int] = ()) -> None:
+        self.tree = Tree()
+        self._wanted = set(wanted_sizes)
+        self._frontier: list[tuple[int, int, bytes]] = []
+        self._nodes: list[tuple[int, int, bytes]] = []
+
+    def add(self, seq: int, body: bytes) -> None:
+        """The entry at `seq` (the next one: entries come in order from 0)."""
+        tree = self.tree
+        leaf = merkle.leaf_hash(body)
+        created, self._frontier, root = extend(self._frontier, [leaf])
+        self._nodes.append((0, seq, leaf))
+        self._nodes.extend(created)
+        tree.size = seq + 1
+        tree.head, tree.root = hashlib.sha256(body).digest(), root
+        if tree.size in self._wanted:
+            tree.roots[tree.size] = root
+        if len(self._nodes) >= 65536:
+            pack_tiles(tree.tiles, self._nodes)
+            self._nodes = []
+
+    def finish(self) -> Tree:
+        pack_tiles(self.tree.tiles, self._nodes)
+        self._nodes = []
+        return self.tree
+
+
 def recompute_tree(ledger: Source, wanted_sizes: Iterable[int] = ()) -> Tree:
     """The tiles of the entries' tree (as `storage.store_nodes` writes them) and its roots at
     `wanted_sizes`."""
-
-    wanted = set(wanted_sizes)
-    tree = Tree()
-    frontier: list[tuple[int, int, bytes]] = []
-    nodes: list[tuple[int, int, bytes]] = []
+    builder = TreeBuilder(wanted_sizes)
     for seq, body in ledger.storage.iter_bodies():
-        leaf = merkle.leaf_hash(body)
-        created, frontier, root = extend(frontier, [leaf])
-        nodes.append((0, seq, leaf))
-        nodes.extend(created)
-        tree.size = seq + 1
-        tree.head, tree.root = hashlib.sha256(body).digest(), root
-        if tree.size in wanted:
-            tree.roots[tree.size] = root
-        if len(nodes) >= 65536:
-            pack_tiles(tree.tiles, nodes)
-            nodes = []
-    pack_tiles(tree.tiles, nodes)
-    return tree
+        builder.add(seq, body)
+    return builder.finish()
 
 
 def _compare(table: str, expected: Mapping[Any, Any], found: Mapping[Any, Any]
@@ -413,22 +431,23 @@ def trusted_note(ledger: Source) -> bytes | None:
     return None
 
 
-def check_derived(ledger: Source, *, state: bool = True) -> list[DerivedMismatch]:
+def check_derived(ledger: Source, *, state: bool = True, tree: Tree | None = None,
+                  replay: Replay | None = None) -> list[DerivedMismatch]:
     """The first difference of each derived table from its recomputation from the entries
     (empty: all match). `state=False` skips the replay (custody_state, credential_anchor),
-    for logs whose entries are not custody entries."""
-    out = check_tree(ledger)
+    for logs whose entries are not custody entries. `tree` and `replay`, when given, are the
+    entries' tree (with the roots at the stored checkpoint sizes) and their engine replay,
+    made by the caller: nothing is recomputed (`ledger repair` checks what it wrote)."""
+    out = check_tree(ledger, tree)
     if state:
-        out.extend(check_state(ledger))
+        out.extend(check_state(ledger, replay))
     return out
 
 
-def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
-    """Rewrite the derived tables from the entries in ONE transaction (the entries must have
-    been verified first): tiles, the sequencer row, checkpoint rows (their roots from their
-    own signed notes; checkpoint.txt's note restored as a row when missing), custody_state and
-    credential_anchor. Returns the rows written per table. Checkpoint rows whose note does
-    not verify are dropped (they cannot be re-signed here)."""
+def checkpoint_candidates(ledger: Source) -> dict[int, tuple[bytes, bytes]]:
+    """size -> (root, note) of every stored checkpoint note that verifies, and of
+    checkpoint.txt's: the rows `rebuild_derived` may write back (those whose root is the
+    tree's root at their size). Their sizes are the roots a tree given to it must hold."""
     with ledger.storage.engine.connect() as connection:
         notes = [bytes(n) for (n,) in connection.execute(select(CHECKPOINTS.c.note))]
     file_note = ledger.home.read_checkpoint()
@@ -441,30 +460,59 @@ def rebuild_derived(ledger: Source, *, state: bool = True) -> dict[str, int]:
         except Exception:
             continue
         checkpoints[cp.size] = (cp.root, note)
-    tree = recompute_tree(ledger, checkpoints)
-    checkpoints = {s: v for s, v in checkpoints.items() if tree.roots.get(s) == v[0]}
+    return checkpoints
+
+
+def rebuild_derived(ledger: Source, *, state: bool = True, tree: Tree | None = None,
+                    replay: Replay | None = None) -> dict[str, int]:
+    """Rewrite the derived tables from the entries in ONE transaction (the entries must have
+    been verified first): tiles, the sequencer row, checkpoint rows (their roots from their
+    own signed notes; checkpoint.txt's note restored as a row when missing), custody_state and
+    credential_anchor. Returns the rows written per table. Checkpoint rows whose note does
+    not verify are dropped (they cannot be re-signed here).
+
+    `tree` (built for the sizes of `checkpoint_candidates`) and `replay` (the engine's
+    replay of every entry), when given, are used instead of reading and replaying the
+    entries again: `ledger repair` makes both while it verifies them. The rows are written
+    in chunks from the replay (spilled to a file when large), never all held in memory."""
+    candidates = checkpoint_candidates(ledger)
+    tree = tree or recompute_tree(ledger, candidates)
+    kept = {s: v for s, v in candidates.items() if tree.roots.get(s) == v[0]}
     chained: list[dict[str, Any]] = []
     before: int | None = None
-    for size, (root, note) in sorted(checkpoints.items()):
+    for size, (root, note) in sorted(kept.items()):
         record = CheckpointRecord(size, root, note, before, None).sealed_by(ledger.row_seal)
         chained.append(record.to_row())
         before = size
-    replay = _replay(ledger) if state else None
+    own = state and replay is None
+    if own:
+        replay = _replay(ledger)
     try:
-        return _rewrite(ledger, tree, chained, replay)
+        return _rewrite(ledger, tree, chained, replay if state else None)
     finally:
-        if replay is not None:
+        if own and replay is not None:
             replay.close()
+
+
+WRITE_CHUNK = 5000  # rows per INSERT batch in `_rewrite` (the rows are never all in memory)
+TILE_CHUNK = 64  # tiles per INSERT batch (~1 MB)
+
+
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    iterator = iter(rows)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 def _rewrite(ledger: Source, tree: Tree, chained: list[dict[str, Any]], replay: Replay | None
              ) -> dict[str, int]:
-    """`rebuild_derived`'s transaction."""
+    """`rebuild_derived`'s transaction; rows inserted in chunks, streamed from the replay."""
     counts: dict[str, int] = {}
     with ledger.storage.engine.begin() as connection:
         connection.execute(delete(TILES))
-        connection.execute(insert(TILES), [{"key": k, "hashes": bytes(v)}
-                                           for k, v in sorted(tree.tiles.items())])
+        for chunk in _chunks(sorted(tree.tiles), TILE_CHUNK):
+            connection.execute(insert(TILES), [{"key": k, "hashes": bytes(tree.tiles[k])}
+                                               for k in chunk])
         counts[TILES.name] = len(tree.tiles)
         connection.execute(delete(CHECKPOINTS))
         if chained:
@@ -475,16 +523,16 @@ def _rewrite(ledger: Source, tree: Tree, chained: list[dict[str, Any]], replay: 
             {"id": 1, "size": tree.size, "head": tree.head, "root": tree.root}])
         counts[SEQUENCER.name] = 1
         if replay is not None:
-            rows = replayed_rows(replay)
-            replace_state(connection, rows, ledger.row_seal)
-            counts[CUSTODY_STATE.name] = len(rows)
+            counts[CUSTODY_STATE.name] = replace_state(
+                connection, replayed_rows(replay), ledger.row_seal, chunk=WRITE_CHUNK)
             CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
             connection.execute(delete(CREDENTIAL_ANCHOR))
-            anchors = expected_anchor_rows(replay)
-            if anchors:
+            written = 0
+            for anchors in _chunks(iter_anchor_rows(replay), WRITE_CHUNK):
                 connection.execute(insert(CREDENTIAL_ANCHOR), [
-                    {"tbl": t, "key": k, "value": v} for (t, k), v in anchors.items()])
-            counts[CREDENTIAL_ANCHOR.name] = len(anchors)
+                    {"tbl": t, "key": k, "value": v} for (t, k), v in anchors])
+                written += len(anchors)
+            counts[CREDENTIAL_ANCHOR.name] = written
             if inspect(connection).has_table(CREDENTIAL_SUBJECT.name):
                 expected, damaged = _indexed_subjects(connection)
                 connection.execute(delete(CREDENTIAL_SUBJECT).where(
@@ -505,9 +553,11 @@ __all__ = [
     "DerivedMismatch",
     "LogView",
     "Tree",
+    "TreeBuilder",
     "check_derived",
     "check_state",
     "check_tree",
+    "checkpoint_candidates",
     "expected_anchor_rows",
     "open_view",
     "rebuild_derived",
