@@ -413,10 +413,10 @@ def repair_from_entries(view: Any, *, processes: int = 1, **replay_options: Any)
     """`ledger repair --from-entries` on an open `LogView`, in bounded memory: one pass over
     the entries checks the chain against the trusted note and builds the Merkle tree; one
     replay (`verify_entries`: signatures and custody rules, its state spilled to a temporary
-    file when large; `replay_options` go to it, e.g. `spill_rows`) is handed, when every entry passed, to the rebuild (one
-    transaction, rows streamed from the replay) and then to the check of what was written
-    (the same replay and tree: no further pass). Raises the first bad entry's typed error
-    with nothing changed."""
+    file when large; `replay_options` go to it, e.g. `spill_rows`) is handed, when every
+    entry passed, to the rebuild (one transaction, rows streamed from the replay) and then
+    to the check of what was written (the same replay and tree: no further pass). Raises
+    the first bad entry's typed error with nothing changed."""
     from batterytrace.ledger.checkpoint import open_checkpoint
     from batterytrace.ledger.derived_check import (
         TreeBuilder,
@@ -440,8 +440,7 @@ def repair_from_entries(view: Any, *, processes: int = 1, **replay_options: Any)
             builder.add(seq, body)
             yield body
 
-    verify_log(bodies(), [note], [view.verifier], view.origin)  # chain, genesis, leaves
-    tree = builder.finish()
+    tree = builder.tree
     done: list[Repaired] = []
 
     def rebuild(replay: Any) -> None:
@@ -453,9 +452,14 @@ def repair_from_entries(view: Any, *, processes: int = 1, **replay_options: Any)
         done.append(Repaired(counts, wrote_file, cp.size,
                              check_derived(view, tree=tree, replay=replay)))
 
-    report = verify_entries((body for _, body in view.storage.iter_bodies()),
-                            TrustedLedger(view.origin, view.verifier.vkey), [note],
-                            processes=processes, on_replayed=rebuild, **replay_options)
+    try:
+        verify_log(bodies(), [note], [view.verifier], view.origin)  # chain, genesis, leaves
+        builder.finish()
+        report = verify_entries((body for _, body in view.storage.iter_bodies()),
+                                TrustedLedger(view.origin, view.verifier.vkey), [note],
+                                processes=processes, on_replayed=rebuild, **replay_options)
+    finally:
+        tree.close()  # its temporary file of complete tiles
     report.raise_first()  # signatures and custody rules: bad entries, nothing changed
     assert done, "verify_entries hands a passing replay to on_replayed"
     return done[0]

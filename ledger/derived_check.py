@@ -70,6 +70,7 @@ from .tables import (
     STATUS_LIST,
     TILES,
 )
+from .tile_file import TileSet
 from .tree_store import extend
 
 
@@ -123,19 +124,24 @@ Source = Ledger | LogView
 
 @dataclass
 class Tree:
-    """The Merkle tree recomputed from the entries: packed tiles, roots by size, head."""
+    """The Merkle tree recomputed from the entries: packed tiles (the complete ones in a
+    temporary file: `tile_file.TileSet`; `close` deletes it), roots by size, head."""
 
     size: int = 0
     head: bytes = b""
     root: bytes = merkle.EMPTY_ROOT
-    tiles: dict[int, bytearray] = field(default_factory=dict)
+    tiles: TileSet = field(default_factory=TileSet)
     roots: dict[int, bytes] = field(default_factory=dict)  # size -> root, for wanted sizes
+
+    def close(self) -> None:
+        self.tiles.close()
 
 
 class TreeBuilder:
     """The Merkle tree of the entries, fed one body at a time in seq order (`add`), so the
     tree can be built in a pass that reads the entries for another purpose (`ledger repair`
-    builds it while checking the chain). `finish` packs what is left and returns the Tree."""
+    builds it while checking the chain). `finish` packs what is left and returns the Tree.
+    Memory: the nodes of 65,536 entries and the tiles not yet complete."""
 
     def __init__(self, wanted_sizes: Iterable[int] = ()) -> None:
         self.tree = Tree()
@@ -155,12 +161,14 @@ class TreeBuilder:
         if tree.size in self._wanted:
             tree.roots[tree.size] = root
         if len(self._nodes) >= 65536:
-            pack_tiles(tree.tiles, self._nodes)
+            pack_tiles(tree.tiles.open, self._nodes)
             self._nodes = []
+            tree.tiles.close_complete(tree.size)  # complete tiles: out of memory
 
     def finish(self) -> Tree:
-        pack_tiles(self.tree.tiles, self._nodes)
+        pack_tiles(self.tree.tiles.open, self._nodes)
         self._nodes = []
+        self.tree.tiles.close_complete(self.tree.size)
         return self.tree
 
 
@@ -476,7 +484,12 @@ def rebuild_derived(ledger: Source, *, state: bool = True, tree: Tree | None = N
     entries again: `ledger repair` makes both while it verifies them. The rows are written
     in chunks from the replay (spilled to a file when large), never all held in memory."""
     candidates = checkpoint_candidates(ledger)
-    tree = tree or recompute_tree(ledger, candidates)
+    if tree is None:
+        tree = recompute_tree(ledger, candidates)
+        try:
+            return rebuild_derived(ledger, state=state, tree=tree, replay=replay)
+        finally:
+            tree.close()
     kept = {s: v for s, v in candidates.items() if tree.roots.get(s) == v[0]}
     chained: list[dict[str, Any]] = []
     before: int | None = None
@@ -510,8 +523,8 @@ def _rewrite(ledger: Source, tree: Tree, chained: list[dict[str, Any]], replay: 
     counts: dict[str, int] = {}
     with ledger.storage.engine.begin() as connection:
         connection.execute(delete(TILES))
-        for chunk in _chunks(sorted(tree.tiles), TILE_CHUNK):
-            connection.execute(insert(TILES), [{"key": k, "hashes": bytes(tree.tiles[k])}
+        for chunk in _chunks(tree.tiles, TILE_CHUNK):  # in key order, read back from the file
+            connection.execute(insert(TILES), [{"key": k, "hashes": tree.tiles[k]}
                                                for k in chunk])
         counts[TILES.name] = len(tree.tiles)
         connection.execute(delete(CHECKPOINTS))
