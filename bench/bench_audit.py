@@ -4,8 +4,8 @@ provenance; wall time, rate and peak memory of each, beside the raw limits.
 Workload: the custody ledger of bench_bundle (registry entries, then signed extraction
 credentials, one ObjectEvent each, through the ledger's appends with every custody check),
 built once into bench/.cache/bundle-home-<count> (not timed; at 10^6 it took 29 minutes on
-this VM at a load of 8-12, see docs/performance.md). Each step runs in a fresh process, so its peak RSS (VmHWM)
-is its own (pool workers forked from it are not counted):
+this VM at a load of 8-12, see docs/performance.md). Each step runs in a fresh process, so
+its peak RSS (VmHWM) is its own (pool workers forked from it are not counted):
 
 - export: `export_bundle(all_entries=True)` of the whole ledger to a file (what
   `bundle export --all` does: the stored bytes of each entry written as they are, the root

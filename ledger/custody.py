@@ -326,7 +326,7 @@ def _field_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     if len(names) == 1:
         one = attrgetter(names[0])
         return lambda value: (one(value),)
-    return attrgetter(*names)  # type: ignore[return-value]  # several names: a tuple
+    return attrgetter(*names)  # several names: a tuple
 
 
 def event_fingerprint(event: TraceEvent, actor: str) -> str:
