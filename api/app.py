@@ -90,7 +90,8 @@ def create_app(
         app.state.ledger = ledger
         app.state.store = store
         app.state.writer = writer
-        task = asyncio.create_task(_checkpoints(writer, ledger, checkpoint_interval))
+        task = asyncio.create_task(_checkpoints(writer, ledger, checkpoint_interval,
+                                                app.state.read_cache))
         if settle_collector:  # what startup built lives as long as the process
             settle_after_startup()
         try:
@@ -211,9 +212,15 @@ def _sign_if_grown(ledger: Ledger) -> bool:
     return True
 
 
-async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float) -> None:
+async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float,
+                       cache: ReadCache) -> None:
     while True:
         await asyncio.sleep(interval)
+        known = cache.known_generation()
+        if known is not None and known[0] == known[1]:
+            # The read cache has just read the log, and its latest checkpoint covers it: no
+            # job for the writer, whose every job makes the cache re-read the log.
+            continue
         try:  # on the writer: in order with the appends, never competing with them
             signed = await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
             # The witnesses are asked off the writer (network round trips); the cosigned
