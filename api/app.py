@@ -23,12 +23,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batterytrace.ledger.pool import settle_after_startup
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from . import problems
-from .collector import settle_after_startup
 from .limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, RequestLimits
 from .read_cache import ReadCache
 from .write_queue import DEFAULT_MAX_GROUP, DEFAULT_MAX_WAITING, WriteQueue
@@ -59,7 +59,7 @@ def create_app(
     `write_queue_size`: appends that may wait for the writer (one more is a 503);
     `write_group`: at most this many documents of waiting appends written as one batch;
     `settle_collector`: freeze what startup built out of the collector's passes
-    (api/collector.py), for a process that is this app's server (`batterytrace serve`), not
+    (ledger/pool.py), for a process that is this app's server (`batterytrace serve`), not
     for one that builds many apps (tests); `server_timing`: a `Server-Timing` header on every
     answer (api/server_timing.py)."""
     from .routers import (

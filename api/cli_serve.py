@@ -5,8 +5,8 @@ worker process): Linux copies the option to each accepted connection. Uvicorn's 
 multi-worker socket leaves Nagle's algorithm on, which delays small responses (issue 10
 measured 6x slower). Workers get the home, database URL and checkpoint interval through the
 environment and build the app with `api.app.create_app_from_env`, which settles the garbage
-collector once startup is done (api/collector.py). `--server-timing` adds a `Server-Timing`
-header to every answer (api/server_timing.py).
+collector once startup is done (`settle_after_startup`, ledger/pool.py). `--server-timing`
+adds a `Server-Timing` header to every answer (api/server_timing.py).
 """
 
 from __future__ import annotations

@@ -9,26 +9,14 @@ Off by default: the header tells anyone how long the server worked.
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from batterytrace.ledger.pool import collector_seconds, time_collector
+
 Message = MutableMapping[str, Any]
 _clock = time.perf_counter
-_collector = [0.0, 0.0]  # [seconds spent collecting so far, start of the pass in progress]
-
-
-def _on_collection(phase: str, info: dict[str, Any]) -> None:
-    if phase == "start":
-        _collector[1] = _clock()
-    else:
-        _collector[0] += _clock() - _collector[1]
-
-
-def collector_seconds() -> float:
-    """Seconds the collector has spent in this process since timing was installed."""
-    return _collector[0]
 
 
 class ServerTiming:
@@ -36,20 +24,19 @@ class ServerTiming:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        if _on_collection not in gc.callbacks:
-            gc.callbacks.append(_on_collection)
+        time_collector()
 
     async def __call__(self, scope: Any, receive: Any,
                        send: Callable[[Message], Awaitable[None]]) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        began, collecting = _clock(), _collector[0]
+        began, collecting = _clock(), collector_seconds()
 
         async def timed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 value = (f"app;dur={(_clock() - began) * 1000:.3f}, "
-                         f"gc;dur={(_collector[0] - collecting) * 1000:.3f}")
+                         f"gc;dur={(collector_seconds() - collecting) * 1000:.3f}")
                 message["headers"] = [*message.get("headers", ()),
                                       (b"server-timing", value.encode())]
             await send(message)

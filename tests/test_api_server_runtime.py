@@ -1,5 +1,5 @@
 """What `batterytrace serve` sets up around the app for reads under load: the collector
-settled after startup (api/collector.py), the opt-in `Server-Timing` header
+settled after startup (`settle_after_startup`, ledger/pool.py), the opt-in `Server-Timing` header
 (api/server_timing.py), and the read cache's refresh ahead (api/read_cache.py): a generation
 past half its age is still answered at once and re-read in the background, one past
 `probe_interval` never is."""
@@ -14,13 +14,12 @@ from typing import Any
 
 import pytest
 from batterytrace.api.app import SERVER_TIMING_ENV, create_app_from_env
-from batterytrace.api.collector import settle_after_startup
 from batterytrace.api.settings import DATABASE_URL_ENV, HOME_ENV
 from batterytrace.ledger.log import Submission
+from batterytrace.ledger.pool import settle_after_startup
 from batterytrace.ledger.service import open_ledger
 from custody_factory import extraction, signed_credential
 from fastapi.testclient import TestClient
-from test_api_app import mine, wait_for_checkpoint
 from test_api_support import api_client, make_home
 
 TIMING = re.compile(r"app;dur=\d+\.\d{3}, gc;dur=\d+\.\d{3}")
@@ -83,9 +82,12 @@ def _append_elsewhere(client: Any) -> int:
 
 @pytest.fixture
 def api(tmp_path, database_url):
+    """The app with its checkpoint task asleep: nothing but the test moves the log (the home
+    holds the registry and its signed checkpoint)."""
     home = make_home(tmp_path, database_url)
-    with api_client(home, database_url) as client:
+    with api_client(home, database_url, checkpoint_interval=3600) as client:
         client.home, client.url = home, database_url
+        client.app.state.read_cache.probe_interval = 3600.0  # re-read only when aged below
         yield client
 
 
@@ -94,34 +96,35 @@ def _age_known(cache: Any, seconds: float) -> None:
     cache._known = (generation, writes, time.monotonic() - seconds)
 
 
+def _latest_proof_size(client: Any) -> int:
+    response = client.get("/proofs/inclusion", params={"seq": 0})
+    assert response.status_code == 200, response.text
+    return int(response.json()["size"])
+
+
 def test_refresh_ahead_answers_at_once_then_sees_other_writes(api):
-    _, first = mine(api)
-    wait_for_checkpoint(api, first["seq"] + 1)
     cache = api.app.state.read_cache
-    cache.probe_interval = 3600.0  # nothing re-reads unless the test ages the generation
-    before = api.get("/proofs/inclusion", params={"seq": first["seq"]}).json()["size"]
+    before = _latest_proof_size(api)
     grown = _append_elsewhere(api)
+    assert grown > before
     # Younger than half the interval: answered from what is known, no re-read started.
-    assert api.get("/proofs/inclusion", params={"seq": first["seq"]}).json()["size"] == before
+    assert _latest_proof_size(api) == before
     assert cache._refresh is None
     # Past half the interval: still answered from what is known (it is younger than the
     # interval), and the re-read runs in the background...
     _age_known(cache, 2000.0)
-    assert api.get("/proofs/inclusion", params={"seq": first["seq"]}).json()["size"] == before
+    assert _latest_proof_size(api) == before
     deadline = time.monotonic() + 10
     while cache.known_generation() is None or cache.known_generation()[0] < grown:
         assert time.monotonic() < deadline, "the background re-read never finished"
         time.sleep(0.01)
     # ...so the next request has the other process's write.
-    assert api.get("/proofs/inclusion", params={"seq": first["seq"]}).json()["size"] == grown
+    assert _latest_proof_size(api) == grown
 
 
 def test_a_generation_past_the_interval_is_never_used(api):
-    _, first = mine(api)
-    wait_for_checkpoint(api, first["seq"] + 1)
-    cache = api.app.state.read_cache
-    cache.probe_interval = 3600.0
-    api.get("/proofs/inclusion", params={"seq": first["seq"]})
+    before = _latest_proof_size(api)
     grown = _append_elsewhere(api)
-    _age_known(cache, 3600.0)  # as old as the interval: the request re-reads first
-    assert api.get("/proofs/inclusion", params={"seq": first["seq"]}).json()["size"] == grown
+    assert grown > before
+    _age_known(api.app.state.read_cache, 3600.0)  # as old as the interval: re-read first
+    assert _latest_proof_size(api) == grown
