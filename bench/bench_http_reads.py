@@ -21,6 +21,12 @@ connections on raw sockets and epoll, each response timed by the kernel's receiv
   omission). Target: p99 <= 3 x p50 and p99 < 10 ms. Beside them, the parts of the tail:
   how late the client sent, the time from send to the answer's arrival, and the
   application's own time (Server-Timing) with its collector time.
+- isolated: the same steady run again with the server's threads and the client at the lowest
+  real-time priority (SCHED_FIFO 1), so neither waits behind the machine's other processes
+  when it wakes: the tail the server and the client add by themselves. Only where that is
+  permitted (CAP_SYS_NICE); elsewhere its `..._isolated_...` rows are left out. The server
+  is set back to the ordinary policy right after. Nothing else differs, for any route.
+BENCH_HTTP_READS_STEADY_SECONDS changes the steady runs' length (default 20 s).
 """
 
 from __future__ import annotations
