@@ -140,7 +140,8 @@ class Tree:
 class TreeBuilder:
     """The Merkle tree of the entries, fed one body at a time in seq order (`add`), so the
     tree can be built in a pass that reads the entries for another purpose (`ledger repair`
-    builds it while checking the chain). `finish` packs what is left and returns the Tree.
+    builds it while checking the chain, `ledger verify` while checking the chain and
+    replaying). `finish` packs what is left and returns the Tree; the caller closes it.
     Memory: the nodes of 65,536 entries and the tiles not yet complete."""
 
     def __init__(self, wanted_sizes: Iterable[int] = ()) -> None:
@@ -170,6 +171,13 @@ class TreeBuilder:
         self._nodes = []
         self.tree.tiles.close_complete(self.tree.size)
         return self.tree
+
+
+def stored_checkpoint_sizes(ledger: Source) -> list[int]:
+    """The sizes of the stored checkpoint rows: the roots `check_tree` needs of a tree."""
+    with ledger.storage.engine.connect() as connection:
+        return [size for (size,) in connection.execute(
+            select(CHECKPOINTS.c.size).order_by(CHECKPOINTS.c.size))]
 
 
 def recompute_tree(ledger: Source, wanted_sizes: Iterable[int] = ()) -> Tree:
@@ -575,5 +583,6 @@ __all__ = [
     "open_view",
     "rebuild_derived",
     "recompute_tree",
+    "stored_checkpoint_sizes",
     "trusted_note",
 ]
