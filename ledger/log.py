@@ -62,10 +62,10 @@ from .home import DATABASE_FILE, Home
 from .log_verify import LogSummary, verify_log
 from .pool import bulk_work
 from .seal import SEALED_REVISION, RowSeal
-from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage, appended_tiles
+from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage
 from .tables import CHECKPOINTS, ENTRIES
 from .tlog_proof import format_proof
-from .tree_store import BatchOverlay, TileOverlay, TreeStore, extend, frontier_tiles
+from .tree_store import BatchOverlay, TileOverlay, TreeStore, extend
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 # Re-exported: what callers of the ledger import from here.
@@ -268,7 +268,11 @@ class Ledger:
         # writers append meanwhile), unless its validator computes the canonical bytes.
         early = _early_heads(subs, canonical_of)
         self._start_checks(subs)
-        with self.storage.write() as (session, head):
+        # The lock, the tiles the append writes or its frontier lies in, and the latest
+        # checkpoint row: one round trip on PostgreSQL (the frontier and the consistency
+        # proof come from those tiles, no query of their own).
+        with self.storage.append_transaction(log_key is not None) as (
+                session, head, edge_tiles, latest):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
             if upcoming:
@@ -304,12 +308,6 @@ class Ledger:
                 results.append(AppendResult(seq, prev, False))
                 seq += 1
             if rows:
-                # One read of every tile the batch writes or its frontier lies in (the
-                # frontier and the consistency proof come from them, no query of their own);
-                # then the writes (one COPY and one pipeline on PostgreSQL).
-                edge_tiles, latest = self.storage.append_reads(
-                    session, appended_tiles(head.size, len(leaves)) | frontier_tiles(head.size),
-                    checkpoint=log_key is not None)
                 below = TileOverlay(edge_tiles)
                 created, _, root = extend(self.tree.frontier(head.size, below), leaves)
                 new_head = Head(seq, prev, root)
@@ -317,7 +315,9 @@ class Ledger:
                 if log_key is not None:
                     overlay = BatchOverlay(head.size, leaves, created, below)
                     signed, record = self._signature(new_head, log_key, overlay, latest)
-                # Leaves (level 0) and the new complete subtrees go into the hash tiles.
+                # Leaves (level 0) and the new complete subtrees go into the hash tiles. The
+                # writes are one COPY and one pipeline ending in COMMIT on PostgreSQL: the
+                # write block ends with them.
                 touched = self.storage.write_append(session, rows, created, head.size, leaves,
                                                     edge_tiles, new_head, record)
         self.tree.forget_tiles(touched)
