@@ -282,43 +282,46 @@ class Ledger:
             decisions = self._validate(session, head.size, subs)
             received = self.clock()
             results: list[AppendResult] = []
-            rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
+            # Repeats of entries already in the log: their hashes are read now, before the
+            # entries' COPY occupies the connection.
+            known: dict[int, bytes] = {e: self._hash_of(session, e) for e in decisions
+                                       if e is not None and e < head.size}
             # The members are valid by construction (checked kinds, our own hashes and
             # clock, positions below 2^53): entries are spliced without Entry.build.
             tail = envelope_tail_template(received)
-            made: dict[int, bytes] = {}  # this batch's entries, by seq: a repeat may name one
-            for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
-                if existing is not None:
-                    known = made.get(existing)
-                    results.append(AppendResult(
-                        existing, known if known is not None else self._hash_of(session, existing),
-                        True))
-                    continue
-                if entry_head is None:
-                    hook = canonical_of[sub.kind]
-                    document_bytes = hook(sub.document) if hook is not None else None
-                    entry_head = EntryHead(document_bytes or canonicalize(sub.document),
-                                           sub.kind)
-                body, prev, leaf = entry_head.finish(tail % (hexlify(prev), seq))
-                made[seq] = prev
-                rows.append((seq, sub.kind, prev, body))
-                leaves.append(leaf)
-                results.append(AppendResult(seq, prev, False))
-                seq += 1
-            if rows:
-                below = TileOverlay(edge_tiles)
-                created, _, root = extend(self.tree.frontier(head.size, below), leaves)
-                new_head = Head(seq, prev, root)
-                record = None
-                if log_key is not None:
-                    overlay = BatchOverlay(head.size, leaves, created, below)
-                    signed, record = self._signature(new_head, log_key, overlay, latest)
-                # Leaves (level 0) and the new complete subtrees go into the hash tiles. The
-                # writes are one COPY and one pipeline ending in COMMIT on PostgreSQL: the
-                # write block ends with them.
-                touched = self.storage.write_append(session, rows, created, head.size, leaves,
+            with self.storage.entry_writer(session) as put:
+                for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
+                    if existing is not None:  # a repeat: of the log, or of this batch
+                        results.append(AppendResult(existing, known[existing], True))
+                        continue
+                    if entry_head is None:
+                        hook = canonical_of[sub.kind]
+                        document_bytes = hook(sub.document) if hook is not None else None
+                        entry_head = EntryHead(document_bytes or canonicalize(sub.document),
+                                               sub.kind)
+                    body, prev, leaf = entry_head.finish(tail % (hexlify(prev), seq))
+                    known[seq] = prev
+                    put((seq, sub.kind, prev, body))
+                    leaves.append(leaf)
+                    results.append(AppendResult(seq, prev, False))
+                    seq += 1
+                if leaves:
+                    # While the server inserts the entries: the frontier and the consistency
+                    # proof come from the tiles read with the lock (no query of their own).
+                    below = TileOverlay(edge_tiles)
+                    created, _, root = extend(self.tree.frontier(head.size, below), leaves)
+                    new_head = Head(seq, prev, root)
+                    record = None
+                    if log_key is not None:
+                        overlay = BatchOverlay(head.size, leaves, created, below)
+                        signed, record = self._signature(new_head, log_key, overlay, latest)
+            if leaves:
+                # Leaves (level 0) and the new complete subtrees go into the hash tiles, with
+                # the head and the checkpoint row: one pipeline ending in COMMIT on
+                # PostgreSQL, so the write block ends with it.
+                touched = self.storage.write_append(session, created, head.size, leaves,
                                                     edge_tiles, new_head, record)
         self.tree.forget_tiles(touched)
         if signed is not None:

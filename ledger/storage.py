@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -346,7 +346,7 @@ class SqlStorage:
                     conn = session.connection()
                     if self.is_sqlite:
                         row = conn.execute(_LOCK_HEAD).first()
-                        tiles = dict(conn.exec_driver_sql(_EDGE_TILES).all())
+                        tiles: dict[int, bytes] = dict(conn.exec_driver_sql(_EDGE_TILES).all())
                         latest = self.latest_checkpoint_in(session) if checkpoint else None
                     else:
                         row, tiles, latest = _locked_reads(conn, checkpoint)
@@ -354,10 +354,36 @@ class SqlStorage:
                            None if row is None else Head(row[0], bytes(row[1]), bytes(row[2])),
                            {k: bytes(h) for k, h in tiles.items()}, latest)
 
+    @contextmanager
+    def entry_writer(
+        self, session: Session
+    ) -> Iterator[Callable[[tuple[int, str, bytes, bytes]], None]]:
+        """Write entry rows (`ENTRY_COLUMNS`) in the write transaction as the appender makes
+        them: yields the function that takes one row. On PostgreSQL one binary COPY, opened
+        at the first row and fed row by row, so the server inserts while the appender goes
+        on making entries and, inside this block, extends the tree and signs; it is
+        finished when the block ends. On SQLite the rows are inserted at the end (one
+        executemany). An exception in the block writes nothing."""
+        if self.is_sqlite:
+            rows: list[tuple[int, str, bytes, bytes]] = []
+            yield rows.append
+            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
+            return
+        conn = session.connection()
+        with ExitStack() as stack:
+            copy: Any = None
+
+            def put(row: tuple[int, str, bytes, bytes]) -> None:
+                nonlocal copy
+                if copy is None:
+                    copy = stack.enter_context(_copy(conn, ENTRIES, ENTRY_COLUMNS))
+                copy.write_row(row)
+
+            yield put
+
     def write_append(
         self,
         session: Session,
-        rows: Sequence[tuple[int, str, bytes, bytes]],
         nodes: Sequence[tuple[int, int, bytes]],
         first_leaf: int,
         leaves: Sequence[bytes],
@@ -365,22 +391,20 @@ class SqlStorage:
         head: Head,
         checkpoint: CheckpointRecord | None,
     ) -> set[int]:
-        """Write an appended batch in the write transaction: its entry rows, its leaves and
-        new subtrees into their tiles (`store_nodes`, old contents from `known`), the new head
-        and, when given, its checkpoint row. On PostgreSQL: one COPY, then the rest and the
-        COMMIT in one pipeline (one round trip: the sequencer lock is held meanwhile, and
-        each round trip costs scheduling delays on a busy host), so there the transaction
-        is over when this returns, and nothing may follow it in the write block (the
-        block's own commit finds nothing to do). Returns the keys of the tiles written."""
+        """Write the rest of an appended batch (its entries went through `entry_writer`) in
+        the write transaction: its leaves and new subtrees into their tiles (`store_nodes`,
+        old contents from `known`), the new head and, when given, its checkpoint row. On
+        PostgreSQL these and the COMMIT go in one pipeline (one round trip: the sequencer
+        lock is held meanwhile, and each round trip costs scheduling delays on a busy host),
+        so there the transaction is over when this returns, and nothing may follow it in
+        the write block (the block's own commit finds nothing to do). Returns the keys of
+        the tiles written."""
         if self.is_sqlite:
-            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
             touched = self.store_nodes(session, nodes, leaves, first_leaf, known)
             self.set_head(session, head)
             if checkpoint is not None:
                 self.insert(session, CHECKPOINTS, [checkpoint.to_row()])
             return touched
-        conn = session.connection()
-        _copy_rows(conn, ENTRIES, ENTRY_COLUMNS, rows)
         tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
         statements: list[tuple[str, list[tuple[Any, ...]]]] = [
             *self._tile_writes(tiles, old),
@@ -391,7 +415,8 @@ class SqlStorage:
             row = checkpoint.to_row()
             statements.append((f"INSERT INTO {CHECKPOINTS.name} ({', '.join(row)}) "
                                f"VALUES ({', '.join(['%s'] * len(row))})", [tuple(row.values())]))
-        _pipeline(conn, [(sql, params) for sql, params in statements if params], commit=True)
+        _pipeline(session.connection(),
+                  [(sql, params) for sql, params in statements if params], commit=True)
         return set(tiles)
 
     @staticmethod
@@ -587,16 +612,24 @@ def _announce(conn: Connection, cursor: Any, sql: str, params: Any, many: bool) 
 def _copy_rows(
     conn: Connection, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """`COPY table (columns) FROM STDIN` of `rows` (binary format, typed by the table's
-    columns), through `_driver`."""
+    """`COPY table (columns) FROM STDIN` of `rows` (`_copy`)."""
+    with _copy(conn, table, columns) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _copy(conn: Connection, table: Any, columns: Sequence[str]) -> Iterator[Any]:
+    """A `COPY table (columns) FROM STDIN` (binary format, typed by the table's columns)
+    through `_driver`: yields psycopg's Copy (`write_row`); finished when the block ends,
+    abandoned (nothing written) when it raises."""
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     types = [_COPY_TYPES[type(table.c[c].type).__name__] for c in columns]
     with _driver(conn, sql) as raw, raw.cursor() as cursor:
         _announce(conn, cursor, sql, (), False)
         with cursor.copy(sql) as copy:
             copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+            yield copy
 
 
 def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]],
