@@ -17,8 +17,8 @@ from batterytrace.ledger.storage import (
     SqlStorage,
     appended_tiles,
 )
-from batterytrace.ledger.tree_store import frontier_tiles
 from batterytrace.ledger.tables import ENTRIES
+from batterytrace.ledger.tree_store import frontier_tiles
 from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 
