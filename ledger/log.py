@@ -3,12 +3,14 @@
 Before the lock, what does not depend on the position: each document's canonical bytes and
 the entry's head (document and kind, hashed: `entry.EntryHead`), and the validators'
 position-independent checks (`start`). One write transaction per batch: lock the sequencer
-row (SQLite: BEGIN IMMEDIATE), run the validators of the batch's kinds, chain the entries
-(only each entry's short tail is hashed here), read the tiles the batch writes and the latest
-checkpoint at once, extend the Merkle tree from the frontier in those tiles, sign the new
-checkpoint (after checking it is consistent with the last one signed), then write entries,
-tiles, head and checkpoint (PostgreSQL: one COPY and one pipeline). checkpoint.txt is
-replaced after the commit. A crash before the commit leaves nothing of the batch.
+row (SQLite: BEGIN IMMEDIATE) and read the last tiles of each stratum and the latest
+checkpoint (PostgreSQL: one pipeline), run the validators of the batch's kinds, chain the
+entries (only each entry's short tail is hashed here) and write them as they are made
+(PostgreSQL: one COPY), extend the Merkle tree from the frontier in those tiles and sign the
+new checkpoint (after checking it is consistent with the last one signed) while the server
+inserts them, then write tiles, head and checkpoint (PostgreSQL: one pipeline ending in the
+commit). checkpoint.txt is replaced after the commit. A crash before the commit leaves
+nothing of the batch.
 
 `append_batches` appends a stream of batches and lets the validators `prepare` the next batch
 (signature checks in worker processes) while the current one is written; an entry reuses the
