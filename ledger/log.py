@@ -3,12 +3,14 @@
 Before the lock, what does not depend on the position: each document's canonical bytes and
 the entry's head (document and kind, hashed: `entry.EntryHead`), and the validators'
 position-independent checks (`start`). One write transaction per batch: lock the sequencer
-row (SQLite: BEGIN IMMEDIATE), run the validators of the batch's kinds, chain the entries
-(only each entry's short tail is hashed here), read the tiles the batch writes and the latest
-checkpoint at once, extend the Merkle tree from the frontier in those tiles, sign the new
-checkpoint (after checking it is consistent with the last one signed), then write entries,
-tiles, head and checkpoint (PostgreSQL: one COPY and one pipeline). checkpoint.txt is
-replaced after the commit. A crash before the commit leaves nothing of the batch.
+row (SQLite: BEGIN IMMEDIATE) and read the last tiles of each stratum and the latest
+checkpoint (PostgreSQL: one pipeline), run the validators of the batch's kinds, chain the
+entries (only each entry's short tail is hashed here) and write them as they are made
+(PostgreSQL: one COPY), extend the Merkle tree from the frontier in those tiles and sign the
+new checkpoint (after checking it is consistent with the last one signed) while the server
+inserts them, then write tiles, head and checkpoint (PostgreSQL: one pipeline ending in the
+commit). checkpoint.txt is replaced after the commit. A crash before the commit leaves
+nothing of the batch.
 
 `append_batches` appends a stream of batches and lets the validators `prepare` the next batch
 (signature checks in worker processes) while the current one is written; an entry reuses the
@@ -62,10 +64,10 @@ from .home import DATABASE_FILE, Home
 from .log_verify import LogChain, LogSummary, run_chain
 from .pool import bulk_work
 from .seal import SEALED_REVISION, RowSeal
-from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage, appended_tiles
+from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage
 from .tables import CHECKPOINTS, ENTRIES
 from .tlog_proof import format_proof
-from .tree_store import BatchOverlay, TileOverlay, TreeStore, extend, frontier_tiles
+from .tree_store import BatchOverlay, TileOverlay, TreeStore, extend
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 # Re-exported: what callers of the ledger import from here.
@@ -268,7 +270,11 @@ class Ledger:
         # writers append meanwhile), unless its validator computes the canonical bytes.
         early = _early_heads(subs, canonical_of)
         self._start_checks(subs)
-        with self.storage.write() as (session, head):
+        # The lock, the tiles the append writes or its frontier lies in, and the latest
+        # checkpoint row: one round trip on PostgreSQL (the frontier and the consistency
+        # proof come from those tiles, no query of their own).
+        with self.storage.append_transaction(log_key is not None) as (
+                session, head, edge_tiles, latest):
             if head is None:
                 raise LedgerNotFoundError("the database holds no ledger")
             if upcoming:
@@ -278,47 +284,46 @@ class Ledger:
             decisions = self._validate(session, head.size, subs)
             received = self.clock()
             results: list[AppendResult] = []
-            rows: list[tuple[int, str, bytes, bytes]] = []
             leaves: list[bytes] = []
             seq, prev = head.size, head.head
+            # Repeats of entries already in the log: their hashes are read now, before the
+            # entries' COPY occupies the connection.
+            known: dict[int, bytes] = {e: self._hash_of(session, e) for e in decisions
+                                       if e is not None and e < head.size}
             # The members are valid by construction (checked kinds, our own hashes and
             # clock, positions below 2^53): entries are spliced without Entry.build.
             tail = envelope_tail_template(received)
-            made: dict[int, bytes] = {}  # this batch's entries, by seq: a repeat may name one
-            for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
-                if existing is not None:
-                    known = made.get(existing)
-                    results.append(AppendResult(
-                        existing, known if known is not None else self._hash_of(session, existing),
-                        True))
-                    continue
-                if entry_head is None:
-                    hook = canonical_of[sub.kind]
-                    document_bytes = hook(sub.document) if hook is not None else None
-                    entry_head = EntryHead(document_bytes or canonicalize(sub.document),
-                                           sub.kind)
-                body, prev, leaf = entry_head.finish(tail % (hexlify(prev), seq))
-                made[seq] = prev
-                rows.append((seq, sub.kind, prev, body))
-                leaves.append(leaf)
-                results.append(AppendResult(seq, prev, False))
-                seq += 1
-            if rows:
-                # One read of every tile the batch writes or its frontier lies in (the
-                # frontier and the consistency proof come from them, no query of their own);
-                # then the writes (one COPY and one pipeline on PostgreSQL).
-                edge_tiles, latest = self.storage.append_reads(
-                    session, appended_tiles(head.size, len(leaves)) | frontier_tiles(head.size),
-                    checkpoint=log_key is not None)
-                below = TileOverlay(edge_tiles)
-                created, _, root = extend(self.tree.frontier(head.size, below), leaves)
-                new_head = Head(seq, prev, root)
-                record = None
-                if log_key is not None:
-                    overlay = BatchOverlay(head.size, leaves, created, below)
-                    signed, record = self._signature(new_head, log_key, overlay, latest)
-                # Leaves (level 0) and the new complete subtrees go into the hash tiles.
-                touched = self.storage.write_append(session, rows, created, head.size, leaves,
+            with self.storage.entry_writer(session) as put:
+                for sub, existing, entry_head in zip(subs, decisions, early, strict=True):
+                    if existing is not None:  # a repeat: of the log, or of this batch
+                        results.append(AppendResult(existing, known[existing], True))
+                        continue
+                    if entry_head is None:
+                        hook = canonical_of[sub.kind]
+                        document_bytes = hook(sub.document) if hook is not None else None
+                        entry_head = EntryHead(document_bytes or canonicalize(sub.document),
+                                               sub.kind)
+                    body, prev, leaf = entry_head.finish(tail % (hexlify(prev), seq))
+                    known[seq] = prev
+                    put((seq, sub.kind, prev, body))
+                    leaves.append(leaf)
+                    results.append(AppendResult(seq, prev, False))
+                    seq += 1
+                if leaves:
+                    # While the server inserts the entries: the frontier and the consistency
+                    # proof come from the tiles read with the lock (no query of their own).
+                    below = TileOverlay(edge_tiles)
+                    created, _, root = extend(self.tree.frontier(head.size, below), leaves)
+                    new_head = Head(seq, prev, root)
+                    record = None
+                    if log_key is not None:
+                        overlay = BatchOverlay(head.size, leaves, created, below)
+                        signed, record = self._signature(new_head, log_key, overlay, latest)
+            if leaves:
+                # Leaves (level 0) and the new complete subtrees go into the hash tiles, with
+                # the head and the checkpoint row: one pipeline ending in COMMIT on
+                # PostgreSQL, so the write block ends with it.
+                touched = self.storage.write_append(session, created, head.size, leaves,
                                                     edge_tiles, new_head, record)
         self.tree.forget_tiles(touched)
         if signed is not None:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -82,6 +82,26 @@ def appended_tiles(first_leaf: int, count: int) -> set[int]:
             keys.update(range(tile_slot(level, low)[0], tile_slot(level, high)[0] + 1))
         level += 1
     return keys
+
+
+STRATA = 7  # positions stay below 2**53 (MAX_SEQ): levels 0..53 lie in strata 0..6
+
+
+def edge_tiles_query(table: str) -> str:
+    """SQL reading the last two tiles of every stratum (key, hashes), whatever the size.
+
+    Within a stratum, tiles are made in key order (a tile's first node is a level-8s node,
+    and those complete left to right), so its last tile T holds the last complete level-8s
+    node. An append writes, of the tiles that exist, only T (its new nodes reach at most
+    127 level-8s nodes back); the frontier's node at level 8s + r ends at most 2**(r+1) - 1
+    level-8s nodes before the last one, so it lies in T or T - 1. These tiles are thus a
+    superset of `appended_tiles` (those that exist) and `frontier_tiles`, read without
+    knowing the size: the read can go to the server with the sequencer lock, in one round
+    trip (tests/test_tree_store.py checks the superset)."""
+    return " UNION ALL ".join(
+        f"SELECT * FROM (SELECT key, hashes FROM {table} WHERE key >= {s << LEVEL_SHIFT} "
+        f"AND key < {(s + 1) << LEVEL_SHIFT} ORDER BY key DESC LIMIT 2) AS stratum{s}"
+        for s in range(STRATA))
 
 
 def pack_tiles(
@@ -188,15 +208,7 @@ class SqlStorage:
         with translate_db_errors(self.url):
             with Session(self.engine.execution_options(batterytrace_write=True)) as session:
                 with session.begin():
-                    row = (
-                        session.connection()
-                        .execute(
-                            select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root)
-                            .where(SEQUENCER.c.id == SEQUENCER_ID)
-                            .with_for_update()
-                        )
-                        .first()
-                    )
+                    row = session.connection().execute(_LOCK_HEAD).first()
                     yield session, (Head(row.size, bytes(row.head), bytes(row.root))
                                     if row else None)
 
@@ -315,36 +327,63 @@ class SqlStorage:
             select(TILES.c.key, TILES.c.hashes).where(TILES.c.key.in_(wanted))).all()
         return {k: bytes(h) for k, h in rows}
 
-    def append_reads(
-        self, session: Session, tile_keys: Iterable[int], checkpoint: bool
-    ) -> tuple[dict[int, bytes], CheckpointRecord | None]:
-        """What an append reads in its write transaction: the tiles (`tiles_in`) and, when
-        `checkpoint`, the latest checkpoint row (`latest_checkpoint_in`); one round trip on
-        PostgreSQL (a pipeline of the two queries)."""
-        wanted = sorted(tile_keys)
-        if self.is_sqlite or not checkpoint or not wanted:
-            return (self.tiles_in(session, wanted),
-                    self.latest_checkpoint_in(session) if checkpoint else None)
+    @contextmanager
+    def append_transaction(
+        self, checkpoint: bool
+    ) -> Iterator[tuple[Session, Head | None, dict[int, bytes], CheckpointRecord | None]]:
+        """`write`, with what an append reads once it holds the lock: the last two tiles of
+        every stratum (`edge_tiles_query`, a superset of the tiles the append writes or its
+        frontier lies in) and, when `checkpoint`, the latest checkpoint row. Yields
+        (session, head, tiles by key, latest checkpoint row or None).
+
+        On PostgreSQL the lock and the reads go to the server in one pipeline: one round
+        trip under the lock instead of two. Each statement of a READ COMMITTED transaction
+        takes its own snapshot when it starts, and the reads start after the lock is
+        granted, so they see the previous holder's commit."""
+        with translate_db_errors(self.url):
+            with Session(self.engine.execution_options(batterytrace_write=True)) as session:
+                with session.begin():
+                    conn = session.connection()
+                    if self.is_sqlite:
+                        row = conn.execute(_LOCK_HEAD).first()
+                        tiles: dict[int, bytes] = dict(conn.exec_driver_sql(_EDGE_TILES).all())
+                        latest = self.latest_checkpoint_in(session) if checkpoint else None
+                    else:
+                        row, tiles, latest = _locked_reads(conn, checkpoint)
+                    yield (session,
+                           None if row is None else Head(row[0], bytes(row[1]), bytes(row[2])),
+                           {k: bytes(h) for k, h in tiles.items()}, latest)
+
+    @contextmanager
+    def entry_writer(
+        self, session: Session
+    ) -> Iterator[Callable[[tuple[int, str, bytes, bytes]], None]]:
+        """Write entry rows (`ENTRY_COLUMNS`) in the write transaction as the appender makes
+        them: yields the function that takes one row. On PostgreSQL one binary COPY, opened
+        at the first row and fed row by row, so the server inserts while the appender goes
+        on making entries and, inside this block, extends the tree and signs; it is
+        finished when the block ends. On SQLite the rows are inserted at the end (one
+        executemany). An exception in the block writes nothing."""
+        if self.is_sqlite:
+            rows: list[tuple[int, str, bytes, bytes]] = []
+            yield rows.append
+            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
+            return
         conn = session.connection()
-        tiles_sql = (f"SELECT key, hashes FROM {TILES.name} "
-                     f"WHERE key IN ({', '.join(str(int(k)) for k in wanted)})")
-        latest_sql = (f"SELECT size, root, note, previous, seal FROM {CHECKPOINTS.name} "
-                      "ORDER BY size DESC LIMIT 1")
-        with (_driver(conn, f"{tiles_sql}; {latest_sql}") as raw, raw.pipeline(),
-              raw.cursor() as tiles, raw.cursor() as latest):
-            for cursor, sql in ((tiles, tiles_sql), (latest, latest_sql)):
-                _announce(conn, cursor, sql, (), False)
-                cursor.execute(sql)
-            found = {k: bytes(h) for k, h in tiles.fetchall()}
-            row = latest.fetchone()
-        record = None if row is None else CheckpointRecord(
-            row[0], bytes(row[1]), bytes(row[2]), row[3], row[4])
-        return found, record
+        with ExitStack() as stack:
+            copy: Any = None
+
+            def put(row: tuple[int, str, bytes, bytes]) -> None:
+                nonlocal copy
+                if copy is None:
+                    copy = stack.enter_context(_copy(conn, ENTRIES, ENTRY_COLUMNS))
+                copy.write_row(row)
+
+            yield put
 
     def write_append(
         self,
         session: Session,
-        rows: Sequence[tuple[int, str, bytes, bytes]],
         nodes: Sequence[tuple[int, int, bytes]],
         first_leaf: int,
         leaves: Sequence[bytes],
@@ -352,20 +391,20 @@ class SqlStorage:
         head: Head,
         checkpoint: CheckpointRecord | None,
     ) -> set[int]:
-        """Write an appended batch in the write transaction: its entry rows, its leaves and
-        new subtrees into their tiles (`store_nodes`, old contents from `known`), the new head
-        and, when given, its checkpoint row. On PostgreSQL: one COPY, then the rest in one
-        pipeline (one round trip: the sequencer lock is held meanwhile, and each round trip
-        costs scheduling delays on a busy host). Returns the keys of the tiles written."""
+        """Write the rest of an appended batch (its entries went through `entry_writer`) in
+        the write transaction: its leaves and new subtrees into their tiles (`store_nodes`,
+        old contents from `known`), the new head and, when given, its checkpoint row. On
+        PostgreSQL these and the COMMIT go in one pipeline (one round trip: the sequencer
+        lock is held meanwhile, and each round trip costs scheduling delays on a busy host),
+        so there the transaction is over when this returns, and nothing may follow it in
+        the write block (the block's own commit finds nothing to do). Returns the keys of
+        the tiles written."""
         if self.is_sqlite:
-            self.insert_rows(session, ENTRIES, ENTRY_COLUMNS, rows)
             touched = self.store_nodes(session, nodes, leaves, first_leaf, known)
             self.set_head(session, head)
             if checkpoint is not None:
                 self.insert(session, CHECKPOINTS, [checkpoint.to_row()])
             return touched
-        conn = session.connection()
-        _copy_rows(conn, ENTRIES, ENTRY_COLUMNS, rows)
         tiles, old = self._packed_tiles(session, nodes, leaves, first_leaf, known)
         statements: list[tuple[str, list[tuple[Any, ...]]]] = [
             *self._tile_writes(tiles, old),
@@ -376,7 +415,8 @@ class SqlStorage:
             row = checkpoint.to_row()
             statements.append((f"INSERT INTO {CHECKPOINTS.name} ({', '.join(row)}) "
                                f"VALUES ({', '.join(['%s'] * len(row))})", [tuple(row.values())]))
-        _pipeline(conn, [(sql, params) for sql, params in statements if params])
+        _pipeline(session.connection(),
+                  [(sql, params) for sql, params in statements if params], commit=True)
         return set(tiles)
 
     @staticmethod
@@ -572,32 +612,73 @@ def _announce(conn: Connection, cursor: Any, sql: str, params: Any, many: bool) 
 def _copy_rows(
     conn: Connection, table: Any, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
-    """`COPY table (columns) FROM STDIN` of `rows` (binary format, typed by the table's
-    columns), through `_driver`."""
+    """`COPY table (columns) FROM STDIN` of `rows` (`_copy`)."""
+    with _copy(conn, table, columns) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+@contextmanager
+def _copy(conn: Connection, table: Any, columns: Sequence[str]) -> Iterator[Any]:
+    """A `COPY table (columns) FROM STDIN` (binary format, typed by the table's columns)
+    through `_driver`: yields psycopg's Copy (`write_row`); finished when the block ends,
+    abandoned (nothing written) when it raises."""
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     types = [_COPY_TYPES[type(table.c[c].type).__name__] for c in columns]
     with _driver(conn, sql) as raw, raw.cursor() as cursor:
         _announce(conn, cursor, sql, (), False)
         with cursor.copy(sql) as copy:
             copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+            yield copy
 
 
-def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]]
-              ) -> None:
+def _pipeline(conn: Connection, statements: Sequence[tuple[str, Sequence[tuple[Any, ...]]]],
+              commit: bool = False) -> None:
     """Run each (sql, rows of parameters) in one pipeline (one round trip), through
-    `_driver`. A failing statement fails the whole (the transaction is then aborted)."""
-    sql = "; ".join(s for s, _ in statements)
+    `_driver`, then COMMIT in the same pipeline if `commit`. A failing statement fails the
+    whole (the transaction is then aborted and nothing is committed)."""
+    sql = "; ".join([*(s for s, _ in statements), *(["COMMIT"] if commit else [])])
     with _driver(conn, sql) as raw, raw.pipeline(), raw.cursor() as cursor:
         for statement, params in statements:
             _announce(conn, cursor, statement, params, True)
             cursor.executemany(statement, params)
+        if commit:
+            _announce(conn, cursor, "COMMIT", (), False)
+            cursor.execute("COMMIT")
+
+
+def _locked_reads(conn: Connection, checkpoint: bool
+                  ) -> tuple[Any, dict[int, bytes], CheckpointRecord | None]:
+    """PostgreSQL: lock the sequencer row and read the edge tiles and (if `checkpoint`) the
+    latest checkpoint row, in one pipeline (one round trip), through `_driver`: (the head
+    row or None, tiles by key, latest checkpoint row or None)."""
+    statements = [_LOCK_HEAD_SQL, _EDGE_TILES, *([_LATEST_CHECKPOINT] if checkpoint else [])]
+    with _driver(conn, "; ".join(statements)) as raw, raw.pipeline():
+        cursors = [raw.cursor() for _ in statements]
+        for cursor, sql in zip(cursors, statements, strict=True):
+            _announce(conn, cursor, sql, (), False)
+            cursor.execute(sql)
+        head = cursors[0].fetchone()
+        tiles = {k: bytes(h) for k, h in cursors[1].fetchall()}
+        latest = cursors[2].fetchone() if checkpoint else None
+        for cursor in cursors:
+            cursor.close()
+    record = None if latest is None else CheckpointRecord(
+        latest[0], bytes(latest[1]), bytes(latest[2]), latest[3], latest[4])
+    return head, tiles, record
 
 
 # PostgreSQL type of each SQLAlchemy column type the ledger's COPY path writes.
 _COPY_TYPES = {"BigInteger": "int8", "Integer": "int4", "AutoString": "text", "String": "text",
                "Text": "text", "LargeBinary": "bytea", "Boolean": "bool"}
+# The writers' lock: the sequencer row, FOR UPDATE (SQLite: under BEGIN IMMEDIATE).
+_LOCK_HEAD = (select(SEQUENCER.c.size, SEQUENCER.c.head, SEQUENCER.c.root)
+              .where(SEQUENCER.c.id == SEQUENCER_ID).with_for_update())
+_LOCK_HEAD_SQL = (f"SELECT size, head, root FROM {SEQUENCER.name} WHERE id = {SEQUENCER_ID} "
+                  "FOR UPDATE")
+_EDGE_TILES = edge_tiles_query(TILES.name)
+_LATEST_CHECKPOINT = (f"SELECT size, root, note, previous, seal FROM {CHECKPOINTS.name} "
+                      "ORDER BY size DESC LIMIT 1")
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,10 @@ import tempfile
 
 from batterytrace.ledger import merkle
 from batterytrace.ledger.storage import (
+    LEVEL_SHIFT,
     SqlStorage,
     appended_tiles,
+    edge_tiles_query,
     pack_tiles,
     tile_slot,
 )
@@ -177,3 +179,41 @@ def test_appended_tiles_are_the_tiles_an_append_writes(first, count):
     assert set(tiles) == frontier_tiles(first)
     overlay = TileOverlay(tiles)
     assert all(overlay[(lv, i)] == b"\x01" * 32 for lv, i, _ in frontier)
+
+
+def _last_two_per_stratum(keys: set[int]) -> set[int]:
+    """What `edge_tiles_query` returns of a tile table holding `keys`."""
+    by_stratum: dict[int, list[int]] = {}
+    for key in keys:
+        by_stratum.setdefault(key >> LEVEL_SHIFT, []).append(key)
+    return {k for ks in by_stratum.values() for k in sorted(ks)[-2:]}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.integers(0, 1 << 18),
+                 st.sampled_from([256, 257, 511, 512, 65535, 65536, 65537, 65536 + 256])),
+       st.integers(1, 3000))
+def test_edge_tiles_hold_what_an_append_reads(size, count):
+    # The appender reads the last two tiles of every stratum with the lock, before it knows
+    # the size: they must include every existing tile the append writes, and the tiles its
+    # frontier lies in.
+    existing = appended_tiles(0, size)  # every tile a tree of `size` leaves has
+    needed = (appended_tiles(size, count) & existing) | frontier_tiles(size)
+    assert needed <= _last_two_per_stratum(existing)
+
+
+def test_edge_tiles_query_reads_the_last_two_tiles_of_each_stratum(tmp_path):
+    storage = SqlStorage(f"sqlite:///{tmp_path}/t.sqlite")
+    storage.create_schema()
+    keys = {0, 1, 2, 7, 1 << LEVEL_SHIFT, (2 << LEVEL_SHIFT) | 3, (2 << LEVEL_SHIFT) | 4,
+            (2 << LEVEL_SHIFT) | 9}
+    with storage.write() as (session, _):
+        session.connection().exec_driver_sql(
+            "INSERT INTO ledger_tree_tiles (key, hashes) VALUES (?, ?)",
+            [(k, k.to_bytes(8, "big")) for k in keys])
+    with storage.engine.connect() as conn:
+        got = dict(conn.exec_driver_sql(edge_tiles_query("ledger_tree_tiles")).all())
+    assert set(got) == _last_two_per_stratum(keys) == {
+        2, 7, 1 << LEVEL_SHIFT, (2 << LEVEL_SHIFT) | 4, (2 << LEVEL_SHIFT) | 9}
+    assert all(bytes(h) == k.to_bytes(8, "big") for k, h in got.items())
+    storage.close()
