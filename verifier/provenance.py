@@ -23,7 +23,7 @@ docs/provenance.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,7 @@ def trace_provenance(source: BundleSource, subject: str | None = None) -> Proven
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         return _two_passes(lambda: iter_file_lines(path), subject)
-    if iter(source) is source:
+    if isinstance(source, Iterator):
         return _one_pass(source, subject)
     return _two_passes(lambda: iter(source), subject)
 
