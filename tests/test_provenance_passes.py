@@ -23,6 +23,7 @@ from batterytrace.ledger.events import BizStep, parse_credential
 from batterytrace.ledger.log import Ledger
 from batterytrace.verifier.bundle import iter_file_lines
 from batterytrace.verifier.errors import BundleFormatError, ProvenanceSubjectError
+from batterytrace.verifier.provenance import _two_passes as two_passes
 from batterytrace.verifier.provenance import trace_provenance
 from batterytrace.verifier.provenance_closure import scan_closure
 from custody_factory import (
@@ -59,8 +60,10 @@ def _one_pass(lines: list[bytes], subject: str | None) -> bytes | str:
 
 
 def _two_passes(lines: list[bytes], subject: str | None) -> bytes | str:
+    """The two passes, whatever the bundle's scope (`trace_provenance` reads an item or lot
+    bundle once: it is a closure already)."""
     try:
-        return _canonical(trace_provenance(lines, subject).to_json())
+        return _canonical(two_passes(lambda: iter(lines), subject).to_json())
     except ProvenanceSubjectError as error:
         return error.code
 
@@ -147,6 +150,25 @@ def test_error_declarations(corrected):  # noqa: F811
         assert_same(corrected_bundle(led, **scope))
 
 
+def test_a_list_or_a_path_of_an_all_bundle_is_read_twice(world, tmp_path, monkeypatch):  # noqa: F811
+    from batterytrace.verifier import provenance
+
+    lines = bundle(world[0], all_entries=True, credentials=extra_credentials())
+    path = tmp_path / "all.jsonl"
+    path.write_bytes(b"".join(lines))
+    scans: list[str | None] = []
+    real = provenance.scan_closure
+    monkeypatch.setattr(provenance, "scan_closure",
+                        lambda lines, subject: scans.append(subject) or real(lines, subject))
+    expected = _one_pass(lines, item_id("pack-1"))
+    assert _canonical(trace_provenance(lines, item_id("pack-1")).to_json()) == expected
+    assert _canonical(trace_provenance(path, item_id("pack-1")).to_json()) == expected
+    assert _canonical(trace_provenance(str(path), item_id("pack-1")).to_json()) == expected
+    assert scans == [item_id("pack-1")] * 3
+    trace_provenance(bundle(world[0], item=item_id("pack-1")))  # a closure: read once
+    assert len(scans) == 3
+
+
 def test_an_all_bundle_without_a_subject_is_refused_alike(world):  # noqa: F811
     lines = bundle(world[0], all_entries=True)
     assert _two_passes(lines, None) == _one_pass(lines, None) == "PROVENANCE_SUBJECT"
@@ -196,18 +218,18 @@ class _Changing:
     """Lines that differ on their second reading (a file rewritten between the passes)."""
 
     def __init__(self, first: list[bytes], second: list[bytes]) -> None:
-        self.reads = [first, second]
+        self.reads = [first, first, second]  # the header, the first pass, the second
 
     def __iter__(self) -> Any:
         return iter(self.reads.pop(0))
 
 
 def test_a_bundle_that_changes_between_the_passes_is_refused(world):  # noqa: F811
-    lines = bundle(world[0], item=item_id("pack-1"))
+    lines = bundle(world[0], all_entries=True)
     changed = [line.replace(b'"Co":0.1', b'"Co":0.2') for line in lines]
     assert changed != lines
     with pytest.raises(BundleFormatError) as info:
-        trace_provenance(_Changing(lines, changed))
+        trace_provenance(_Changing(lines, changed), item_id("pack-1"))
     assert "changed between the two passes" in str(info.value)
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
@@ -75,20 +76,32 @@ def trace_provenance(source: BundleSource, subject: str | None = None) -> Proven
     """The provenance of `subject` (default: the bundle's subject) from a bundle: its file's
     path, or its raw lines.
 
-    A path or a re-iterable (a list of lines) is read twice: a first pass finds the entries
-    the subject's facts need (`provenance_closure`), the second replays only those, so
-    memory follows the subject's history, not the bundle's length. A one-shot iterator (a
-    generator) is read once, keeping every event. Both give the same provenance.
+    An `all` bundle given as a path or a re-iterable (a list of lines) is read twice: a
+    first pass finds the entries the subject's facts need (`provenance_closure`), the second
+    replays only those, so memory follows the subject's history, not the ledger's length.
+    An item or lot bundle (already a closure), or a one-shot iterator (a generator), is read
+    once, keeping every event. Both ways give the same provenance.
 
     Call it on a bundle `verify_bundle` accepted: this pass trusts what it reads. Raises
     BundleFormatError (exit 2) for a malformed bundle, or one whose bytes changed between
     the two passes, and ProvenanceSubjectError when the bundle never names the subject."""
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        return _two_passes(lambda: iter_file_lines(path), subject)
     if isinstance(source, Iterator):
         return _one_pass(source, subject)
-    return _two_passes(lambda: iter(source), subject)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        read: Callable[[], Iterable[bytes]] = partial(iter_file_lines, path)
+    else:
+        read = partial(iter, source)
+    if _scope(read) != "all":
+        return _one_pass(read(), subject)  # the subject's closure already: nothing to skip
+    return _two_passes(read, subject)
+
+
+def _scope(read: Callable[[], Iterable[bytes]]) -> str | None:
+    """The scope of the bundle (its header; a malformed one is the passes' error)."""
+    for record in read_bundle(read()):
+        return record.scope if isinstance(record, Header) else None
+    return None
 
 
 def _one_pass(lines: Iterable[bytes], subject: str | None) -> Provenance:
