@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from batterytrace.ledger.pool import settle_after_startup
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from batterytrace.ledger.log import Ledger
 
 CHECKPOINT_INTERVAL_ENV = "BATTERYTRACE_CHECKPOINT_INTERVAL"
+SERVER_TIMING_ENV = "BATTERYTRACE_SERVER_TIMING"
 log = logging.getLogger("batterytrace.api")
 
 
@@ -49,11 +51,17 @@ def create_app(
     max_elements: int = DEFAULT_MAX_ELEMENTS,
     write_queue_size: int = DEFAULT_MAX_WAITING,
     write_group: int = DEFAULT_MAX_GROUP,
+    settle_collector: bool = False,
+    server_timing: bool = False,
 ) -> FastAPI:
     """The HTTP API over the ledger in `home` (database `database_url`, default its SQLite).
 
     `write_queue_size`: appends that may wait for the writer (one more is a 503);
-    `write_group`: at most this many documents of waiting appends written as one batch."""
+    `write_group`: at most this many documents of waiting appends written as one batch;
+    `settle_collector`: freeze what startup built out of the collector's passes
+    (ledger/pool.py), for a process that is this app's server (`batterytrace serve`), not
+    for one that builds many apps (tests); `server_timing`: a `Server-Timing` header on every
+    answer (api/server_timing.py)."""
     from .routers import (
         bundles,
         checkpoints,
@@ -82,13 +90,17 @@ def create_app(
         app.state.ledger = ledger
         app.state.store = store
         app.state.writer = writer
-        task = asyncio.create_task(_checkpoints(writer, ledger, checkpoint_interval))
+        task = asyncio.create_task(_checkpoints(writer, ledger, checkpoint_interval,
+                                                app.state.read_cache))
+        if settle_collector:  # what startup built lives as long as the process
+            settle_after_startup()
         try:
             yield
         finally:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            await app.state.read_cache.close()
             try:
                 await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
             finally:
@@ -123,7 +135,11 @@ def create_app(
     app.add_middleware(DocsPolicy)
     app.add_middleware(RequestLimits, max_body_bytes=max_body_bytes, max_depth=max_depth,
                        max_elements=max_elements)
-    app.add_middleware(problems.ProblemGuard)  # added last: the outermost
+    app.add_middleware(problems.ProblemGuard)
+    if server_timing:
+        from .server_timing import ServerTiming
+
+        app.add_middleware(ServerTiming)  # added last: the outermost
     return app
 
 
@@ -157,14 +173,17 @@ class DocsPolicy:
 
 
 def create_app_from_env() -> FastAPI:
-    """`create_app` from BATTERYTRACE_HOME, BATTERYTRACE_DATABASE_URL and
-    BATTERYTRACE_CHECKPOINT_INTERVAL (what `batterytrace serve` hands its workers)."""
+    """`create_app` from BATTERYTRACE_HOME, BATTERYTRACE_DATABASE_URL,
+    BATTERYTRACE_CHECKPOINT_INTERVAL and BATTERYTRACE_SERVER_TIMING (what `batterytrace
+    serve` hands its workers), with the collector settled after startup."""
     from .settings import Settings
 
     settings = Settings.resolve()
     url = os.environ.get("BATTERYTRACE_DATABASE_URL")
     interval = float(os.environ.get(CHECKPOINT_INTERVAL_ENV, "5"))
-    return create_app(settings.home, url or None, checkpoint_interval=interval)
+    return create_app(settings.home, url or None, checkpoint_interval=interval,
+                      settle_collector=True,
+                      server_timing=os.environ.get(SERVER_TIMING_ENV) == "1")
 
 
 def _open(home: Path, database_url: str | None) -> tuple[Any, Any]:
@@ -193,9 +212,15 @@ def _sign_if_grown(ledger: Ledger) -> bool:
     return True
 
 
-async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float) -> None:
+async def _checkpoints(writer: WriteQueue, ledger: Ledger, interval: float,
+                       cache: ReadCache) -> None:
     while True:
         await asyncio.sleep(interval)
+        known = cache.known_generation()
+        if known is not None and known[0] == known[1]:
+            # The read cache has just read the log, and its latest checkpoint covers it: no
+            # job for the writer, whose every job makes the cache re-read the log.
+            continue
         try:  # on the writer: in order with the appends, never competing with them
             signed = await writer.run(lambda: _sign_if_grown(ledger), bounded=False)
             # The witnesses are asked off the writer (network round trips); the cosigned

@@ -4,6 +4,7 @@ verify. Thin: each calls `batterytrace.ledger.log` and prints through `console.e
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from typing import Any
 
 import typer
@@ -234,12 +235,9 @@ def verify(
     """Check every link, every leaf and every signed checkpoint, then replay every signature
     and custody rule with the offline bundle verifier; exit 1 on any fault, naming the first
     bad entry."""
-    from batterytrace.ledger.derived_check import check_state, check_tree, open_view
+    from batterytrace.ledger.derived_check import open_view
     from batterytrace.ledger.home import Home
-    from batterytrace.ledger.log import Ledger, verify_ledger
     from batterytrace.ledger.queries import stored_log_size
-    from batterytrace.verifier.bundle_verify import verify_entries
-    from batterytrace.verifier.trust import TrustedLedger
 
     from .console import progress
 
@@ -251,60 +249,137 @@ def verify(
     home = Home(settings.home)
     if size is not None and home.read_checkpoint() is None:
         raise home.missing_checkpoint()
-    # The entries against checkpoint.txt alone, then the tree tables against the entries:
-    # a damaged tile or checkpoint row is named here, not as a fork further on.
-    _verify_entries_against_file(settings)
     view = open_view(settings.home, settings.database_url)
     try:
-        _fail_on_mismatch(check_tree(view), as_json)
+        with progress("verifying", size, not as_json) as update:
+            found = _verify_in_one_pass(view, processes if replay else None,
+                                        lambda n: update(n))
+        summary, report = found.raise_first(
+            view, lambda mismatches: _fail_on_mismatch(mismatches, as_json))
     finally:
         view.close()
-    with progress("verifying", size, not as_json) as update:
-        summary, claimed = verify_ledger(
-            settings.home, settings.database_url, progress=lambda n: update(n),
-        )
-        data: dict[str, Any] = {
-            "ok": True, "size": summary.size, "root": summary.root.hex(),
-            "checkpointSize": summary.checkpoint.size,
-            "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": claimed,
+    data: dict[str, Any] = {
+        "ok": True, "size": summary.size, "root": summary.root.hex(),
+        "checkpointSize": summary.checkpoint.size,
+        "checkpointsChecked": summary.checkpoints_checked, "sequencerSize": found.claimed,
+    }
+    if report is not None:
+        data["replay"] = {
+            "entries": report.entries, "events": report.kinds.get("event", 0),
+            "registryEntries": report.kinds.get("registry", 0),
+            "anchors": report.kinds.get("anchor", 0),
+            "signaturesVerified": report.signatures_verified,
+            "replayed": report.replayed, "checks": report.checks, "notes": report.notes,
+            "processes": processes,
         }
-        if replay:  # the log is sound: now the meaning of every entry, as a bundle verifier
-            update(0, description="replaying")
-            ledger = Ledger.open(settings.home, settings.database_url)
-            mismatches: list[Any] = []
-
-            def compare(replayed: Any) -> None:
-                """custody_state and credential_anchor against this very replay (no second
-                replay of the log)."""
-                view = open_view(settings.home, settings.database_url)
-                try:
-                    mismatches.extend(check_state(view, replayed))
-                finally:
-                    view.close()
-
-            try:
-                report = verify_entries(
-                    ledger.iter_entry_bytes(), TrustedLedger(ledger.origin, ledger.verifier.vkey),
-                    [ledger.latest_checkpoint()[1]],
-                    progress=lambda n: update(n), processes=processes, on_replayed=compare,
-                )
-            finally:
-                ledger.close()
-            report.raise_first()  # the first fault's typed error: exit 1, its seq named
-            _fail_on_mismatch(mismatches, as_json)
-            data["replay"] = {
-                "entries": report.entries, "events": report.kinds.get("event", 0),
-                "registryEntries": report.kinds.get("registry", 0),
-                "anchors": report.kinds.get("anchor", 0),
-                "signaturesVerified": report.signatures_verified,
-                "replayed": report.replayed, "checks": report.checks, "notes": report.notes,
-                "processes": processes,
-            }
     emit(data, as_json, lambda console: say(console,
         f"[green]ok[/] {summary.size} entries, {summary.checkpoints_checked} signed "
         f"checkpoints, root {summary.root.hex()} at size {summary.checkpoint.size}"
         + (", signatures and custody rules replayed" if replay else "")
         + ", derived tables match the entries"))
+
+
+@dataclass
+class _OnePass:
+    """What `_verify_in_one_pass` found, each check's outcome kept apart, so that the faults
+    are raised in the order of the checks (`raise_first`), whatever entry each stopped at."""
+
+    on_file: Any  # LogChain: the entries against checkpoint.txt alone
+    builder: Any  # TreeBuilder: the tree the tree tables are compared with
+    stored: Any  # LogChain of `stored_log_chain` (every stored checkpoint), None on a fault
+    claimed: int  # entries the sequencer row claims
+    file_fault: Exception | None = None
+    stored_fault: Exception | None = None
+    report: Any = None  # the replay's Report (None: --no-replay)
+    state: list[Any] = field(default_factory=list)  # check_state against the replay
+
+    def raise_first(self, view: Any, fail_on_mismatch: Any) -> tuple[Any, Any]:
+        """The first fault, in the order of the checks: the entries against checkpoint.txt
+        (the source of truth), the tree tables against the entries (a damaged tile or
+        checkpoint row is named here, not as a fork further on), the stored checkpoints
+        and sequencer (`verify_ledger`'s checks), the replay's first bad entry, then
+        custody_state and credential_anchor against the replay. Returns the stored chain's
+        summary and the replay's report."""
+        from batterytrace.ledger.derived_check import check_tree
+        from batterytrace.ledger.log import check_stored_head
+
+        if self.file_fault is not None:
+            raise self.file_fault
+        self.on_file.end()
+        fail_on_mismatch(check_tree(view, self.builder.finish()))
+        if self.stored_fault is not None:
+            raise self.stored_fault
+        summary = self.stored.end()
+        check_stored_head(view.storage, summary, self.claimed)
+        if self.report is not None:
+            self.report.raise_first()  # the first fault's typed error: exit 1, its seq named
+            fail_on_mismatch(self.state)
+        return summary, self.report
+
+
+def _verify_in_one_pass(view: Any, processes: int | None, update: Any) -> _OnePass:
+    """One read of the stored entries, each parsed once, fed to every check that reads them:
+    the chain against checkpoint.txt alone, the tree (`TreeBuilder`), the chain against
+    every stored checkpoint (`stored_log_chain`), and with `processes` the replay of every
+    signature and custody rule (`verify_entries`, whose replay custody_state and
+    credential_anchor are compared with: `check_state`). Nothing is raised here: see
+    `_OnePass.raise_first`."""
+    from batterytrace.credentials.errors import BatterytraceError
+    from batterytrace.ledger.checkpoint import open_checkpoint
+    from batterytrace.ledger.derived_check import (
+        TreeBuilder,
+        check_state,
+        stored_checkpoint_sizes,
+    )
+    from batterytrace.ledger.log import stored_log_chain
+    from batterytrace.ledger.log_verify import LogChain, hashed_entry
+    from batterytrace.verifier.bundle_verify import verify_entries
+    from batterytrace.verifier.trust import TrustedLedger
+
+    note = view.home.read_checkpoint()
+    if note is None:
+        raise view.home.missing_checkpoint()
+    open_checkpoint(note, [view.verifier], view.origin)
+    stored: Any = None
+    stored_fault: Exception | None = None
+    claimed = 0
+    try:
+        stored, claimed = stored_log_chain(view.home, view.storage)
+    except BatterytraceError as exc:
+        stored_fault = exc
+    found = _OnePass(LogChain([note], [view.verifier], view.origin),
+                     TreeBuilder(stored_checkpoint_sizes(view)), stored, claimed,
+                     stored_fault=stored_fault)
+
+    def entries() -> Any:
+        for seq, body in view.storage.iter_bodies():
+            try:
+                entry, entry_hash, leaf = hashed_entry(seq, body)
+                found.on_file.link_entry(entry, entry_hash, leaf)
+            except BatterytraceError as exc:
+                found.file_fault = exc  # raised first: nothing after it is read
+                return
+            found.builder.add(seq, body)
+            if found.stored is not None:
+                try:
+                    found.stored.link_entry(entry, entry_hash, leaf)
+                except BatterytraceError as exc:
+                    found.stored, found.stored_fault = None, exc
+            if seq % 1024 == 0:
+                update(seq)
+            yield entry
+
+    stream = entries()
+    if processes is not None:
+        latest = view.storage.latest_checkpoint()
+        found.report = verify_entries(
+            stream, TrustedLedger(view.origin, view.verifier.vkey),
+            [latest[2] if latest is not None else note], processes=processes,
+            on_replayed=lambda replayed: found.state.extend(check_state(view, replayed)))
+    for _ in stream:  # what the replay did not read (it stops at a fault of its chain)
+        pass
+    update(found.builder.tree.size)
+    return found
 
 
 def _verify_mirror(settings: Settings, as_json: bool, processes: int) -> None:
@@ -325,26 +400,6 @@ def _verify_mirror(settings: Settings, as_json: bool, processes: int) -> None:
         f"checkpoint, signatures and custody rules replayed; cosigned by "
         f"{literal(', '.join(view.cosigned) or 'no witness required')}",
         highlight=False, soft_wrap=True))
-
-
-def _verify_entries_against_file(settings: Settings) -> Any:
-    """Chain, genesis and leaves of the stored entries against checkpoint.txt only (no
-    derived table read): the entries are the source of truth the derived tables are
-    compared with. Raises the first fault (its seq named)."""
-    from batterytrace.ledger.checkpoint import open_checkpoint
-    from batterytrace.ledger.derived_check import open_view
-    from batterytrace.ledger.log_verify import verify_log
-
-    view = open_view(settings.home, settings.database_url)
-    try:
-        note = view.home.read_checkpoint()
-        if note is None:
-            raise view.home.missing_checkpoint()
-        open_checkpoint(note, [view.verifier], view.origin)
-        return verify_log((body for _, body in view.storage.iter_bodies()), [note],
-                          [view.verifier], view.origin)
-    finally:
-        view.close()
 
 
 def _fail_on_mismatch(mismatches: list[Any], as_json: bool) -> None:

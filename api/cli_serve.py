@@ -4,7 +4,9 @@ The listening socket is bound here, with TCP_NODELAY set, and handed to uvicorn 
 worker process): Linux copies the option to each accepted connection. Uvicorn's own
 multi-worker socket leaves Nagle's algorithm on, which delays small responses (issue 10
 measured 6x slower). Workers get the home, database URL and checkpoint interval through the
-environment and build the app with `api.app.create_app_from_env`.
+environment and build the app with `api.app.create_app_from_env`, which settles the garbage
+collector once startup is done (`settle_after_startup`, ledger/pool.py). `--server-timing`
+adds a `Server-Timing` header to every answer (api/server_timing.py).
 """
 
 from __future__ import annotations
@@ -40,17 +42,21 @@ def serve(
     checkpoint_interval: float = typer.Option(
         5.0, "--checkpoint-interval", min=0.01, help="Seconds between checkpoint signings."),
     access_log: bool = typer.Option(False, "--access-log/--no-access-log"),
+    server_timing: bool = typer.Option(
+        False, "--server-timing/--no-server-timing",
+        help="Send a Server-Timing header (application and collector time) on every answer."),
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json, docs at /docs) until interrupted."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from .app import CHECKPOINT_INTERVAL_ENV
+    from .app import CHECKPOINT_INTERVAL_ENV, SERVER_TIMING_ENV
 
     settings: Settings = ctx.obj
     os.environ[HOME_ENV] = str(settings.home.resolve())
     os.environ[DATABASE_URL_ENV] = settings.database_url
     os.environ[CHECKPOINT_INTERVAL_ENV] = str(checkpoint_interval)
+    os.environ[SERVER_TIMING_ENV] = "1" if server_timing else "0"
     sock = bind_socket(host, port)
     for line in listening_lines(settings.home, host, sock.getsockname()[1]):
         typer.echo(line)

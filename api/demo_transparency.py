@@ -22,9 +22,9 @@ from batterytrace.ledger.log import Ledger
 from batterytrace.ledger.publish import publish_ledger
 from batterytrace.ledger.witness import Witness, WitnessRefusal, init_witness
 from batterytrace.verifier.gossip import SplitViewError, compare_checkpoints
+from batterytrace.verifier.report import literal
 from batterytrace.verifier.trust import TrustConfig
 from rich.console import Console
-from rich.markup import escape
 
 from .cli_serve import bind_socket
 from .witness_client import collect_cosignatures
@@ -77,7 +77,7 @@ def witness_and_publish(home: Path, console: Console,
             outcome = collect_cosignatures(ledger)
         if len(outcome.cosigned) != len(WITNESSES):  # pragma: no cover - shown, not expected
             raise AssertionError(f"the demo witnesses did not cosign: {outcome.failed}")
-        console.print(f"witnesses {escape(', '.join(sorted(outcome.cosigned)))} cosigned the "
+        console.print(f"witnesses {literal(', '.join(sorted(outcome.cosigned)))} cosigned the "
                       f"checkpoint of size {outcome.size} (C2SP tlog-witness, served on "
                       "loopback); checkpoint.txt carries their cosignatures")
         result = publish_ledger(ledger, home / "mirror")
@@ -111,8 +111,8 @@ def split_view(home: Path, trust: TrustConfig, console: Console) -> None:
         witness.add_checkpoint(format_add_checkpoint(cp.size, [], forged))
         raise AssertionError("a witness cosigned a split view")  # pragma: no cover
     except WitnessRefusal as refusal:
-        console.print(f"[red]REFUSED[/] by {escape(witness.config.name)} (HTTP "
-                      f"{refusal.http_status}): {escape(refusal.message)}")
+        console.print(f"[red]REFUSED[/] by {literal(witness.config.name)} (HTTP "
+                      f"{refusal.http_status}): {literal(refusal.message)}")
     finally:
         witness.close()
     try:
@@ -120,11 +120,11 @@ def split_view(home: Path, trust: TrustConfig, console: Console) -> None:
         raise AssertionError("an uncosigned checkpoint met the quorum")  # pragma: no cover
     except VerificationError as error:
         console.print(f"[red]REJECTED[/] by the verifier (trust file: 2 of 2 witnesses): "
-                      f"{escape(str(error))}")
+                      f"{literal(str(error))}")
     try:
         compare_checkpoints(note, forged, trusted)
         raise AssertionError("ledger compare missed the split view")  # pragma: no cover
     except SplitViewError as error:
-        console.print(f"[red]SPLIT VIEW[/] shown by ledger compare: {escape(error.message)}")
+        console.print(f"[red]SPLIT VIEW[/] shown by ledger compare: {literal(error.message)}")
     console.print(json.dumps({"witnessed": cp.root.hex(), "forged": "see " + SPLIT_VIEW_FILE}),
                   highlight=False, markup=False)

@@ -12,7 +12,9 @@ An answer is cached under what it depends on, so it can never outlive its data:
 The generation is re-read from the database when the app's writer has written since it was
 read (api/write_queue.py counts its writes, and counts each before answering the writer's
 caller, so a client that appended never reads the log as it was before), and at least every
-`probe_interval` seconds (writes of other workers or processes on the same database).
+`probe_interval` seconds (writes of other workers or processes on the same database). Past
+half that age a read starts the re-read in the background and answers with the generation it
+has (refresh ahead), so steady reads never wait for the database or a thread.
 
 The cache itself is a bounded LRU of encoded bodies (`max_items`); a hit is answered on the
 event loop without a thread or a database connection.
@@ -21,7 +23,9 @@ event loop without a thread or a database connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -36,6 +40,7 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 DEFAULT_MAX_ITEMS = 4096
 DEFAULT_PROBE_INTERVAL = 0.1  # seconds
+log = logging.getLogger("batterytrace.api")
 
 
 class ReadCache:
@@ -53,6 +58,7 @@ class ReadCache:
         # reader never pairs a generation with another read's count.
         self._known: tuple[tuple[int, int], int, float] | None = None
         self._probing: asyncio.Lock | None = None  # one re-read at a time (event loop side)
+        self._refresh: asyncio.Task[None] | None = None  # a refresh ahead in flight
 
     def known_generation(self) -> tuple[int, int] | None:
         """(log size, latest checkpoint size) when still known to be current, else None."""
@@ -64,25 +70,46 @@ class ReadCache:
 
     async def current_generation(self) -> tuple[int, int]:
         """The generation, re-read (in the thread pool) only when it may have changed; the
-        requests that find it stale meanwhile wait for the one re-read in flight."""
-        known = self.known_generation()
-        if known is not None:
-            return known
+        requests that find it stale meanwhile wait for the one re-read in flight. Past half
+        `probe_interval` a request still gets the known generation at once and starts the
+        re-read in the background (refresh ahead): under steady reads no request waits for
+        the database or a thread, and none gets an answer older than `probe_interval`."""
+        known = self._known
+        if known is not None and known[1] == self.writer.writes:
+            age = time.monotonic() - known[2]
+            if age < self.probe_interval:
+                if age >= self.probe_interval / 2 and self._refresh is None:
+                    self._refresh = asyncio.get_running_loop().create_task(self._reread())
+                return known[0]
         if self._probing is None:
             self._probing = asyncio.Lock()
         async with self._probing:
-            known = self.known_generation()
-            if known is not None:
-                return known
+            found = self.known_generation()
+            if found is not None:
+                return found
             return await run_in_threadpool(self.read_generation)
+
+    async def _reread(self) -> None:
+        """The background re-read of refresh ahead (a failure is left to the next request
+        that finds the generation stale: it re-reads, and answers the error)."""
+        try:
+            if self._probing is None:
+                self._probing = asyncio.Lock()
+            async with self._probing:
+                await run_in_threadpool(self.read_generation)
+        except Exception:  # the next synchronous re-read reports it
+            log.debug("background re-read of the log's generation failed", exc_info=True)
+        finally:
+            self._refresh = None
 
     def read_generation(self) -> tuple[int, int]:
         """(log size, latest checkpoint size) read from the database (blocking)."""
         writes = self.writer.writes  # before reading: a write meanwhile forces a re-read
+        began = time.monotonic()  # its age counts from before the read: the conservative end
         size = self.ledger.size
         latest = self.ledger.storage.latest_checkpoint()
         generation = (size, latest[0] if latest is not None else 0)
-        self._known = (generation, writes, time.monotonic())
+        self._known = (generation, writes, began)
         return generation
 
     def get(self, key: Hashable) -> tuple[bytes, str] | None:
@@ -101,6 +128,14 @@ class ReadCache:
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
         return value
+
+    async def close(self) -> None:
+        """Stop a refresh ahead in flight (the app's shutdown, before the ledger closes)."""
+        task = self._refresh
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def clear(self) -> None:
         with self._lock:

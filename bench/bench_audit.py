@@ -3,17 +3,18 @@ provenance; wall time, rate and peak memory of each, beside the raw limits.
 
 Workload: the custody ledger of bench_bundle (registry entries, then signed extraction
 credentials, one ObjectEvent each, through the ledger's appends with every custody check),
-built once into bench/.cache/bundle-home-<count> (not timed; at 10^6 it takes ~12 minutes on
-this VM, see docs/performance.md). Each step runs in a fresh process, so its peak RSS (VmHWM)
-is its own (pool workers forked from it are not counted):
+built once into bench/.cache/bundle-home-<count> (not timed; at 10^6 it took 29 minutes on
+this VM at a load of 8-12, see docs/performance.md). Each step runs in a fresh process, so
+its peak RSS (VmHWM) is its own (pool workers forked from it are not counted):
 
 - export: `export_bundle(all_entries=True)` of the whole ledger to a file (what
-  `bundle export --all` does), against the raw SHA-256/s (one leaf per entry);
+  `bundle export --all` does: the stored bytes of each entry written as they are, the root
+  rebuilt from their leaves), against the raw SHA-256/s (one leaf per entry);
 - bundle verify: `verify_bundle` of that file with `default_processes()` processes, against
   the raw Ed25519 verify rate of that many cores (one signature per entry);
-- ledger verify: `batterytrace ledger verify --processes <n> --json` (chain, tiles,
-  checkpoints, every signature and custody rule replayed, derived tables compared), against
-  the same raw verify rate;
+- ledger verify: `batterytrace ledger verify --processes <n> --json` (one read of the
+  entries feeding the chain, tiles, checkpoints and the replay of every signature and custody
+  rule; the derived tables compared), against the same raw verify rate;
 - provenance: `trace_provenance` of one lot over the whole bundle (the pass `bundle
   provenance` makes once the bundle verified), against the raw SHA-256/s.
 

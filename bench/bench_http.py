@@ -129,8 +129,17 @@ async def _load(base: str, batches: list[list[dict[str, Any]]]) -> tuple[float, 
 
 
 @contextlib.contextmanager
-def _serve(home: Path, url: str | None, workers: int) -> Iterator[str]:
-    """`batterytrace serve` on a free loopback port; yields its base URL once it answers."""
+def _serve(home: Path, url: str | None, workers: int, *options: str) -> Iterator[str]:
+    """`batterytrace serve` (with `options`) on a free loopback port; yields its base URL
+    once it answers."""
+    with _server(home, url, workers, *options) as (base, _):
+        yield base
+
+
+@contextlib.contextmanager
+def _server(home: Path, url: str | None, workers: int, *options: str
+            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`_serve`, yielding the server's process too."""
     import httpx
 
     port = _free_port()
@@ -141,7 +150,7 @@ def _serve(home: Path, url: str | None, workers: int) -> Iterator[str]:
         env.pop("BATTERYTRACE_DATABASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "batterytrace.api.cli", "serve", "--port", str(port),
-         "--workers", str(workers)], cwd=ROOT, env=env,
+         "--workers", str(workers), *options], cwd=ROOT, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -150,7 +159,7 @@ def _serve(home: Path, url: str | None, workers: int) -> Iterator[str]:
                 if httpx.get(f"{base}/log", timeout=2).status_code == 200:
                     break
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
         process.send_signal(signal.SIGINT)
         try:

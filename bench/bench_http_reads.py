@@ -3,124 +3,106 @@
 
 The ledger is the demo's (`batterytrace demo`: a battery's whole history, its passport). The
 limit is `GET /health` of the same server in the same run: a FastAPI route that returns a
-constant through the same middleware (what a worker answers at best).
+constant through the same middleware (what a worker answers at best). The server runs with
+`--server-timing`, so each answer says how long the application took and how much of that
+was the garbage collector (the same few microseconds of header on every route).
 
-Two loads, each from CLIENTS keep-alive connections of a minimal HTTP/1.1 client written on
-asyncio streams in this process (httpx costs more per request than the server's route, so the
-client would be the limit):
-- saturated: every client sends its next request as soon as its answer arrives, for
-  SATURATED_SECONDS: throughput (the ratio to /health is the target, >= 0.5);
-- steady: the clients together send STEADY_RATE requests per second on a fixed schedule
-  (each client one request every CLIENTS / STEADY_RATE seconds, staggered), for
-  STEADY_SECONDS: p50 and p99 latency, each measured from the request's scheduled time (a
-  late send counts against the server, no coordinated omission). Target: p99 <= 3 x p50 and
-  p99 < 10 ms. Each route's steady run comes right after a steady run of the trivial route,
-  whose p99/p50 is kept beside the route's (`..._steady_p99_over_p50`): the tail the host
-  itself adds at that moment (shared vCPUs), which no route can beat. Under the saturated
-  load latency is queueing (50 requests in flight divided by the throughput), reported
-  too but not a target.
+The load comes from bench/http_client.py in a process of its own: CLIENTS keep-alive
+connections on raw sockets and epoll, each response timed by the kernel's receive timestamp
+(so the client's own delays in reading never count), every send's lateness recorded.
+- saturated: every connection sends its next request as soon as its answer is read, for
+  SATURATED_SECONDS: throughput (the ratio to /health is the target, >= 0.5). Each route's
+  run comes right after a run of /health. Latency there is queueing (50 requests in flight
+  divided by the throughput), reported but not a target.
+- steady: STEADY_RATE requests per second in all on a fixed schedule for STEADY_SECONDS,
+  /health and the three reads interleaved request by request (so every route, the trivial
+  one included, meets the same moments of the host): p50 and p99 latency of each, measured
+  from the request's scheduled time (a late send counts against the server: no coordinated
+  omission). Target: p99 <= 3 x p50 and p99 < 10 ms. Beside them, the parts of the tail:
+  how late the client sent, the time from send to the answer's arrival, and the
+  application's own time (Server-Timing) with its collector time.
+- isolated: the same steady run again with the server's threads and the client at the lowest
+  real-time priority (SCHED_FIFO 1), so neither waits behind the machine's other processes
+  when it wakes: the tail the server and the client add by themselves. Only where that is
+  permitted (CAP_SYS_NICE); elsewhere its `..._isolated_...` rows are left out. The server
+  is set back to the ordinary policy right after. Nothing else differs, for any route.
+BENCH_HTTP_READS_STEADY_SECONDS changes the steady runs' length (default 20 s).
 """
 
 from __future__ import annotations
 
-import asyncio
-import statistics
+import json
+import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from bench.bench_http import _serve
+from bench.bench_http import _server
+from bench.http_client import CLIENTS, RATE, ordinary, realtime
 from bench.run import row
 
-CLIENTS = 50
 SATURATED_SECONDS = 3.0
-STEADY_RATE = 200.0  # requests/s in all (well below the capacity of every route)
-STEADY_SECONDS = 4.0
+STEADY_RATE = RATE  # requests/s in all (well below the capacity of every route)
+STEADY_SECONDS = float(os.environ.get("BENCH_HTTP_READS_STEADY_SECONDS", "20"))
 ITEM = "https://id.example.com/items/pack-EBS80-000117"  # the demo's battery
 ROOT = Path(__file__).resolve().parent.parent
+READS = ("entry", "proof", "passport_json")
 
 
-async def _connection(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", port)
-
-
-async def _get(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-               ) -> int:
-    """Send one GET on a keep-alive connection and read the whole answer; its status."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length:
-        await reader.readexactly(length)
-    return status
-
-
-def _request(path: str, etag: str | None = None) -> bytes:
-    extra = f"If-None-Match: {etag}\r\n" if etag else ""
-    return f"GET {path} HTTP/1.1\r\nHost: bench\r\n{extra}\r\n".encode()
-
-
-async def _saturated(port: int, path: str) -> tuple[float, list[float]]:
-    """Closed loop: requests/s and latencies (s) of CLIENTS clients for SATURATED_SECONDS."""
-    connections = [await _connection(port) for _ in range(CLIENTS)]
-    request = _request(path)
-    latencies: list[float] = []
-    statuses: set[int] = set()
-    end = time.perf_counter() + SATURATED_SECONDS
-
-    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while time.perf_counter() < end:
-            began = time.perf_counter()
-            statuses.add(await _get(reader, writer, request))
-            latencies.append(time.perf_counter() - began)
-
-    start = time.perf_counter()
-    await asyncio.gather(*(client(r, w) for r, w in connections))
-    elapsed = time.perf_counter() - start
-    for _, writer in connections:
-        writer.close()
-    if statuses != {200}:
-        raise RuntimeError(f"GET {path} answered {sorted(statuses)}")
-    return len(latencies) / elapsed, latencies
-
-
-async def _steady(port: int, path: str) -> list[float]:
-    """Open loop: latencies (s) from each request's scheduled time, STEADY_RATE in all."""
-    connections = [await _connection(port) for _ in range(CLIENTS)]
-    request = _request(path)
-    interval = CLIENTS / STEADY_RATE
-    latencies: list[float] = []
-    start = time.perf_counter() + 0.05
-
-    async def client(index: int, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
-        due = start + index * interval / CLIENTS
-        while due < start + STEADY_SECONDS:
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            status = await _get(reader, writer, request)
-            latencies.append(time.perf_counter() - due)
-            if status != 200:
-                raise RuntimeError(f"GET {path} answered {status}")
-            due += interval
-
-    await asyncio.gather(*(client(i, r, w) for i, (r, w) in enumerate(connections)))
-    for _, writer in connections:
-        writer.close()
-    return latencies
+def _client(mode: str, port: int, seconds: float, paths: list[str], *,
+            isolated: bool = False) -> dict[str, Any]:
+    """One run of bench/http_client.py (its own process, a fresh heap)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.http_client", *(["--realtime"] if isolated else []),
+         mode, str(port), str(seconds), *paths],
+        cwd=ROOT, check=False, capture_output=True)
+    if done.returncode:
+        raise RuntimeError(f"bench.http_client failed: {done.stderr.decode()[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    bad = {s for s in result["status"] if s != 200}
+    if bad:
+        raise RuntimeError(f"GET {paths} answered {sorted(bad)}")
+    return result
 
 
 def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if q < 100 else max(
-        values)
+    """The nearest-rank percentile (p99 of 1,200 values: the 12th largest)."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
+    return ordered[int(rank) - 1]
+
+
+def _ms(result: dict[str, Any], which: int, end: str, begin: str) -> list[float]:
+    return [(result[end][i] - result[begin][i]) / 1e6 for i, p in enumerate(result["path"])
+            if p == which]
+
+
+def _parts(result: dict[str, Any], which: int) -> dict[str, float]:
+    """p50/p99 (ms) of the latency and of its parts, for the requests of path `which`."""
+    latency = _ms(result, which, "arrived", "due")
+    late = _ms(result, which, "sent", "due")
+    server = _ms(result, which, "arrived", "sent")
+    lag = _ms(result, which, "read", "arrived")
+    app = [v for v, p in zip(result["app_ms"], result["path"], strict=True) if p == which]
+    collector = [v for v, p in zip(result["gc_ms"], result["path"], strict=True)
+                 if p == which]
+    return {
+        "count": len(latency),
+        "p50": _percentile(latency, 50), "p99": _percentile(latency, 99),
+        "send_late_p99_ms": _percentile(late, 99),
+        "send_to_arrival_p50_ms": _percentile(server, 50),
+        "send_to_arrival_p99_ms": _percentile(server, 99),
+        "client_read_lag_p99_ms": _percentile(lag, 99),
+        "app_p50_ms": _percentile(app, 50), "app_p99_ms": _percentile(app, 99),
+        "gc_max_ms": max(collector),
+    }
+
+
+def _rate(result: dict[str, Any]) -> float:
+    return len(result["due"]) / ((max(result["arrived"]) - min(result["due"])) / 1e9)
 
 
 def _demo_home(root: Path) -> Path:
@@ -144,68 +126,82 @@ def _paths(base: str) -> dict[str, str]:
     }
 
 
+def _rounded(parts: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in parts.items() if k not in ("p50", "p99", "count")}
+
+
 def run() -> list[dict[str, object]]:
+    import httpx
+
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmp:
         home = _demo_home(Path(tmp))
-        with _serve(home, None, 1) as base:
+        with _server(home, None, 1, "--server-timing") as (base, server):
             port = int(base.rsplit(":", 1)[1])
             paths = _paths(base)
-            for path in paths.values():  # warm every route once (imports, caches)
-                asyncio.run(_saturated_once(port, path))
+            for path in paths.values():  # warm every route (imports, caches)
+                httpx.get(base + path, timeout=120).raise_for_status()
+            _client("steady", port, 1.0, list(paths.values()))
             throughput: dict[str, float] = {}
-            saturated: dict[str, list[float]] = {}
-            steady: dict[str, list[float]] = {}
-            # Each route's saturated run is measured right after a run of the trivial
-            # route (its limit), so a quiet or a busy moment of the machine hits both.
+            saturated: dict[str, dict[str, Any]] = {}
             limit_runs: list[float] = []
-            for name, path in paths.items():
-                if name == "health":
-                    continue
-                limit_rate, _ = asyncio.run(_saturated(port, paths["health"]))
-                limit_runs.append(limit_rate)
-                throughput[name], saturated[name] = asyncio.run(_saturated(port, path))
-                # The trivial route's steady latencies right before the route's: the
-                # host's own tail at that moment, beside the route's.
-                steady[f"{name}_limit"] = asyncio.run(_steady(port, paths["health"]))
-                steady[name] = asyncio.run(_steady(port, path))
-                throughput[f"{name}_limit"] = limit_rate
-            health_rate, saturated["health"] = asyncio.run(_saturated(port, paths["health"]))
-            steady["health"] = asyncio.run(_steady(port, paths["health"]))
-    for name in ("entry", "proof", "passport_json"):
-        limit = throughput[f"{name}_limit"]
-        p50 = _percentile(steady[name], 50) * 1000
-        p99 = _percentile(steady[name], 99) * 1000
-        trivial = steady[f"{name}_limit"]
-        trivial_tail = _percentile(trivial, 99) / _percentile(trivial, 50)
+            for name in READS:  # each right after a run of its limit
+                limit_runs.append(_rate(_client("saturated", port, SATURATED_SECONDS,
+                                                [paths["health"]])))
+                saturated[name] = _client("saturated", port, SATURATED_SECONDS,
+                                          [paths[name]])
+                throughput[name] = _rate(saturated[name])
+                throughput[f"{name}_limit"] = limit_runs[-1]
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            steady = _client("steady", port, STEADY_SECONDS, list(paths.values()))
+            isolated: dict[str, Any] | None = None
+            if realtime(server.pid):
+                try:
+                    isolated = _client("steady", port, STEADY_SECONDS, list(paths.values()),
+                                       isolated=True)
+                finally:
+                    ordinary(server.pid)
+                if not isolated["realtime"]:
+                    isolated = None
+    parts = {name: _parts(steady, i) for i, name in enumerate(paths)}
+    alone = {name: _parts(isolated, i) for i, name in enumerate(paths)} if isolated else {}
+    trivial = parts["health"]
+    trivial_tail = trivial["p99"] / trivial["p50"]
+    note = (f"{CLIENTS} clients, {STEADY_RATE:.0f} requests/s in all for "
+            f"{STEADY_SECONDS:.0f} s, /health and the 3 reads interleaved "
+            f"({trivial['count']:.0f} requests each); load average {load}")
+    for name in READS:
+        latency = _ms(saturated[name], 0, "arrived", "due")
+        mine = parts[name]
         rows += [
             row(f"http_read_{name}_1w_c{CLIENTS}_per_s", throughput[name], "requests/s",
-                f"http_trivial_route_1w_c{CLIENTS}_per_s", limit,
-                saturated_p50_ms=round(_percentile(saturated[name], 50) * 1000, 2),
-                saturated_p99_ms=round(_percentile(saturated[name], 99) * 1000, 2)),
-            row(f"http_read_{name}_steady_p50_ms", p50, "ms", "none", 0,
-                note=f"{CLIENTS} clients, {STEADY_RATE:.0f} requests/s in all"),
-            row(f"http_read_{name}_steady_p99_ms", p99, "ms",
-                f"http_read_{name}_steady_p50_ms", p50,
-                note="target: p99 <= 3 x p50 (ratio) and p99 < 10 ms"),
-            row(f"http_read_{name}_steady_p99_over_p50", p99 / p50, "x",
+                f"http_trivial_route_1w_c{CLIENTS}_per_s", throughput[f"{name}_limit"],
+                saturated_p50_ms=round(_percentile(latency, 50), 2),
+                saturated_p99_ms=round(_percentile(latency, 99), 2)),
+            row(f"http_read_{name}_steady_p50_ms", mine["p50"], "ms", "none", 0, note=note),
+            row(f"http_read_{name}_steady_p99_ms", mine["p99"], "ms",
+                f"http_read_{name}_steady_p50_ms", mine["p50"],
+                note="target: p99 <= 3 x p50 (ratio) and p99 < 10 ms", **_rounded(mine)),
+            row(f"http_read_{name}_steady_p99_over_p50", mine["p99"] / mine["p50"], "x",
                 "http_trivial_route_steady_p99_over_p50", trivial_tail,
-                note="the route's tail beside the trivial route's, measured just before"),
+                note="the route's tail beside the trivial route's, in the same moments"),
         ]
+        if alone:
+            rows.append(row(
+                f"http_read_{name}_isolated_p99_ms", alone[name]["p99"], "ms",
+                f"http_read_{name}_isolated_p50_ms", alone[name]["p50"],
+                note="the same steady run with server and client at real-time priority "
+                     "(ahead of the machine's other processes); ratio: p99 / p50",
+                **_rounded(alone[name])))
     rows += [
-        row(f"http_trivial_route_1w_c{CLIENTS}_per_s", health_rate, "requests/s", "none", 0,
-            note="GET /health, the limit (also measured before each route: "
-                 + ", ".join(f"{r:,.0f}" for r in limit_runs) + ")"),
-        row("http_trivial_route_steady_p99_ms", _percentile(steady["health"], 99) * 1000,
-            "ms", "http_trivial_route_steady_p50_ms",
-            _percentile(steady["health"], 50) * 1000),
+        row(f"http_trivial_route_1w_c{CLIENTS}_per_s", max(limit_runs), "requests/s",
+            "none", 0, note="GET /health, the limit, measured before each route: "
+                            + ", ".join(f"{r:,.0f}" for r in limit_runs)),
+        row("http_trivial_route_steady_p99_ms", trivial["p99"], "ms",
+            "http_trivial_route_steady_p50_ms", trivial["p50"], **_rounded(trivial)),
     ]
+    if alone:
+        rows.append(row("http_trivial_route_isolated_p99_ms", alone["health"]["p99"], "ms",
+                        "http_trivial_route_isolated_p50_ms", alone["health"]["p50"],
+                        **_rounded(alone["health"])))
     return rows
-
-
-async def _saturated_once(port: int, path: str) -> int:
-    reader, writer = await _connection(port)
-    try:
-        return await _get(reader, writer, _request(path))
-    finally:
-        writer.close()

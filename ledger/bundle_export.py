@@ -213,20 +213,15 @@ def export_bundle(
                                  "proof": [b64(h) for h in old_proof]}
     out.write(record_line(header))
     records, entries, redacted = 1, 0, 0
-    leaves: list[bytes] = []  # an `all` bundle: its root is rebuilt below
-    for entry in _selected_entries(ledger, size, selected, last):
-        proof = None
-        if selected is None:
-            leaves.append(merkle.leaf_hash(entry.canonical))
-        else:
+    if selected is None:
+        entries = _write_all_entries(ledger, out, cp)
+        records += entries
+    else:
+        for entry in _selected_entries(ledger, size, selected, last):
             proof = ledger.inclusion_proof(entry.seq, size)
             _check_proof(entry, proof, cp)
-        out.write(entry_line(entry.canonical, proof))
-        records, entries = records + 1, entries + 1
-    if selected is None and (len(leaves) != size or merkle.root_hash(leaves) != cp.root):
-        raise BundleSelfCheckError(
-            f"the {len(leaves)} entries do not rebuild the root of the checkpoint at size "
-            f"{size}", size=size)
+            out.write(entry_line(entry.canonical, proof))
+            records, entries = records + 1, entries + 1
     for credential in kept:
         if redacted_types & set(_types(credential)):
             out.write(record_line({"type": REDACTED, "id": credential.get("id"),
@@ -282,11 +277,26 @@ def _accreditations(
     return found
 
 
+def _write_all_entries(ledger: Ledger, out: IO[bytes], cp: Checkpoint) -> int:
+    """An `all` bundle's entry lines: the stored bytes of entries 0..size-1, written as they
+    are (not parsed: nothing of an entry but its bytes goes into its line), while their
+    tree is rebuilt (a compact range, O(log n) memory); the root must be the checkpoint's,
+    which covers every byte written. Returns the number of entries written."""
+    tree = merkle.CompactRange()
+    write, leaf_hash = out.write, merkle.leaf_hash
+    for data in ledger.iter_entry_bytes(0, cp.size):
+        tree.append(leaf_hash(data))
+        write(entry_line(data, None))
+    if tree.size != cp.size or tree.root() != cp.root:
+        raise BundleSelfCheckError(
+            f"the {tree.size} entries do not rebuild the root of the checkpoint at size "
+            f"{cp.size}", size=cp.size)
+    return tree.size
+
+
 def _selected_entries(
-    ledger: Ledger, size: int, selected: set[int] | None, last: int
+    ledger: Ledger, size: int, selected: set[int], last: int
 ) -> Iterator[Any]:
     for entry in ledger.iter_entries(0, size):
-        if selected is None or entry.seq in selected or (
-            entry.kind in CONTEXT_KINDS and entry.seq <= last
-        ):
+        if entry.seq in selected or (entry.kind in CONTEXT_KINDS and entry.seq <= last):
             yield entry

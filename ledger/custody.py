@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any, Protocol
 
 from .custody_errors import (
@@ -291,27 +292,41 @@ def decimal_text(value: Decimal) -> str:
     return "0" if text in ("", "-0") else text
 
 
-_FIELDS: dict[type, tuple[str, ...]] = {}
+_ATOMS = frozenset({str, int, bool, type(None)})  # kept as they are
+_FIELDS: dict[type, Callable[[Any], tuple[Any, ...]]] = {}  # dataclass -> its fields' values
 
 
 def _canonical(value: Any) -> Any:
     """A value of a parsed event as nested tuples of str, int, bool and None: amounts in one
-    spelling (`decimal_text`), mappings sorted, dataclasses by field."""
+    spelling (`decimal_text`), mappings sorted, dataclasses by field. (Hot: every event of
+    every replay. Atoms are kept without a call, and a dataclass's fields are read by one
+    `attrgetter`.)"""
     kind = type(value)
-    if kind is str or value is None or kind is bool or kind is int:
+    if kind in _ATOMS:
         return value
     if kind is Decimal or kind is float:
         return "#" + decimal_text(Decimal(str(value)) if kind is float else value)
     if kind is tuple or kind is list:
-        return tuple(_canonical(v) for v in value)
-    names = _FIELDS.get(kind)
-    if names is None and hasattr(value, "__dataclass_fields__"):
-        names = _FIELDS[kind] = tuple(value.__dataclass_fields__)
-    if names is not None:
-        return tuple(_canonical(getattr(value, name)) for name in names)
+        return tuple([v if type(v) in _ATOMS else _canonical(v) for v in value])
+    fields = _FIELDS.get(kind)
+    if fields is None and hasattr(value, "__dataclass_fields__"):
+        fields = _FIELDS[kind] = _field_getter(tuple(value.__dataclass_fields__))
+    if fields is not None:
+        return tuple([v if type(v) in _ATOMS else _canonical(v) for v in fields(value)])
     if isinstance(value, Mapping):
         return tuple(sorted((str(k), _canonical(v)) for k, v in value.items()))
     return repr(value)
+
+
+def _field_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of the fields `names` of a dataclass, as a tuple (`attrgetter` of one name
+    returns the value alone)."""
+    if not names:
+        return lambda value: ()
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda value: (one(value),)
+    return attrgetter(*names)  # several names: a tuple
 
 
 def event_fingerprint(event: TraceEvent, actor: str) -> str:

@@ -131,6 +131,46 @@ class Tree:
     roots: dict[int, bytes] = field(default_factory=dict)  # size -> root, for wanted sizes
 
 
+class TreeBuilder:
+    """The Merkle tree of the entries, fed one body at a time in seq order (`add`), so the
+    tree can be built in a pass that reads the entries for another purpose (`ledger verify`
+    builds it while checking the chain and replaying). `finish` packs what is left and
+    returns the Tree. (The same steps as `recompute_tree`, which reads the entries itself.)"""
+
+    def __init__(self, wanted_sizes: Iterable[int] = ()) -> None:
+        self.tree = Tree()
+        self._wanted = set(wanted_sizes)
+        self._frontier: list[tuple[int, int, bytes]] = []
+        self._nodes: list[tuple[int, int, bytes]] = []
+
+    def add(self, seq: int, body: bytes) -> None:
+        """The entry at `seq` (the next one: entries come in order from 0)."""
+        tree = self.tree
+        leaf = merkle.leaf_hash(body)
+        created, self._frontier, root = extend(self._frontier, [leaf])
+        self._nodes.append((0, seq, leaf))
+        self._nodes.extend(created)
+        tree.size = seq + 1
+        tree.head, tree.root = hashlib.sha256(body).digest(), root
+        if tree.size in self._wanted:
+            tree.roots[tree.size] = root
+        if len(self._nodes) >= 65536:
+            pack_tiles(tree.tiles, self._nodes)
+            self._nodes = []
+
+    def finish(self) -> Tree:
+        pack_tiles(self.tree.tiles, self._nodes)
+        self._nodes = []
+        return self.tree
+
+
+def stored_checkpoint_sizes(ledger: Source) -> list[int]:
+    """The sizes of the stored checkpoint rows: the roots `check_tree` needs of a tree."""
+    with ledger.storage.engine.connect() as connection:
+        return [size for (size,) in connection.execute(
+            select(CHECKPOINTS.c.size).order_by(CHECKPOINTS.c.size))]
+
+
 def recompute_tree(ledger: Source, wanted_sizes: Iterable[int] = ()) -> Tree:
     """The tiles of the entries' tree (as `storage.store_nodes` writes them) and its roots at
     `wanted_sizes`."""
@@ -505,6 +545,7 @@ __all__ = [
     "DerivedMismatch",
     "LogView",
     "Tree",
+    "TreeBuilder",
     "check_derived",
     "check_state",
     "check_tree",
@@ -512,5 +553,6 @@ __all__ = [
     "open_view",
     "rebuild_derived",
     "recompute_tree",
+    "stored_checkpoint_sizes",
     "trusted_note",
 ]

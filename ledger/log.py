@@ -59,7 +59,7 @@ from .errors import (
     LogEntryError,
 )
 from .home import DATABASE_FILE, Home
-from .log_verify import LogSummary, verify_log
+from .log_verify import LogChain, LogSummary, run_chain
 from .pool import bulk_work
 from .seal import SEALED_REVISION, RowSeal
 from .storage import ENTRY_COLUMNS, CheckpointRecord, Head, SqlStorage, appended_tiles
@@ -631,36 +631,47 @@ def verify_ledger(
     first damaged entry without naming it). Returns the summary and the number of entries the
     sequencer row claims. The stored subtree hashes must give the verified root too.
     """
-    place = Home(Path(home))
-    file_note = place.read_checkpoint()
     storage = SqlStorage(database_url or sqlite_url(home))
     try:
-        head = storage.head() if storage.has_schema() else None
-        if head is None or file_note is None:
-            raise LedgerNotFoundError(f"no ledger in {home} (run batterytrace init)")
-        origin = parse_checkpoint_body(file_note.split(b"\n\n", 1)[0] + b"\n").origin
-        verifier = NoteVerifier.ed25519(origin, place.log_key().public_key)
-        file_size = open_checkpoint(file_note, [verifier], origin).size
-        summary = verify_log(
-            (body for _, body in storage.iter_bodies()),
-            _merge_notes(storage.iter_checkpoints(), file_size, file_note),
-            [verifier],
-            origin,
-            progress=progress,
-        )
-        if summary.size != head.size:
-            raise LogEntryError(
-                min(summary.size, head.size),
-                f"{summary.size} entries are stored but the sequencer says {head.size}",
-            )
-        cp = summary.checkpoint
-        if TreeStore(storage, cache_size=1024).root(cp.size) != cp.root:
-            raise LedgerForkError(
-                f"the stored subtree hashes do not give the root of checkpoint {cp.size}"
-            )
-        return summary, head.size
+        chain, claimed = stored_log_chain(Home(Path(home)), storage)
+        summary = run_chain(chain, (body for _, body in storage.iter_bodies()),
+                            progress=progress)
+        check_stored_head(storage, summary, claimed)
+        return summary, claimed
     finally:
         storage.close()
+
+
+def stored_log_chain(place: Home, storage: SqlStorage) -> tuple[LogChain, int]:
+    """`verify_ledger`'s chain, to be fed every stored entry (`LogChain.link_entry`): every
+    stored checkpoint note with checkpoint.txt's in its place by size, opened with the home's
+    log key; and the number of entries the sequencer row claims. Raises LedgerNotFoundError
+    without a ledger or checkpoint.txt, or the checkpoint error of the first note."""
+    file_note = place.read_checkpoint()
+    head = storage.head() if storage.has_schema() else None
+    if head is None or file_note is None:
+        raise LedgerNotFoundError(f"no ledger in {place.path} (run batterytrace init)")
+    origin = parse_checkpoint_body(file_note.split(b"\n\n", 1)[0] + b"\n").origin
+    verifier = NoteVerifier.ed25519(origin, place.log_key().public_key)
+    file_size = open_checkpoint(file_note, [verifier], origin).size
+    notes = _merge_notes(storage.iter_checkpoints(), file_size, file_note)
+    return LogChain(notes, [verifier], origin), head.size
+
+
+def check_stored_head(storage: SqlStorage, summary: LogSummary, claimed: int) -> None:
+    """After the chain of `stored_log_chain`: the sequencer row claims as many entries as are
+    stored (LogEntryError), and the stored subtree hashes give the root of the largest
+    checkpoint (LedgerForkError)."""
+    if summary.size != claimed:
+        raise LogEntryError(
+            min(summary.size, claimed),
+            f"{summary.size} entries are stored but the sequencer says {claimed}",
+        )
+    cp = summary.checkpoint
+    if TreeStore(storage, cache_size=1024).root(cp.size) != cp.root:
+        raise LedgerForkError(
+            f"the stored subtree hashes do not give the root of checkpoint {cp.size}"
+        )
 
 
 def _merge_notes(

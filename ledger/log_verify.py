@@ -38,14 +38,18 @@ from .errors import (
     LogRootMismatchError,
 )
 
-# An entry's bytes, or (its parsed JSON object, the object's canonical bytes).
-EntryInput: TypeAlias = bytes | tuple[dict[str, Any], bytes]
+# An entry's bytes, or (its parsed JSON object, the object's canonical bytes), or an Entry
+# already parsed from its bytes by `hashed_entry` (one parse feeds several chains).
+EntryInput: TypeAlias = bytes | tuple[dict[str, Any], bytes] | Entry
 
 
 def parse_entry(item: EntryInput) -> Entry:
     """The Entry of stored bytes (strict: canonical JSON of a version 1 entry) or of an object
     with its canonical bytes (fields checked alike; the bytes are trusted to be
-    `canonicalize(obj)`). Raises EntryFormatError."""
+    `canonicalize(obj)`); an Entry is returned as it is (it was parsed so). Raises
+    EntryFormatError."""
+    if isinstance(item, Entry):
+        return item
     if isinstance(item, bytes | bytearray | memoryview):
         return Entry.parse(bytes(item))
     obj, canonical = item
@@ -144,6 +148,10 @@ class LogChain:
             self.checked += 1
             self.pending = self._next_checkpoint(count)
 
+    def link_entry(self, entry: Entry, entry_hash: bytes, leaf: bytes) -> None:
+        """`link` of a parsed entry with its hashes (`hashed_entry`)."""
+        self.link(entry.seq, entry.prev, entry_hash, leaf, entry if self.count == 0 else None)
+
     def end(self) -> LogSummary:
         """After the last entry: a link left undecided, or a checkpoint beyond the log, raise;
         else the summary."""
@@ -176,15 +184,21 @@ def verify_log(
     LogVerificationError subclass naming the first bad seq, or a checkpoint error when a
     note does not verify (`LogChain`). `on_entry(entry)` is called for each entry after its
     link (as far as it can be decided then) and the checkpoints it completes were checked."""
-    chain = LogChain(checkpoints, verifiers, origin)
+    return run_chain(LogChain(checkpoints, verifiers, origin), entries, progress=progress,
+                     on_entry=on_entry)
+
+
+def run_chain(
+    chain: LogChain,
+    entries: Iterable[EntryInput],
+    *,
+    progress: Callable[[int], None] | None = None,
+    on_entry: Callable[[Entry], None] | None = None,
+) -> LogSummary:
+    """`verify_log` with its chain made by the caller (`ledger.log.stored_log_chain`)."""
     for seq, item in enumerate(entries):
-        try:
-            entry = parse_entry(item)
-        except BatterytraceError as exc:
-            raise LogEntryError(seq, f"malformed entry: {exc.message}") from exc
-        data = entry.canonical
-        chain.link(entry.seq, entry.prev, hashlib.sha256(data).digest(), merkle.leaf_hash(data),
-                   entry if seq == 0 else None)
+        entry, entry_hash, leaf = hashed_entry(seq, item)
+        chain.link_entry(entry, entry_hash, leaf)
         if on_entry is not None:
             on_entry(entry)
         if progress is not None and chain.count % 1024 == 0:
@@ -193,6 +207,18 @@ def verify_log(
     if progress is not None:
         progress(summary.size)
     return summary
+
+
+def hashed_entry(position: int, item: EntryInput) -> tuple[Entry, bytes, bytes]:
+    """The entry in `position` parsed (`parse_entry`), with SHA-256 of its bytes and its
+    Merkle leaf hash: what `LogChain.link_entry` takes. One call can feed several chains.
+    Raises LogEntryError naming `position` when the entry is malformed."""
+    try:
+        entry = parse_entry(item)
+    except BatterytraceError as exc:
+        raise LogEntryError(position, f"malformed entry: {exc.message}") from exc
+    data = entry.canonical
+    return entry, hashlib.sha256(data).digest(), merkle.leaf_hash(data)
 
 
 def check_genesis(entry: Entry, origin: str, trusted_vkeys: set[str]) -> None:

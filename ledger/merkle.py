@@ -131,16 +131,36 @@ def root_hash(leaf_hashes: Sequence[bytes]) -> bytes:
 
 
 def _mth(leaf_hashes: Sequence[bytes], start: int, end: int) -> bytes:
-    # Merge equal-sized perfect subtrees as leaves arrive, then fold what is left: the same
-    # tree as the RFC's recursive split, in O(n) hashes and O(log n) memory.
-    stack: list[tuple[int, bytes]] = []
+    tree = CompactRange()
     for i in range(start, end):
-        size, h = 1, leaf_hashes[i]
-        while stack and stack[-1][0] == size:
+        tree.append(leaf_hashes[i])
+    return tree.root()
+
+
+class CompactRange:
+    """The tree of a stream of leaf hashes in O(log n) memory: equal-sized perfect subtrees
+    are merged as leaves arrive, and what is left folds to the root (the same tree as the
+    RFC's recursive split, in O(n) hashes). For leaf hashes this module made (unchecked)."""
+
+    __slots__ = ("size", "stack")
+
+    def __init__(self) -> None:
+        self.stack: list[tuple[int, bytes]] = []  # (level, hash) of the range [0, size)
+        self.size = 0
+
+    def append(self, leaf: bytes) -> None:
+        """The next leaf hash."""
+        stack = self.stack
+        level, h = 0, leaf
+        while stack and stack[-1][0] == level:
             h = hash_children(stack.pop()[1], h)
-            size *= 2
-        stack.append((size, h))
-    return fold_right([h for _, h in stack])
+            level += 1
+        stack.append((level, h))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The root of the leaves appended so far (the empty root when none)."""
+        return fold_right([h for _, h in self.stack])
 
 
 def _split(n: int) -> int:
@@ -361,6 +381,7 @@ __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
     "MAX_TREE_SIZE",
+    "CompactRange",
     "HashFormatError",
     "MerkleInputError",
     "ProofError",

@@ -17,7 +17,10 @@ Workers die with their parent: on Linux they ask the kernel for SIGKILL when it 
 Bulk work (`bulk_work`) pauses the cyclic collector's automatic passes: a batch append or a
 bundle replay allocates and frees many objects that reference counting alone reclaims, and
 each automatic full pass walks every object of the process for nothing; `collect_young`,
-called now and then by a long job, collects the young generations meanwhile.
+called now and then by a long job, collects the young generations meanwhile. A server settles
+the collector once its startup is done (`settle_after_startup`: what startup built is frozen
+out of the passes), and may time it (`time_collector`, `collector_seconds`: the service's
+Server-Timing header).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -90,6 +94,39 @@ def collect_young() -> None:
     (a long bulk job calls it now and then: its young garbage is not left to pile up)."""
     if _BULK_OWNER and _BULK_OWNER[0] == threading.get_ident():
         gc.collect(1)
+
+
+def settle_after_startup() -> int:
+    """Collect, then freeze the surviving objects out of the collector's passes (`gc.freeze`);
+    the number of objects frozen. For a long-lived server once its startup is done: its
+    modules, app and open ledger live as long as the process, and each automatic full pass
+    would walk them all for nothing (116-148 ms on the service, docs/performance.md).
+    Reference counting still frees everything; cycles made later are still collected.
+    Idempotent: a later call freezes what is new."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+_COLLECTING = [0.0, 0.0]  # [seconds the collector has taken so far, start of the pass running]
+
+
+def _on_collection(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _COLLECTING[1] = time.perf_counter()
+    else:
+        _COLLECTING[0] += time.perf_counter() - _COLLECTING[1]
+
+
+def time_collector() -> None:
+    """Start counting the collector's time (`collector_seconds`); idempotent."""
+    if _on_collection not in gc.callbacks:
+        gc.callbacks.append(_on_collection)
+
+
+def collector_seconds() -> float:
+    """Seconds (wall clock) the collector has taken since `time_collector` was first called."""
+    return _COLLECTING[0]
 
 
 # --- pickling -------------------------------------------------------------------------------

@@ -186,3 +186,37 @@ def test_cli_export_of_a_damaged_store_exits_1_and_leaves_no_file(small_home, tm
     assert isinstance(failed.exception, BundleSelfCheckError), failed.output
     assert failed.exception.code == "BUNDLE_EXPORT_SELF_CHECK" and failed.exception.exit_code == 1
     assert list(out.parent.iterdir()) == []
+
+
+def test_all_bundle_entry_lines_are_the_stored_entries_byte_for_byte(led):
+    """An `all` export writes the stored bytes without parsing them: each line is what the
+    exporter wrote from the parsed entry before (`entry_line(entry.canonical, None)`)."""
+    from batterytrace.ledger.bundle_format import entry_line
+
+    buf = io.BytesIO()
+    summary = export_bundle(led, buf, all_entries=True)
+    lines = buf.getvalue().splitlines(keepends=True)
+    size = led.latest_checkpoint()[0].size
+    assert summary.entries == size and len(lines) == size + 2
+    assert lines[1:-1] == [entry_line(e.canonical, None) for e in led.iter_entries(0, size)]
+    assert json.loads(lines[-1]) == {"type": "end", "records": size + 1}
+
+
+@pytest.mark.parametrize("damage", [
+    lambda body: body.replace(b'"registry"', b'"registrY"', 1),  # still canonical JSON
+    lambda body: b"not json" + body,
+])
+def test_all_export_of_a_changed_entry_body_fails_its_self_check(small_home, damage):
+    import sqlite3
+
+    from batterytrace.ledger.bundle_export import BundleSelfCheckError
+
+    with sqlite3.connect(small_home / DATABASE_FILE) as db:
+        (body,) = db.execute("SELECT body FROM ledger_entries WHERE seq = 1").fetchone()
+        db.execute("UPDATE ledger_entries SET body = ? WHERE seq = 1", (damage(bytes(body)),))
+    ledger = Ledger.open(small_home)
+    try:
+        with pytest.raises(BundleSelfCheckError):
+            export_bundle(ledger, io.BytesIO(), all_entries=True)
+    finally:
+        ledger.close()

@@ -24,7 +24,7 @@ from batterytrace.credentials.errors import InputError
 from batterytrace.verifier.policy import PolicyResult, RuleOutcome
 from batterytrace.verifier.provenance_render import render_facts
 from batterytrace.verifier.report import CredentialStanding, Failure, Report
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 from terminal_support import stderr_on_a_terminal
@@ -87,6 +87,11 @@ def _renderers(h: str) -> dict[str, Any]:
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(HOSTILE)
+# rich reads `\\[` as `[`; a trailing backslash or an open `[` pairs with the markup after it
+@example("\\[")
+@example("a\\\\")
+@example("[/")
+@example("x[b")
 def test_every_renderer_prints_participant_text_literally(hostile: str) -> None:
     expected = _expected(hostile).strip()
     assume(expected)

@@ -34,6 +34,7 @@ from batterytrace.ledger.checkpoint import (
     open_checkpoint,
 )
 from batterytrace.ledger.engine import Replay
+from batterytrace.ledger.log_verify import EntryInput
 from batterytrace.ledger.pool import bulk_work
 from batterytrace.ledger.registry import Registry
 from batterytrace.ledger.spill import SPILL_ROWS
@@ -149,7 +150,7 @@ def _records(
 
 
 def verify_entries(
-    entries: Iterable[bytes],
+    entries: Iterable[EntryInput],
     ledger: TrustedLedger,
     checkpoints: Iterable[bytes],
     *,
@@ -158,7 +159,8 @@ def verify_entries(
     spill_rows: int | None = SPILL_ROWS,
     on_replayed: Callable[[Replay], None] | None = None,
 ) -> Report:
-    """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
+    """Verify a whole log from its entries' canonical bytes (entry 0 first; or the entries
+    parsed from them, `log_verify.EntryInput`) with the code of
     an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
     increasing sizes, signed by `ledger`'s key), every signature with the key valid at its
     position, the registry, settings, anchors and custody rules replayed.

@@ -143,18 +143,38 @@ class Report:
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_EMOJI_CODE = re.compile(r":(?=\S*:)")  # a colon that may open a rich emoji code
+_EMOJI_SPLIT = re.compile(r"(?<=:)(?=\S*:)")  # after a colon that may open a rich emoji code
+_BRACKET = re.compile(r"(\\*)\[")
+_TAG_REST = re.compile(r"[a-z#/@][^[]*?]")  # what follows `[` in a rich tag (markup.RE_TAGS)
+_EMPTY_SPAN = "[dim][/dim]"
 
 
 def literal(text: str) -> str:
     """`text` for rich output as it is: markup escaped, control characters (ANSI escapes,
     bidi overrides) shown as `\\x..` / `\\u....` instead of reaching the terminal."""
-    from rich.markup import escape
-
     shown = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text)
     # rich turns `:name:` into an emoji on a console with emoji on; an empty span after the
     # colon splits the code in two, so it prints as written.
-    return _EMOJI_CODE.sub(":[dim][/dim]", str(escape(shown)))
+    return _EMPTY_SPAN.join(_escaped(part) for part in _EMOJI_SPLIT.split(shown))
+
+
+def _escaped(part: str) -> str:
+    """`part` as rich markup that prints as written. rich reads `\\[` as `[` in plain text, and
+    2k+1 backslashes before a tag as k backslashes and the tag's text (`rich.markup.escape`
+    handles only the second, and only within its own text: a `\\[`, an open `[` or a trailing
+    backslash would pair with the markup that follows). So each `[` is escaped by whether a tag
+    could start there, and the text ends with an empty span no tag can cross."""
+
+    def bracket(match: re.Match[str]) -> str:
+        k = len(match.group(1))
+        tag = _TAG_REST.match(part, match.end()) is not None
+        return "\\" * (2 * k + 1 if tag else k + 1) + "["
+
+    body = _BRACKET.sub(bracket, part)
+    trailing = len(part) - len(part.rstrip("\\"))
+    if "[" in part or trailing:  # backslashes before the span's tag are escapes: doubled
+        body += "\\" * trailing + _EMPTY_SPAN
+    return body
 
 
 __all__ = ["REVOKED", "SUSPENDED", "VALID", "CredentialStanding", "Failure", "Report"]
