@@ -465,8 +465,10 @@ def _due_diligence(tracer: Tracer) -> list[dict[str, Any]]:
     return out
 
 
-# Credential types build_facts reads whatever their subject (every one is in the facts).
-EVERY_ONE = frozenset({"DueDiligenceCredential", "RecyclingEfficiencyCredential"})
+# Credential types build_facts reads whatever their subject (every one is in the facts, or
+# may resolve a source's site).
+EVERY_ONE = frozenset({"DueDiligenceCredential", "RecyclingEfficiencyCredential",
+                       *RESOLUTION_TYPES})
 # Types it reads only about the subject, its parts or the items it was assembled into.
 ABOUT_NAMES = frozenset({"BatteryPassportCredential", "CarbonFootprintCredential",
                          "RecycledContentCredential"})
