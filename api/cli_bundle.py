@@ -190,7 +190,7 @@ def verify(
         if report.ok:
             # With governance roots, every credential of the bundle has an accreditation path
             # (bundle_credentials): a rule may then rely on its issuer being accredited.
-            result = evaluate_policy(rules, trace_provenance(iter_file_lines(str(file))),
+            result = evaluate_policy(rules, trace_provenance(file),
                                      policy_date=when,
                                      issuers_accredited=bool(config.governance_roots))
 
@@ -244,7 +244,7 @@ def provenance(
         if not report.ok:
             emit(report.to_json(), as_json, report.render)
             raise typer.Exit(1)
-        result = trace_provenance(iter_file_lines(str(file)), subject)
+        result = trace_provenance(file, subject)  # read twice: memory follows the subject
     except OSError as exc:
         raise ParsingError(f"cannot read {exc.filename}: {exc.strerror}") from exc
     emit(result.to_json(), as_json, lambda console: render_provenance(result, console))

@@ -282,7 +282,7 @@ def _verify_bundle(bundle: Path, trust: Any, console: Console) -> None:
 
 
 def _provenance_and_policy(home: Path, bundle: Path, trust: Any, console: Console) -> None:
-    provenance = trace_provenance(iter_file_lines(str(bundle)))
+    provenance = trace_provenance(bundle)
     render_provenance(provenance, console)
     policy = load_policy(POLICY)
     # The policy file used goes into the home, for `bundle verify --policy` afterwards.

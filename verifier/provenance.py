@@ -22,19 +22,20 @@ docs/provenance.md.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from batterytrace.ledger.bundle_format import CREDENTIAL, ENTRY
 from batterytrace.ledger.events import BizStep, TraceEvent, parse_credential
 from batterytrace.ledger.registry import participant_did
 
-from .bundle import Header, Record, read_bundle
-from .errors import (
-    ProvenanceSubjectError,
-)
-from .provenance_facts import IRMA_LEVELS, build_facts, parse_day
+from .bundle import BundleReader, Header, Record, iter_file_lines, read_bundle
+from .errors import BundleFormatError, ProvenanceSubjectError
+from .provenance_closure import scan_closure
+from .provenance_facts import IRMA_LEVELS, CredentialKeeper, build_facts, parse_day
 from .provenance_profiles import (
     Profile,
     Source,
@@ -68,12 +69,43 @@ class Provenance:
 # --- the pass -------------------------------------------------------------------------------
 
 
-def trace_provenance(lines: Iterable[bytes], subject: str | None = None) -> Provenance:
-    """The provenance of `subject` (default: the bundle's subject) from a bundle's raw lines.
+BundleSource = Iterable[bytes] | str | os.PathLike[str]
+
+
+def trace_provenance(source: BundleSource, subject: str | None = None) -> Provenance:
+    """The provenance of `subject` (default: the bundle's subject) from a bundle: its file's
+    path, or its raw lines.
+
+    An `all` bundle given as a path or a re-iterable (a list of lines) is read twice: a
+    first pass finds the entries the subject's facts need (`provenance_closure`), the second
+    replays only those, so memory follows the subject's history, not the ledger's length.
+    An item or lot bundle (already a closure), or a one-shot iterator (a generator), is read
+    once, keeping every event. Both ways give the same provenance.
 
     Call it on a bundle `verify_bundle` accepted: this pass trusts what it reads. Raises
-    BundleFormatError (exit 2) for a malformed bundle and ProvenanceSubjectError when the
-    bundle never names the subject."""
+    BundleFormatError (exit 2) for a malformed bundle, or one whose bytes changed between
+    the two passes, and ProvenanceSubjectError when the bundle never names the subject."""
+    if isinstance(source, Iterator):
+        return _one_pass(source, subject)
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        read: Callable[[], Iterable[bytes]] = partial(iter_file_lines, path)
+    else:
+        read = partial(iter, source)
+    if _scope(read) != "all":
+        return _one_pass(read(), subject)  # the subject's closure already: nothing to skip
+    return _two_passes(read, subject)
+
+
+def _scope(read: Callable[[], Iterable[bytes]]) -> str | None:
+    """The scope of the bundle (its header; a malformed one is the passes' error)."""
+    for record in read_bundle(read()):
+        return record.scope if isinstance(record, Header) else None
+    return None
+
+
+def _one_pass(lines: Iterable[bytes], subject: str | None) -> Provenance:
+    """Every event replayed and kept (a bundle that can be read only once)."""
     tracer = Tracer()
     header: Header | None = None
     for record in read_bundle(lines):
@@ -89,6 +121,39 @@ def trace_provenance(lines: Iterable[bytes], subject: str | None = None) -> Prov
         raise ProvenanceSubjectError("an `all` bundle has no subject: name one with --subject")
     if subject not in tracer.graph.known:
         raise ProvenanceSubjectError(f"no event of the bundle names {subject}", subject=subject)
+    return Provenance(build_facts(tracer, subject))
+
+
+def _two_passes(read: Callable[[], Iterable[bytes]], subject: str | None) -> Provenance:
+    """The first pass names the entry lines to replay; the second replays them (the others
+    only go into the running digest, `BundleReader.accept_entry`: the first pass checked
+    them, and the two digests must agree) and keeps the credentials a fact can read."""
+    scan = scan_closure(read(), subject)
+    subject = subject or scan.header.subject
+    if subject is None:
+        raise ProvenanceSubjectError("an `all` bundle has no subject: name one with --subject")
+    if not scan.named:
+        raise ProvenanceSubjectError(f"no event of the bundle names {subject}", subject=subject)
+    tracer = Tracer()
+    keeper: CredentialKeeper | None = None
+    reader = BundleReader()
+    for raw in read():
+        line = reader.number + 1
+        if reader.phase == ENTRY and line <= scan.last_entry and line not in scan.replay:
+            reader.accept_entry(raw)
+            continue
+        record = reader.feed(raw)
+        if isinstance(record, Record) and record.type == ENTRY:
+            _entry(tracer, record.data["entry"], subject)
+        elif isinstance(record, Record) and record.type == CREDENTIAL:
+            keeper = keeper or CredentialKeeper(tracer, subject)  # every entry replayed
+            keeper.offer(record.data["credential"])
+    reader.finish()
+    if reader.trailer is None or reader.trailer.digest != scan.digest:
+        raise BundleFormatError(reader.number, "the bundle changed between the two passes "
+                                "of its provenance")
+    if keeper is not None:
+        tracer.credentials = keeper.credentials()
     return Provenance(build_facts(tracer, subject))
 
 
@@ -118,12 +183,17 @@ def _entry(tracer: Tracer, entry: Mapping[str, Any], subject: str | None) -> Non
             _event(tracer, event, seq, subject, raw_event)
 
 
+# The registry fields the facts read (a registration's keys and proof are not kept).
+FACILITY_FIELDS = ("id", "name", "country", "operator")
+PARTICIPANT_FIELDS = ("legalName", "roles")
+
+
 def _registry(tracer: Tracer, doc: Mapping[str, Any]) -> None:
     if doc.get("type") == "FacilityRegistration" and isinstance(doc.get("id"), str):
-        tracer.facilities.setdefault(doc["id"], dict(doc))
+        tracer.facilities.setdefault(doc["id"], {k: doc[k] for k in FACILITY_FIELDS if k in doc})
     elif doc.get("type") == "ParticipantRegistration" and isinstance(doc.get("name"), str):
         did = doc.get("id") or participant_did(tracer.public_url, doc["name"])
-        tracer.participants.setdefault(did, dict(doc))
+        tracer.participants.setdefault(did, {k: doc[k] for k in PARTICIPANT_FIELDS if k in doc})
 
 
 def _fraction(composition: Mapping[str, Any]) -> dict[str, float]:
@@ -255,5 +325,5 @@ def render_provenance(p: Provenance, console: Any) -> None:
     render_facts(p.to_json(), console)
 
 
-__all__ = ["IRMA_LEVELS", "Provenance", "ProvenanceSubjectError", "parse_day",
+__all__ = ["IRMA_LEVELS", "BundleSource", "Provenance", "ProvenanceSubjectError", "parse_day",
            "render_provenance", "trace_provenance"]

@@ -27,12 +27,14 @@ END_OF_LIFE_STEPS = frozenset({BizStep.REMOVING, BizStep.COLLECTING, BizStep.REP
                                BizStep.DISASSEMBLING, BizStep.DESTROYING})
 
 
-def _types(credential: Mapping[str, Any]) -> list[str]:
+def credential_types(credential: Mapping[str, Any]) -> list[str]:
+    """The type names of a credential (`type` a string or a list)."""
     types = credential.get("type")
     return [t for t in (types if isinstance(types, list) else [types]) if isinstance(t, str)]
 
 
-def _subject(credential: Mapping[str, Any]) -> dict[str, Any]:
+def credential_subject(credential: Mapping[str, Any]) -> dict[str, Any]:
+    """The (first) subject of a credential, {} when it has none."""
     subject = credential.get("credentialSubject")
     subject = subject[0] if isinstance(subject, list) and subject else subject
     return subject if isinstance(subject, dict) else {}
@@ -42,8 +44,8 @@ def _of_type(tracer: Tracer, name: str, ids: set[str] | None = None, *,
              in_force: bool = True) -> list[Mapping[str, Any]]:
     """The bundle's credentials of a type (about `ids`); by default only those in force at
     the checkpoint: a revoked or suspended credential is evidence for nothing."""
-    return [c for c in tracer.credentials if name in _types(c)
-            and (ids is None or _subject(c).get("id") in ids)
+    return [c for c in tracer.credentials if name in credential_types(c)
+            and (ids is None or credential_subject(c).get("id") in ids)
             and not (in_force and _not_in_force(tracer, c))]
 
 
@@ -59,7 +61,7 @@ def _standing(tracer: Tracer) -> list[dict[str, Any]]:
         credential_id = str(credential.get("id"))
         for status, table in (("REVOKED", tracer.revoked), ("SUSPENDED", tracer.suspended)):
             if credential_id in table:
-                out.append({"id": credential_id, "types": _types(credential),
+                out.append({"id": credential_id, "types": credential_types(credential),
                             "status": status, "since": table[credential_id]})
                 break
     return out
@@ -78,7 +80,7 @@ def _irma_level(tracer: Tracer, source: Source) -> tuple[str | None, str | None]
     best: tuple[str, str, str] | None = None
     # Judged at the extraction (its own revocation test below), not at the checkpoint.
     for credential in _of_type(tracer, "IRMAAuditCredential", {source.site}, in_force=False):
-        subject = _subject(credential)
+        subject = credential_subject(credential)
         start, end = parse_day(credential.get("validFrom")), parse_day(credential.get("validUntil"))
         period = subject.get("certificationPeriod") or {}
         p_start, p_end = parse_day(period.get("startDate")), parse_day(period.get("endDate"))
@@ -96,7 +98,7 @@ def _irma_level(tracer: Tracer, source: Source) -> tuple[str | None, str | None]
 
 def _origin(tracer: Tracer, lot: str | None) -> dict[str, Any]:
     found = _of_type(tracer, "MineralOriginCredential", {lot} if lot else set())
-    return _subject(found[-1]) if found else {}
+    return credential_subject(found[-1]) if found else {}
 
 
 def _source_facts(tracer: Tracer, source: Source) -> dict[str, Any]:
@@ -133,13 +135,14 @@ def _site_credential(tracer: Tracer, site: str) -> dict[str, Any] | None:
     """The latest credential in force of a resolving type whose subject is the site (or names
     it as `mineSite`), with its issuer: whether that issuer is accredited is the bundle
     verifier's trust path (policy: `issuers_accredited`)."""
-    found = [c for c in tracer.credentials if set(_types(c)) & set(RESOLUTION_TYPES)
+    found = [c for c in tracer.credentials if set(credential_types(c)) & set(RESOLUTION_TYPES)
              and not _not_in_force(tracer, c)
-             and site in (_subject(c).get("id"), (_subject(c).get("mineSite") or {}).get("id"))]
+             and site in (credential_subject(c).get("id"),
+                          (credential_subject(c).get("mineSite") or {}).get("id"))]
     if not found:
         return None
     issuer = found[-1].get("issuer")
-    return {"credential": found[-1].get("id"), "types": _types(found[-1]),
+    return {"credential": found[-1].get("id"), "types": credential_types(found[-1]),
             "issuer": issuer.get("id") if isinstance(issuer, dict) else issuer}
 
 
@@ -148,7 +151,7 @@ _GROUP = ("site", "irma_level", "artisanal", "recycled", "high_risk", "declared_
 
 def _elements(tracer: Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
               ) -> dict[str, Any]:
-    facts = {key: _source_facts(tracer, src) for key, src in tracer.sources.items()}
+    facts: dict[str, dict[str, Any]] = {}  # of the sources in the pool only
     out: dict[str, Any] = {}
     for element in sorted(pool):
         shares = pool[element]
@@ -157,7 +160,8 @@ def _elements(tracer: Tracer, pool: Mapping[str, Mapping[str, list[Any]]]
             continue
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
         for key, (kg, steps) in shares.items():
-            fact = facts[key]
+            fact = facts.get(key) or facts.setdefault(key, _source_facts(tracer,
+                                                                         tracer.sources[key]))
             group = groups.setdefault(tuple(fact[k] for k in _GROUP), {
                 **fact, "mass_kg": 0.0, "steps": set(), "lots": []})
             group["mass_kg"] += kg
@@ -320,10 +324,10 @@ def _carbon(tracer: Tracer, names: set[str], model: str | None) -> dict[str, Any
     never another model's declaration that happens to travel in the same bundle."""
     found = _of_type(tracer, "CarbonFootprintCredential", names) or [
         c for c in _of_type(tracer, "CarbonFootprintCredential")
-        if model and _subject(c).get("batteryModelName") == model]
+        if model and credential_subject(c).get("batteryModelName") == model]
     if not found:
         return None
-    s = _subject(found[-1])
+    s = credential_subject(found[-1])
     plant = s.get("manufacturingPlant") or {}
     return {"value": s.get("batteryCarbonFootprint"), "unit": s.get("declaredUnit",
                                                                     "kgCO2e/kWh"),
@@ -338,7 +342,7 @@ def _recycled_content(tracer: Tracer, names: set[str], elements: Mapping[str, An
     claimed = None
     backing: list[str] = []
     if found:
-        s = _subject(found[-1])
+        s = credential_subject(found[-1])
         claimed = {MATERIAL_SYMBOL.get(r.get("recycledMaterial"), r.get("recycledMaterial")):
                    _round((r.get("preConsumerShare", 0) + r.get("postConsumerShare", 0)) / 100)
                    for r in s.get("recycledContent") or ()}
@@ -357,7 +361,7 @@ def _recycled_content(tracer: Tracer, names: set[str], elements: Mapping[str, An
 def _efficiency(tracer: Tracer) -> list[dict[str, Any]]:
     out = []
     for credential in _of_type(tracer, "RecyclingEfficiencyCredential"):
-        s = _subject(credential)
+        s = credential_subject(credential)
         period = s.get("reportingPeriod") or {}
         out.append({"facility": s.get("id"), "credential": credential.get("id"),
                     "chemistry": s.get("batteryChemistry"),
@@ -374,7 +378,7 @@ def _model(tracer: Tracer, subject: str, parts: set[str], names: set[str]
            ) -> dict[str, Any] | None:
     model: dict[str, Any] = {}
     for credential in _of_type(tracer, "BatteryPassportCredential", names):
-        model.update(_passport_model(_subject(credential)))
+        model.update(_passport_model(credential_subject(credential)))
     for part in sorted(parts, key=lambda p: p != subject):
         item = tracer.items.get(part)
         if item is None:
@@ -401,7 +405,7 @@ def with_draft_passport(data: Mapping[str, Any], credential: Mapping[str, Any]
     """The facts of `data` as they stand once `credential`, a BatteryPassportCredential about
     to be issued for the battery, is in force: its model facts, its fields, its id (what the
     passport rules read), as `build_facts` would give them with the credential in the bundle."""
-    s = _subject(credential)
+    s = credential_subject(credential)
     model = {**(data.get("model") or {}), **{k: v for k, v in _passport_model(s).items() if v}}
     return {**data, "model": model or None, "passport_credential": credential.get("id"),
             "passport_fields": sorted(set(data.get("passport_fields") or ()) | set(s)
@@ -415,7 +419,7 @@ def _passport_fields(tracer: Tracer, names: set[str], data: Mapping[str, Any]) -
     for kind in ("BatteryPassportCredential", "CarbonFootprintCredential",
                  "RecycledContentCredential"):
         for credential in _of_type(tracer, kind, names):
-            s = _subject(credential)
+            s = credential_subject(credential)
             available |= set(s)
             available |= _paths(s)
     if _of_type(tracer, "DueDiligenceCredential"):
@@ -453,7 +457,7 @@ def _due_diligence(tracer: Tracer) -> list[dict[str, Any]]:
     """The DueDiligenceCredentials of the bundle in force, with the party each is issued to."""
     out = []
     for credential in _of_type(tracer, "DueDiligenceCredential"):
-        s = _subject(credential)
+        s = credential_subject(credential)
         issuer = credential.get("issuer")
         out.append({"credential": credential.get("id"), "subject": s.get("id"),
                     "issued_to": (s.get("issuedToParty") or {}).get("id"),
@@ -461,7 +465,61 @@ def _due_diligence(tracer: Tracer) -> list[dict[str, Any]]:
     return out
 
 
+# Credential types build_facts reads whatever their subject (every one is in the facts, or
+# may resolve a source's site).
+EVERY_ONE = frozenset({"DueDiligenceCredential", "RecyclingEfficiencyCredential",
+                       *RESOLUTION_TYPES})
+# Types it reads only about the subject, its parts or the items it was assembled into.
+ABOUT_NAMES = frozenset({"BatteryPassportCredential", "CarbonFootprintCredential",
+                         "RecycledContentCredential"})
+
+
+class CredentialKeeper:
+    """The credentials of a bundle that `build_facts` can read about `subject`, offered in
+    bundle order once every entry is replayed (a credential comes after the entries): a
+    subsequence of the bundle's credentials holding each one any fact picks, so the facts
+    are those of the whole list. Kept: every credential not in force (`not_in_force`), every
+    one of EVERY_ONE, those of ABOUT_NAMES about the subject's names, IRMA audits about a
+    source's site, mineral origins about a source's lot and, per battery model name, the last
+    carbon footprint in force (what `_carbon` falls back to)."""
+
+    def __init__(self, tracer: Tracer, subject: str) -> None:
+        parts, containers = _names(tracer, subject)
+        self.tracer, self.names = tracer, parts | containers
+        self.sites = {s.site for s in tracer.sources.values()}
+        self.lots = {s.lot for s in tracer.sources.values() if s.lot}
+        self.kept: list[Mapping[str, Any] | None] = []
+        self.by_model: dict[Any, int] = {}  # model name -> index kept only for the model
+
+    def offer(self, credential: Mapping[str, Any]) -> None:
+        """Keep the credential if a fact can read it."""
+        types = set(credential_types(credential))
+        about = credential_subject(credential).get("id")
+        wanted = (_not_in_force(self.tracer, credential) or bool(types & EVERY_ONE)
+                  or (bool(types & ABOUT_NAMES) and about in self.names)
+                  or ("IRMAAuditCredential" in types and about in self.sites)
+                  or ("MineralOriginCredential" in types and about in self.lots))
+        model = credential_subject(credential).get("batteryModelName")
+        if isinstance(model, (list, dict)):
+            wanted = wanted or "CarbonFootprintCredential" in types  # unhashable: kept
+        elif "CarbonFootprintCredential" in types and model is not None and not (
+                _not_in_force(self.tracer, credential)):
+            earlier = self.by_model.pop(model, None)
+            if earlier is not None:
+                self.kept[earlier] = None  # a later one in force with the model name wins
+            if not wanted:
+                self.by_model[model] = len(self.kept)
+                wanted = True
+        if wanted:
+            self.kept.append(credential)
+
+    def credentials(self) -> list[Mapping[str, Any]]:
+        return [c for c in self.kept if c is not None]
+
+
 def build_facts(tracer: Tracer, subject: str) -> dict[str, Any]:
+    """The provenance facts of `subject` from the replay state (the document `Provenance`
+    holds; docs/provenance.md)."""
     pool = subject_pool(tracer, subject)
     if tracer.frozen_profile is not None and tracer.frozen is not None:
         pool = {e: {k: [share * tracer.frozen[e], steps] for k, (share, steps) in s.items()}
