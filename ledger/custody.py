@@ -140,6 +140,7 @@ TABLES = (
     "battery_code",  # GB/T 34014 code -> the item it names: unique per ledger
     "erroneous",  # event id -> the event that declared it erroneous
     "gs1_key",  # GS1 Digital Link key path (/01/<gtin>/21|10/<value>) -> the item or lot
+    "processed",  # lot id -> how many standing events processed it in place
 )
 
 
@@ -655,6 +656,9 @@ def _process_in_place(state: CustodyState, event: TraceEvent, lot_id: str, kg: D
             f"lot {lot_id} is processed in place: its composition stays as declared when it "
             "was created (a changed composition is a new lot)", lot=lot_id)
     state.put("holding", (lot_id, actor), state.holding(lot_id, actor) + kg)
+    # Counted: the event that made the lot can no longer be declared erroneous (its holding
+    # is whole again, so only this count says the lot was used since).
+    state.put("processed", lot_id, (state.get("processed", lot_id) or 0) + 1)
     _touch(state, lot_id, event, seq)
     return lot.composition
 
@@ -861,13 +865,15 @@ def _unmake_lots(state: CustodyState, original: TraceEvent, made: tuple[Quantity
         totals[q.lot] = totals.get(q.lot, ZERO) + q.kg
     for lot_id, kg in totals.items():
         held = state.holding(lot_id, actor)
+        processed = state.get("processed", lot_id) or 0
         if lot_id in in_place:
             if held < kg:
                 raise _moved_on(original, f"lot {lot_id} it processed is no longer held")
             state.put("holding", (lot_id, actor), (held - kg) or None)
+            state.put("processed", lot_id, (processed - 1) or None)
             continue
         lot = state.lot(lot_id)
-        if lot is None or lot.created_by != original.id or held != kg:
+        if lot is None or lot.created_by != original.id or held != kg or processed:
             raise _moved_on(original, f"lot {lot_id} it made was shipped, used or re-made")
         state.put("holding", (lot_id, actor), None)
         state.put("lot", lot_id, None)

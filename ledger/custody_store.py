@@ -63,6 +63,7 @@ _CLASSES: dict[str, type | None] = {
     "battery_code": None,
     "erroneous": None,
     "gs1_key": None,
+    "processed": None,
     "participant": Participant,
     "key": KeyRecord,
     "facility": Facility,

@@ -140,7 +140,7 @@ def event_keys(credential: DteCredential) -> set[tuple[str, Any]]:
             items.add(event.parent)
         for lot in lots:
             wanted.update((("lot", lot), ("holding", (lot, actor)),
-                           ("history", (lot, event.id))))
+                           ("history", (lot, event.id)), ("processed", lot)))
         for item in items:
             wanted.update((("item", item), ("history", (item, event.id))))
         sources = {q.lot for q in event.input_quantities} | set(event.input_items)

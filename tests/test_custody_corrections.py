@@ -130,6 +130,30 @@ def test_provenance_of_a_corrected_item(corrected):
     assert lot_id("ore") in json.dumps(facts)
 
 
+def test_a_lot_processed_in_place_holds_back_the_declaration_of_its_making(tmp_path):
+    """Processing in place gives the lot back whole, so its holding cannot say it was used:
+    the event that made it cannot be declared erroneous until the processing is."""
+    from batterytrace.ledger.queries import read_state
+
+    led = _ledger(tmp_path)
+    made = extraction("kolwezi-mine", "ore", 10, ORE)
+    processed = transformation("kolwezi-mine", [("ore", 10)], [("ore", 10, ORE)])
+    for event in (made, processed):
+        led.append([Submission("event", signed_credential("miner", [event]))])
+    size = led.size
+    with pytest.raises(BatterytraceError) as caught:
+        led.append([Submission("event", signed_credential("miner", [declaration(made)]))])
+    assert caught.value.code == "ERRONEOUS_EVENT_MOVED_ON"
+    assert led.size == size
+    for event in (processed, made):  # the later event first: then its maker
+        led.append([Submission("event", signed_credential("miner", [declaration(event)]))])
+    with read_state(led) as view:
+        assert view.state.lot(lot_id("ore")) is None
+        assert view.state.get("processed", lot_id("ore")) is None
+    assert check_derived(led) == []
+    led.close()
+
+
 @pytest.mark.parametrize("case", ["again", "moved-on"])
 def test_a_forced_bad_declaration_fails_every_replay(tmp_path, case):
     """Appended without validators, a declaration the rules refuse: `ledger verify` and the
