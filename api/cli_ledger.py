@@ -439,6 +439,9 @@ def repair(
     settings: Settings = ctx.obj
     view = open_view(settings.home, settings.database_url)
     try:
+        # The newest schema first: a later migration run by the next command (0006 unseals
+        # event rows) must not undo what this repair rebuilds.
+        view.storage.create_schema()
         done = repair_from_entries(view, processes=processes)
     finally:
         view.close()

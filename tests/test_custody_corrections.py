@@ -218,3 +218,28 @@ def test_event_rows_from_before_schema_0006_need_one_repair(tmp_path):
                          ).exit_code == 0
     declare()
     assert runner.invoke(app, ["--home", str(home), "ledger", "verify"]).exit_code == 0
+
+
+def test_a_repair_on_a_schema_0005_ledger_is_the_only_one_needed(tmp_path):
+    """`ledger repair` run first on a ledger still at schema 0005 brings the schema to the
+    newest revision before it rebuilds: otherwise the 0006 migration, run by the next
+    command, would unseal the event rows it had just rebuilt (a second repair needed)."""
+    from alembic import command
+    from batterytrace.api.cli import app
+    from batterytrace.ledger.migrations.schema import alembic_config
+    from typer.testing import CliRunner
+
+    led = _ledger(tmp_path)
+    story, _ = _story()
+    for issuer, event in story[:2]:
+        led.append([Submission("event", signed_credential(issuer, [event]))])
+    home = led.home.path
+    with led.storage.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0005")
+    led.close()
+    runner = CliRunner()
+    repaired = runner.invoke(app, ["--home", str(home), "ledger", "repair", "--from-entries"])
+    assert repaired.exit_code == 0, repaired.output
+    Ledger.open(home).close()  # what every writing command does first: the newest schema
+    verified = runner.invoke(app, ["--home", str(home), "ledger", "verify", "--json"])
+    assert verified.exit_code == 0, verified.output
