@@ -88,9 +88,10 @@ def _history() -> list[tuple[str, list[dict[str, Any]]]]:
     steps.append(("cellmaker", [B.assembly("wroclaw-plant", PACK, ["bench-c1", "bench-c2"])]))
     steps.append(("cellmaker", [B.observation("wroclaw-plant", items=[PACK],
                                               biz_step=BizStep.RETAIL_SELLING)]))
-    for n, soh in enumerate((97, 93, 90)):
+    for n, soh in enumerate((97, 93, 90)):  # dated in the past: a ledger refuses events
+        # dated more than maxEventTimeAhead after it receives them (EVENT_TIME_AHEAD)
         steps.append(("cellmaker", [B.soh_reading("wroclaw-plant", PACK, soh,
-                                                  f"202{7 + n}-01-01T08:00:00Z")]))
+                                                  f"2026-{9 + n:02d}-01T08:00:00Z")]))
     return steps
 
 

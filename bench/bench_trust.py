@@ -19,6 +19,7 @@ from batterytrace.credentials.status_list import (
 )
 from batterytrace.ledger.credential_store import CredentialStore
 from batterytrace.ledger.log import Ledger
+from batterytrace.verifier.accreditation import ACCREDITATION_CONTEXTS
 from batterytrace.verifier.credential_check import check_credential
 from batterytrace.verifier.trust import GovernanceRoot, TrustConfig
 
@@ -34,7 +35,7 @@ BATCH = 1_000
 
 def _accreditation(issuer: Ed25519Key, subject: Ed25519Key, n: int) -> dict:
     return sign({
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": list(ACCREDITATION_CONTEXTS),
         "id": f"urn:uuid:acc00000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "AccreditationCredential"],
         "issuer": issuer.did_key, "validFrom": "2025-01-01T00:00:00Z",
@@ -46,7 +47,8 @@ def _accreditation(issuer: Ed25519Key, subject: Ed25519Key, n: int) -> dict:
 
 def _credential(n: int) -> dict:
     return {
-        "@context": ["https://www.w3.org/ns/credentials/v2"],
+        "@context": ["https://www.w3.org/ns/credentials/v2",
+                     "https://www.w3.org/ns/credentials/examples/v2"],  # maps the type
         "id": f"urn:uuid:00000000-0000-4000-8000-{n:012d}",
         "type": ["VerifiableCredential", "ExampleCredential"],
         "issuer": KEYS[3].did_key,
