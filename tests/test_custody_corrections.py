@@ -184,14 +184,11 @@ def test_a_forced_bad_declaration_fails_every_replay(tmp_path, case):
     assert result.exception.code == code and result.exception.exit_code == 1
 
 
-def test_event_rows_from_before_schema_0006_need_one_repair(tmp_path):
-    """Schema 0006 unseals the event rows written before it (they held the credential's
-    digest, not the event's fingerprint): a declaration that reads one is refused until
-    `ledger repair --from-entries` has rebuilt them; then it applies."""
+def _ledger_at_schema_0005(tmp_path) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
+    """The home of a ledger holding a story's first two events, downgraded to schema 0005
+    (event rows as a ledger written before 0006 holds them), and that story."""
     from alembic import command
-    from batterytrace.api.cli import app
     from batterytrace.ledger.migrations.schema import alembic_config
-    from typer.testing import CliRunner
 
     led = _ledger(tmp_path)
     story, _ = _story()
@@ -201,6 +198,17 @@ def test_event_rows_from_before_schema_0006_need_one_repair(tmp_path):
     with led.storage.engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0005")
     led.close()
+    return home, story
+
+
+def test_event_rows_from_before_schema_0006_need_one_repair(tmp_path):
+    """Schema 0006 unseals the event rows written before it (they held the credential's
+    digest, not the event's fingerprint): a declaration that reads one is refused until
+    `ledger repair --from-entries` has rebuilt them; then it applies."""
+    from batterytrace.api.cli import app
+    from typer.testing import CliRunner
+
+    home, story = _ledger_at_schema_0005(tmp_path)
 
     def declare() -> None:
         opened = Ledger.open(home)
@@ -224,19 +232,10 @@ def test_a_repair_on_a_schema_0005_ledger_is_the_only_one_needed(tmp_path):
     """`ledger repair` run first on a ledger still at schema 0005 brings the schema to the
     newest revision before it rebuilds: otherwise the 0006 migration, run by the next
     command, would unseal the event rows it had just rebuilt (a second repair needed)."""
-    from alembic import command
     from batterytrace.api.cli import app
-    from batterytrace.ledger.migrations.schema import alembic_config
     from typer.testing import CliRunner
 
-    led = _ledger(tmp_path)
-    story, _ = _story()
-    for issuer, event in story[:2]:
-        led.append([Submission("event", signed_credential(issuer, [event]))])
-    home = led.home.path
-    with led.storage.engine.begin() as conn:
-        command.downgrade(alembic_config(conn), "0005")
-    led.close()
+    home, _ = _ledger_at_schema_0005(tmp_path)
     runner = CliRunner()
     repaired = runner.invoke(app, ["--home", str(home), "ledger", "repair", "--from-entries"])
     assert repaired.exit_code == 0, repaired.output
