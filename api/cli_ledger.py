@@ -332,7 +332,7 @@ def _verify_in_one_pass(view: Any, processes: int | None, update: Any) -> _OnePa
         stored_checkpoint_sizes,
     )
     from batterytrace.ledger.log import stored_log_chain
-    from batterytrace.ledger.log_verify import LogChain, hashed_entry
+    from batterytrace.ledger.log_verify import LogChain, linked_entry
     from batterytrace.verifier.bundle_verify import verify_entries
     from batterytrace.verifier.trust import TrustedLedger
 
@@ -351,33 +351,42 @@ def _verify_in_one_pass(view: Any, processes: int | None, update: Any) -> _OnePa
                      TreeBuilder(stored_checkpoint_sizes(view)), stored, claimed,
                      stored_fault=stored_fault)
 
-    def entries() -> Any:
-        for seq, body in view.storage.iter_bodies():
+    def tap(linked: Any) -> bool:
+        """Each entry's link, in order, to the chains and the tree; False stops the read."""
+        if isinstance(linked, BatterytraceError):  # a malformed entry
+            found.file_fault = linked  # raised first: nothing after it is read
+            return False
+        seq, _, entry_hash, leaf, _ = linked
+        try:
+            found.on_file.link(*linked)
+        except BatterytraceError as exc:
+            found.file_fault = exc
+            return False
+        found.builder.add_hashes(seq, entry_hash, leaf)
+        if found.stored is not None:
             try:
-                entry, entry_hash, leaf = hashed_entry(seq, body)
-                found.on_file.link_entry(entry, entry_hash, leaf)
+                found.stored.link(*linked)
             except BatterytraceError as exc:
-                found.file_fault = exc  # raised first: nothing after it is read
-                return
-            found.builder.add(seq, body)
-            if found.stored is not None:
-                try:
-                    found.stored.link_entry(entry, entry_hash, leaf)
-                except BatterytraceError as exc:
-                    found.stored, found.stored_fault = None, exc
-            if seq % 1024 == 0:
-                update(seq)
-            yield entry
+                found.stored, found.stored_fault = None, exc
+        if seq % 1024 == 0:
+            update(seq)
+        return True
 
-    stream = entries()
-    if processes is not None:
+    bodies = (body for _, body in view.storage.iter_bodies())
+    if processes is None:
+        for position, body in enumerate(bodies):
+            try:
+                linked: Any = linked_entry(position, body)
+            except BatterytraceError as exc:
+                linked = exc
+            if not tap(linked):
+                break
+    else:
         latest = view.storage.latest_checkpoint()
         found.report = verify_entries(
-            stream, TrustedLedger(view.origin, view.verifier.vkey),
-            [latest[2] if latest is not None else note], processes=processes,
+            bodies, TrustedLedger(view.origin, view.verifier.vkey),
+            [latest[2] if latest is not None else note], processes=processes, tap=tap,
             on_replayed=lambda replayed: found.state.extend(check_state(view, replayed)))
-    for _ in stream:  # what the replay did not read (it stops at a fault of its chain)
-        pass
     update(found.builder.tree.size)
     return found
 

@@ -334,10 +334,26 @@ def event_fingerprint(event: TraceEvent, actor: str) -> str:
     """SHA-256 of an event's issuer and of everything the custody rules read of it but its
     id (every field of TraceEvent): what an error declaration must restate (with its own id)
     to name this event. The same on the append path and in every replay (amounts in one
-    spelling per value)."""
+    spelling per value). Computed once per event and actor (`remember_fingerprints`)."""
+    known = event.__dict__.get(_FINGERPRINT)
+    if known is not None and known[0] == actor:
+        return str(known[1])
     content = _canonical(event)
     text = repr((actor, content[:1] + content[2:]))  # field 1 is the id
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+_FINGERPRINT = "_fingerprint"  # (actor, fingerprint), kept on the event: not a field
+
+
+def remember_fingerprints(credential: DteCredential) -> None:
+    """Compute each event's fingerprint by the credential's issuer now, and keep it on the
+    event (frozen: its fields cannot change under it; pickled with it). A worker process
+    that checked the credential does this part of the replay's work (`engine`), and the
+    replay in log order finds it done. A projected event is a new object, without it."""
+    for event in credential.events:
+        fingerprint = event_fingerprint(event, credential.issuer)
+        object.__setattr__(event, _FINGERPRINT, (credential.issuer, fingerprint))
 
 
 # --- credentials --------------------------------------------------------------------------

@@ -152,13 +152,17 @@ class TreeBuilder:
 
     def add(self, seq: int, body: bytes) -> None:
         """The entry at `seq` (the next one: entries come in order from 0)."""
+        self.add_hashes(seq, hashlib.sha256(body).digest(), merkle.leaf_hash(body))
+
+    def add_hashes(self, seq: int, entry_hash: bytes, leaf: bytes) -> None:
+        """`add` of an entry by the SHA-256 of its bytes and its leaf hash, computed once
+        for every check that reads them (`ledger verify`)."""
         tree = self.tree
-        leaf = merkle.leaf_hash(body)
         created, self._frontier, root = extend(self._frontier, [leaf])
         self._nodes.append((0, seq, leaf))
         self._nodes.extend(created)
         tree.size = seq + 1
-        tree.head, tree.root = hashlib.sha256(body).digest(), root
+        tree.head, tree.root = entry_hash, root
         if tree.size in self._wanted:
             tree.roots[tree.size] = root
         if len(self._nodes) >= 65536:

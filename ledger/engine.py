@@ -38,7 +38,7 @@ from batterytrace.credentials.keys import decode_public_multibase
 from batterytrace.credentials.secured_bytes import secured_canonical_parts, unsecured_canonical
 
 from .anchors import AnchorBook, check_anchor
-from .custody import CustodyState, Limits, apply_credential
+from .custody import CustodyState, Limits, apply_credential, remember_fingerprints
 from .event_schema import validate_dte_schema
 from .events import DteCredential, parse_credential
 from .registry import Registry, RegistryResolver, apply_registry
@@ -161,6 +161,8 @@ def check_event_documents(
             if len(results) != 1 or results[0].controller != credential.issuer:
                 raise ProofVerificationError(ONE_PROOF)
             method = results[0].verification_method
+            if keep_credential:
+                remember_fingerprints(credential)
             out[index] = EventCheck(
                 hashlib.sha256(secured).hexdigest(), method, method.partition("#")[2],
                 secured if canonical else b"", credential if keep_credential else None)

@@ -221,6 +221,21 @@ def hashed_entry(position: int, item: EntryInput) -> tuple[Entry, bytes, bytes]:
     return entry, hashlib.sha256(data).digest(), merkle.leaf_hash(data)
 
 
+# What `LogChain.link` takes of one entry: its seq and prev, SHA-256 of its bytes, its Merkle
+# leaf hash, and the entry parsed (None for an event whose bytes a worker checked: the genesis
+# entry, the only one `link` reads, is never an event).
+Linked: TypeAlias = tuple[int, str, bytes, bytes, Entry | None]
+# Handed each entry's link in log order, or the error of a malformed entry; False: stop.
+Tap: TypeAlias = Callable[[Linked | LogEntryError], bool]
+
+
+def linked_entry(position: int, body: bytes) -> Linked:
+    """The link of the entry in `position` from its stored bytes (`hashed_entry`). Raises
+    LogEntryError naming `position` when the entry is malformed."""
+    entry, entry_hash, leaf = hashed_entry(position, body)
+    return entry.seq, entry.prev, entry_hash, leaf, entry
+
+
 def check_genesis(entry: Entry, origin: str, trusted_vkeys: set[str]) -> None:
     """Entry 0 must be the admin-signed LedgerGenesis of `origin` naming a trusted log key;
     raises LogGenesisError."""

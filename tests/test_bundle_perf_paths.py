@@ -120,7 +120,7 @@ def test_verify_log_checks_objects_like_bytes(world):
 def small_pool(monkeypatch):
     """The pool engages on a handful of events, over several windows."""
     monkeypatch.setattr(event_precheck, "POOL_THRESHOLD", 2)
-    monkeypatch.setattr(bundle_replay, "REPLAY_WINDOW", 8)
+    monkeypatch.setattr(bundle_windows, "WINDOW", 8)
 
 
 def _failures(report):

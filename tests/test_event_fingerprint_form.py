@@ -7,13 +7,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, make_dataclass
+from dataclasses import dataclass, make_dataclass, replace
 from decimal import Decimal
 from typing import Any
 
-from batterytrace.ledger.custody import _canonical, decimal_text, event_fingerprint
+from batterytrace.ledger import engine
+from batterytrace.ledger.custody import (
+    _canonical,
+    decimal_text,
+    event_fingerprint,
+    remember_fingerprints,
+)
 from batterytrace.ledger.events import parse_event
-from custody_factory import did_for, lifecycle
+from batterytrace.ledger.pool import dumps, loads
+from custody_factory import BUILDERS, did_for, lifecycle
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -78,3 +85,31 @@ values = st.recursive(atoms, lambda inner: st.one_of(
 @given(values)
 def test_generated_values_have_the_form_they_had(value):
     assert repr(_canonical(value)) == repr(reference(value))
+
+
+def test_a_fingerprint_computed_in_the_check_is_the_one_the_replay_would_compute():
+    """`check_event_documents` (a worker, in a replay) keeps each event's fingerprint on the
+    event; `event_fingerprint` returns it only for the same actor, and an event made anew
+    (a projection) carries none."""
+    _, issuer, event = lifecycle()[0]
+    document = BUILDERS.signed_credential(issuer, [event])
+    [check] = engine.check_event_documents([(document, None)])
+    assert isinstance(check, engine.EventCheck) and check.credential is not None
+    [kept] = check.credential.events
+    fresh = parse_event(event)
+    assert kept == fresh and "_fingerprint" not in vars(fresh)
+    actor = did_for(issuer)
+    assert vars(kept)["_fingerprint"] == (actor, event_fingerprint(fresh, actor))
+    travelled = loads(dumps(kept))  # as a worker sends it back
+    assert vars(travelled)["_fingerprint"] == vars(kept)["_fingerprint"]
+    # Another actor: computed, not the kept one.
+    assert event_fingerprint(kept, "did:example:other") == event_fingerprint(
+        fresh, "did:example:other") != event_fingerprint(fresh, actor)
+    moved = replace(kept, event_time="2020-01-01T00:00:00Z")
+    assert "_fingerprint" not in vars(moved)
+    assert event_fingerprint(moved, actor) != event_fingerprint(kept, actor)
+    # Not kept when the credential is not sent back.
+    [bare] = engine.check_event_documents([(document, None)], keep_credential=False)
+    assert isinstance(bare, engine.EventCheck) and bare.credential is None
+    remember_fingerprints(check.credential)  # idempotent
+    assert vars(kept)["_fingerprint"] == (actor, event_fingerprint(fresh, actor))

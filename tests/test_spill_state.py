@@ -114,8 +114,8 @@ def test_first_uses_are_the_same_spilled(world):  # noqa: F811
     replays = [BundleReplay(header, None, Report(origin=led.origin, scope="all"),
                             led.verifier.vkey, spill_rows=rows) for rows in (None, 1)]
     for replay in replays:
-        replay.verify_bytes(((body, None) for body in led.iter_entry_bytes()),
-                            [led.latest_checkpoint()[1]], led.verifier)
+        assert replay.verify_bodies(led.iter_entry_bytes(), [led.latest_checkpoint()[1]],
+                                    led.verifier)
         replay.finish()
     memory, spilled = (sorted(replay.uses.rows("first_use")) for replay in replays)
     assert memory == spilled and len(memory) > 15

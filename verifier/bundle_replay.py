@@ -49,14 +49,14 @@ from batterytrace.ledger.engine import (
 )
 from batterytrace.ledger.entry import Entry, document_slice
 from batterytrace.ledger.errors import LogEntryError
-from batterytrace.ledger.event_precheck import precheck_all
 from batterytrace.ledger.events import DteCredential, TraceEvent
 from batterytrace.ledger.log_verify import (
-    EntryInput,
+    Linked,
     LogChain,
+    Tap,
     check_genesis,
+    linked_entry,
     parse_entry,
-    verify_log,
 )
 from batterytrace.ledger.registry import Registry
 from batterytrace.ledger.spill import SPILL_ROWS, Spilled, SpillFile
@@ -69,7 +69,7 @@ from .bundle import (
     Trailer,
     decode_hashes,
 )
-from .bundle_windows import LineCheck, WindowChecks
+from .bundle_windows import LineCheck, WindowChecks, checked_bodies
 from .errors import (
     BundleClosureError,
     BundleEntryOrderError,
@@ -77,8 +77,7 @@ from .errors import (
 )
 from .report import Report
 
-# Entries replayed together: with more than one process, their event schemas and signatures
-# are checked in one run of the precheck pool. Bounds the documents held (~1.5 KB each).
+# Entries replayed between two collections of the young garbage (see `_count`).
 REPLAY_WINDOW = 1024
 
 
@@ -102,6 +101,13 @@ def entry_bytes(record: Record) -> bytes:
         return canonicalize(record.data["entry"])
     except BatterytraceError as error:
         raise BundleInclusionError(f"entry cannot be canonicalized: {error.message}") from error
+
+
+def _linked(check: LineCheck, body: bytes) -> Linked:
+    """The link of an entry whose line a window checked (`bundle_windows.check_line`)."""
+    seq, prev, kind, received, entry_hash, leaf, payload = check
+    entry = None if kind == "event" else Entry(seq, prev, kind, received, payload, body)
+    return seq, prev, entry_hash, leaf, entry
 
 
 def document_bytes(entry: Entry) -> bytes | None:
@@ -140,9 +146,6 @@ class BundleReplay:
         temporary SQLite file (`ledger.spill`); None keeps them all in memory."""
         self.header = header
         self.processes = processes
-        # A window submitted to the precheck pool, applied after the next one is submitted.
-        self.pending: tuple[list[tuple[Entry, int | None]],
-                            Iterator[EventCheck | BatterytraceError]] | None = None
         self.vkey = vkey
         self.checkpoint = checkpoint
         self.report = report
@@ -209,7 +212,7 @@ class BundleReplay:
                 return
         self.apply(entry, record.line)
 
-    # --- all bundles: the whole log through verify_log
+    # --- all bundles: the whole log through LogChain
 
     def verify_lines(
         self, reader: BundleReader, lines: Iterator[bytes], verifier: NoteVerifier
@@ -315,63 +318,78 @@ class BundleReplay:
         self.apply(entry, item.line)
         return None
 
-    def verify_bytes(
-        self, entries: Iterable[tuple[EntryInput, int | None]], checkpoints: Iterable[bytes],
-        verifier: NoteVerifier, progress: Callable[[int], None] | None = None,
-    ) -> None:
-        """Every entry's bytes (chain, leaves, the signed checkpoints) and meaning (replay),
-        a window of entries at a time once verify_log has parsed and linked them."""
-        line: list[int | None] = [None]  # the bundle line of the entry verify_log is on
-        window: list[tuple[Entry, int | None]] = []
+    # --- a log's stored entries: `ledger verify`, `ledger repair`, a mirror
 
-        def stream() -> Iterator[EntryInput]:
-            for item, line[0] in entries:
-                yield item
+    def verify_bodies(
+        self, bodies: Iterable[bytes], checkpoints: Iterable[bytes], verifier: NoteVerifier,
+        progress: Callable[[int], None] | None = None, tap: Tap | None = None,
+    ) -> bool:
+        """Every entry's canonical bytes, entry 0 first, read as the entry lines of an `all`
+        bundle: checked a window at a time in `processes` processes (`bundle_windows`),
+        linked (`LogChain` against the signed `checkpoints`) and replayed here, in order. A
+        body the windows did not vouch for is parsed and judged here by the reference code.
 
-        def accepted(entry: Entry) -> None:
-            window.append((entry, line[0]))
-            if len(window) >= REPLAY_WINDOW:
-                self.apply_window(window)
-                window.clear()
-
-        failure: BatterytraceError | None = None
+        `tap`, if given, is handed each entry's link (`log_verify.Linked`), or the typed
+        error of a malformed entry, in order; it returns False to stop reading. After a
+        fault of this chain (reported, and the replay stops there) the bodies are still read
+        for the tap, whose own chains judge them. Returns True when every body was read."""
+        checks = WindowChecks(self.processes)
+        chain: LogChain | None = None
         try:
-            verify_log(stream(), checkpoints, [verifier], self.header.origin,
-                       progress=progress, on_entry=accepted)
-        except (VerificationError, BundleInclusionError) as error:
-            failure = error
-        self.apply_window(window)  # the entries before the failure, as they were linked
-        self.flush()
-        if failure is None:
-            self.report.checks.append("hash chain and root of every entry")
-        else:
-            self.report.fail(f"entry {failure.details.get('seq', '?')}", failure,
-                             seq=failure.details.get("seq"))
+            chain = LogChain(checkpoints, [verifier], self.header.origin)
+        except VerificationError as error:
+            self._chain_failed(error)
+            if tap is None:
+                return False
+        position = 0
+        try:
+            for lines, results in checked_bodies(bodies, checks):
+                for raw, check in zip(lines, results, strict=True):
+                    body = raw[len(ENTRY_LINE_START):-len(ENTRY_LINE_END)]
+                    try:
+                        linked = (linked_entry(position, body) if check is None
+                                  else _linked(check, body))
+                    except LogEntryError as error:
+                        if tap is not None:
+                            tap(error)
+                        if chain is not None:
+                            self._chain_failed(error)
+                        return False
+                    position += 1
+                    if tap is not None and not tap(linked):
+                        return False
+                    if chain is not None:
+                        try:
+                            chain.link(*linked)
+                        except VerificationError as error:
+                            self._chain_failed(error)
+                            chain = None
+                            if tap is None:
+                                return False
+                            continue
+                        if linked[4] is None:  # an event its window checked
+                            assert check is not None
+                            self.apply_event(linked[0], check[3], check[6], None)
+                        else:
+                            self.apply(linked[4], None)
+                    if progress is not None and position % 1024 == 0:
+                        progress(position)
+        finally:
+            checks.drain()
+        if progress is not None:
+            progress(position)
+        if chain is not None:
+            try:
+                chain.end()
+            except VerificationError as error:
+                self._chain_failed(error)
+            else:
+                self.report.checks.append("hash chain and root of every entry")
+        return True
 
-    def apply_window(self, window: list[tuple[Entry, int | None]]) -> None:
-        """Apply entries in order; with several processes, their event schemas and
-        signatures are checked first, together, in the precheck pool. The window is submitted
-        to the pool before the previous one is applied, so the workers check it while this
-        process replays the previous one and reads the next (`flush` applies the last)."""
-        if self.processes <= 1:
-            for entry, line in window:
-                self.apply(entry, line)
-            return
-        if not window:
-            return
-        checks = precheck_all([e.document for e, _ in window if e.kind == "event"],
-                              self.processes, canonical=False)
-        self.flush()
-        self.pending = (list(window), checks)
-
-    def flush(self) -> None:
-        """Apply the window submitted last (several processes), if any."""
-        if self.pending is None:
-            return
-        window, checks = self.pending
-        self.pending = None
-        for entry, line in window:
-            self.apply(entry, line, next(checks) if entry.kind == "event" else None)
+    def _chain_failed(self, error: VerificationError) -> None:
+        self.report.fail(f"entry {error.details.get('seq', '?')}", error,
+                         seq=error.details.get("seq"))
 
     # --- one entry
 
@@ -388,7 +406,8 @@ class BundleReplay:
             self.report.fail(f"entry {entry.seq}", error, line, entry.seq)
         self._clear_journals()
 
-    def apply_event(self, seq: int, received: str, check: EventCheck, line: int) -> None:
+    def apply_event(self, seq: int, received: str, check: EventCheck,
+                    line: int | None) -> None:
         """Replay an event entry whose line a window checked (`bundle_windows.check_line`):
         its schema, fields and signature by the key its method names. The rest of the
         engine's check, in order here: that key is its issuer's, valid at this position."""

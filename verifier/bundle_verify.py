@@ -34,7 +34,7 @@ from batterytrace.ledger.checkpoint import (
     open_checkpoint,
 )
 from batterytrace.ledger.engine import Replay
-from batterytrace.ledger.log_verify import EntryInput
+from batterytrace.ledger.log_verify import Tap
 from batterytrace.ledger.pool import bulk_work
 from batterytrace.ledger.registry import Registry
 from batterytrace.ledger.spill import SPILL_ROWS
@@ -150,7 +150,7 @@ def _records(
 
 
 def verify_entries(
-    entries: Iterable[EntryInput],
+    entries: Iterable[bytes],
     ledger: TrustedLedger,
     checkpoints: Iterable[bytes],
     *,
@@ -158,28 +158,28 @@ def verify_entries(
     processes: int = 1,
     spill_rows: int | None = SPILL_ROWS,
     on_replayed: Callable[[Replay], None] | None = None,
+    tap: Tap | None = None,
 ) -> Report:
-    """Verify a whole log from its entries' canonical bytes (entry 0 first; or the entries
-    parsed from them, `log_verify.EntryInput`) with the code of
+    """Verify a whole log from its entries' canonical bytes (entry 0 first) with the code of
     an `all` bundle: hash chain and the root of every signed checkpoint note (`checkpoints`,
     increasing sizes, signed by `ledger`'s key), every signature with the key valid at its
     position, the registry, settings, anchors and custody rules replayed.
 
-    `batterytrace ledger verify` feeds it the database. Event signatures are checked on
-    `processes` processes (this one included). Returns the report (failures with their typed
-    errors in `report.errors`); never raises for a bad entry. `on_replayed` is given the
-    engine's replay of the whole log when every entry passed (before its spilled state is
-    deleted): `ledger verify` compares the derived tables with it instead of replaying the
-    log a second time."""
+    `batterytrace ledger verify` feeds it the database, a mirror its tiles. The position-
+    independent checks of each entry run on `processes` processes (this one included;
+    `bundle_windows`). Returns the report (failures with their typed errors in
+    `report.errors`); never raises for a bad entry. `tap`: see `BundleReplay.verify_bodies`.
+    `on_replayed` is given the engine's replay of the whole log when every entry was read
+    and passed (before its spilled state is deleted): `ledger verify` compares the derived
+    tables with it instead of replaying the log a second time."""
     origin = ledger.origin
     report = Report(origin=origin, scope="all")
     header = Header(BUNDLE_VERSION, origin, "all", None, b"")
     replay = BundleReplay(header, None, report, ledger.verifier_key, processes, spill_rows)
     try:
-        replay.verify_bytes(((data, None) for data in entries), checkpoints,
-                            ledger.note_verifier, progress)
+        read = replay.verify_bodies(entries, checkpoints, ledger.note_verifier, progress, tap)
         replay.finish()
-        if on_replayed is not None and report.ok:
+        if on_replayed is not None and read and report.ok:
             on_replayed(replay.engine)
     finally:
         replay.close()

@@ -25,13 +25,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from batterytrace.credentials.canonical import compact_is_canonical
 from batterytrace.credentials.secured_bytes import compact
 from batterytrace.ledger import merkle, pool
-from batterytrace.ledger.bundle_format import MAX_LINE, entry_of_line
+from batterytrace.ledger.bundle_format import (
+    ENTRY_LINE_END,
+    ENTRY_LINE_START,
+    MAX_LINE,
+    entry_of_line,
+)
 from batterytrace.ledger.engine import EventCheck, check_event_documents
 from batterytrace.ledger.entry import check_entry_fields, document_slice
 
@@ -192,3 +197,22 @@ class WindowChecks:
             lines.extend(window.lines)
         self.queue.clear()
         return lines
+
+
+def checked_bodies(bodies: Iterable[bytes], checks: WindowChecks
+                   ) -> Iterator[tuple[list[bytes], list[LineCheck | None]]]:
+    """Stored entries (their canonical bytes, entry 0 first) as the entry lines an `all`
+    bundle holds, submitted to `checks` a window at a time; the windows back in order, each
+    as soon as `checks` hands it over (`WindowChecks.ready`), the rest at the end."""
+    window: list[bytes] = []
+    for body in bodies:
+        window.append(ENTRY_LINE_START + body + ENTRY_LINE_END)
+        if len(window) >= checks.size:
+            checks.submit(window)
+            window = []
+            while (ready := checks.ready()) is not None:
+                yield ready
+    if window:
+        checks.submit(window)
+    while checks:
+        yield checks.take()
