@@ -43,11 +43,10 @@ from .log import Ledger
 from .registry import KeyRecord, Participant, Registry, UsedDocument
 from .replay import replay_entries
 from .seal import RowSeal
-from .spill import SPILL_ROWS
+from .spill import SEP, SPILL_ROWS
 from .tables import CUSTODY_STATE
 
 TABLE_NAME = CUSTODY_STATE.name
-SEP = "\x1f"
 
 # Logical table -> the dataclass of its values (None: a scalar).
 _CLASSES: dict[str, type | None] = {

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
@@ -57,7 +57,7 @@ from .mismatch import DerivedMismatch
 from .mismatch import short as _short
 from .replay import replay_entries
 from .seal import RowSeal, SealMismatchError
-from .spill import SPILL_ROWS, first_difference
+from .spill import SPILL_ROWS, Spilled, first_difference
 from .status_check import check_status_lists, rebuild_status_lists
 from .storage import CheckpointRecord, SqlStorage, pack_tiles
 from .tables import (
@@ -71,7 +71,7 @@ from .tables import (
     TILES,
 )
 from .tile_file import TileSet
-from .tree_store import extend
+from .tree_store import frontier_root, grow
 
 
 @dataclass
@@ -158,19 +158,20 @@ class TreeBuilder:
         """`add` of an entry by the SHA-256 of its bytes and its leaf hash, computed once
         for every check that reads them (`ledger verify`)."""
         tree = self.tree
-        created, self._frontier, root = extend(self._frontier, [leaf])
+        created, self._frontier = grow(self._frontier, [leaf])
         self._nodes.append((0, seq, leaf))
         self._nodes.extend(created)
         tree.size = seq + 1
-        tree.head, tree.root = entry_hash, root
+        tree.head = entry_hash
         if tree.size in self._wanted:
-            tree.roots[tree.size] = root
+            tree.roots[tree.size] = frontier_root(self._frontier)
         if len(self._nodes) >= 65536:
             pack_tiles(tree.tiles.open, self._nodes)
             self._nodes = []
             tree.tiles.close_complete(tree.size)  # complete tiles: out of memory
 
     def finish(self) -> Tree:
+        self.tree.root = frontier_root(self._frontier)
         pack_tiles(self.tree.tiles.open, self._nodes)
         self._nodes = []
         self.tree.tiles.close_complete(self.tree.size)
@@ -211,19 +212,29 @@ def _replay(ledger: Source) -> Replay:
 
 def iter_custody_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
     """The custody_state rows `custody_store.rebuild` writes after this replay, encoded, one
-    at a time."""
+    at a time, in the order of the stored rows' primary key (table, then key: read from the
+    replay's spill file in that order, sorted when in memory, bounded by the spill limit)."""
     registry, state = replay.started()
-    for tables in (registry, state):
-        for table in tables.table_names:
-            for key, value in tables.rows(table):
-                yield (table, encode_key(key)), encode_value(value)
+    named = sorted((table, tables) for tables in (registry, state)
+                   for table in tables.table_names)
+    for table, tables in named:
+        rows: Iterable[tuple[str, str]] = (
+            (encode_key(key), encode_value(value)) for key, value in tables.rows(table))
+        if not (isinstance(tables, Spilled) and tables.in_file):
+            rows = sorted(rows)
+        for key, value in rows:
+            yield (table, key), value
 
 
 def iter_anchor_rows(replay: Replay) -> Iterator[tuple[tuple[str, str], str]]:
     """The credential_anchor rows `anchor_store.StoredAnchorBook.write` writes for the
-    replay's anchor book, one at a time."""
-    for table in replay.anchors.table_names:
-        for key, value in replay.anchors.rows(table):
+    replay's anchor book, one at a time, in the order of the stored rows' primary key."""
+    anchors = replay.anchors
+    for table in sorted(anchors.table_names):
+        rows: Iterable[tuple[str, Any]] = anchors.rows(table)
+        if not (isinstance(anchors, Spilled) and anchors.in_file):
+            rows = sorted(rows, key=lambda row: row[0])
+        for key, value in rows:
             yield (table, key), encode_anchor_value(value)
 
 
@@ -235,18 +246,32 @@ def expected_anchor_rows(replay: Replay) -> dict[tuple[str, str], str]:
 def _stored_anchor_rows(connection: Connection) -> Iterator[tuple[tuple[str, str], str]]:
     CREDENTIAL_ANCHOR.create(connection, checkfirst=True)
     t = CREDENTIAL_ANCHOR
-    for r in connection.execute(select(t.c.tbl, t.c.key, t.c.value)):
+    for r in connection.execute(select(t.c.tbl, t.c.key, t.c.value).order_by(t.c.tbl, t.c.key)
+                                .execution_options(yield_per=5000)):
         yield (r.tbl, r.key), r.value
 
 
-def _stored_custody_rows(connection: Connection) -> Iterator[tuple[tuple[str, str], str]]:
-    for tbl, key, value, _ in stored_rows(connection):
+def _stored_custody_rows(connection: Connection, seal: RowSeal | None,
+                         broken: list[DerivedMismatch]) -> Iterator[tuple[tuple[str, str], str]]:
+    """The stored custody_state rows, ordered by their key; with the ledger's `seal`, each
+    row's seal is checked as it is read, the first that does not match put in `broken`."""
+    for tbl, key, value, row_seal in stored_rows(connection):
+        if seal is not None and not broken:
+            try:
+                seal.check(CUSTODY_STATE.name, tbl, key, value, row_seal)
+            except SealMismatchError:
+                broken.append(DerivedMismatch(CUSTODY_STATE.name, _short((tbl, key)),
+                                              "a row sealed by the log key",
+                                              "a row changed outside the ledger (seal)"))
         yield (tbl, key), value
 
 
-def _compare_rows(table: str, expected: Iterable[tuple[tuple[str, str], str]],
-                  found: Iterable[tuple[tuple[str, str], str]]) -> DerivedMismatch | None:
-    """`_compare` of two streams of text rows, through a temporary file (bounded memory)."""
+Rows = Callable[[], Iterable[tuple[tuple[str, str], str]]]
+
+
+def _compare_rows(table: str, expected: Rows, found: Rows) -> DerivedMismatch | None:
+    """`_compare` of two streams of text rows, each given as a function that reads it
+    (`spill.first_difference`: in step when both are ordered; bounded memory)."""
     first = first_difference(expected, found)
     if first is None:
         return None
@@ -391,18 +416,6 @@ def _check_checkpoints(ledger: Source, tree: Tree, rows: list[CheckpointRecord]
     return []
 
 
-def _check_seals(connection: Connection, seal: RowSeal) -> DerivedMismatch | None:
-    """The first custody_state row whose seal does not match (edited outside the ledger)."""
-    for tbl, key, value, row_seal in stored_rows(connection):
-        try:
-            seal.check(CUSTODY_STATE.name, tbl, key, value, row_seal)
-        except SealMismatchError:
-            return DerivedMismatch(CUSTODY_STATE.name, _short((tbl, key)),
-                                   "a row sealed by the log key",
-                                   "a row changed outside the ledger (seal)")
-    return None
-
-
 def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMismatch]:
     """custody_state and credential_anchor against the engine's replay of the entries."""
     own = replay is None
@@ -412,18 +425,19 @@ def check_state(ledger: Source, replay: Replay | None = None) -> list[DerivedMis
         with ledger.storage.engine.begin() as connection:
             ensure_schema(connection)
             # Compared as text, streamed: the append path and the replay write one spelling
-            # per value (`custody_store.decimal_text`).
+            # per value (`custody_store.decimal_text`). The seals are checked in the same
+            # read of the stored rows (read to the end by the comparison, whatever it finds).
+            broken: list[DerivedMismatch] = []
             for table, want, got in (
-                    (CUSTODY_STATE.name, iter_custody_rows(replay),
-                     _stored_custody_rows(connection)),
-                    (CREDENTIAL_ANCHOR.name, iter_anchor_rows(replay),
-                     _stored_anchor_rows(connection))):
+                    (CUSTODY_STATE.name, lambda: iter_custody_rows(replay),
+                     lambda: _stored_custody_rows(connection, ledger.row_seal, broken)),
+                    (CREDENTIAL_ANCHOR.name, lambda: iter_anchor_rows(replay),
+                     lambda: _stored_anchor_rows(connection))):
                 found = _compare_rows(table, want, got)
                 if found:
                     out.append(found)
             records = _check_credential_records(connection, replay)
-            seals = (_check_seals(connection, ledger.row_seal) if ledger.row_seal is not None
-                     else None)
+            seals = broken[0] if broken else None
             lists = check_status_lists(connection, replay.anchors, ledger.public_url)
             subjects = _check_credential_subjects(connection)
     finally:

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import zip_longest
 from typing import Any
 
 from .anchors import AnchorBook
@@ -35,14 +36,21 @@ SPILL_ROWS = 50_000
 CACHE_KB = 16_384
 
 
+SEP = "\x1f"  # joins a tuple key's parts, as the derived tables do (`custody_store`)
+
+
 def key_text(key: Any) -> str:
     """A state key (a string, an int, or a tuple of them) as text, one spelling per key and
-    no two keys alike: "s" + a string, "i" + an int, a tuple as its JSON array."""
+    no two keys alike: "s" + a string, "i" + an int, "t" + the parts of a tuple of strings
+    joined by U+001F (as the derived tables join them, so a table's keys read back in the
+    order of its stored rows), other tuples "j" + their JSON array."""
     kind = type(key)
     if kind is str:
         return "s" + key
     if kind is tuple:
-        return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
+        if key and all(type(part) is str and SEP not in part for part in key):
+            return "t" + SEP.join(key)
+        return "j" + json.dumps(key, ensure_ascii=False, separators=(",", ":"))
     if kind is int:
         return f"i{key}"
     raise TypeError(f"{kind.__name__} is not a state key")
@@ -50,12 +58,14 @@ def key_text(key: Any) -> str:
 
 def text_key(text: str) -> Any:
     """The key `key_text` spelled as `text`."""
-    first = text[0]
+    first, rest = text[0], text[1:]
     if first == "s":
-        return text[1:]
+        return rest
     if first == "i":
-        return int(text[1:])
-    return tuple(json.loads(text))
+        return int(rest)
+    if first == "t":
+        return tuple(rest.split(SEP))
+    return tuple(json.loads(rest))
 
 
 class SpillFile:
@@ -118,6 +128,11 @@ class Spilled(Tables):
         self._dirty = set()
         self._spilled = False
 
+    @property
+    def in_file(self) -> bool:
+        """True once rows were written out: `rows` then reads them from the file, in order."""
+        return self._spilled
+
     def _load(self, table: str, key: Any) -> Any:
         if not self._spilled:
             return None
@@ -162,7 +177,8 @@ class Spilled(Tables):
             rows.clear()
 
     def rows(self, table: str) -> Iterator[tuple[Any, Any]]:
-        """Every (key, value) of a table, from the file (memory written out first)."""
+        """Every (key, value) of a table, from the file (memory written out first), in the
+        order of `key_text`."""
         if not self._spilled:
             yield from super().rows(table)
             return
@@ -202,12 +218,50 @@ class SpilledAnchorBook(Spilled, AnchorBook):
 Row = tuple[tuple[str, str], str]  # ((table, key), value): text, as the derived tables store it
 
 
-def first_difference(expected: Iterable[Row], found: Iterable[Row]
+def first_difference(expected: Callable[[], Iterable[Row]], found: Callable[[], Iterable[Row]]
                      ) -> tuple[tuple[str, str], str | None, str | None] | None:
     """The first (table, key) in sorted order whose value differs between two sets of rows
-    (None for a row one side lacks), with both values; None when they are equal. The rows go
-    through a temporary SQLite file, so memory does not depend on how many there are (keys
-    are ordered by code point, as Python orders strings; each side's keys are distinct)."""
+    (None for a row one side lacks), with both values; None when they are equal. Each side
+    is given as a function that reads its rows (each side's keys distinct); memory does not
+    depend on how many there are.
+
+    When both sides come in increasing (table, key) order (the stored rows by their primary
+    key, a replay's from its file), they are read once, in step. A difference, or a side
+    out of order, is settled the general way: both sides read again into a temporary
+    SQLite file and joined (keys ordered by code point, as Python orders strings)."""
+    sides = (_increasing(expected()), _increasing(found()))
+    try:
+        if _equal_in_step(*sides):
+            return None
+    except _OutOfOrder:
+        pass
+    finally:
+        for side in sides:
+            side.close()  # and with it the read it was in (a cursor)
+    return _first_difference_joined(expected(), found())
+
+
+class _OutOfOrder(Exception):
+    """A side's rows are not in increasing key order: they cannot be read in step."""
+
+
+def _increasing(rows: Iterable[Row]) -> Generator[Row, None, None]:
+    last: tuple[str, str] | None = None
+    for row in rows:
+        if last is not None and row[0] <= last:
+            raise _OutOfOrder
+        last = row[0]
+        yield row
+
+
+def _equal_in_step(expected: Iterator[Row], found: Iterator[Row]) -> bool:
+    """Two strictly increasing streams hold the same rows iff they agree row by row."""
+    end = object()
+    return all(a == b for a, b in zip_longest(expected, found, fillvalue=end))
+
+
+def _first_difference_joined(expected: Iterable[Row], found: Iterable[Row]
+                             ) -> tuple[tuple[str, str], str | None, str | None] | None:
     connection = sqlite3.connect("", isolation_level=None)
     try:
         connection.execute("PRAGMA journal_mode=OFF")

@@ -243,6 +243,14 @@ def extend(
     Returns the new complete subtrees of level >= 1 to store, the new frontier and the new
     root. Pure: the appender computes everything before it touches the database.
     """
+    created, stack = grow(frontier, leaves)
+    return created, stack, frontier_root(stack)
+
+
+def grow(
+    frontier: Sequence[tuple[int, int, bytes]], leaves: Sequence[bytes]
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, bytes]]]:
+    """`extend` without the root (a pass over many entries wants it at a few sizes only)."""
     stack = list(frontier)
     size = sum(1 << lvl for lvl, _, _ in stack)
     created: list[tuple[int, int, bytes]] = []
@@ -253,8 +261,12 @@ def extend(
             level, index = level + 1, index >> 1
             created.append((level, index, h))
         stack.append((level, index, h))
-    root = merkle.fold_right([h for _, _, h in stack]) if stack else merkle.EMPTY_ROOT
-    return created, stack, root
+    return created, stack
+
+
+def frontier_root(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
+    """The root of the tree whose frontier this is."""
+    return merkle.fold_right([h for _, _, h in frontier]) if frontier else merkle.EMPTY_ROOT
 
 
 def frontier_tiles(size: int) -> set[int]:
