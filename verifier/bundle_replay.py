@@ -239,7 +239,9 @@ class BundleReplay:
                         continue
                     checks.submit(window)
                     window = []
-                    while stash is None and (ready := checks.ready()) is not None:
+                    # One window replayed per window submitted: the workers keep AHEAD
+                    # windows to check while this process replays.
+                    if (ready := checks.ready()) is not None:
                         stash = self._replay_window(reader, chain, ready, rest)
                 else:
                     unread.append(raw)

@@ -210,7 +210,7 @@ def checked_bodies(bodies: Iterable[bytes], checks: WindowChecks
         if len(window) >= checks.size:
             checks.submit(window)
             window = []
-            while (ready := checks.ready()) is not None:
+            if (ready := checks.ready()) is not None:  # one out per one in (verify_lines)
                 yield ready
     if window:
         checks.submit(window)
