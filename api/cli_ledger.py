@@ -386,7 +386,8 @@ def _verify_in_one_pass(view: Any, processes: int | None, update: Any) -> _OnePa
         found.report = verify_entries(
             bodies, TrustedLedger(view.origin, view.verifier.vkey),
             [latest[2] if latest is not None else note], processes=processes, tap=tap,
-            on_replayed=lambda replayed: found.state.extend(check_state(view, replayed)))
+            on_replayed=lambda replayed: found.state.extend(
+                check_state(view, replayed, processes=processes)))
     update(found.builder.tree.size)
     return found
 

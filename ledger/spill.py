@@ -19,6 +19,7 @@ undoes exactly what it did, as in memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -239,6 +240,21 @@ def first_difference(expected: Callable[[], Iterable[Row]], found: Callable[[], 
         for side in sides:
             side.close()  # and with it the read it was in (a cursor)
     return _first_difference_joined(expected(), found())
+
+
+def ordered_digest(rows: Iterable[Row]) -> str | None:
+    """SHA-256 over rows that come in increasing (table, key) order, each spelled with the
+    lengths of its parts (no two sets of rows alike); None when they are out of order. Two
+    sets of rows with one digest are the same set: `ledger verify` compares the stored
+    rows, digested in a worker process, with the replay's, digested meanwhile here."""
+    digest = hashlib.sha256()
+    try:
+        for (table, key), value in _increasing(rows):
+            digest.update(f"{len(table)}:{table}{len(key)}:{key}{len(value)}:{value};"
+                          .encode("utf-8", "surrogatepass"))
+    except _OutOfOrder:
+        return None
+    return digest.hexdigest()
 
 
 class _OutOfOrder(Exception):

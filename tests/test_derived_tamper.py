@@ -416,3 +416,42 @@ def test_an_older_schema_is_sealed_on_open_and_by_one_repair(home):
     assert run(home, "ledger", "repair", "--from-entries")[0] == 0
     append_one("after-repair")
     assert run(home, "ledger", "verify")[0] == 0
+
+
+def _flip_seal(home, table):
+    *key, seal = sql(home, f"SELECT tbl, key, seal FROM {table} ORDER BY tbl, key")[-1]
+    sql(home, f"UPDATE {table} SET seal = ? WHERE tbl = ? AND key = ?", (flip(seal), *key))
+
+
+@pytest.mark.parametrize("tamper", [None, change_byte, delete_row, duplicate_row, _flip_seal])
+def test_the_stored_rows_digested_in_a_worker_give_the_same_verdict(home, tamper, monkeypatch):
+    """`ledger verify --processes 2` digests the stored custody rows in a worker and
+    compares them row by row only when the digests differ: the same verdict as with one
+    process, and no row by row comparison of custody_state for a sound ledger."""
+    from batterytrace.ledger import derived_check
+
+    compared: list[str] = []
+    real = derived_check._compare_rows
+
+    def spy(table, expected, found):
+        compared.append(table)
+        return real(table, expected, found)
+
+    monkeypatch.setattr(derived_check, "_compare_rows", spy)
+    if tamper is not None:
+        tamper(home, "custody_state")
+    verdicts = []
+    for processes in ("1", "2"):
+        compared.clear()
+        code, result = run(home, "ledger", "verify", "--processes", processes, "--json")
+        verdicts.append((code, json.loads(result.stdout).get("derived")))
+    assert verdicts[0] == verdicts[1]
+    assert (verdicts[0][0] == 0) is (tamper is None), verdicts
+    if tamper in (None, _flip_seal):  # the values agree: the digests matched
+        assert compared == ["credential_anchor"]
+    else:
+        assert "custody_state" in compared
+    if tamper is not None:
+        assert verdicts[0][1][0]["table"] == "custody_state"
+    if tamper is _flip_seal:  # the worker's seal check
+        assert "seal" in verdicts[0][1][0]["found"]
