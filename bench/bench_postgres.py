@@ -10,6 +10,9 @@ it, one row says why. Every figure sits beside a limit of the same run:
   start signal to the last writer's last append returned: process exits are not counted);
   each writer appends one batch before the start signal, as the one-writer figure does one
   before its clock (a fresh process's first batch is not the steady state);
+- 4 writers on one core: the same 4-writer run with the writers and the local server confined
+  to one core (where this process may move the server's processes: root, a server on this
+  machine), beside the run on every core: "scaling with cores" as a 2-core host can show it;
 - proofs: the cached 10^6-entry SQLite ledger of bench_ledger copied once (COPY) into a kept
   database `bt_bench_<size>_<revision>`, then random inclusion proofs read from PostgreSQL.
 """
@@ -27,6 +30,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from batterytrace.ledger.log import Ledger, Submission
@@ -163,6 +168,61 @@ def _writers_rate(home: Path, url: str, writers: int, batches: int = 5) -> float
     return writers * batches * BATCH / elapsed
 
 
+def _server_pids() -> list[int]:
+    """The processes of a PostgreSQL server on this machine (postmaster, its helpers and
+    backends): what `_on_cores` pins with the writers."""
+    pids = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == "postgres":
+                pids.append(int(comm.parent.name))
+        except OSError:  # gone meanwhile
+            continue
+    return pids
+
+
+@contextmanager
+def _on_cores(cpus: set[int]) -> Iterator[None]:
+    """Run this process, the writers it starts and the local PostgreSQL server on `cpus`
+    only (new backends inherit the postmaster's set), then give every process its set back.
+    PermissionError when the server's processes cannot be moved (not root, or none here)."""
+    pids = _server_pids()
+    if not pids:
+        raise PermissionError("no PostgreSQL server process on this machine")
+    before = {pid: os.sched_getaffinity(pid) for pid in [0, *pids]}
+    try:
+        for pid in before:
+            os.sched_setaffinity(pid, cpus)
+        yield
+    finally:
+        for pid, old in before.items():
+            with suppress(OSError):  # a backend that ended meanwhile
+                os.sched_setaffinity(pid, old)
+
+
+def _cores_rows(url: str, tmp: Path, two_cores: float) -> list[dict[str, object]]:
+    """"Scaling with cores" as this host can show it: the 4-writer run again with the
+    writers and the server confined to one core, beside the run on every core."""
+    cores = os.sched_getaffinity(0)
+    if len(cores) < 2:
+        return []
+    name = f"bt_bench_{uuid.uuid4().hex[:12]}"
+    _create_db(url, name)
+    try:
+        with _on_cores({min(cores)}):
+            one_core = _writers_rate(tmp / "pg4-one-core", _sa(url, name), 4)
+    except PermissionError as error:
+        return [row("postgres_append_batch1000_1kb_4_writers_1_core_per_s", 0, "n/a", "none",
+                    0, None, note=f"not measured: {error}")]
+    finally:
+        _drop_db(url, name)
+    return [row("postgres_append_batch1000_1kb_4_writers_1_core_per_s", one_core,
+                "entries/s", "postgres_append_batch1000_1kb_4_writers_per_s", two_cores,
+                cores=len(cores), cores_over_one_core=round(two_cores / one_core, 3),
+                note="writers and server on one core; ratio: this over the same run on "
+                     f"{len(cores)} cores (scaling with cores: {two_cores / one_core:.2f} x)")]
+
+
 def _proof_fixture(url: str, size: int) -> tuple[Path, str]:
     """A home and a kept PostgreSQL database holding the cached SQLite ledger of `size`."""
     import psycopg
@@ -237,6 +297,7 @@ def run() -> list[dict[str, object]]:
         finally:
             for name in names:
                 _drop_db(url, name)
+        cores = _cores_rows(url, Path(tmp), four)
     rows += [
         row("postgres_append_batch1000_1kb_per_s", one, "entries/s",
             "postgres_raw_executemany_rows_per_s", executemany,
@@ -247,6 +308,7 @@ def run() -> list[dict[str, object]]:
             sqlite_one_writer_same_run=round(lite, 1), one_writer_same_run=round(one, 1),
             ratio_to_one_writer=round(four / one, 3), target_ratio_to_one_writer=1.0),
     ]
+    rows += cores
     home, target = _proof_fixture(url, 1_000_000)
     rate, info = _proof_rate(home, target)
     rows.append(row("postgres_inclusion_proof_gen_per_s_1e6", rate, "proofs/s", "sha256_per_s",
