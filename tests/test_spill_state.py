@@ -19,8 +19,9 @@ from batterytrace.ledger.derived_check import (
     iter_custody_rows,
 )
 from batterytrace.ledger.engine import Replay
+from batterytrace.ledger.pool import dumps_each, loads
 from batterytrace.ledger.replay import replay_entries
-from batterytrace.ledger.spill import key_text, text_key
+from batterytrace.ledger.spill import WrittenKeys, key_text, text_key
 from batterytrace.verifier.bundle import Header
 from batterytrace.verifier.bundle_replay import BundleReplay
 from batterytrace.verifier.bundle_verify import verify_bundle, verify_entries
@@ -158,3 +159,28 @@ def test_a_tables_keys_come_back_from_the_file_in_the_order_of_the_stored_rows(k
     """A spilled table is read back ordered by `key_text`; the stored custody_state rows
     are ordered by `encode_key`: the same order, so the two are compared in step."""
     assert sorted(keys, key=key_text) == sorted(keys, key=encode_key)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["lot", "holding"]),
+                          st.one_of(_text, st.integers(), st.tuples(_text, _text))),
+                unique=True, max_size=50))
+def test_the_written_keys_filter_never_forgets_a_key(keys):
+    """A key written to the file is always looked up there (no false negatives)."""
+    written = WrittenKeys()
+    for table, key in keys:
+        written.add(table, key)
+    assert all(written.may_hold(table, key) for table, key in keys)
+
+
+def test_the_written_keys_filter_lets_most_new_keys_skip_the_file():
+    written = WrittenKeys()
+    for n in range(20_000):
+        written.add("lot", f"urn:lot:{n}")
+    assert sum(written.may_hold("lot", f"urn:lot:new-{n}") for n in range(20_000)) < 200
+
+
+@given(st.lists(st.one_of(_text, st.integers(), st.decimals(allow_nan=False),
+                          st.tuples(_text, st.decimals(allow_nan=False, allow_infinity=False))),
+                max_size=8))
+def test_values_pickled_together_each_read_back_alone(values):
+    assert [loads(data) for data in dumps_each(values)] == values
