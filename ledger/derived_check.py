@@ -463,7 +463,8 @@ def check_state(ledger: Source, replay: Replay | None = None, *,
                     found_digest, seal_fault = job.take(0)[0]
                     job.close()
                     custody_same = want is not None and want == found_digest
-                    broken.extend([seal_fault] if custody_same and seal_fault else [])
+                    if custody_same and seal_fault is not None:
+                        broken.append(seal_fault)
             for table, want_rows, got_rows in (
                     (CUSTODY_STATE.name, lambda: iter_custody_rows(replay),
                      lambda: _stored_custody_rows(connection, ledger.row_seal, broken)),

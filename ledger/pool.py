@@ -172,8 +172,10 @@ def _dumps(value: Any) -> bytes:
 
 
 def dumps_each(values: Iterable[Any]) -> Iterator[bytes]:
-    """`dumps` of each value, one pickler for all (a third less per small value than a
-    pickler each); each value's bytes stand alone (the memo is cleared between them)."""
+    """Each value as bytes, pickled as the pool pickles (plain dataclasses by their
+    __dict__), for state this process keeps out of memory (`spill.py`) and reads back
+    itself: one pickler for all (a third less per small value than a pickler each), each
+    value's bytes standing alone (the memo is cleared between them)."""
     out = io.BytesIO()
     pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = _REDUCERS
@@ -185,14 +187,8 @@ def dumps_each(values: Iterable[Any]) -> Iterator[bytes]:
         yield out.getvalue()
 
 
-def dumps(value: Any) -> bytes:
-    """A value as bytes, pickled as the pool pickles (plain dataclasses by their __dict__),
-    for state this process keeps out of memory (`spill.py`) and reads back itself."""
-    return _dumps(value)
-
-
 def loads(data: bytes) -> Any:
-    """The value of `dumps` bytes this process wrote (never bytes from anyone else)."""
+    """The value of `dumps_each` bytes this process wrote (never bytes from anyone else)."""
     return pickle.loads(data)
 
 

@@ -149,22 +149,27 @@ def test_export_checks_its_proofs_and_refuses_a_damaged_tree(small_home):
         ledger.close()
 
 
+def _assert_all_export_refused(home):
+    """An `all` export of the ledger in `home` fails its self-check."""
+    from batterytrace.ledger.bundle_export import BundleSelfCheckError
+
+    ledger = Ledger.open(home)
+    try:
+        with pytest.raises(BundleSelfCheckError):
+            export_bundle(ledger, io.BytesIO(), all_entries=True)
+    finally:
+        ledger.close()
+
+
 def test_export_refuses_a_checkpoint_not_signed_by_the_ledger_key(small_home):
     import sqlite3
-
-    from batterytrace.ledger.bundle_export import BundleSelfCheckError
 
     with sqlite3.connect(small_home / DATABASE_FILE) as db:
         size, note = db.execute("SELECT size, note FROM ledger_checkpoints"
                                 " ORDER BY size DESC LIMIT 1").fetchone()
         forged = bytes(note).replace(b"self-check", b"self-chekk", 1)  # signature now wrong
         db.execute("UPDATE ledger_checkpoints SET note = ? WHERE size = ?", (forged, size))
-    ledger = Ledger.open(small_home)
-    try:
-        with pytest.raises(BundleSelfCheckError):
-            export_bundle(ledger, io.BytesIO(), all_entries=True)
-    finally:
-        ledger.close()
+    _assert_all_export_refused(small_home)
 
 
 def test_cli_export_of_a_damaged_store_exits_1_and_leaves_no_file(small_home, tmp_path):
@@ -209,14 +214,7 @@ def test_all_bundle_entry_lines_are_the_stored_entries_byte_for_byte(led):
 def test_all_export_of_a_changed_entry_body_fails_its_self_check(small_home, damage):
     import sqlite3
 
-    from batterytrace.ledger.bundle_export import BundleSelfCheckError
-
     with sqlite3.connect(small_home / DATABASE_FILE) as db:
         (body,) = db.execute("SELECT body FROM ledger_entries WHERE seq = 1").fetchone()
         db.execute("UPDATE ledger_entries SET body = ? WHERE seq = 1", (damage(bytes(body)),))
-    ledger = Ledger.open(small_home)
-    try:
-        with pytest.raises(BundleSelfCheckError):
-            export_bundle(ledger, io.BytesIO(), all_entries=True)
-    finally:
-        ledger.close()
+    _assert_all_export_refused(small_home)

@@ -60,9 +60,9 @@ def sequential(home):
     return ("ok",)
 
 
-def one_pass(home):
+def one_pass(home, processes=1):
     """The same, from `ledger verify` (one pass): its exit code and first fault."""
-    code, result = run(home, "ledger", "verify")
+    code, result = run(home, "ledger", "verify", "--processes", str(processes))
     error = result.exception
     if code == 0:
         return code, ("ok",)
@@ -169,3 +169,13 @@ def test_a_bad_entry_in_a_sound_log_is_named_by_the_replay(tmp_path):
     expected = sequential(home)
     assert expected[0] == "UNKNOWN_LOT"
     assert one_pass(home) == (1, expected)
+
+
+@pytest.mark.parametrize("damage", DAMAGE, ids=lambda d: d.__name__)
+def test_with_worker_processes_the_one_pass_names_the_same_fault(home, damage):
+    """`--processes 2`: entries checked in a worker, the stored custody rows digested in
+    one; a malformed or changed entry, a damaged table, each named as by the separate
+    passes."""
+    damage(home)
+    expected = sequential(home)
+    assert one_pass(home, processes=2) == (1, expected)

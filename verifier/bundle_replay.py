@@ -286,15 +286,9 @@ class BundleReplay:
                         return stash
                     continue
                 reader.accept_entry(raw)
-                seq, prev, kind, received, entry_hash, leaf, payload = check
-                if kind == "event":
-                    chain.link(seq, prev, entry_hash, leaf)
-                    self.apply_event(seq, received, payload, reader.number)
-                else:
-                    entry = Entry(seq, prev, kind, received, payload,
-                                  raw[len(ENTRY_LINE_START):-len(ENTRY_LINE_END)])
-                    chain.link(seq, prev, entry_hash, leaf, entry)
-                    self.apply(entry, reader.number)
+                linked = _linked(check, raw[len(ENTRY_LINE_START):-len(ENTRY_LINE_END)])
+                chain.link(*linked)
+                self._apply_linked(linked, check, reader.number)
             except BaseException:
                 rest[:] = lines[i + 1:]
                 raise
@@ -369,11 +363,7 @@ class BundleReplay:
                             if tap is None:
                                 return False
                             continue
-                        if linked[4] is None:  # an event its window checked
-                            assert check is not None
-                            self.apply_event(linked[0], check[3], check[6], None)
-                        else:
-                            self.apply(linked[4], None)
+                        self._apply_linked(linked, check, None)
                     if progress is not None and position % 1024 == 0:
                         progress(position)
         finally:
@@ -388,6 +378,16 @@ class BundleReplay:
             else:
                 self.report.checks.append("hash chain and root of every entry")
         return True
+
+    def _apply_linked(self, linked: Linked, check: LineCheck | None, line: int | None) -> None:
+        """Replay an entry once linked: an event its window checked by that check, any
+        other entry (parsed here, or of another kind) by the engine's whole check."""
+        entry = linked[4]
+        if entry is None:
+            assert check is not None  # only a window's check leaves the entry unparsed
+            self.apply_event(linked[0], check[3], check[6], line)
+        else:
+            self.apply(entry, line)
 
     def _chain_failed(self, error: VerificationError) -> None:
         self.report.fail(f"entry {error.details.get('seq', '?')}", error,
